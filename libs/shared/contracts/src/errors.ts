@@ -1,0 +1,56 @@
+import { z } from 'zod';
+
+/**
+ * Stable error codes. The domain and the message replies speak in these; only the
+ * gateway turns them into HTTP statuses.
+ */
+export const ErrorCodes = [
+  'VALIDATION_ERROR',
+  'INVALID_JSON',
+  'INVALID_API_KEY',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'CONFLICT',
+  'DUPLICATE_SSH_KEY',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'RATE_LIMIT_EXCEEDED',
+  'INSUFFICIENT_BALANCE',
+  'PROVIDER_UNAVAILABLE',
+  'SERVICE_UNAVAILABLE',
+  'TIMEOUT',
+  'INTERNAL_ERROR',
+] as const;
+export const ErrorCodeSchema = z.enum(ErrorCodes);
+export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
+
+export const ErrorDetailSchema = z.object({
+  field: z.string(),
+  rule: z.string(),
+  message: z.string(),
+});
+export type ErrorDetail = z.infer<typeof ErrorDetailSchema>;
+
+/** A refusal as a value: what deciders return and what command replies carry. */
+export const DomainErrorSchema = z.object({
+  code: ErrorCodeSchema,
+  message: z.string(),
+  details: z.array(ErrorDetailSchema).optional(),
+});
+export type DomainError = z.infer<typeof DomainErrorSchema>;
+
+export function domainError(code: ErrorCode, message: string, details?: ErrorDetail[]): DomainError {
+  return details ? { code, message, details } : { code, message };
+}
+
+/** Seed 000's error body for everything under /api/volt. */
+export const ApiErrorBodySchema = z
+  .object({
+    error: z.literal(true),
+    status: z.number().int(),
+    message: z.string(),
+    code: ErrorCodeSchema,
+    details: z.array(ErrorDetailSchema).optional(),
+  })
+  .meta({ id: 'ApiError' });
+export type ApiErrorBody = z.infer<typeof ApiErrorBodySchema>;

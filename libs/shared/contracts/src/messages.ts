@@ -1,0 +1,45 @@
+import { z } from 'zod';
+
+/**
+ * One definition per message type: its name, owning context, schema version and
+ * payload schema. The same object gives the TypeScript type, the runtime check and
+ * the exported JSON Schema.
+ */
+export interface MessageDefinition<TType extends string = string, TSchema extends z.ZodType = z.ZodType> {
+  kind: 'event' | 'command';
+  context: string;
+  type: TType;
+  schemaVersion: number;
+  schema: TSchema;
+}
+
+export function defineEvent<TType extends string, TSchema extends z.ZodType>(
+  context: string,
+  type: TType,
+  schema: TSchema,
+  schemaVersion = 1,
+): MessageDefinition<TType, TSchema> {
+  return { kind: 'event', context, type, schemaVersion, schema };
+}
+
+export function defineCommand<TType extends string, TSchema extends z.ZodType>(
+  context: string,
+  type: TType,
+  schema: TSchema,
+  schemaVersion = 1,
+): MessageDefinition<TType, TSchema> {
+  return { kind: 'command', context, type, schemaVersion, schema };
+}
+
+/** `{ type, data }` for a definition: the shape deciders produce and consume. */
+export type MessageOf<D> = D extends MessageDefinition<infer T, infer S> ? { type: T; data: z.infer<S> } : never;
+
+/** Subject of an event on JetStream: volt.evt.<context>.<EventName>. */
+export function eventSubject(def: Pick<MessageDefinition, 'context' | 'type'>): string {
+  return `volt.evt.${def.context}.${def.type}`;
+}
+
+/** Subject of a command on JetStream: volt.cmd.<context>.<CommandName>. */
+export function commandSubject(def: Pick<MessageDefinition, 'context' | 'type'>): string {
+  return `volt.cmd.${def.context}.${def.type}`;
+}

@@ -1,0 +1,201 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { createTestDatabase, testEvent, type TestDatabase } from '@volt/testing';
+import { START_OF_STORE } from '@volt/contracts';
+import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, eventStoreMigrations, newId } from './index';
+
+let t: TestDatabase;
+let store: EventStore;
+
+beforeAll(async () => {
+  t = await createTestDatabase([eventStoreMigrations], { poolSize: 20 });
+  store = new EventStore(t.db);
+});
+afterAll(() => t.drop());
+
+describe('append and read a stream', () => {
+  it('appends with expected versions and reads the stream back in order', async () => {
+    const first = await store.append('s-basic', [testEvent('A', { n: 1 }), testEvent('B', { n: 2 })], { expectedVersion: 0 });
+    expect(first.streamVersion).toBe(2);
+    expect(first.positions).toHaveLength(2);
+    expect(first.duplicate).toBe(false);
+    await store.append('s-basic', [testEvent('C', { n: 3 })], { expectedVersion: 2 });
+    const events = await store.readStream('s-basic');
+    expect(events.map((e) => [e.type, e.streamVersion, e.data])).toEqual([
+      ['A', 1, { n: 1 }],
+      ['B', 2, { n: 2 }],
+      ['C', 3, { n: 3 }],
+    ]);
+    expect(events[0].tenantId).toBe('org_test');
+    expect(await store.streamVersion('s-basic')).toBe(3);
+    expect(await store.streamVersion('s-missing')).toBe(0);
+  });
+
+  it('refuses a stale expected version with a typed conflict', async () => {
+    await store.append('s-stale', [testEvent('A')], { expectedVersion: 0 });
+    const error = await store.append('s-stale', [testEvent('B')], { expectedVersion: 0 }).catch((e) => e);
+    expect(error).toBeInstanceOf(ConcurrencyConflictError);
+    expect(error).toMatchObject({ streamId: 's-stale', expectedVersion: 0, actualVersion: 1 });
+    const missing = await store.append('s-never', [testEvent('B')], { expectedVersion: 3 }).catch((e) => e);
+    expect(missing).toBeInstanceOf(ConcurrencyConflictError);
+    expect(await store.readStream('s-never')).toEqual([]);
+  });
+
+  it('lets exactly one of many concurrent writers with the same expected version win, round after round', async () => {
+    const rounds = 30;
+    const writers = 12;
+    for (let round = 0; round < rounds; round++) {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: writers }, (_, w) =>
+          store.append('s-race', [testEvent('Raced', { round, w })], { expectedVersion: round }),
+        ),
+      );
+      const won = outcomes.filter((o) => o.status === 'fulfilled');
+      const lost = outcomes.filter((o) => o.status === 'rejected');
+      expect(won).toHaveLength(1);
+      for (const l of lost) expect((l as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyConflictError);
+    }
+    const events = await store.readStream('s-race');
+    expect(events.map((e) => e.streamVersion)).toEqual(Array.from({ length: rounds }, (_, i) => i + 1));
+  });
+
+  it('also refuses concurrent writers that live in separate stores (separate connections)', async () => {
+    const stores = Array.from({ length: 6 }, () => new EventStore(t.db, { writers: 1 }));
+    for (let round = 0; round < 10; round++) {
+      const outcomes = await Promise.allSettled(
+        stores.map((s, i) => s.append('s-race-2', [testEvent('Raced', { i })], { expectedVersion: round })),
+      );
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    }
+  });
+
+  it('treats re-appending the same event ids as a no-op that returns the original positions', async () => {
+    const ids = [newId(), newId()];
+    const original = await store.append('s-idem', [testEvent('A', {}, ids[0]), testEvent('B', {}, ids[1])], {
+      expectedVersion: 0,
+    });
+    // The retry carries a stale expected version: it is still the same append, not a conflict.
+    const again = await store.append('s-idem', [testEvent('A', {}, ids[0]), testEvent('B', {}, ids[1])], {
+      expectedVersion: 0,
+    });
+    expect(again.duplicate).toBe(true);
+    expect(again.positions).toEqual(original.positions);
+    expect(again.streamVersion).toBe(2);
+    expect(await store.readStream('s-idem')).toHaveLength(2);
+    const reused = await store.append('s-other', [testEvent('A', {}, ids[0])], { expectedVersion: 'any' }).catch((e) => e);
+    expect(reused).toBeInstanceOf(EventIdReusedError);
+  });
+
+  it('keeps concurrent idempotent retries to one copy', async () => {
+    const id = newId();
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => store.append('s-idem-race', [testEvent('A', {}, id)], { expectedVersion: 'any' })),
+    );
+    expect(new Set(results.map((r) => r.positions[0])).size).toBe(1);
+    expect(await store.readStream('s-idem-race')).toHaveLength(1);
+  });
+});
+
+describe('read all without skipping', () => {
+  it('delivers every committed event exactly once, none rolled back, despite late commits with lower positions', async () => {
+    const before = await sql<{ n: string }>`SELECT count(*)::text AS n FROM es_events`.execute(t.db);
+    const preexisting = Number(before.rows[0].n);
+    const seen: string[] = [];
+    const seenIds = new Set<string>();
+    let checkpoint = START_OF_STORE;
+    let done = false;
+    const reader = (async () => {
+      while (!done) {
+        const batch = await store.readAll(checkpoint, 50);
+        for (const e of batch) {
+          seen.push(e.position);
+          seenIds.add(e.id);
+          checkpoint = checkpointOf(e);
+        }
+        if (batch.length === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+
+    const committedIds: string[] = [];
+    const rolledBackIds: string[] = [];
+    let highestFastPosition = 0n;
+    let lateCommits = 0;
+    // Slow writers take a position early, hold their transaction open, then commit or roll back
+    // while fast writers keep committing higher positions.
+    const slow = Array.from({ length: 8 }, async (_, i) => {
+      const id = newId();
+      const payload = JSON.stringify([
+        { stream_id: `slow-${i}`, expected_version: 0, events: [{ event_id: id, type: 'Slow', schema_version: 1, data: { i }, metadata: { tenantId: null, correlationId: 'c', causationId: null, actor: { type: 'system', id: 't' } }, occurred_at: new Date().toISOString() }] },
+      ]);
+      await t.db.connection().execute(async (conn) => {
+        await sql`BEGIN`.execute(conn);
+        const appended = await sql<{ positions: string[] }>`SELECT positions::text[] AS positions FROM es_append(${payload}::jsonb)`.execute(conn);
+        await new Promise((r) => setTimeout(r, 100 + i * 40));
+        if (i % 3 === 0) {
+          await sql`ROLLBACK`.execute(conn);
+          rolledBackIds.push(id);
+        } else {
+          if (highestFastPosition > BigInt(appended.rows[0].positions[0])) lateCommits++;
+          await sql`COMMIT`.execute(conn);
+          committedIds.push(id);
+        }
+      });
+    });
+    const fast = Array.from({ length: 200 }, async (_, i) => {
+      await new Promise((r) => setTimeout(r, i * 2));
+      const id = newId();
+      const result = await store.append(`fast-${i % 20}`, [testEvent('Fast', { i }, id)], { expectedVersion: 'any' });
+      committedIds.push(id);
+      if (BigInt(result.positions[0]) > highestFastPosition) highestFastPosition = BigInt(result.positions[0]);
+    });
+    await Promise.all([...slow, ...fast]);
+    const total = preexisting + committedIds.length;
+    while (seen.length < total) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    done = true;
+    await reader;
+
+    expect(seen).toHaveLength(total);
+    expect(new Set(seen).size).toBe(total);
+    for (const id of committedIds) expect(seenIds.has(id)).toBe(true);
+    for (const id of rolledBackIds) expect(seenIds.has(id)).toBe(false);
+    // Slow commits really did land below positions that fast writers had already committed.
+    expect(lateCommits).toBeGreaterThan(0);
+    // A second reader from the start sees the same order.
+    const replay: string[] = [];
+    let cp = START_OF_STORE;
+    for (;;) {
+      const batch = await store.readAll(cp, 1000);
+      if (batch.length === 0) break;
+      replay.push(...batch.map((e) => e.position));
+      cp = checkpointOf(batch[batch.length - 1]);
+    }
+    expect(replay).toEqual(seen);
+  });
+
+  it('is held back, not skipped, by a long open transaction', async () => {
+    let cp = START_OF_STORE;
+    for (;;) {
+      const batch = await store.readAll(cp, 1000);
+      if (batch.length === 0) break;
+      cp = checkpointOf(batch[batch.length - 1]);
+    }
+    const longId = newId();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const longTx = t.db.connection().execute(async (conn) => {
+      await sql`BEGIN`.execute(conn);
+      await sql`SELECT * FROM es_append(${JSON.stringify([{ stream_id: 'long', expected_version: null, events: [{ event_id: longId, type: 'Long', schema_version: 1, data: {}, metadata: { tenantId: null, correlationId: 'c', causationId: null, actor: { type: 'system', id: 't' } }, occurred_at: new Date().toISOString() }] }])}::jsonb)`.execute(conn);
+      await held;
+      await sql`COMMIT`.execute(conn);
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const later = await store.append('after-long', [testEvent('After')], { expectedVersion: 'any' });
+    expect(await store.readAll(cp, 100)).toEqual([]);
+    release();
+    await longTx;
+    const batch = await store.readAll(cp, 100);
+    expect(batch.map((e) => e.type)).toEqual(['Long', 'After']);
+    expect(batch[1].position).toBe(later.positions[0]);
+  });
+});

@@ -1,0 +1,243 @@
+import { sql } from 'kysely';
+import type { EventEnvelope, GlobalCheckpoint, MessageMetadata } from '@volt/contracts';
+import type { Database } from './database';
+import { ConcurrencyConflictError, EventIdReusedError } from './errors';
+import { newId } from './ids';
+
+export interface NewEvent {
+  /** Give a deterministic id to make the append idempotent; else a random one is used. */
+  id?: string;
+  type: string;
+  schemaVersion?: number;
+  data: unknown;
+  metadata: MessageMetadata;
+  occurredAt: string;
+}
+
+/** A number is the exact version the stream must be at (0: it must not exist yet). */
+export type ExpectedVersion = number | 'any';
+
+export interface AppendResult {
+  streamVersion: number;
+  positions: string[];
+  transactionId: string;
+  /** True when every event id was already stored: nothing was written. */
+  duplicate: boolean;
+}
+
+interface PendingAppend {
+  streamId: string;
+  expected: number | null;
+  events: Array<Omit<NewEvent, 'id'> & { id: string }>;
+  resolve: (result: AppendResult) => void;
+  reject: (error: Error) => void;
+}
+
+interface AppendRow {
+  request_index: number;
+  outcome: 'appended' | 'duplicate' | 'conflict' | 'event_id_reused';
+  stream_version: number | null;
+  positions: string[] | null;
+  transaction_id: string | null;
+}
+
+export interface EventStoreOptions {
+  /** Most appends sent to PostgreSQL in one round trip. */
+  maxBatch?: number;
+  /** Batches in flight at once (each on its own connection). */
+  writers?: number;
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+const EVENT_COLUMNS = sql`position::text AS position, transaction_id::text AS transaction_id, stream_id,
+  stream_version, event_id, type, schema_version, data, metadata, occurred_at`;
+
+/**
+ * The append-only event store. Appends made concurrently in one process are group
+ * committed: while a batch is in flight, new appends queue and go together in the
+ * next one, each still checked against its own expected version.
+ */
+export class EventStore {
+  private readonly queue: PendingAppend[] = [];
+  private inFlight = 0;
+  private readonly maxBatch: number;
+  private readonly writers: number;
+
+  constructor(
+    readonly db: Database,
+    options: EventStoreOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 256;
+    this.writers = options.writers ?? 2;
+  }
+
+  append(streamId: string, events: NewEvent[], options: { expectedVersion: ExpectedVersion }): Promise<AppendResult> {
+    if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
+    const expected = options.expectedVersion === 'any' ? null : options.expectedVersion;
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.queue.push({
+        streamId,
+        expected,
+        events: events.map((e) => ({ ...e, id: e.id ?? newId() })),
+        resolve,
+        reject,
+      });
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.inFlight < this.writers && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      void this.write(batch).finally(() => {
+        this.inFlight--;
+        this.flush();
+      });
+    }
+  }
+
+  private async write(batch: PendingAppend[], retried = false): Promise<void> {
+    // A fixed lock order across batches (by stream id) rules out deadlocks between them.
+    const ordered = [...batch].sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0));
+    let rows: AppendRow[];
+    try {
+      rows = await this.callAppend(ordered);
+    } catch (error) {
+      if (ordered.length > 1) {
+        // One bad request (say, a racing duplicate event id) must not fail its neighbours.
+        await Promise.all(ordered.map((p) => this.write([p])));
+        return;
+      }
+      // A concurrent writer committed the same event ids first: once more, it is a duplicate.
+      if (!retried && (error as { code?: string }).code === UNIQUE_VIOLATION) return this.write(ordered, true);
+      ordered[0].reject(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    for (const row of rows) settle(ordered[row.request_index], row);
+  }
+
+  private async callAppend(batch: PendingAppend[]): Promise<AppendRow[]> {
+    const payload = batch.map((p) => ({
+      stream_id: p.streamId,
+      expected_version: p.expected,
+      events: p.events.map((e) => ({
+        event_id: e.id,
+        type: e.type,
+        schema_version: e.schemaVersion ?? 1,
+        data: e.data,
+        metadata: e.metadata,
+        occurred_at: e.occurredAt,
+      })),
+    }));
+    const result = await sql<AppendRow>`SELECT request_index, outcome, stream_version,
+        positions::text[] AS positions, transaction_id::text AS transaction_id
+      FROM es_append(${JSON.stringify(payload)}::jsonb)`.execute(this.db);
+    return result.rows;
+  }
+
+  /** The stream's events in order, after `fromVersion` (exclusive). */
+  async readStream(streamId: string, options: { fromVersion?: number; limit?: number } = {}): Promise<EventEnvelope[]> {
+    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events
+      WHERE stream_id = ${streamId} AND stream_version > ${options.fromVersion ?? 0}
+      ORDER BY stream_version LIMIT ${options.limit ?? 1_000_000}`.execute(this.db);
+    return result.rows.map(toEnvelope);
+  }
+
+  /**
+   * The next events of the global order after `after`. Only events of transactions
+   * older than every transaction still running are returned (compared with the
+   * snapshot's xmin), so an event that commits late with a lower position is never
+   * skipped: a long transaction delays readers instead.
+   */
+  async readAll(after: GlobalCheckpoint, limit = 1000): Promise<EventEnvelope[]> {
+    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events
+      WHERE (transaction_id, position) > (${after.transactionId}::xid8, ${after.position}::bigint)
+        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY transaction_id, position LIMIT ${limit}`.execute(this.db);
+    return result.rows.map(toEnvelope);
+  }
+
+  /** The stream's current version (0 when it does not exist). */
+  async streamVersion(streamId: string): Promise<number> {
+    const result = await sql<{ version: number }>`SELECT version FROM es_streams WHERE stream_id = ${streamId}`.execute(
+      this.db,
+    );
+    return result.rows[0]?.version ?? 0;
+  }
+
+  /** Events by id, in the order of their global positions. */
+  async readEvents(eventIds: string[]): Promise<EventEnvelope[]> {
+    if (eventIds.length === 0) return [];
+    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events
+      WHERE event_id = ANY(${eventIds}::uuid[]) ORDER BY position`.execute(this.db);
+    return result.rows.map(toEnvelope);
+  }
+}
+
+function settle(pending: PendingAppend, row: AppendRow): void {
+  switch (row.outcome) {
+    case 'appended':
+    case 'duplicate':
+      pending.resolve({
+        streamVersion: row.stream_version ?? 0,
+        positions: row.positions ?? [],
+        transactionId: row.transaction_id ?? '0',
+        duplicate: row.outcome === 'duplicate',
+      });
+      return;
+    case 'conflict':
+      pending.reject(new ConcurrencyConflictError(pending.streamId, pending.expected ?? -1, row.stream_version ?? 0));
+      return;
+    case 'event_id_reused':
+      pending.reject(new EventIdReusedError(pending.streamId));
+      return;
+  }
+}
+
+export interface EventRow {
+  position: string;
+  transaction_id: string;
+  stream_id: string;
+  stream_version: number;
+  event_id: string;
+  type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: MessageMetadata;
+  occurred_at: Date;
+}
+
+export function toEnvelope(row: EventRow): EventEnvelope {
+  const m = row.metadata;
+  return {
+    id: row.event_id,
+    type: row.type,
+    schemaVersion: row.schema_version,
+    streamId: row.stream_id,
+    streamVersion: row.stream_version,
+    position: row.position,
+    transactionId: row.transaction_id,
+    occurredAt: row.occurred_at.toISOString(),
+    tenantId: m.tenantId ?? null,
+    correlationId: m.correlationId,
+    causationId: m.causationId ?? null,
+    actor: m.actor,
+    ...(m.trace ? { trace: m.trace } : {}),
+    data: row.data,
+  };
+}
+
+/** The checkpoint just after an event. */
+export function checkpointOf(event: Pick<EventEnvelope, 'transactionId' | 'position'>): GlobalCheckpoint {
+  return { transactionId: event.transactionId, position: event.position };
+}
+
+/** Compares two checkpoints in the global order. */
+export function compareCheckpoints(a: GlobalCheckpoint, b: GlobalCheckpoint): number {
+  const tx = BigInt(a.transactionId) - BigInt(b.transactionId);
+  if (tx !== 0n) return tx < 0n ? -1 : 1;
+  const pos = BigInt(a.position) - BigInt(b.position);
+  return pos === 0n ? 0 : pos < 0n ? -1 : 1;
+}

@@ -1,0 +1,7 @@
+export * from './database';
+export * from './errors';
+export * from './event-store';
+export * from './ids';
+export * from './migrations';
+export * from './seals';
+export * from './verify';

@@ -1,0 +1,96 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { createTestDatabase, testEvent, type TestDatabase } from '@volt/testing';
+import { EventStore, eventStoreMigrations, sealNextRange, verifyStore } from './index';
+
+let t: TestDatabase;
+let store: EventStore;
+
+beforeEach(async () => {
+  t = await createTestDatabase([eventStoreMigrations]);
+  store = new EventStore(t.db);
+  for (let i = 0; i < 30; i++) {
+    await store.append(`s-${i % 3}`, [testEvent('Happened', { i, amount: i * 100 })], { expectedVersion: 'any' });
+  }
+  await sealNextRange(t.db, 10);
+  await sealNextRange(t.db, 1000);
+});
+afterEach(() => t.drop());
+
+/** Goes behind the store's back: replica mode skips the append-only triggers. */
+async function tamper(statement: ReturnType<typeof sql>) {
+  await t.db.connection().execute(async (conn) => {
+    await sql`SET session_replication_role = replica`.execute(conn);
+    await statement.execute(conn);
+    await sql`SET session_replication_role = origin`.execute(conn);
+  });
+}
+
+async function positionOf(stream: string, version: number): Promise<string> {
+  const r = await sql<{ p: string }>`SELECT position::text AS p FROM es_events WHERE stream_id = ${stream} AND stream_version = ${version}`.execute(t.db);
+  return r.rows[0].p;
+}
+
+describe('verify', () => {
+  it('passes an untouched store, with every event sealed', async () => {
+    const report = await verifyStore(t.db);
+    expect(report).toMatchObject({ ok: true, eventsChecked: 30, streamsChecked: 3, sealsChecked: 2, problems: [] });
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE through the normal path', async () => {
+    await expect(sql`UPDATE es_events SET data = '{}'`.execute(t.db)).rejects.toThrow(/append-only/);
+    await expect(sql`DELETE FROM es_events`.execute(t.db)).rejects.toThrow(/append-only/);
+    await expect(sql`TRUNCATE es_events`.execute(t.db)).rejects.toThrow(/append-only/);
+  });
+
+  it('catches an UPDATE of an event and names its position', async () => {
+    const target = await positionOf('s-1', 4);
+    await tamper(sql`UPDATE es_events SET data = jsonb_set(data, '{amount}', '1') WHERE position = ${target}::bigint`);
+    const report = await verifyStore(t.db);
+    expect(report.ok).toBe(false);
+    expect(report.firstBadPosition).toBe(target);
+    expect(report.problems.map((p) => p.kind)).toContain('hash_mismatch');
+  });
+
+  it('catches a DELETE in the middle of a stream', async () => {
+    const target = await positionOf('s-2', 5);
+    const next = await positionOf('s-2', 6);
+    await tamper(sql`DELETE FROM es_events WHERE position = ${target}::bigint`);
+    const report = await verifyStore(t.db);
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => p.kind)).toEqual(expect.arrayContaining(['version_gap', 'seal_mismatch']));
+    // The removed event's neighbour in the global order is where the damage shows first.
+    expect(BigInt(report.firstBadPosition!)).toBeLessThanOrEqual(BigInt(next));
+  });
+
+  it('catches the removal of a stream head even when the head row is forged to match', async () => {
+    const last = await positionOf('s-0', 10);
+    await tamper(sql`DELETE FROM es_events WHERE position = ${last}::bigint`);
+    await tamper(sql`UPDATE es_streams SET version = 9, last_hash = (SELECT hash FROM es_events WHERE stream_id = 's-0' AND stream_version = 9) WHERE stream_id = 's-0'`);
+    const report = await verifyStore(t.db);
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => p.kind)).toContain('seal_mismatch');
+  });
+
+  it('catches a swap of two events (their payloads, or their positions)', async () => {
+    const a = await positionOf('s-0', 2);
+    const b = await positionOf('s-0', 3);
+    await tamper(sql`UPDATE es_events SET data = CASE WHEN position = ${a}::bigint THEN (SELECT data FROM es_events WHERE position = ${b}::bigint)
+      ELSE (SELECT data FROM es_events WHERE position = ${a}::bigint) END WHERE position IN (${a}::bigint, ${b}::bigint)`);
+    const report = await verifyStore(t.db);
+    expect(report.ok).toBe(false);
+    expect(report.firstBadPosition).toBe(a);
+
+    await t.drop();
+    t = await createTestDatabase([eventStoreMigrations]);
+    store = new EventStore(t.db);
+    for (let i = 0; i < 6; i++) await store.append('s', [testEvent('E', { i })], { expectedVersion: 'any' });
+    const [p2, p4] = [await positionOf('s', 2), await positionOf('s', 4)];
+    await tamper(sql`UPDATE es_events SET position = -1 WHERE position = ${p2}::bigint`);
+    await tamper(sql`UPDATE es_events SET position = ${p2}::bigint WHERE position = ${p4}::bigint`);
+    await tamper(sql`UPDATE es_events SET position = ${p4}::bigint WHERE position = -1`);
+    const swapped = await verifyStore(t.db);
+    expect(swapped.ok).toBe(false);
+    expect(swapped.firstBadPosition).toBe(p2);
+  });
+});

@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import type { Migration } from 'kysely';
+import { Client } from 'pg';
+import { createDatabase, migrateToLatest, type Database } from '@volt/event-store';
+
+export const TEST_ADMIN_URL = process.env.VOLT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  db: Database;
+  /** Closes the pool and drops the database. */
+  drop(): Promise<void>;
+}
+
+function urlFor(database: string): string {
+  const url = new URL(TEST_ADMIN_URL);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function admin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: TEST_ADMIN_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A fresh database of its own on the real PostgreSQL server, migrated with the sets
+ * given. Every integration test file takes one, so files never see each other's rows.
+ */
+export async function createTestDatabase(
+  migrations: Record<string, Migration>[],
+  options: { poolSize?: number } = {},
+): Promise<TestDatabase> {
+  const name = `volt_test_${randomBytes(6).toString('hex')}`;
+  await admin((c) => c.query(`CREATE DATABASE ${name}`));
+  const url = urlFor(name);
+  const db = createDatabase(url, { max: options.poolSize ?? 10 });
+  await migrateToLatest(db, ...migrations);
+  return {
+    name,
+    url,
+    db,
+    async drop() {
+      await db.destroy();
+      await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}

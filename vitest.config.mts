@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: { conditions: ['@volt/source'] },
+  ssr: { resolve: { conditions: ['@volt/source'] } },
+  test: {
+    include: ['{apps,libs,test,tools}/**/*.spec.ts'],
+    exclude: ['**/node_modules/**', '**/dist/**'],
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    setupFiles: ['./test/setup.ts'],
+  },
+});
