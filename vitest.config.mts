@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // Nest's dependency injection needs legacy decorators with emitted metadata, in tests too.
+  oxc: { decorator: { legacy: true, emitDecoratorMetadata: true } },
   resolve: { conditions: ['@volt/source'] },
   ssr: { resolve: { conditions: ['@volt/source'] } },
   test: {

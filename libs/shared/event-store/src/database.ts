@@ -1,5 +1,5 @@
-import { Kysely, PostgresDialect, type Migration } from 'kysely';
-import { Migrator, type MigrationProvider } from 'kysely/migration';
+import { Kysely, PostgresDialect } from 'kysely';
+import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import { Pool, type PoolConfig } from 'pg';
 
 export type Database = Kysely<any>;

@@ -102,6 +102,7 @@ describe('read all without skipping', () => {
     const preexisting = Number(before.rows[0].n);
     const seen: string[] = [];
     const seenIds = new Set<string>();
+    const seenOrder: Array<[bigint, bigint]> = [];
     let checkpoint = START_OF_STORE;
     let done = false;
     const reader = (async () => {
@@ -110,6 +111,7 @@ describe('read all without skipping', () => {
         for (const e of batch) {
           seen.push(e.position);
           seenIds.add(e.id);
+          seenOrder.push([BigInt(e.transactionId), BigInt(e.position)]);
           checkpoint = checkpointOf(e);
         }
         if (batch.length === 0) await new Promise((r) => setTimeout(r, 5));
@@ -156,6 +158,11 @@ describe('read all without skipping', () => {
     await reader;
 
     expect(seen).toHaveLength(total);
+    // Delivered strictly in the global order (transaction, then position), compared as numbers.
+    for (let i = 1; i < seenOrder.length; i++) {
+      const [a, b] = [seenOrder[i - 1], seenOrder[i]];
+      expect(a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])).toBe(true);
+    }
     expect(new Set(seen).size).toBe(total);
     for (const id of committedIds) expect(seenIds.has(id)).toBe(true);
     for (const id of rolledBackIds) expect(seenIds.has(id)).toBe(false);

@@ -50,8 +50,10 @@ export interface EventStoreOptions {
 
 const UNIQUE_VIOLATION = '23505';
 
-const EVENT_COLUMNS = sql`position::text AS position, transaction_id::text AS transaction_id, stream_id,
-  stream_version, event_id, type, schema_version, data, metadata, occurred_at`;
+// Casts keep bigint and xid8 exact in JavaScript. Queries alias the table `e` and order by
+// `e.` columns: a bare ORDER BY position would sort by the text alias, not the number.
+const EVENT_COLUMNS = sql`e.position::text AS position, e.transaction_id::text AS transaction_id, e.stream_id,
+  e.stream_version, e.event_id, e.type, e.schema_version, e.data, e.metadata, e.occurred_at`;
 
 /**
  * The append-only event store. Appends made concurrently in one process are group
@@ -139,9 +141,9 @@ export class EventStore {
 
   /** The stream's events in order, after `fromVersion` (exclusive). */
   async readStream(streamId: string, options: { fromVersion?: number; limit?: number } = {}): Promise<EventEnvelope[]> {
-    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events
-      WHERE stream_id = ${streamId} AND stream_version > ${options.fromVersion ?? 0}
-      ORDER BY stream_version LIMIT ${options.limit ?? 1_000_000}`.execute(this.db);
+    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events e
+      WHERE e.stream_id = ${streamId} AND e.stream_version > ${options.fromVersion ?? 0}
+      ORDER BY e.stream_version LIMIT ${options.limit ?? 1_000_000}`.execute(this.db);
     return result.rows.map(toEnvelope);
   }
 
@@ -152,10 +154,10 @@ export class EventStore {
    * skipped: a long transaction delays readers instead.
    */
   async readAll(after: GlobalCheckpoint, limit = 1000): Promise<EventEnvelope[]> {
-    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events
-      WHERE (transaction_id, position) > (${after.transactionId}::xid8, ${after.position}::bigint)
-        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY transaction_id, position LIMIT ${limit}`.execute(this.db);
+    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events e
+      WHERE (e.transaction_id, e.position) > (${after.transactionId}::xid8, ${after.position}::bigint)
+        AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY e.transaction_id, e.position LIMIT ${limit}`.execute(this.db);
     return result.rows.map(toEnvelope);
   }
 
@@ -170,8 +172,8 @@ export class EventStore {
   /** Events by id, in the order of their global positions. */
   async readEvents(eventIds: string[]): Promise<EventEnvelope[]> {
     if (eventIds.length === 0) return [];
-    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events
-      WHERE event_id = ANY(${eventIds}::uuid[]) ORDER BY position`.execute(this.db);
+    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events e
+      WHERE e.event_id = ANY(${eventIds}::uuid[]) ORDER BY e.position`.execute(this.db);
     return result.rows.map(toEnvelope);
   }
 }

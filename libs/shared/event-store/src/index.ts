@@ -5,3 +5,4 @@ export * from './ids';
 export * from './migrations';
 export * from './seals';
 export * from './verify';
+export * from './decider-runner';

@@ -1,4 +1,5 @@
-import { type Kysely, type Migration, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import type { Migration } from 'kysely/migration';
 
 /** Hash of a stream's "event 0": the genesis every chain starts from. */
 export const GENESIS_HASH_SQL = `'\\x${'00'.repeat(32)}'::bytea`;

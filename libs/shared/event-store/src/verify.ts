@@ -39,7 +39,7 @@ export async function verifyStore(db: Database): Promise<VerifyReport> {
       WINDOW w AS (PARTITION BY e.stream_id ORDER BY e.stream_version)
     ) checked
     WHERE NOT hash_ok OR stream_version <> expected_version
-    ORDER BY position LIMIT 100`.execute(db);
+    ORDER BY checked.position LIMIT 100`.execute(db);
   for (const row of chain.rows) {
     if (row.stream_version !== row.expected_version) {
       problems.push({
@@ -100,7 +100,7 @@ async function verifySeals(db: Database, problems: VerifyProblem[]): Promise<num
     digest: Buffer;
   }>`SELECT seal_no::text, first_position::text, last_transaction_id::text, last_position::text, event_count,
             prev_digest, digest FROM es_seals ORDER BY seal_no`.execute(db);
-  let prevDigest = Buffer.alloc(32);
+  let prevDigest: Buffer = Buffer.alloc(32);
   let prevEnd = { transactionId: '0', position: '0' };
   for (const seal of seals.rows) {
     if (!seal.prev_digest.equals(prevDigest)) {

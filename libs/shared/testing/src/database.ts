@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Migration } from 'kysely';
+import type { Migration } from 'kysely/migration';
 import { Client } from 'pg';
 import { createDatabase, migrateToLatest, type Database } from '@volt/event-store';
 

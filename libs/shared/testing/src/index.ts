@@ -1,3 +1,4 @@
 export * from './database';
 export * from './decider';
 export * from './events';
+export * from './nats';

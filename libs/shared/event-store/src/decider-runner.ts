@@ -1,0 +1,82 @@
+import type { DomainError, GlobalCheckpoint, MessageMetadata } from '@volt/contracts';
+import { fold, isDomainError, type Decider } from '@volt/domain';
+import { ConcurrencyConflictError } from './errors';
+import type { EventStore } from './event-store';
+import { uuidFromName } from './ids';
+
+interface Message {
+  type: string;
+  data: unknown;
+}
+
+export type DecisionOutcome<E> =
+  | { ok: true; events: E[]; checkpoint: GlobalCheckpoint | null; replayed: boolean }
+  | { ok: false; error: DomainError };
+
+export interface RunDeciderInput<C> {
+  streamId: string;
+  command: C;
+  /** The command's id: event ids derive from it, so a redelivered command appends nothing new. */
+  commandId: string;
+  metadata: Omit<MessageMetadata, 'causationId'>;
+  occurredAt: string;
+  maxRetries?: number;
+}
+
+/**
+ * Load the stream, fold it, decide, append with the expected version; on a
+ * concurrent writer, do it all again. A command that was already applied (a
+ * redelivery) is answered from the events it appended the first time.
+ */
+export async function runDecider<C, E extends Message, S>(
+  store: EventStore,
+  decider: Decider<C, E, S>,
+  input: RunDeciderInput<C>,
+): Promise<DecisionOutcome<E>> {
+  const firstId = uuidFromName(`${input.commandId}:0`);
+  const [already] = await store.readEvents([firstId]);
+  if (already) {
+    const stored = (await store.readStream(already.streamId, { fromVersion: already.streamVersion - 1 })).filter(
+      (e) => e.causationId === input.commandId,
+    );
+    const last = stored[stored.length - 1];
+    return {
+      ok: true,
+      events: stored.map((e) => ({ type: e.type, data: e.data }) as E),
+      checkpoint: { transactionId: last.transactionId, position: last.position },
+      replayed: true,
+    };
+  }
+
+  const maxRetries = input.maxRetries ?? 10;
+  for (let attempt = 0; ; attempt++) {
+    const history = await store.readStream(input.streamId);
+    const state = fold(decider, history.map((e) => ({ type: e.type, data: e.data }) as E));
+    const decision = decider.decide(input.command, state);
+    if (isDomainError(decision)) return { ok: false, error: decision };
+    if (decision.length === 0) return { ok: true, events: [], checkpoint: null, replayed: false };
+    const metadata: MessageMetadata = { ...input.metadata, causationId: input.commandId };
+    try {
+      const result = await store.append(
+        input.streamId,
+        decision.map((e, i) => ({
+          id: uuidFromName(`${input.commandId}:${i}`),
+          type: e.type,
+          data: e.data,
+          metadata,
+          occurredAt: input.occurredAt,
+        })),
+        { expectedVersion: history.length === 0 ? 0 : history[history.length - 1].streamVersion },
+      );
+      return {
+        ok: true,
+        events: decision,
+        checkpoint: { transactionId: result.transactionId, position: result.positions[result.positions.length - 1] },
+        replayed: result.duplicate,
+      };
+    } catch (error) {
+      if (error instanceof ConcurrencyConflictError && attempt < maxRetries) continue;
+      throw error;
+    }
+  }
+}

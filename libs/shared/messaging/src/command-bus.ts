@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { CommandEnvelope, CommandReply } from '@volt/contracts';
+import { SpanKind, currentTraceHeaders, withSpan } from '@volt/telemetry';
+import { Headers, type MessagingNames } from './names';
+
+/** The caller stopped waiting. The command is durable on JetStream and still completes. */
+export class CommandTimeoutError extends Error {
+  override readonly name = 'CommandTimeoutError';
+  constructor(readonly commandId: string, readonly timeoutMs: number) {
+    super(`no reply to command ${commandId} within ${timeoutMs} ms; it will still be processed`);
+  }
+}
+
+const COMMAND_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * Sends commands over JetStream (durable, deduplicated by command id) and waits
+ * for the handler's reply on this instance's reply subject.
+ */
+export class CommandBus {
+  readonly instance = randomBytes(8).toString('hex');
+  private readonly pending = new Map<string, (reply: CommandReply) => void>();
+  private readonly js: JetStreamClient;
+  private sub: Subscription | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly names: MessagingNames,
+    private readonly defaultTimeoutMs = 10_000,
+  ) {
+    this.js = jetstream(nc);
+  }
+
+  start(): void {
+    this.sub ??= this.nc.subscribe(this.names.replyFilter(this.instance), {
+      callback: (error, msg) => {
+        if (error) return;
+        const id = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+        this.pending.get(id)?.(msg.json<CommandReply>());
+      },
+    });
+  }
+
+  stop(): void {
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+  }
+
+  async send<T = unknown>(context: string, command: CommandEnvelope, options: { timeoutMs?: number } = {}): Promise<CommandReply<T>> {
+    if (!COMMAND_ID.test(command.id)) throw new Error(`command id must match ${COMMAND_ID}: ${command.id}`);
+    this.start();
+    const subject = this.names.commandSubject(context, command.type);
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    return withSpan(`${this.names.pattern(subject)} send`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject, 'messaging.message.id': command.id } }, async () => {
+      const reply = new Promise<CommandReply<T>>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.pending.delete(command.id);
+          reject(new CommandTimeoutError(command.id, timeoutMs));
+        }, timeoutMs);
+        this.pending.set(command.id, (r) => {
+          clearTimeout(timer);
+          this.pending.delete(command.id);
+          resolve(r as CommandReply<T>);
+        });
+      });
+      const h = natsHeaders();
+      h.set(Headers.replyTo, this.names.replySubject(this.instance, command.id));
+      const trace = currentTraceHeaders();
+      for (const [k, v] of Object.entries(trace)) h.set(k, v);
+      const envelope: CommandEnvelope = { ...command, trace: { traceparent: trace.traceparent, tracestate: trace.tracestate } };
+      try {
+        await this.js.publish(subject, JSON.stringify(envelope), { msgID: command.id, headers: h });
+      } catch (error) {
+        this.pending.delete(command.id);
+        throw error;
+      }
+      return reply;
+    });
+  }
+}

@@ -1,0 +1,128 @@
+import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/microservices';
+import { lastValueFrom } from 'rxjs';
+import { SpanKind, contextFromTraceHeaders, counter, withSpan, type Logger } from '@volt/telemetry';
+import { Headers, type MessagingNames } from './names';
+import { ensureConsumer, ensureStreams } from './streams';
+
+/** What a handler can learn about the message it is handling. */
+export class JetStreamContext extends BaseRpcContext<[string, MsgHdrs | undefined, number]> {
+  /** The subject without any test prefix, e.g. `volt.evt.pods.SshKeyAdded`. */
+  getPattern(): string {
+    return this.args[0];
+  }
+  getHeaders(): MsgHdrs | undefined {
+    return this.args[1];
+  }
+  /** How many times this message was delivered before (0 on first delivery). */
+  getRedeliveries(): number {
+    return this.args[2];
+  }
+}
+
+export interface JetStreamTransportOptions {
+  nc: NatsConnection;
+  names: MessagingNames;
+  /** Names the durable consumers: instances of one service share them as a queue. */
+  service: string;
+  /** Commands handled at once per instance. Events are handled one at a time, in order. */
+  commandConcurrency?: number;
+  logger?: Logger;
+}
+
+const handledTotal = counter('volt_messages_handled_total', 'Messages handled from JetStream', ['pattern', 'outcome']);
+
+/**
+ * A Nest transport strategy over JetStream durable pull consumers. Handlers are
+ * plain `@MessagePattern('volt.cmd.<context>.<Command>')` (their return value is
+ * the reply) and `@EventPattern('volt.evt.<context>.<Event>')`; they never touch
+ * the NATS API. A message is acknowledged only after its handler succeeded; a
+ * failure is negatively acknowledged with a growing delay, so it is redelivered.
+ */
+export class JetStreamTransport extends Server implements CustomTransportStrategy {
+  private readonly running: ConsumerMessages[] = [];
+  private readonly loops: Promise<void>[] = [];
+
+  constructor(private readonly options: JetStreamTransportOptions) {
+    super();
+  }
+
+  on(): void {
+    /* no transport-level events to subscribe to */
+  }
+
+  unwrap<T>(): T {
+    return this.options.nc as T;
+  }
+
+  async listen(callback: (error?: unknown) => void): Promise<void> {
+    try {
+      const { nc, names, service } = this.options;
+      await ensureStreams(nc, names);
+      const patterns = [...this.messageHandlers.keys()];
+      const commandContexts = new Set(patterns.filter((p) => p.startsWith('volt.cmd.')).map((p) => p.split('.')[2]));
+      for (const context of commandContexts) {
+        const durable = `${service}-cmd-${context}`;
+        await ensureConsumer(nc, names.commandStream, { durable_name: durable, filter_subject: names.commandFilter(context) });
+        await this.consume(names.commandStream, durable, this.options.commandConcurrency ?? 16);
+      }
+      for (const pattern of patterns.filter((p) => p.startsWith('volt.evt.'))) {
+        const [, , context, type] = pattern.split('.');
+        const durable = `${service}-evt-${context}-${type}`;
+        await ensureConsumer(nc, names.eventStream, { durable_name: durable, filter_subject: names.eventSubject(context, type) });
+        await this.consume(names.eventStream, durable, 1);
+      }
+      callback();
+    } catch (error) {
+      callback(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const messages of this.running) messages.stop();
+    await Promise.allSettled(this.loops);
+  }
+
+  private async consume(stream: string, durable: string, concurrency: number): Promise<void> {
+    const consumer = await jetstream(this.options.nc).consumers.get(stream, durable);
+    const messages = await consumer.consume({ max_messages: Math.max(concurrency * 4, 16) });
+    this.running.push(messages);
+    const inFlight = new Set<Promise<void>>();
+    this.loops.push(
+      (async () => {
+        for await (const msg of messages) {
+          const task = this.handle(msg).finally(() => inFlight.delete(task));
+          inFlight.add(task);
+          if (inFlight.size >= concurrency) await Promise.race(inFlight);
+        }
+        await Promise.allSettled(inFlight);
+      })(),
+    );
+  }
+
+  private async handle(msg: JsMsg): Promise<void> {
+    const pattern = this.options.names.pattern(msg.subject);
+    const handler = this.getHandlerByPattern(pattern);
+    if (!handler) {
+      // Nothing here handles it (a newer message type?): leave it for an instance that does.
+      msg.nak(5_000);
+      return;
+    }
+    const carrier = { traceparent: msg.headers?.get(Headers.traceparent) || undefined, tracestate: msg.headers?.get(Headers.tracestate) || undefined };
+    const ctx = new JetStreamContext([pattern, msg.headers, msg.info.deliveryCount - 1]);
+    try {
+      await withSpan(`${pattern} process`, { kind: SpanKind.CONSUMER, parent: contextFromTraceHeaders(carrier), attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject } }, async () => {
+        const result = await lastValueFrom(this.transformToObservable(await handler(msg.json(), ctx)), { defaultValue: undefined });
+        const replyTo = msg.headers?.get(Headers.replyTo);
+        if (!handler.isEventHandler && replyTo) this.options.nc.publish(replyTo, JSON.stringify(result ?? null));
+      });
+      msg.ack();
+      handledTotal.inc({ pattern, outcome: 'ok' });
+    } catch (error) {
+      handledTotal.inc({ pattern, outcome: 'retry' });
+      this.options.logger?.error({ err: error, pattern, redeliveries: ctx.getRedeliveries() }, 'message handler failed; will be redelivered');
+      msg.nak(Math.min(30_000, 250 * 2 ** Math.min(ctx.getRedeliveries(), 7)));
+    }
+  }
+}

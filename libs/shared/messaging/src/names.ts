@@ -1,0 +1,49 @@
+/**
+ * Subject and stream names, with an optional prefix so that tests (and several
+ * deployments sharing one NATS) never see each other's messages.
+ */
+export interface MessagingNames {
+  prefix: string;
+  commandStream: string;
+  eventStream: string;
+  commandSubject(context: string, type: string): string;
+  commandFilter(context: string): string;
+  eventSubject(context: string, type: string): string;
+  replySubject(instance: string, commandId: string): string;
+  replyFilter(instance: string): string;
+  /** The subject as handlers know it (`volt.evt.pods.SshKeyAdded`), without the prefix. */
+  pattern(subject: string): string;
+}
+
+export function messagingNames(prefix = ''): MessagingNames {
+  if (prefix && !/^[A-Za-z0-9_-]+$/.test(prefix)) throw new Error(`invalid messaging prefix: ${prefix}`);
+  const p = prefix ? `${prefix}.` : '';
+  const s = prefix ? `${prefix}_` : '';
+  return {
+    prefix,
+    commandStream: `${s}VOLT_COMMANDS`,
+    eventStream: `${s}VOLT_EVENTS`,
+    commandSubject: (context, type) => `${p}volt.cmd.${context}.${type}`,
+    commandFilter: (context) => `${p}volt.cmd.${context}.>`,
+    eventSubject: (context, type) => `${p}volt.evt.${context}.${type}`,
+    replySubject: (instance, commandId) => `${p}volt.reply.${instance}.${commandId}`,
+    replyFilter: (instance) => `${p}volt.reply.${instance}.*`,
+    pattern: (subject) => (p && subject.startsWith(p) ? subject.slice(p.length) : subject),
+  };
+}
+
+/** Header names Volt sets on its messages (besides Nats-Msg-Id and W3C trace context). */
+export const Headers = {
+  replyTo: 'Volt-Reply-To',
+  eventId: 'Volt-Event-Id',
+  position: 'Volt-Position',
+  transactionId: 'Volt-Transaction-Id',
+  traceparent: 'traceparent',
+  tracestate: 'tracestate',
+} as const;
+
+/** Stream ids are `<context>:<rest>`; the context names the event's subject. */
+export function contextOfStream(streamId: string): string {
+  const i = streamId.indexOf(':');
+  return i > 0 ? streamId.slice(0, i) : 'unknown';
+}

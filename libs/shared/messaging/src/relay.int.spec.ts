@@ -1,0 +1,120 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventStore, eventStoreMigrations, type Database } from '@volt/event-store';
+import { TEST_NATS_URL, createTestDatabase, createTestMessaging, readWholeStream, testEvent, type TestDatabase, type TestMessaging } from '@volt/testing';
+import { OutboxRelay, messagingMigrations } from './index';
+
+const RELAY_PROCESS = path.resolve(__dirname, '../../../../test/fixtures/relay-process.js');
+
+async function until(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function eventIds(db: Database): Promise<string[]> {
+  const rows = await db.selectFrom('es_events').select('event_id').orderBy('transaction_id').orderBy('position').execute();
+  return rows.map((r) => r.event_id as string);
+}
+
+describe('outbox relay', () => {
+  let t: TestDatabase;
+  let m: TestMessaging;
+  let store: EventStore;
+
+  beforeAll(async () => {
+    t = await createTestDatabase([eventStoreMigrations, messagingMigrations]);
+    m = await createTestMessaging();
+    store = new EventStore(t.db);
+  });
+  afterAll(async () => {
+    await m.cleanup();
+    await t.drop();
+  });
+
+  it('publishes every committed event once, in the global order, to volt.evt.<context>.<EventName>', async () => {
+    const relay = new OutboxRelay(t.db, store, m.nc, m.names, { idleMs: 5 });
+    relay.start();
+    await Promise.all(
+      Array.from({ length: 120 }, (_, i) => store.append(`pods:thing-${i % 7}`, [testEvent('ThingHappened', { i })], { expectedVersion: 'any' })),
+    );
+    await store.append('billing:meter-1', [testEvent('MeterStarted')], { expectedVersion: 'any' });
+    const ids = await eventIds(t.db);
+    await until(async () => (await readWholeStream(m.nc, m.names.eventStream)).length === ids.length);
+    const onStream = await readWholeStream(m.nc, m.names.eventStream);
+    expect(onStream.map((x) => x.msgId)).toEqual(ids);
+    expect(onStream.map((x) => x.data.id)).toEqual(ids);
+    expect(onStream.filter((x) => x.subject === `${m.prefix}.volt.evt.pods.ThingHappened`)).toHaveLength(120);
+    expect(onStream.at(-1)!.subject).toBe(`${m.prefix}.volt.evt.billing.MeterStarted`);
+    await relay.stop();
+  });
+
+  it('lets exactly one relay be active, and another take over when it stops', async () => {
+    const a = new OutboxRelay(t.db, store, m.nc, m.names, { idleMs: 5 });
+    const b = new OutboxRelay(t.db, store, m.nc, m.names, { idleMs: 5 });
+    a.start();
+    b.start();
+    await until(async () => a.isActive || b.isActive);
+    await new Promise((r) => setTimeout(r, 700));
+    expect([a.isActive, b.isActive].filter(Boolean)).toHaveLength(1);
+    const [leader, follower] = a.isActive ? [a, b] : [b, a];
+    await leader.stop();
+    await until(async () => follower.isActive, 5_000);
+    await store.append('pods:after-failover', [testEvent('Failover')], { expectedVersion: 'any' });
+    const ids = await eventIds(t.db);
+    await until(async () => (await readWholeStream(m.nc, m.names.eventStream)).length === ids.length);
+    await follower.stop();
+  });
+});
+
+describe('outbox relay killed with SIGKILL between publish and checkpoint', () => {
+  let t: TestDatabase;
+  let m: TestMessaging;
+
+  beforeAll(async () => {
+    t = await createTestDatabase([eventStoreMigrations, messagingMigrations]);
+    // A duplicate window shorter than a restart: JetStream's dedup cannot hide a republish.
+    m = await createTestMessaging({ duplicateWindowMs: 100 });
+  });
+  afterAll(async () => {
+    await m.cleanup();
+    await t.drop();
+  });
+
+  function runRelay(crashAfterBatches?: number) {
+    const child = spawn(process.execPath, [RELAY_PROCESS, t.url, TEST_NATS_URL, m.prefix, ...(crashAfterBatches ? [String(crashAfterBatches)] : [])], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+    );
+    return { child, exited };
+  }
+
+  it('publishes every event exactly once across crashes', async () => {
+    const store = new EventStore(t.db);
+    let n = 0;
+    for (let round = 0; round < 4; round++) {
+      await Promise.all(
+        Array.from({ length: 150 }, () => store.append(`pods:crash-${n % 9}`, [testEvent('Crashy', { n: n++ })], { expectedVersion: 'any' })),
+      );
+      const { exited } = runRelay(1 + round);
+      const result = await exited;
+      expect(result.signal, result.stderr).toBe('SIGKILL');
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const final = runRelay();
+    const ids = await eventIds(t.db);
+    await until(async () => (await readWholeStream(m.nc, m.names.eventStream)).length >= ids.length, 30_000);
+    await new Promise((r) => setTimeout(r, 300));
+    final.child.kill('SIGTERM');
+    await final.exited;
+    const onStream = await readWholeStream(m.nc, m.names.eventStream);
+    expect(onStream.map((x) => x.msgId)).toEqual(ids);
+  });
+});

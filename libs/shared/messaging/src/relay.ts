@@ -1,0 +1,167 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { sql } from 'kysely';
+import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt/contracts';
+import { checkpointOf, compareCheckpoints, sealNextRange, type Database, type EventStore } from '@volt/event-store';
+import { counter, gauge, type Logger } from '@volt/telemetry';
+import { Headers, contextOfStream, type MessagingNames } from './names';
+
+export interface RelayOptions {
+  name?: string;
+  batchSize?: number;
+  /** How long to wait when the store has nothing new. */
+  idleMs?: number;
+  /** How often the active relay seals new ranges of the global order. */
+  sealIntervalMs?: number;
+  logger?: Logger;
+  /** Called once JetStream has acknowledged a batch, before the checkpoint is saved. */
+  afterPublish?: (events: EventEnvelope[]) => void | Promise<void>;
+}
+
+const published = counter('volt_relay_published_total', 'Events published to JetStream by the outbox relay');
+const lagSeconds = gauge('volt_relay_lag_seconds', 'Age of the newest event the relay has published, at publish time');
+
+/**
+ * The outbox relay: tails the event store in its global order and publishes each
+ * committed event to volt.evt.<context>.<EventName>, its event id as Nats-Msg-Id.
+ * Many processes may run one; a PostgreSQL advisory lock lets exactly one be
+ * active. It saves its checkpoint after JetStream has acknowledged a batch, and
+ * on becoming active it also reads back the last event JetStream holds, so a
+ * crash between publish and checkpoint republishes nothing, even past the
+ * stream's duplicate window.
+ */
+export class OutboxRelay {
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private active = false;
+  private readonly name: string;
+  private readonly lockKey: string;
+
+  constructor(
+    private readonly db: Database,
+    private readonly store: EventStore,
+    private readonly nc: NatsConnection,
+    private readonly names: MessagingNames,
+    private readonly options: RelayOptions = {},
+  ) {
+    this.name = options.name ?? 'outbox';
+    this.lockKey = `volt-relay:${names.prefix}:${this.name}`;
+  }
+
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  /** Something was appended: look now rather than at the next poll. */
+  nudge(): void {
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.nudge();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.db.connection().execute(async (conn) => {
+          const lock = await sql<{ ok: boolean }>`SELECT pg_try_advisory_lock(hashtext(${this.lockKey})) AS ok`.execute(conn);
+          if (!lock.rows[0].ok) return;
+          this.active = true;
+          try {
+            await this.lead();
+          } finally {
+            this.active = false;
+            await sql`SELECT pg_advisory_unlock(hashtext(${this.lockKey}))`.execute(conn).catch(() => undefined);
+          }
+        });
+      } catch (error) {
+        this.options.logger?.error({ err: error }, 'outbox relay failed; retrying');
+      }
+      if (!this.stopped) await this.sleep(500);
+    }
+  }
+
+  private async lead(): Promise<void> {
+    const js = jetstream(this.nc);
+    let checkpoint = await this.startingCheckpoint();
+    let lastSeal = 0;
+    while (!this.stopped) {
+      const events = await this.store.readAll(checkpoint, this.options.batchSize ?? 1000);
+      if (events.length > 0) {
+        await Promise.all(events.map((e) => js.publish(this.subjectOf(e), JSON.stringify(e), { msgID: e.id, headers: this.headersOf(e) })));
+        await this.options.afterPublish?.(events);
+        checkpoint = checkpointOf(events[events.length - 1]);
+        await this.saveCheckpoint(checkpoint);
+        published.inc(events.length);
+        lagSeconds.set((Date.now() - Date.parse(events[events.length - 1].occurredAt)) / 1000);
+      }
+      if (Date.now() - lastSeal >= (this.options.sealIntervalMs ?? 1000)) {
+        lastSeal = Date.now();
+        while (!this.stopped && (await sealNextRange(this.db))) {
+          /* seal every complete range available now */
+        }
+      }
+      if (events.length === 0) await this.sleep(this.options.idleMs ?? 20);
+    }
+  }
+
+  private subjectOf(e: EventEnvelope): string {
+    return this.names.eventSubject(contextOfStream(e.streamId), e.type);
+  }
+
+  private headersOf(e: EventEnvelope) {
+    const h = natsHeaders();
+    h.set(Headers.eventId, e.id);
+    h.set(Headers.position, e.position);
+    h.set(Headers.transactionId, e.transactionId);
+    if (e.trace?.traceparent) h.set(Headers.traceparent, e.trace.traceparent);
+    if (e.trace?.tracestate) h.set(Headers.tracestate, e.trace.tracestate);
+    return h;
+  }
+
+  private async startingCheckpoint(): Promise<GlobalCheckpoint> {
+    const saved = await sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text, position::text
+      FROM msg_relay_checkpoints WHERE name = ${this.name}`.execute(this.db);
+    const stored: GlobalCheckpoint = saved.rows[0]
+      ? { transactionId: saved.rows[0].transaction_id, position: saved.rows[0].position }
+      : START_OF_STORE;
+    const onStream = await this.lastPublished();
+    return onStream && compareCheckpoints(onStream, stored) > 0 ? onStream : stored;
+  }
+
+  /** The last event JetStream holds, if it is one of this store's events. */
+  private async lastPublished(): Promise<GlobalCheckpoint | null> {
+    const jsm = await jetstreamManager(this.nc);
+    const info = await jsm.streams.info(this.names.eventStream);
+    if (info.state.last_seq === 0) return null;
+    const last = await jsm.streams.getMessage(this.names.eventStream, { seq: info.state.last_seq });
+    const eventId = last?.header?.get(Headers.eventId);
+    if (!eventId) return null;
+    const [event] = await this.store.readEvents([eventId]);
+    return event ? checkpointOf(event) : null;
+  }
+
+  private async saveCheckpoint(cp: GlobalCheckpoint): Promise<void> {
+    await sql`INSERT INTO msg_relay_checkpoints (name, transaction_id, position) VALUES (${this.name}, ${cp.transactionId}::xid8, ${cp.position}::bigint)
+      ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()`.execute(this.db);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
