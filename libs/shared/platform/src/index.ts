@@ -1,1 +1,5 @@
-export {};
+export * from './bootstrap';
+export * from './config';
+export * from './ops.controller';
+export * from './runtime';
+export * from './runtime.module';

@@ -1,1 +1,3 @@
-export {};
+export * from './migrations';
+export * from './projection';
+export * from './runner';

@@ -1,0 +1,35 @@
+import { randomUUID } from 'node:crypto';
+import type { CommandReply } from '@volt/contracts';
+import { CommandTimeoutError } from '@volt/messaging';
+import type { VoltRuntime } from '@volt/platform';
+import { ApiException } from './http/api-error';
+import type { Caller } from './http/caller';
+
+/**
+ * Sends a command to the context that owns it and returns its result, or throws
+ * the domain error as an API error. A caller who times out gets 504; the command
+ * still completes and its effect can be read afterwards.
+ */
+export async function sendCommand<T>(runtime: VoltRuntime, caller: Caller, context: string, type: string, data: unknown): Promise<T> {
+  let reply: CommandReply<T>;
+  try {
+    reply = await runtime.commands.send<T>(context, {
+      id: randomUUID(),
+      type,
+      schemaVersion: 1,
+      tenantId: caller.tenantId,
+      correlationId: caller.requestId,
+      causationId: null,
+      actor: caller.actor,
+      issuedAt: new Date().toISOString(),
+      data,
+    });
+  } catch (error) {
+    if (error instanceof CommandTimeoutError) {
+      throw ApiException.of('TIMEOUT', 'The request is taking longer than expected; it will complete. Check the resource again shortly.');
+    }
+    throw ApiException.of('SERVICE_UNAVAILABLE', 'A Volt service is temporarily unavailable. Retry in a few seconds.');
+  }
+  if (!reply.ok) throw ApiException.fromDomain(reply.error);
+  return reply.result;
+}

@@ -1,0 +1,44 @@
+import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { Logger } from '@volt/telemetry';
+import { ApiException } from './api-error';
+
+/** What reaches the client for anything thrown: seed 000's body, never a stack or SQL. */
+export function toApiException(error: unknown): ApiException {
+  if (error instanceof ApiException) return error;
+  const e = error as Partial<FastifyError>;
+  const status = error instanceof HttpException ? error.getStatus() : e.statusCode;
+  if (status === 404) return ApiException.of('NOT_FOUND', 'Route not found.');
+  if (status === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return ApiException.of('PAYLOAD_TOO_LARGE', 'Request body is larger than 1 MiB.');
+  if (status === 415 || e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return ApiException.of('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.');
+  if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return ApiException.of('INVALID_JSON', 'The request body is empty; send a JSON object.');
+  if (status === 400 && (error instanceof SyntaxError || /JSON/i.test(e.message ?? ''))) return ApiException.of('INVALID_JSON', 'The request body is not valid JSON.');
+  if (status !== undefined && status >= 400 && status < 500) return ApiException.of('VALIDATION_ERROR', 'Bad request.');
+  return ApiException.of('INTERNAL_ERROR', 'Unexpected server error. Retry with exponential backoff; contact support if it persists.');
+}
+
+function send(reply: FastifyReply, error: ApiException): void {
+  void reply.status(error.status).header('content-type', 'application/json; charset=utf-8').send(error.body);
+}
+
+/** Catches everything thrown inside Nest's pipeline, Fastify's body-parsing errors and unknown routes included. */
+@Catch()
+export class ApiExceptionFilter implements ExceptionFilter {
+  constructor(private readonly logger: Logger) {}
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const api = toApiException(exception);
+    if (api.status >= 500) this.logger.error({ err: exception }, 'request failed');
+    send(host.switchToHttp().getResponse<FastifyReply>(), api);
+  }
+}
+
+/** JSON routes take JSON only: any other body type is refused before it is parsed. */
+export function requireJsonBodies(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', async (request, reply) => {
+    const length = Number(request.headers['content-length'] ?? 0);
+    const hasBody = length > 0 || request.headers['transfer-encoding'] !== undefined;
+    if (!hasBody || request.method === 'GET' || request.method === 'HEAD') return;
+    const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (type !== 'application/json' && !type.endsWith('+json')) send(reply, ApiException.of('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.'));
+  });
+}

@@ -1,0 +1,16 @@
+import type { Migration } from 'kysely/migration';
+import type { MessageDefinition } from '@volt/contracts';
+import { eventStoreMigrations } from '@volt/event-store';
+import { messagingMigrations } from '@volt/messaging';
+import { podsCommands, podsEvents } from '@volt/pods-contracts';
+import { podsMigrations } from '@volt/pods-infra';
+import { projectionMigrations } from '@volt/projections';
+
+/**
+ * Every migration of every context. The services share one database, so each one
+ * (and volt-admin) runs them all at start; kysely's migration lock makes that safe.
+ */
+export const allMigrations: Record<string, Migration>[] = [eventStoreMigrations, messagingMigrations, projectionMigrations, podsMigrations];
+
+/** Every event and command Volt defines, for JSON Schema export and documentation. */
+export const allMessages: MessageDefinition[] = [...podsEvents, ...podsCommands];

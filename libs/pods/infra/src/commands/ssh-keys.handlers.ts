@@ -1,0 +1,50 @@
+import type { CommandEnvelope, CommandReply, MessageOf } from '@volt/contracts';
+import { runDecider, type EventStore } from '@volt/event-store';
+import { AddSshKey, RemoveSshKey, sshKeysStream, type SshKey } from '@volt/pods-contracts';
+import { sshKeysDecider, type SshKeyEvent } from '@volt/pods-domain';
+
+type AddData = MessageOf<typeof AddSshKey>['data'];
+type RemoveData = MessageOf<typeof RemoveSshKey>['data'];
+
+function requireTenant(command: CommandEnvelope): string {
+  if (!command.tenantId) throw new Error(`command ${command.id} has no tenant`);
+  return command.tenantId;
+}
+
+const metadataOf = (command: CommandEnvelope) => ({
+  tenantId: command.tenantId,
+  correlationId: command.correlationId,
+  actor: command.actor,
+  ...(command.trace ? { trace: command.trace } : {}),
+});
+
+export async function handleAddSshKey(store: EventStore, command: CommandEnvelope<AddData>): Promise<CommandReply<SshKey>> {
+  const data = AddSshKey.schema.parse(command.data);
+  const outcome = await runDecider(store, sshKeysDecider, {
+    streamId: sshKeysStream(requireTenant(command)),
+    command: { type: 'AddSshKey', data },
+    commandId: command.id,
+    metadata: metadataOf(command),
+    occurredAt: data.requestedAt,
+  });
+  if (!outcome.ok) return { ok: false, error: outcome.error };
+  const added = outcome.events.find((e): e is Extract<SshKeyEvent, { type: 'SshKeyAdded' }> => e.type === 'SshKeyAdded')!;
+  return {
+    ok: true,
+    checkpoint: outcome.checkpoint,
+    result: { id: added.data.keyId, name: added.data.name, public_key: added.data.publicKey, fingerprint: added.data.fingerprint, created_at: added.data.addedAt },
+  };
+}
+
+export async function handleRemoveSshKey(store: EventStore, command: CommandEnvelope<RemoveData>): Promise<CommandReply<{ id: string; deleted: true; message: string }>> {
+  const data = RemoveSshKey.schema.parse(command.data);
+  const outcome = await runDecider(store, sshKeysDecider, {
+    streamId: sshKeysStream(requireTenant(command)),
+    command: { type: 'RemoveSshKey', data },
+    commandId: command.id,
+    metadata: metadataOf(command),
+    occurredAt: data.requestedAt,
+  });
+  if (!outcome.ok) return { ok: false, error: outcome.error };
+  return { ok: true, checkpoint: outcome.checkpoint, result: { id: data.keyId, deleted: true, message: 'SSH key removed from account.' } };
+}

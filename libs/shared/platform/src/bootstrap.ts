@@ -1,0 +1,119 @@
+import { type DynamicModule, type INestApplication, type LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Migration } from 'kysely/migration';
+import { z } from 'zod';
+import { JetStreamTransport } from '@volt/messaging';
+import type { Projection } from '@volt/projections';
+import type { Logger } from '@volt/telemetry';
+import { parseConfig, ServiceConfigSchema } from './config';
+import { VoltRuntime } from './runtime';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface ServiceDefinition {
+  service: string;
+  defaultPort: number;
+  migrations: Record<string, Migration>[];
+  /** The app's root module, given the runtime it wires into its providers. */
+  module: (runtime: VoltRuntime) => DynamicModule;
+  projections?: Projection[];
+  /** Serve @MessagePattern / @EventPattern handlers over JetStream. */
+  transport?: boolean;
+  relay?: boolean;
+  /** Last touches on the HTTP app (error handlers, hooks) before it listens. */
+  configure?: (app: NestFastifyApplication, runtime: VoltRuntime) => void | Promise<void>;
+}
+
+export interface RunningService {
+  app: INestApplication;
+  runtime: VoltRuntime;
+  url: string;
+  stop(): Promise<void>;
+}
+
+class PinoNestLogger implements LoggerService {
+  constructor(private readonly logger: Logger) {}
+  log(message: unknown, context?: string) {
+    this.logger.debug({ context }, String(message));
+  }
+  error(message: unknown, trace?: string, context?: string) {
+    this.logger.error({ context, trace }, String(message));
+  }
+  warn(message: unknown, context?: string) {
+    this.logger.warn({ context }, String(message));
+  }
+}
+
+/**
+ * Boots a Volt service: parses its environment, migrates, connects PostgreSQL and
+ * NATS, serves HTTP (ops endpoints included) and, if asked, its JetStream handlers.
+ * /ready answers 503 until everything has started.
+ */
+export async function startService(definition: ServiceDefinition, env: NodeJS.ProcessEnv = process.env): Promise<RunningService> {
+  const config = parseConfig(
+    ServiceConfigSchema.extend({
+      PORT: z.coerce.number().int().min(0).max(65535).default(definition.defaultPort),
+      HOST: z.string().default('127.0.0.1'),
+    }),
+    env,
+  );
+  const runtime = await VoltRuntime.create({
+    service: definition.service,
+    config,
+    migrations: definition.migrations,
+    projections: definition.projections,
+    relay: definition.relay,
+  });
+  const adapter = new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, maxParamLength: 200, return503OnClosing: true });
+  const app = await NestFactory.create<NestFastifyApplication>(definition.module(runtime), adapter, {
+    logger: new PinoNestLogger(runtime.logger),
+    abortOnError: false,
+  });
+  await definition.configure?.(app, runtime);
+  await app.listen(config.PORT, config.HOST);
+  if (definition.transport) {
+    app.connectMicroservice({ strategy: new JetStreamTransport({ nc: runtime.nc, names: runtime.names, service: definition.service, logger: runtime.logger }) });
+    await app.startAllMicroservices();
+  }
+  await runtime.start();
+  runtime.ready = true;
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  const url = `http://${config.HOST}:${port}`;
+  runtime.logger.info({ url }, `${definition.service} ready`);
+  return {
+    app,
+    runtime,
+    url,
+    async stop() {
+      runtime.ready = false;
+      await app.close();
+      await runtime.stop();
+    },
+  };
+}
+
+/** For main.ts: start, and stop cleanly on SIGINT/SIGTERM. */
+export function runService(definition: ServiceDefinition): void {
+  startService(definition).then(
+    (running) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        running.runtime.logger.info({ signal }, 'stopping');
+        running.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    },
+    (error) => {
+      console.error(`${definition.service} failed to start: ${(error as Error).message}`);
+      process.exit(1);
+    },
+  );
+}

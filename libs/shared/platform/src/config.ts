@@ -1,0 +1,25 @@
+import { z } from 'zod';
+
+/**
+ * Parses the environment once at boot into a frozen object; a missing or malformed
+ * variable stops the process with a message naming it.
+ */
+export function parseConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): Readonly<z.infer<S>> {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(result.data);
+}
+
+/** What every Volt service reads from its environment. */
+export const ServiceConfigSchema = z.object({
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/volt'),
+  NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+  /** Prefixes subjects and stream names; lets several stacks share one NATS. */
+  VOLT_NATS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]*$/).default(''),
+  VOLT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;

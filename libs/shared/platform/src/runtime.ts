@@ -1,0 +1,70 @@
+import type { Migration } from 'kysely/migration';
+import { createDatabase, EventStore, migrateToLatest, type Database } from '@volt/event-store';
+import { CommandBus, connectNats, ensureStreams, messagingNames, OutboxRelay, type MessagingNames, type NatsConnection } from '@volt/messaging';
+import { ProjectionRunner, type Projection } from '@volt/projections';
+import { createLogger, type Logger } from '@volt/telemetry';
+import type { ServiceConfig } from './config';
+
+export const RUNTIME = Symbol('VoltRuntime');
+
+export interface RuntimeOptions {
+  service: string;
+  config: ServiceConfig;
+  migrations: Record<string, Migration>[];
+  projections?: Projection[];
+  /** Run an outbox relay candidate in this process (one is active across all of them). */
+  relay?: boolean;
+  logger?: Logger;
+}
+
+/**
+ * What a Volt service runs on: its database, the event store, NATS, its read
+ * models and, if asked, an outbox relay. Ready once all of it has started.
+ */
+export class VoltRuntime {
+  ready = false;
+  readonly startedAt = new Date();
+
+  private constructor(
+    readonly service: string,
+    readonly logger: Logger,
+    readonly db: Database,
+    readonly store: EventStore,
+    readonly nc: NatsConnection,
+    readonly names: MessagingNames,
+    readonly commands: CommandBus,
+    readonly projections: ProjectionRunner,
+    readonly relay: OutboxRelay | undefined,
+  ) {}
+
+  static async create(options: RuntimeOptions): Promise<VoltRuntime> {
+    const { config, service } = options;
+    const logger = options.logger ?? createLogger(service, config.LOG_LEVEL);
+    const db = createDatabase(config.DATABASE_URL, { max: config.VOLT_DB_POOL_SIZE });
+    await migrateToLatest(db, ...options.migrations);
+    const store = new EventStore(db);
+    const nc = await connectNats(config.NATS_URL, service);
+    const names = messagingNames(config.VOLT_NATS_PREFIX);
+    await ensureStreams(nc, names);
+    const projections = new ProjectionRunner(db, store, options.projections ?? [], { logger });
+    const relay = options.relay ? new OutboxRelay(db, store, nc, names, { logger }) : undefined;
+    return new VoltRuntime(service, logger, db, store, nc, names, new CommandBus(nc, names), projections, relay);
+  }
+
+  /** Starts the background work: read models, relay, reply inbox. */
+  async start(): Promise<void> {
+    this.commands.start();
+    await this.projections.catchUp();
+    this.projections.start();
+    this.relay?.start();
+  }
+
+  async stop(): Promise<void> {
+    this.ready = false;
+    this.commands.stop();
+    await this.projections.stop();
+    await this.relay?.stop();
+    await this.nc.drain().catch(() => undefined);
+    await this.db.destroy();
+  }
+}

@@ -1,0 +1,182 @@
+import { sql } from 'kysely';
+import { START_OF_STORE, type GlobalCheckpoint } from '@volt/contracts';
+import { checkpointOf, compareCheckpoints, type Database, type EventStore } from '@volt/event-store';
+import { counter, type Logger } from '@volt/telemetry';
+import type { Projection } from './projection';
+
+export interface ProjectionRunnerOptions {
+  batchSize?: number;
+  idleMs?: number;
+  logger?: Logger;
+}
+
+const applied = counter('volt_projection_events_total', 'Events read by projections', ['projection']);
+
+interface Waiter {
+  checkpoint: GlobalCheckpoint;
+  resolve: () => void;
+}
+
+/**
+ * Keeps projections up to date by tailing the event store. Any number of
+ * instances may run the same projection: each batch takes the checkpoint row's
+ * lock and skips what another instance has already applied.
+ */
+export class ProjectionRunner {
+  private readonly positions = new Map<string, GlobalCheckpoint>();
+  private readonly waiters = new Set<Waiter>();
+  private stopped = true;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly store: EventStore,
+    readonly projections: Projection[],
+    private readonly options: ProjectionRunnerOptions = {},
+  ) {
+    const names = new Set(projections.map((p) => p.name));
+    if (names.size !== projections.length) throw new Error('projection names must be unique');
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  nudge(): void {
+    this.wake?.();
+  }
+
+  /** Resolves once every projection has applied everything up to `checkpoint`. */
+  waitFor(checkpoint: GlobalCheckpoint, timeoutMs = 10_000): Promise<void> {
+    if (this.reached(checkpoint)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        checkpoint,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        reject(new Error(`projections did not reach position ${checkpoint.position} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.add(waiter);
+      this.nudge();
+    });
+  }
+
+  /** Applies everything available now; returns how many events were read. */
+  async catchUp(): Promise<number> {
+    let total = 0;
+    for (const projection of this.projections) {
+      for (;;) {
+        const n = await this.step(projection);
+        total += n;
+        if (n === 0) break;
+      }
+    }
+    this.settleWaiters();
+    return total;
+  }
+
+  /** Empties the projection's tables and applies the whole store again from position 0. */
+  async rebuild(name: string): Promise<number> {
+    const projection = this.projections.find((p) => p.name === name);
+    if (!projection) throw new Error(`no projection named ${name}`);
+    await this.db.transaction().execute(async (trx) => {
+      for (const table of projection.tables) await sql`TRUNCATE ${sql.table(table)}`.execute(trx);
+      await sql`DELETE FROM proj_checkpoints WHERE name = ${name}`.execute(trx);
+    });
+    this.positions.set(name, START_OF_STORE);
+    let total = 0;
+    for (;;) {
+      const n = await this.step(projection);
+      total += n;
+      if (n === 0) return total;
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      let read = 0;
+      try {
+        read = await this.catchUp();
+      } catch (error) {
+        this.options.logger?.error({ err: error }, 'projection batch failed; retrying');
+        await this.sleep(500);
+      }
+      if (read === 0) await this.sleep(this.options.idleMs ?? 20);
+    }
+  }
+
+  private async position(projection: Projection): Promise<GlobalCheckpoint> {
+    const known = this.positions.get(projection.name);
+    if (known) return known;
+    const row = await sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text, position::text
+      FROM proj_checkpoints WHERE name = ${projection.name}`.execute(this.db);
+    const cp = row.rows[0] ? { transactionId: row.rows[0].transaction_id, position: row.rows[0].position } : START_OF_STORE;
+    this.positions.set(projection.name, cp);
+    return cp;
+  }
+
+  /** One batch: read, then apply and move the checkpoint in one transaction. */
+  private async step(projection: Projection): Promise<number> {
+    const from = await this.position(projection);
+    const events = await this.store.readAll(from, this.options.batchSize ?? 5000);
+    if (events.length === 0) return 0;
+    const last = checkpointOf(events[events.length - 1]);
+    await this.db.transaction().execute(async (trx) => {
+      await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${projection.name}, '0'::xid8, 0)
+        ON CONFLICT DO NOTHING`.execute(trx);
+      const locked = await sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text, position::text
+        FROM proj_checkpoints WHERE name = ${projection.name} FOR UPDATE`.execute(trx);
+      const stored = { transactionId: locked.rows[0].transaction_id, position: locked.rows[0].position };
+      // Another instance may have applied part of this batch already.
+      const fresh = events.filter((e) => compareCheckpoints(checkpointOf(e), stored) > 0 && projection.handles.includes(e.type));
+      if (fresh.length > 0) await projection.apply(trx, fresh);
+      const next = compareCheckpoints(last, stored) > 0 ? last : stored;
+      await sql`UPDATE proj_checkpoints SET transaction_id = ${next.transactionId}::xid8, position = ${next.position}::bigint,
+        updated_at = now() WHERE name = ${projection.name}`.execute(trx);
+      this.positions.set(projection.name, next);
+    });
+    applied.inc({ projection: projection.name }, events.length);
+    return events.length;
+  }
+
+  private reached(checkpoint: GlobalCheckpoint): boolean {
+    return this.projections.every((p) => {
+      const at = this.positions.get(p.name);
+      return at !== undefined && compareCheckpoints(at, checkpoint) >= 0;
+    });
+  }
+
+  private settleWaiters(): void {
+    for (const waiter of this.waiters) {
+      if (this.reached(waiter.checkpoint)) {
+        this.waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
