@@ -2,3 +2,4 @@ export * from './logger';
 export * from './metrics';
 export * from './sdk';
 export * from './tracing';
+export * from './http';

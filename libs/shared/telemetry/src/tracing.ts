@@ -40,3 +40,9 @@ export function currentTraceId(): string | undefined {
   const id = span?.spanContext().traceId;
   return id && id !== '00000000000000000000000000000000' ? id : undefined;
 }
+
+/** The active trace context in the shape messages carry it. */
+export function currentTraceContext(): { traceparent?: string; tracestate?: string } {
+  const headers = currentTraceHeaders();
+  return { ...(headers.traceparent ? { traceparent: headers.traceparent } : {}), ...(headers.tracestate ? { tracestate: headers.tracestate } : {}) };
+}

@@ -2,6 +2,7 @@ import type { CommandEnvelope, CommandReply, MessageOf } from '@volt/contracts';
 import { runDecider, type EventStore } from '@volt/event-store';
 import { AddSshKey, RemoveSshKey, sshKeysStream, type SshKey } from '@volt/pods-contracts';
 import { sshKeysDecider, type SshKeyEvent } from '@volt/pods-domain';
+import { currentTraceContext } from '@volt/telemetry';
 
 type AddData = MessageOf<typeof AddSshKey>['data'];
 type RemoveData = MessageOf<typeof RemoveSshKey>['data'];
@@ -11,11 +12,12 @@ function requireTenant(command: CommandEnvelope): string {
   return command.tenantId;
 }
 
+// The events carry the handler's trace context, so whatever they cause joins the same trace.
 const metadataOf = (command: CommandEnvelope) => ({
   tenantId: command.tenantId,
   correlationId: command.correlationId,
   actor: command.actor,
-  ...(command.trace ? { trace: command.trace } : {}),
+  trace: currentTraceContext(),
 });
 
 export async function handleAddSshKey(store: EventStore, command: CommandEnvelope<AddData>): Promise<CommandReply<SshKey>> {

@@ -1,0 +1,40 @@
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startTelemetry, stopTelemetry } from '@volt/telemetry';
+import { generateSshKey } from '../support/ssh';
+import type { TestStack } from '../support/stack';
+
+const exporter = new InMemorySpanExporter();
+let stack: TestStack;
+
+beforeAll(async () => {
+  // Telemetry first, then everything else, as the apps' --require bootstrap does.
+  startTelemetry('trace-test', exporter);
+  const { startStack } = await import('../support/stack');
+  stack = await startStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+  await stopTelemetry();
+});
+
+it('follows one request from HTTP through the command over NATS, the handler and its SQL, to the published event', async () => {
+  const subscription = stack.messaging.nc.subscribe(`${stack.messaging.prefix}.volt.evt.pods.SshKeyAdded`, { max: 1, timeout: 10_000 });
+  exporter.reset();
+  const created = await stack.call('POST', '/api/volt/ssh-keys', { body: { name: 'traced', public_key: generateSshKey().line } });
+  expect(created.status).toBe(201);
+  const { value: event } = await subscription[Symbol.asyncIterator]().next();
+
+  const spans = exporter.getFinishedSpans();
+  const server = spans.find((s) => s.attributes['http.route'] === '/api/volt/ssh-keys' || /POST/.test(s.name) && /ssh-keys/.test(String(s.attributes['url.path'] ?? s.attributes['http.target'] ?? s.name)));
+  expect(server, spans.map((s) => s.name).join(', ')).toBeDefined();
+  const traceId = server!.spanContext().traceId;
+  const inTrace = spans.filter((s) => s.spanContext().traceId === traceId);
+  const names = inTrace.map((s) => s.name);
+  expect(names).toContain('volt.cmd.pods.AddSshKey send');
+  expect(names).toContain('volt.cmd.pods.AddSshKey process');
+  // SQL issued by the handler (the append and the stream read) belongs to the same trace.
+  expect(inTrace.some((s) => s.attributes['db.system'] === 'postgresql' || s.attributes['db.system.name'] === 'postgresql'), names.join(', ')).toBe(true);
+  // The published event carries the trace onward in its headers.
+  expect(event.headers?.get('traceparent')).toContain(traceId);
+});
