@@ -102,6 +102,17 @@ describe('SSH keys through the gateway (seed 000)', () => {
     expect(response.body).toEqual(errorBody(404, 'NOT_FOUND'));
   });
 
+  it('rebuilds the SSH-key list from position 0 into exactly the rows built incrementally', async () => {
+    for (const type of ['ed25519', 'ecdsa'] as const) {
+      expect((await stack.call('POST', '/api/volt/ssh-keys', { body: { name: type, public_key: generateSshKey(type).line } })).status).toBe(201);
+    }
+    const rows = () => stack.db.db.selectFrom('pods_ssh_keys').selectAll().orderBy('tenant_id').orderBy('key_id').execute();
+    const incremental = await rows();
+    expect(incremental.length).toBeGreaterThanOrEqual(3);
+    await stack.pods.runtime.projections.rebuild('pods.ssh-key-list');
+    expect(await rows()).toEqual(incremental);
+  });
+
   it('serves health, readiness and metrics', async () => {
     for (const service of [stack.gateway, stack.pods]) {
       const health = await fetch(`${service.url}/health`).then((r) => r.json());

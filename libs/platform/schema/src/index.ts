@@ -3,8 +3,8 @@ import type { MessageDefinition } from '@volt/contracts';
 import { eventStoreMigrations } from '@volt/event-store';
 import { messagingMigrations } from '@volt/messaging';
 import { podsCommands, podsEvents } from '@volt/pods-contracts';
-import { podsMigrations } from '@volt/pods-infra';
-import { projectionMigrations } from '@volt/projections';
+import { podsMigrations, podsProjections } from '@volt/pods-infra';
+import { projectionMigrations, type Projection } from '@volt/projections';
 
 /**
  * Every migration of every context. The services share one database, so each one
@@ -14,3 +14,6 @@ export const allMigrations: Record<string, Migration>[] = [eventStoreMigrations,
 
 /** Every event and command Volt defines, for JSON Schema export and documentation. */
 export const allMessages: MessageDefinition[] = [...podsEvents, ...podsCommands];
+
+/** Every read model's projection, by name, for rebuilds. */
+export const allProjections: Projection[] = [...podsProjections];

@@ -1,0 +1,127 @@
+import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
+import { START_OF_STORE, type EventEnvelope } from '@volt/contracts';
+import { checkpointOf, createDatabase, EventStore, migrateToLatest, sealNextRange, verifyStore, type Database } from '@volt/event-store';
+import { ProjectionRunner } from '@volt/projections';
+import { allMigrations, allProjections } from '@volt/schema';
+
+const HELP = `volt-admin — audit and operate a Volt event store
+
+Usage: volt-admin <verb> [options]        (DATABASE_URL picks the database)
+
+Verbs:
+  history <stream-id>          print a stream's events in order
+  tail [--follow] [--limit N]  print the global order from the start (or follow it)
+  rebuild <projection>         empty a read model and rebuild it from position 0
+  projections                  list the projections and their checkpoints
+  verify                       check hash chains and sealed ranges; exit 1 naming the
+                               first bad position when a row was altered, removed or reordered
+  seal                         seal every complete range of the global order now
+  migrate                      apply database migrations
+
+Options:
+  --json                       one JSON object per line instead of text
+  -h, --help                   this text
+`;
+
+function line(event: EventEnvelope, json: boolean): string {
+  if (json) return JSON.stringify(event);
+  return `${event.position.padStart(8)}  ${event.occurredAt}  ${event.streamId}@${event.streamVersion}  ${event.type}  ${JSON.stringify(event.data)}`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { json: { type: 'boolean' }, follow: { type: 'boolean' }, limit: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [verb, arg] = positionals;
+  if (values.help || !verb) {
+    process.stdout.write(HELP);
+    return verb || values.help ? 0 : 2;
+  }
+  const db = createDatabase(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/volt', { max: 2 });
+  try {
+    return await run(db, verb, arg, { json: Boolean(values.json), follow: Boolean(values.follow), limit: values.limit ? Number(values.limit) : undefined });
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function run(db: Database, verb: string, arg: string | undefined, opts: { json: boolean; follow: boolean; limit?: number }): Promise<number> {
+  const store = new EventStore(db);
+  const out = (text: string) => process.stdout.write(`${text}\n`);
+  switch (verb) {
+    case 'migrate': {
+      const applied = await migrateToLatest(db, ...allMigrations);
+      out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      return 0;
+    }
+    case 'history': {
+      if (!arg) return usage('history needs a stream id');
+      const events = await store.readStream(arg);
+      if (events.length === 0) out(`no events in stream ${arg}`);
+      for (const e of events) out(line(e, opts.json));
+      return 0;
+    }
+    case 'tail': {
+      let cp = START_OF_STORE;
+      let printed = 0;
+      for (;;) {
+        const batch = await store.readAll(cp, 1000);
+        for (const e of batch) {
+          out(line(e, opts.json));
+          if (opts.limit && ++printed >= opts.limit) return 0;
+        }
+        if (batch.length) cp = checkpointOf(batch[batch.length - 1]);
+        else if (!opts.follow) return 0;
+        else await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    case 'projections': {
+      const rows = await sql<{ name: string; position: string; updated_at: Date }>`SELECT name, position::text, updated_at FROM proj_checkpoints`.execute(db);
+      const at = new Map(rows.rows.map((r) => [r.name, r]));
+      for (const p of allProjections) out(`${p.name}  position ${at.get(p.name)?.position ?? 0}  tables ${p.tables.join(', ')}`);
+      return 0;
+    }
+    case 'rebuild': {
+      if (!arg) return usage(`rebuild needs a projection: ${allProjections.map((p) => p.name).join(', ')}`);
+      if (!allProjections.some((p) => p.name === arg)) return usage(`no projection named ${arg}; known: ${allProjections.map((p) => p.name).join(', ')}`);
+      const started = Date.now();
+      const n = await new ProjectionRunner(db, store, allProjections).rebuild(arg);
+      out(`rebuilt ${arg} from ${n} events in ${Date.now() - started} ms`);
+      return 0;
+    }
+    case 'seal': {
+      let seals = 0;
+      while (await sealNextRange(db)) seals++;
+      out(`sealed ${seals} new range(s)`);
+      return 0;
+    }
+    case 'verify': {
+      const report = await verifyStore(db);
+      if (opts.json) out(JSON.stringify(report));
+      else if (report.ok) out(`ok: ${report.eventsChecked} events in ${report.streamsChecked} streams, ${report.sealsChecked} sealed ranges verified`);
+      else {
+        out(`TAMPERED: first bad position ${report.firstBadPosition ?? 'unknown'}`);
+        for (const p of report.problems) out(`  position ${p.position ?? '-'}: ${p.kind}: ${p.detail}`);
+      }
+      return report.ok ? 0 : 1;
+    }
+    default:
+      return usage(`unknown verb "${verb}"`);
+  }
+}
+
+function usage(message: string): number {
+  process.stderr.write(`volt-admin: ${message}\n\n${HELP}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`volt-admin: ${(error as Error).message}\n`);
+    process.exit(1);
+  },
+);

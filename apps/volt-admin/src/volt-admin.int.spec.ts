@@ -1,0 +1,66 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventStore } from '@volt/event-store';
+import { allMigrations } from '@volt/schema';
+import { createTestDatabase, testEvent, type TestDatabase } from '@volt/testing';
+
+const CLI = path.resolve(__dirname, '../bin/volt-admin.js');
+let t: TestDatabase;
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...process.env, DATABASE_URL: t.url } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  t = await createTestDatabase(allMigrations);
+  const store = new EventStore(t.db);
+  for (let i = 0; i < 12; i++) await store.append(`pods:thing-${i % 2}`, [testEvent('ThingHappened', { i })], { expectedVersion: 'any' });
+});
+afterAll(() => t.drop());
+
+describe('volt-admin', () => {
+  it('lists its verbs', async () => {
+    const help = await cli('--help');
+    expect(help.code).toBe(0);
+    for (const verb of ['history', 'tail', 'rebuild', 'verify']) expect(help.stdout).toContain(verb);
+  });
+
+  it('prints a stream history and the global order', async () => {
+    const history = await cli('history', 'pods:thing-1', '--json');
+    const events = history.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.map((e) => e.data.i)).toEqual([1, 3, 5, 7, 9, 11]);
+    const tail = await cli('tail');
+    expect(tail.stdout.trim().split('\n')).toHaveLength(12);
+  });
+
+  it('rebuilds a projection and refuses an unknown one', async () => {
+    const ok = await cli('rebuild', 'pods.ssh-key-list');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/rebuilt pods.ssh-key-list from 12 events/);
+    expect((await cli('rebuild', 'nope')).code).toBe(2);
+  });
+
+  it('verifies, then exits non-zero naming the first bad position after a row is altered behind the store', async () => {
+    expect((await cli('seal')).code).toBe(0);
+    const clean = await cli('verify');
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toMatch(/^ok: 12 events/);
+    const target = await sql<{ p: string }>`SELECT position::text AS p FROM es_events WHERE stream_id = 'pods:thing-0' AND stream_version = 3`.execute(t.db);
+    await t.db.connection().execute(async (conn) => {
+      await sql`SET session_replication_role = replica`.execute(conn);
+      await sql`UPDATE es_events SET data = '{"i": 999}' WHERE position = ${target.rows[0].p}::bigint`.execute(conn);
+    });
+    const bad = await cli('verify');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`first bad position ${target.rows[0].p}`);
+  });
+});
