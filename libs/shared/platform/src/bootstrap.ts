@@ -65,7 +65,7 @@ export async function startService(definition: ServiceDefinition, env: NodeJS.Pr
     projections: definition.projections,
     relay: definition.relay,
   });
-  const adapter = new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, maxParamLength: 200, return503OnClosing: true });
+  const adapter = new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, routerOptions: { maxParamLength: 200 }, return503OnClosing: true });
   const app = await NestFactory.create<NestFastifyApplication>(definition.module(runtime), adapter, {
     logger: new PinoNestLogger(runtime.logger),
     abortOnError: false,

