@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// npm run bench:event-store — Volt's event store against Emmett's on the same PostgreSQL,
+// round by round (each store in its own process, order alternating), then the medians and
+// the Volt/Emmett ratios. BENCH_ROUNDS (default 5) and BENCH_SCALE (default 1) adjust it.
+const { execFileSync } = require('node:child_process');
+const path = require('node:path');
+
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const run = (file) => JSON.parse(execFileSync(process.execPath, [path.join(__dirname, file)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 }).trim().split('\n').pop());
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const get = (o, key) => key.split('.').reduce((x, k) => x[k], o);
+
+const volt = [];
+const emmett = [];
+for (let r = 0; r < rounds; r++) {
+  const order = r % 2 === 0 ? ['volt', 'emmett'] : ['emmett', 'volt'];
+  for (const store of order) {
+    process.stderr.write(`round ${r + 1}/${rounds}: ${store}…\n`);
+    (store === 'volt' ? volt : emmett).push(run(`${store}.js`).results);
+  }
+}
+
+const rows = [
+  ['single appends, 1 stream sequential (appends/s)', 'sequential.perSecond', '≥ 2×'],
+  ['single appends, 16 streams (appends/s)', 'streams16.perSecond', '≥ 3.5×'],
+  ['single appends, 64 streams (appends/s)', 'streams64.perSecond', '≥ 5×'],
+  ['  p50 latency at 16 streams (ms)', 'streams16.p50'],
+  ['  p99 latency at 16 streams (ms)', 'streams16.p99'],
+  ['  p50 latency at 64 streams (ms)', 'streams64.p50'],
+  ['  p99 latency at 64 streams (ms)', 'streams64.p99', '≤ 15 ms'],
+  ['10-event batches, 1 stream (events/s)', 'batch1.perSecond', '≥ 2×'],
+  ['10-event batches, 16 streams (events/s)', 'batch16.perSecond', '≥ 2×'],
+  ['read one 10,000-event stream (events/s)', 'streamRead.perSecond', '≥ 2×'],
+  ['read-all replay (events/s)', 'readAll.readAllPerSecond', '≥ 100,000/s'],
+  ['  events in the replay', 'readAll.readAllEvents'],
+  ['  missed by a concurrent follower', 'readAll.missed', '0'],
+  ['  duplicated to a concurrent follower', 'readAll.duplicated', '0'],
+];
+const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
+console.log(`\nEvent store benchmark: medians of ${rounds} paired rounds (${new Date().toISOString().slice(0, 10)}, ${require('node:os').cpus().length} cores)\n`);
+console.log('| measure | Volt | Emmett 0.42 | Volt/Emmett | target |');
+console.log('| --- | ---: | ---: | ---: | --- |');
+for (const [label, key, target = ''] of rows) {
+  const v = median(volt.map((x) => get(x, key)));
+  const e = median(emmett.map((x) => get(x, key)));
+  const ratio = e > 0 && !/missed|duplicated|events in/.test(label) ? `${(v / e).toFixed(2)}×` : '';
+  console.log(`| ${label} | ${fmt(v)} | ${fmt(e)} | ${ratio} | ${target} |`);
+}
+const only = [
+  ['projection catch-up (events/s)', 'projection.perSecond', '≥ 50,000/s'],
+  ['relay: appends/s during the lag run (64 streams)', 'relay.appendsPerSecond'],
+  ['relay lag p50 (ms)', 'relay.p50'],
+  ['relay lag p99 (ms)', 'relay.p99', '< 1,000 ms'],
+  ['relay lag max (ms)', 'relay.max'],
+];
+for (const [label, key, target = ''] of only) console.log(`| ${label} | ${fmt(median(volt.map((x) => get(x, key))))} | – | | ${target} |`);
+const perRound = (key) => volt.map((x, i) => `${(get(x, key) / get(emmett[i], key)).toFixed(2)}`).join(' ');
+console.log(`\nper-round ratios — sequential: ${perRound('sequential.perSecond')}; 16 streams: ${perRound('streams16.perSecond')}; 64 streams: ${perRound('streams64.perSecond')}`);
