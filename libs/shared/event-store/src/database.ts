@@ -4,10 +4,24 @@ import { Pool, type PoolConfig } from 'pg';
 
 export type Database = Kysely<any>;
 
-export function createDatabase(connectionString: string, pool: Omit<PoolConfig, 'connectionString'> = {}): Database {
-  return new Kysely<any>({
-    dialect: new PostgresDialect({ pool: new Pool({ connectionString, max: 10, ...pool }) }),
-  });
+const pools = new WeakMap<Database, Pool>();
+
+export function createDatabase(connectionString: string, options: Omit<PoolConfig, 'connectionString'> = {}): Database {
+  const pool = new Pool({ connectionString, max: 10, ...options });
+  // An idle connection the server closed (restart, failover) is dropped by the pool and
+  // replaced on next use; without a listener the event would crash the process.
+  pool.on('error', () => undefined);
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
+}
+
+/**
+ * The pg pool behind a database made by createDatabase. The event store's hot paths use
+ * it directly for named prepared statements, which kysely does not offer.
+ */
+export function poolOf(db: Database): Pool | undefined {
+  return pools.get(db);
 }
 
 /** Migrations are imported statically, so CommonJS builds and vitest both find them. */

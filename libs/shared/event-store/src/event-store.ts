@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
 import type { EventEnvelope, GlobalCheckpoint, MessageMetadata } from '@volt/contracts';
-import type { Database } from './database';
+import type { Pool } from 'pg';
+import { poolOf, type Database } from './database';
 import { ConcurrencyConflictError, EventIdReusedError } from './errors';
 import { newId } from './ids';
 
@@ -28,6 +28,8 @@ export interface AppendResult {
 interface PendingAppend {
   streamId: string;
   expected: number | null;
+  /** The caller chose the event ids, so they may repeat: check for an earlier append. */
+  checkIds: boolean;
   events: Array<Omit<NewEvent, 'id'> & { id: string }>;
   resolve: (result: AppendResult) => void;
   reject: (error: Error) => void;
@@ -52,8 +54,10 @@ const UNIQUE_VIOLATION = '23505';
 
 // Casts keep bigint and xid8 exact in JavaScript. Queries alias the table `e` and order by
 // `e.` columns: a bare ORDER BY position would sort by the text alias, not the number.
-const EVENT_COLUMNS = sql`e.position::text AS position, e.transaction_id::text AS transaction_id, e.stream_id,
-  e.stream_version, e.event_id, e.type, e.schema_version, e.data, e.metadata, e.occurred_at`;
+// Rows come back as arrays (cheaper to build than objects) and the time as epoch
+// milliseconds (cheaper than parsing a timestamptz), in the order of EventRow.
+const EVENT_COLUMNS = `e.position::text, e.transaction_id::text, e.stream_id, e.stream_version, e.event_id, e.type,
+  e.schema_version, e.data, e.metadata, (extract(epoch FROM e.occurred_at) * 1000)::float8`;
 
 /**
  * The append-only event store. Appends made concurrently in one process are group
@@ -66,12 +70,17 @@ export class EventStore {
   private readonly maxBatch: number;
   private readonly writers: number;
 
+  private readonly pool: Pool;
+
   constructor(
     readonly db: Database,
     options: EventStoreOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 256;
     this.writers = options.writers ?? 2;
+    const pool = poolOf(db);
+    if (!pool) throw new Error('EventStore needs a database made by createDatabase');
+    this.pool = pool;
   }
 
   append(streamId: string, events: NewEvent[], options: { expectedVersion: ExpectedVersion }): Promise<AppendResult> {
@@ -81,6 +90,7 @@ export class EventStore {
       this.queue.push({
         streamId,
         expected,
+        checkIds: events.some((e) => e.id !== undefined),
         events: events.map((e) => ({ ...e, id: e.id ?? newId() })),
         resolve,
         reject,
@@ -124,6 +134,7 @@ export class EventStore {
     const payload = batch.map((p) => ({
       stream_id: p.streamId,
       expected_version: p.expected,
+      check_ids: p.checkIds,
       events: p.events.map((e) => ({
         event_id: e.id,
         type: e.type,
@@ -133,18 +144,32 @@ export class EventStore {
         occurred_at: e.occurredAt,
       })),
     }));
-    const result = await sql<AppendRow>`SELECT request_index, outcome, stream_version,
-        positions::text[] AS positions, transaction_id::text AS transaction_id
-      FROM es_append(${JSON.stringify(payload)}::jsonb)`.execute(this.db);
-    return result.rows;
+    return this.query<AppendRow>(
+      'volt_es_append',
+      `SELECT request_index, outcome, stream_version, positions::text[] AS positions, transaction_id::text AS transaction_id
+       FROM es_append($1::jsonb)`,
+      [JSON.stringify(payload)],
+    );
+  }
+
+  /** A named prepared statement on the pool (parsed and planned once per connection). */
+  private async query<R>(name: string, text: string, values: unknown[]): Promise<R[]> {
+    return (await this.pool.query({ name, text, values })).rows as R[];
+  }
+
+  private async queryEvents(name: string, text: string, values: unknown[]): Promise<EventEnvelope[]> {
+    const result = await this.pool.query<EventRow>({ name, text, values, rowMode: 'array' });
+    return result.rows.map(toEnvelope);
   }
 
   /** The stream's events in order, after `fromVersion` (exclusive). */
   async readStream(streamId: string, options: { fromVersion?: number; limit?: number } = {}): Promise<EventEnvelope[]> {
-    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events e
-      WHERE e.stream_id = ${streamId} AND e.stream_version > ${options.fromVersion ?? 0}
-      ORDER BY e.stream_version LIMIT ${options.limit ?? 1_000_000}`.execute(this.db);
-    return result.rows.map(toEnvelope);
+    return this.queryEvents(
+      'volt_es_read_stream',
+      `SELECT ${EVENT_COLUMNS} FROM es_events e
+       WHERE e.stream_id = $1 AND e.stream_version > $2 ORDER BY e.stream_version LIMIT $3`,
+      [streamId, options.fromVersion ?? 0, options.limit ?? 1_000_000],
+    );
   }
 
   /**
@@ -154,27 +179,34 @@ export class EventStore {
    * skipped: a long transaction delays readers instead.
    */
   async readAll(after: GlobalCheckpoint, limit = 1000): Promise<EventEnvelope[]> {
-    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events e
-      WHERE (e.transaction_id, e.position) > (${after.transactionId}::xid8, ${after.position}::bigint)
-        AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY e.transaction_id, e.position LIMIT ${limit}`.execute(this.db);
-    return result.rows.map(toEnvelope);
+    return this.queryEvents(
+      'volt_es_read_all',
+      `SELECT ${EVENT_COLUMNS} FROM es_events e
+       WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
+         AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY e.transaction_id, e.position LIMIT $3`,
+      [after.transactionId, after.position, limit],
+    );
   }
 
   /** The stream's current version (0 when it does not exist). */
   async streamVersion(streamId: string): Promise<number> {
-    const result = await sql<{ version: number }>`SELECT version FROM es_streams WHERE stream_id = ${streamId}`.execute(
-      this.db,
+    const rows = await this.query<{ version: number | null }>(
+      'volt_es_stream_version',
+      'SELECT max(stream_version) AS version FROM es_events WHERE stream_id = $1',
+      [streamId],
     );
-    return result.rows[0]?.version ?? 0;
+    return rows[0]?.version ?? 0;
   }
 
   /** Events by id, in the order of their global positions. */
   async readEvents(eventIds: string[]): Promise<EventEnvelope[]> {
     if (eventIds.length === 0) return [];
-    const result = await sql<EventRow>`SELECT ${EVENT_COLUMNS} FROM es_events e
-      WHERE e.event_id = ANY(${eventIds}::uuid[]) ORDER BY e.position`.execute(this.db);
-    return result.rows.map(toEnvelope);
+    return this.queryEvents(
+      'volt_es_read_events',
+      `SELECT ${EVENT_COLUMNS} FROM es_events e WHERE e.event_id = ANY($1::uuid[]) ORDER BY e.position`,
+      [eventIds],
+    );
   }
 }
 
@@ -198,36 +230,26 @@ function settle(pending: PendingAppend, row: AppendRow): void {
   }
 }
 
-export interface EventRow {
-  position: string;
-  transaction_id: string;
-  stream_id: string;
-  stream_version: number;
-  event_id: string;
-  type: string;
-  schema_version: number;
-  data: unknown;
-  metadata: MessageMetadata;
-  occurred_at: Date;
-}
+/** position, transaction id, stream, version, event id, type, schema version, data, metadata, occurred-at (epoch ms). */
+export type EventRow = [string, string, string, number, string, string, number, unknown, MessageMetadata, number];
 
 export function toEnvelope(row: EventRow): EventEnvelope {
-  const m = row.metadata;
+  const [position, transactionId, streamId, streamVersion, id, type, schemaVersion, data, m, occurredAtMs] = row;
   return {
-    id: row.event_id,
-    type: row.type,
-    schemaVersion: row.schema_version,
-    streamId: row.stream_id,
-    streamVersion: row.stream_version,
-    position: row.position,
-    transactionId: row.transaction_id,
-    occurredAt: row.occurred_at.toISOString(),
+    id,
+    type,
+    schemaVersion,
+    streamId,
+    streamVersion,
+    position,
+    transactionId,
+    occurredAt: new Date(occurredAtMs).toISOString(),
     tenantId: m.tenantId ?? null,
     correlationId: m.correlationId,
     causationId: m.causationId ?? null,
     actor: m.actor,
     ...(m.trace ? { trace: m.trace } : {}),
-    data: row.data,
+    data,
   };
 }
 

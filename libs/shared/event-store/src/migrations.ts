@@ -6,8 +6,9 @@ export const GENESIS_HASH_SQL = `'\\x${'00'.repeat(32)}'::bytea`;
 
 /**
  * The event store's schema. The append path is one PL/pgSQL function so that an
- * append (or a whole group-committed batch of appends) costs one round trip; it
- * locks only the rows of the streams it writes, never the whole table.
+ * append (or a whole group-committed batch of appends) costs one round trip and one
+ * INSERT; it serialises writers per stream (an advisory transaction lock keyed by the
+ * stream id), never across the whole table.
  */
 export const eventStoreMigrations: Record<string, Migration> = {
   '2026-11-22T0001-event-store': {
@@ -34,12 +35,6 @@ export const eventStoreMigrations: Record<string, Migration> = {
         );
         -- The global order readers follow: by writing transaction, then position.
         CREATE INDEX es_events_global_order ON es_events (transaction_id, position);
-
-        CREATE TABLE es_streams (
-          stream_id  text PRIMARY KEY,
-          version    integer NOT NULL,
-          last_hash  bytea NOT NULL
-        );
 
         CREATE TABLE es_seals (
           seal_no               bigint PRIMARY KEY,
@@ -90,53 +85,78 @@ export const eventStoreMigrations: Record<string, Migration> = {
         LANGUAGE plpgsql AS $$
         DECLARE
           v_txid xid8 := pg_current_xact_id();
-          v_index integer := 0;
+          v_index integer := -1;
           r jsonb;
           e jsonb;
           v_stream text;
-          v_ids uuid[];
-          v_existing bigint[];
-          v_existing_txids xid8[];
-          v_existing_count integer;
-          v_same_stream boolean;
-          v_existing_version integer;
+          v_locked_stream text;
           v_version integer;
           v_hash bytea;
           v_expected integer;
+          v_ids uuid[];
+          v_existing bigint[];
+          v_existing_txid xid8;
+          v_existing_count integer;
+          v_same_stream boolean;
+          v_existing_version integer;
           v_pos bigint;
           v_positions bigint[];
+          v_id uuid;
+          v_type text;
+          v_schema_version integer;
+          v_data jsonb;
+          v_metadata jsonb;
+          v_at timestamptz;
+          a_pos bigint[] := '{}';
+          a_stream text[] := '{}';
+          a_version integer[] := '{}';
+          a_id uuid[] := '{}';
+          a_type text[] := '{}';
+          a_schema_version integer[] := '{}';
+          a_data jsonb[] := '{}';
+          a_metadata jsonb[] := '{}';
+          a_at timestamptz[] := '{}';
+          a_hash bytea[] := '{}';
         BEGIN
           FOR r IN SELECT value FROM jsonb_array_elements(p_requests) LOOP
+            v_index := v_index + 1;
             v_stream := r->>'stream_id';
-            SELECT array_agg((x->>'event_id')::uuid) INTO v_ids FROM jsonb_array_elements(r->'events') x;
 
-            -- Idempotency: the same event ids again are a no-op answered with the original positions.
-            SELECT array_agg(ev.position ORDER BY ev.stream_version), array_agg(ev.transaction_id ORDER BY ev.stream_version),
-                   count(*), bool_and(ev.stream_id = v_stream), max(ev.stream_version)
-              INTO v_existing, v_existing_txids, v_existing_count, v_same_stream, v_existing_version
-              FROM es_events ev WHERE ev.event_id = ANY (v_ids);
-            IF v_existing_count > 0 THEN
-              IF v_existing_count = cardinality(v_ids) AND v_same_stream THEN
-                RETURN QUERY SELECT v_index, 'duplicate'::text, v_existing_version, v_existing, v_existing_txids[1];
-              ELSE
-                RETURN QUERY SELECT v_index, 'event_id_reused'::text, NULL::integer, v_existing, NULL::xid8;
+            -- Idempotency, for caller-chosen ids: the same event ids again are a no-op
+            -- answered with the original positions. (Ids the store generated cannot repeat.)
+            IF (r->>'check_ids')::boolean THEN
+              SELECT array_agg((x->>'event_id')::uuid) INTO v_ids FROM jsonb_array_elements(r->'events') x;
+              SELECT array_agg(ev.position ORDER BY ev.stream_version), (array_agg(ev.transaction_id))[1],
+                     count(*), bool_and(ev.stream_id = v_stream), max(ev.stream_version)
+                INTO v_existing, v_existing_txid, v_existing_count, v_same_stream, v_existing_version
+                FROM es_events ev WHERE ev.event_id = ANY (v_ids);
+              IF v_existing_count > 0 THEN
+                IF v_existing_count = cardinality(v_ids) AND v_same_stream THEN
+                  RETURN QUERY SELECT v_index, 'duplicate'::text, v_existing_version, v_existing, v_existing_txid;
+                ELSE
+                  RETURN QUERY SELECT v_index, 'event_id_reused'::text, NULL::integer, v_existing, NULL::xid8;
+                END IF;
+                CONTINUE;
               END IF;
-              v_index := v_index + 1;
-              CONTINUE;
             END IF;
 
-            -- Lock this stream's row (creating it if new); this is the only lock an append takes.
-            SELECT s.version, s.last_hash INTO v_version, v_hash FROM es_streams s WHERE s.stream_id = v_stream FOR UPDATE;
-            IF NOT FOUND THEN
-              INSERT INTO es_streams (stream_id, version, last_hash) VALUES (v_stream, 0, ${GENESIS_HASH_SQL})
-                ON CONFLICT (stream_id) DO NOTHING;
-              SELECT s.version, s.last_hash INTO v_version, v_hash FROM es_streams s WHERE s.stream_id = v_stream FOR UPDATE;
+            -- One writer per stream at a time: a transaction-scoped advisory lock on the stream
+            -- (no row is written for it). Requests come sorted by stream, so a batch takes each
+            -- stream's lock once and later requests continue from the versions it has pending.
+            IF v_stream IS DISTINCT FROM v_locked_stream THEN
+              PERFORM pg_advisory_xact_lock(hashtextextended(v_stream, 0));
+              SELECT ev.stream_version, ev.hash INTO v_version, v_hash
+                FROM es_events ev WHERE ev.stream_id = v_stream ORDER BY ev.stream_version DESC LIMIT 1;
+              IF NOT FOUND THEN
+                v_version := 0;
+                v_hash := ${GENESIS_HASH_SQL};
+              END IF;
+              v_locked_stream := v_stream;
             END IF;
 
             v_expected := (r->>'expected_version')::integer;
             IF v_expected IS NOT NULL AND v_expected <> v_version THEN
               RETURN QUERY SELECT v_index, 'conflict'::text, v_version, NULL::bigint[], NULL::xid8;
-              v_index := v_index + 1;
               CONTINUE;
             END IF;
 
@@ -144,20 +164,35 @@ export const eventStoreMigrations: Record<string, Migration> = {
             FOR e IN SELECT value FROM jsonb_array_elements(r->'events') LOOP
               v_pos := nextval('es_position_seq');
               v_version := v_version + 1;
-              v_hash := es_event_hash(v_hash, v_pos, v_txid, v_stream, v_version, (e->>'event_id')::uuid,
-                e->>'type', (e->>'schema_version')::integer, e->'data', e->'metadata', (e->>'occurred_at')::timestamptz);
-              INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type,
-                                     schema_version, tenant_id, data, metadata, occurred_at, hash)
-              VALUES (v_pos, v_txid, v_stream, v_version, (e->>'event_id')::uuid, e->>'type',
-                      (e->>'schema_version')::integer, e->'metadata'->>'tenantId', e->'data', e->'metadata',
-                      (e->>'occurred_at')::timestamptz, v_hash);
+              v_id := (e->>'event_id')::uuid;
+              v_type := e->>'type';
+              v_schema_version := (e->>'schema_version')::integer;
+              v_data := e->'data';
+              v_metadata := e->'metadata';
+              v_at := (e->>'occurred_at')::timestamptz;
+              v_hash := es_event_hash(v_hash, v_pos, v_txid, v_stream, v_version, v_id, v_type, v_schema_version, v_data, v_metadata, v_at);
+              a_pos := a_pos || v_pos;
+              a_stream := a_stream || v_stream;
+              a_version := a_version || v_version;
+              a_id := a_id || v_id;
+              a_type := a_type || v_type;
+              a_schema_version := a_schema_version || v_schema_version;
+              a_data := a_data || v_data;
+              a_metadata := a_metadata || v_metadata;
+              a_at := a_at || v_at;
+              a_hash := a_hash || v_hash;
               v_positions := v_positions || v_pos;
             END LOOP;
-            UPDATE es_streams SET version = v_version, last_hash = v_hash WHERE es_streams.stream_id = v_stream;
-
             RETURN QUERY SELECT v_index, 'appended'::text, v_version, v_positions, v_txid;
-            v_index := v_index + 1;
           END LOOP;
+
+          -- Every event of the batch in one statement.
+          INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type,
+                                 schema_version, tenant_id, data, metadata, occurred_at, hash)
+          SELECT u.pos, v_txid, u.stream, u.version, u.id, u.type, u.schema_version, u.metadata->>'tenantId',
+                 u.data, u.metadata, u.at, u.hash
+          FROM unnest(a_pos, a_stream, a_version, a_id, a_type, a_schema_version, a_data, a_metadata, a_at, a_hash)
+               AS u(pos, stream, version, id, type, schema_version, data, metadata, at, hash);
         END $$;
       `,
         )
@@ -167,7 +202,7 @@ export const eventStoreMigrations: Record<string, Migration> = {
       await sql`
         DROP FUNCTION IF EXISTS es_append(jsonb);
         DROP FUNCTION IF EXISTS es_event_hash(bytea, bigint, xid8, text, integer, uuid, text, integer, jsonb, jsonb, timestamptz);
-        DROP TABLE IF EXISTS es_seals, es_streams, es_events;
+        DROP TABLE IF EXISTS es_seals, es_events;
         DROP FUNCTION IF EXISTS es_refuse_change();
         DROP SEQUENCE IF EXISTS es_position_seq;
       `.execute(db);

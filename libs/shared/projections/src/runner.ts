@@ -142,7 +142,9 @@ export class ProjectionRunner {
         FROM proj_checkpoints WHERE name = ${projection.name} FOR UPDATE`.execute(trx);
       const stored = { transactionId: locked.rows[0].transaction_id, position: locked.rows[0].position };
       // Another instance may have applied part of this batch already.
-      const fresh = events.filter((e) => compareCheckpoints(checkpointOf(e), stored) > 0 && projection.handles.includes(e.type));
+      const overtaken = compareCheckpoints(stored, from) > 0;
+      const handles = this.handled(projection);
+      const fresh = events.filter((e) => handles.has(e.type) && (!overtaken || compareCheckpoints(checkpointOf(e), stored) > 0));
       if (fresh.length > 0) await projection.apply(trx, fresh);
       const next = compareCheckpoints(last, stored) > 0 ? last : stored;
       await sql`UPDATE proj_checkpoints SET transaction_id = ${next.transactionId}::xid8, position = ${next.position}::bigint,
@@ -151,6 +153,13 @@ export class ProjectionRunner {
     });
     applied.inc({ projection: projection.name }, events.length);
     return events.length;
+  }
+
+  private readonly handledTypes = new Map<string, Set<string>>();
+  private handled(projection: Projection): Set<string> {
+    let types = this.handledTypes.get(projection.name);
+    if (!types) this.handledTypes.set(projection.name, (types = new Set(projection.handles)));
+    return types;
   }
 
   private reached(checkpoint: GlobalCheckpoint): boolean {
