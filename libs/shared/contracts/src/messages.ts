@@ -13,23 +13,19 @@ export interface MessageDefinition<TType extends string = string, TSchema extend
   schema: TSchema;
 }
 
-export function defineEvent<TType extends string, TSchema extends z.ZodType>(
-  context: string,
-  type: TType,
-  schema: TSchema,
-  schemaVersion = 1,
-): MessageDefinition<TType, TSchema> {
-  return { kind: 'event', context, type, schemaVersion, schema };
+function define(kind: MessageDefinition['kind']) {
+  return <TType extends string, TSchema extends z.ZodType>(
+    context: string,
+    type: TType,
+    schema: TSchema,
+    schemaVersion = 1,
+  ): MessageDefinition<TType, TSchema> => ({ kind, context, type, schemaVersion, schema });
 }
 
-export function defineCommand<TType extends string, TSchema extends z.ZodType>(
-  context: string,
-  type: TType,
-  schema: TSchema,
-  schemaVersion = 1,
-): MessageDefinition<TType, TSchema> {
-  return { kind: 'command', context, type, schemaVersion, schema };
-}
+/** An event: a fact, past tense, owned by `context`, published on volt.evt.<context>.<type>. */
+export const defineEvent = define('event');
+/** A command: an intent for `context`, sent on volt.cmd.<context>.<type>. */
+export const defineCommand = define('command');
 
 /** `{ type, data }` for a definition: the shape deciders produce and consume. */
 export type MessageOf<D> = D extends MessageDefinition<infer T, infer S> ? { type: T; data: z.infer<S> } : never;

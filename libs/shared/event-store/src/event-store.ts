@@ -39,7 +39,8 @@ interface AppendRow {
   request_index: number;
   outcome: 'appended' | 'duplicate' | 'conflict' | 'event_id_reused';
   stream_version: number | null;
-  positions: string[] | null;
+  /** Comma-separated. */
+  positions: string | null;
   transaction_id: string | null;
 }
 
@@ -146,8 +147,7 @@ export class EventStore {
     }));
     return this.query<AppendRow>(
       'volt_es_append',
-      `SELECT request_index, outcome, stream_version, positions::text[] AS positions, transaction_id::text AS transaction_id
-       FROM es_append($1::jsonb)`,
+      'SELECT request_index, outcome, stream_version, positions, transaction_id::text AS transaction_id FROM es_append($1::jsonb)',
       [JSON.stringify(payload)],
     );
   }
@@ -216,7 +216,7 @@ function settle(pending: PendingAppend, row: AppendRow): void {
     case 'duplicate':
       pending.resolve({
         streamVersion: row.stream_version ?? 0,
-        positions: row.positions ?? [],
+        positions: row.positions ? row.positions.split(',') : [],
         transactionId: row.transaction_id ?? '0',
         duplicate: row.outcome === 'duplicate',
       });

@@ -6,3 +6,4 @@ export * from './migrations';
 export * from './seals';
 export * from './verify';
 export * from './decider-runner';
+export * from './wakeable';

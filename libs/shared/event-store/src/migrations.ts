@@ -81,32 +81,38 @@ export const eventStoreMigrations: Record<string, Migration> = {
           `
         CREATE FUNCTION es_append(p_requests jsonb)
         RETURNS TABLE (request_index integer, outcome text, stream_version integer,
-                       positions bigint[], transaction_id xid8)
+                       positions text, transaction_id xid8)
         LANGUAGE plpgsql AS $$
         DECLARE
           v_txid xid8 := pg_current_xact_id();
-          v_index integer := -1;
+          n integer := jsonb_array_length(p_requests);
+          i integer;
+          k integer;
           r jsonb;
+          evs jsonb;
           e jsonb;
           v_stream text;
-          v_locked_stream text;
+          v_head integer;
           v_version integer;
           v_hash bytea;
           v_expected integer;
+          v_pos bigint;
+          v_positions text;
+          v_next integer := 1;
           v_ids uuid[];
-          v_existing bigint[];
+          v_existing text;
           v_existing_txid xid8;
           v_existing_count integer;
           v_same_stream boolean;
           v_existing_version integer;
-          v_pos bigint;
-          v_positions bigint[];
-          v_id uuid;
-          v_type text;
-          v_schema_version integer;
-          v_data jsonb;
-          v_metadata jsonb;
-          v_at timestamptz;
+          h_stream text[];
+          h_version integer[];
+          h_hash bytea[];
+          all_pos bigint[];
+          o_outcome text[] := '{}';
+          o_version integer[] := '{}';
+          o_positions text[] := '{}';
+          o_txid xid8[] := '{}';
           a_pos bigint[] := '{}';
           a_stream text[] := '{}';
           a_version integer[] := '{}';
@@ -118,72 +124,83 @@ export const eventStoreMigrations: Record<string, Migration> = {
           a_at timestamptz[] := '{}';
           a_hash bytea[] := '{}';
         BEGIN
-          FOR r IN SELECT value FROM jsonb_array_elements(p_requests) LOOP
-            v_index := v_index + 1;
+          -- One writer per stream at a time: transaction-scoped advisory locks keyed by the
+          -- stream ids (no row is written for them), always taken in the same order.
+          SELECT array_agg(s ORDER BY s) INTO h_stream
+            FROM (SELECT DISTINCT x->>'stream_id' AS s FROM jsonb_array_elements(p_requests) x) d;
+          PERFORM pg_advisory_xact_lock(hashtextextended(s, 0)) FROM unnest(h_stream) WITH ORDINALITY AS t(s, o) ORDER BY o;
+
+          -- Under the locks (a new statement, so a new snapshot): each stream's last version and hash.
+          SELECT array_agg(coalesce(l.stream_version, 0) ORDER BY t.o), array_agg(coalesce(l.hash, ${GENESIS_HASH_SQL}) ORDER BY t.o)
+            INTO h_version, h_hash
+            FROM unnest(h_stream) WITH ORDINALITY AS t(s, o)
+            LEFT JOIN LATERAL (SELECT ev.stream_version, ev.hash FROM es_events ev WHERE ev.stream_id = t.s
+                               ORDER BY ev.stream_version DESC LIMIT 1) l ON true;
+
+          SELECT array_agg(nextval('es_position_seq')) INTO all_pos
+            FROM generate_series(1, (SELECT sum(jsonb_array_length(x->'events'))::integer FROM jsonb_array_elements(p_requests) x));
+
+          FOR i IN 0 .. n - 1 LOOP
+            r := p_requests->i;
             v_stream := r->>'stream_id';
+            evs := r->'events';
 
             -- Idempotency, for caller-chosen ids: the same event ids again are a no-op
             -- answered with the original positions. (Ids the store generated cannot repeat.)
             IF (r->>'check_ids')::boolean THEN
-              SELECT array_agg((x->>'event_id')::uuid) INTO v_ids FROM jsonb_array_elements(r->'events') x;
-              SELECT array_agg(ev.position ORDER BY ev.stream_version), (array_agg(ev.transaction_id))[1],
+              SELECT array_agg((x->>'event_id')::uuid) INTO v_ids FROM jsonb_array_elements(evs) x;
+              SELECT string_agg(ev.position::text, ',' ORDER BY ev.stream_version), (array_agg(ev.transaction_id))[1],
                      count(*), bool_and(ev.stream_id = v_stream), max(ev.stream_version)
                 INTO v_existing, v_existing_txid, v_existing_count, v_same_stream, v_existing_version
                 FROM es_events ev WHERE ev.event_id = ANY (v_ids);
               IF v_existing_count > 0 THEN
-                IF v_existing_count = cardinality(v_ids) AND v_same_stream THEN
-                  RETURN QUERY SELECT v_index, 'duplicate'::text, v_existing_version, v_existing, v_existing_txid;
-                ELSE
-                  RETURN QUERY SELECT v_index, 'event_id_reused'::text, NULL::integer, v_existing, NULL::xid8;
-                END IF;
+                o_outcome := o_outcome || CASE WHEN v_existing_count = cardinality(v_ids) AND v_same_stream THEN 'duplicate' ELSE 'event_id_reused' END;
+                o_version := o_version || v_existing_version;
+                o_positions := o_positions || v_existing;
+                o_txid := o_txid || v_existing_txid;
                 CONTINUE;
               END IF;
             END IF;
 
-            -- One writer per stream at a time: a transaction-scoped advisory lock on the stream
-            -- (no row is written for it). Requests come sorted by stream, so a batch takes each
-            -- stream's lock once and later requests continue from the versions it has pending.
-            IF v_stream IS DISTINCT FROM v_locked_stream THEN
-              PERFORM pg_advisory_xact_lock(hashtextextended(v_stream, 0));
-              SELECT ev.stream_version, ev.hash INTO v_version, v_hash
-                FROM es_events ev WHERE ev.stream_id = v_stream ORDER BY ev.stream_version DESC LIMIT 1;
-              IF NOT FOUND THEN
-                v_version := 0;
-                v_hash := ${GENESIS_HASH_SQL};
-              END IF;
-              v_locked_stream := v_stream;
-            END IF;
-
+            v_head := array_position(h_stream, v_stream);
+            v_version := h_version[v_head];
+            v_hash := h_hash[v_head];
             v_expected := (r->>'expected_version')::integer;
             IF v_expected IS NOT NULL AND v_expected <> v_version THEN
-              RETURN QUERY SELECT v_index, 'conflict'::text, v_version, NULL::bigint[], NULL::xid8;
+              o_outcome := o_outcome || 'conflict'::text;
+              o_version := o_version || v_version;
+              o_positions := o_positions || NULL::text;
+              o_txid := o_txid || NULL::xid8;
               CONTINUE;
             END IF;
 
-            v_positions := '{}';
-            FOR e IN SELECT value FROM jsonb_array_elements(r->'events') LOOP
-              v_pos := nextval('es_position_seq');
+            v_positions := NULL;
+            FOR k IN 0 .. jsonb_array_length(evs) - 1 LOOP
+              e := evs->k;
+              v_pos := all_pos[v_next];
+              v_next := v_next + 1;
               v_version := v_version + 1;
-              v_id := (e->>'event_id')::uuid;
-              v_type := e->>'type';
-              v_schema_version := (e->>'schema_version')::integer;
-              v_data := e->'data';
-              v_metadata := e->'metadata';
-              v_at := (e->>'occurred_at')::timestamptz;
-              v_hash := es_event_hash(v_hash, v_pos, v_txid, v_stream, v_version, v_id, v_type, v_schema_version, v_data, v_metadata, v_at);
               a_pos := a_pos || v_pos;
               a_stream := a_stream || v_stream;
               a_version := a_version || v_version;
-              a_id := a_id || v_id;
-              a_type := a_type || v_type;
-              a_schema_version := a_schema_version || v_schema_version;
-              a_data := a_data || v_data;
-              a_metadata := a_metadata || v_metadata;
-              a_at := a_at || v_at;
+              a_id := a_id || (e->>'event_id')::uuid;
+              a_type := a_type || (e->>'type');
+              a_schema_version := a_schema_version || (e->>'schema_version')::integer;
+              a_data := a_data || (e->'data');
+              a_metadata := a_metadata || (e->'metadata');
+              a_at := a_at || (e->>'occurred_at')::timestamptz;
+              v_hash := es_event_hash(v_hash, v_pos, v_txid, v_stream, v_version, a_id[cardinality(a_id)],
+                a_type[cardinality(a_type)], a_schema_version[cardinality(a_schema_version)],
+                a_data[cardinality(a_data)], a_metadata[cardinality(a_metadata)], a_at[cardinality(a_at)]);
               a_hash := a_hash || v_hash;
-              v_positions := v_positions || v_pos;
+              v_positions := CASE WHEN v_positions IS NULL THEN v_pos::text ELSE v_positions || ',' || v_pos::text END;
             END LOOP;
-            RETURN QUERY SELECT v_index, 'appended'::text, v_version, v_positions, v_txid;
+            h_version[v_head] := v_version;
+            h_hash[v_head] := v_hash;
+            o_outcome := o_outcome || 'appended'::text;
+            o_version := o_version || v_version;
+            o_positions := o_positions || v_positions;
+            o_txid := o_txid || v_txid;
           END LOOP;
 
           -- Every event of the batch in one statement.
@@ -193,6 +210,9 @@ export const eventStoreMigrations: Record<string, Migration> = {
                  u.data, u.metadata, u.at, u.hash
           FROM unnest(a_pos, a_stream, a_version, a_id, a_type, a_schema_version, a_data, a_metadata, a_at, a_hash)
                AS u(pos, stream, version, id, type, schema_version, data, metadata, at, hash);
+
+          RETURN QUERY SELECT (t.o - 1)::integer, t.outcome, t.version, t.positions, t.txid
+            FROM unnest(o_outcome, o_version, o_positions, o_txid) WITH ORDINALITY AS t(outcome, version, positions, txid, o);
         END $$;
       `,
         )

@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt/contracts';
-import { checkpointOf, compareCheckpoints, sealNextRange, type Database, type EventStore } from '@volt/event-store';
+import { checkpointOf, compareCheckpoints, sealNextRange, Wakeable, type Database, type EventStore } from '@volt/event-store';
 import { counter, gauge, type Logger } from '@volt/telemetry';
 import { Headers, contextOfStream, type MessagingNames } from './names';
 
@@ -33,7 +33,7 @@ const lagSeconds = gauge('volt_relay_lag_seconds', 'Age of the newest event the 
 export class OutboxRelay {
   private stopped = false;
   private running: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly idle = new Wakeable();
   private active = false;
   private readonly name: string;
   private readonly lockKey: string;
@@ -59,7 +59,7 @@ export class OutboxRelay {
 
   /** Something was appended: look now rather than at the next poll. */
   nudge(): void {
-    this.wake?.();
+    this.idle.wake();
   }
 
   async stop(): Promise<void> {
@@ -85,7 +85,7 @@ export class OutboxRelay {
       } catch (error) {
         this.options.logger?.error({ err: error }, 'outbox relay failed; retrying');
       }
-      if (!this.stopped) await this.sleep(500);
+      if (!this.stopped) await this.idle.sleep(500);
     }
   }
 
@@ -109,7 +109,7 @@ export class OutboxRelay {
           /* seal every complete range available now */
         }
       }
-      if (events.length === 0) await this.sleep(this.options.idleMs ?? 20);
+      if (events.length === 0) await this.idle.sleep(this.options.idleMs ?? 20);
     }
   }
 
@@ -152,16 +152,5 @@ export class OutboxRelay {
   private async saveCheckpoint(cp: GlobalCheckpoint): Promise<void> {
     await sql`INSERT INTO msg_relay_checkpoints (name, transaction_id, position) VALUES (${this.name}, ${cp.transactionId}::xid8, ${cp.position}::bigint)
       ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()`.execute(this.db);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
   }
 }

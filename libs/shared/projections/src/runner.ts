@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { START_OF_STORE, type GlobalCheckpoint } from '@volt/contracts';
-import { checkpointOf, compareCheckpoints, type Database, type EventStore } from '@volt/event-store';
+import { checkpointOf, compareCheckpoints, Wakeable, type Database, type EventStore } from '@volt/event-store';
 import { counter, type Logger } from '@volt/telemetry';
 import type { Projection } from './projection';
 
@@ -27,7 +27,7 @@ export class ProjectionRunner {
   private readonly waiters = new Set<Waiter>();
   private stopped = true;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly idle = new Wakeable();
 
   constructor(
     private readonly db: Database,
@@ -47,12 +47,12 @@ export class ProjectionRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.idle.wake();
     await this.loop;
   }
 
   nudge(): void {
-    this.wake?.();
+    this.idle.wake();
   }
 
   /** Resolves once every projection has applied everything up to `checkpoint`. */
@@ -113,9 +113,9 @@ export class ProjectionRunner {
         read = await this.catchUp();
       } catch (error) {
         this.options.logger?.error({ err: error }, 'projection batch failed; retrying');
-        await this.sleep(500);
+        await this.idle.sleep(500);
       }
-      if (read === 0) await this.sleep(this.options.idleMs ?? 20);
+      if (read === 0) await this.idle.sleep(this.options.idleMs ?? 20);
     }
   }
 
@@ -178,14 +178,4 @@ export class ProjectionRunner {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
 }

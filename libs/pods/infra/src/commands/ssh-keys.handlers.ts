@@ -1,7 +1,7 @@
 import type { CommandEnvelope, CommandReply, MessageOf } from '@volt/contracts';
 import { runDecider, type EventStore } from '@volt/event-store';
 import { AddSshKey, RemoveSshKey, sshKeysStream, type SshKey } from '@volt/pods-contracts';
-import { sshKeysDecider, type SshKeyEvent } from '@volt/pods-domain';
+import { sshKeysDecider, type SshKeyCommand, type SshKeyEvent } from '@volt/pods-domain';
 import { currentTraceContext } from '@volt/telemetry';
 
 type AddData = MessageOf<typeof AddSshKey>['data'];
@@ -20,15 +20,18 @@ const metadataOf = (command: CommandEnvelope) => ({
   trace: currentTraceContext(),
 });
 
-export async function handleAddSshKey(store: EventStore, command: CommandEnvelope<AddData>): Promise<CommandReply<SshKey>> {
-  const data = AddSshKey.schema.parse(command.data);
-  const outcome = await runDecider(store, sshKeysDecider, {
+function decide(store: EventStore, command: CommandEnvelope, decided: SshKeyCommand & { data: { requestedAt: string } }) {
+  return runDecider(store, sshKeysDecider, {
     streamId: sshKeysStream(requireTenant(command)),
-    command: { type: 'AddSshKey', data },
+    command: decided,
     commandId: command.id,
     metadata: metadataOf(command),
-    occurredAt: data.requestedAt,
+    occurredAt: decided.data.requestedAt,
   });
+}
+
+export async function handleAddSshKey(store: EventStore, command: CommandEnvelope<AddData>): Promise<CommandReply<SshKey>> {
+  const outcome = await decide(store, command, { type: 'AddSshKey', data: AddSshKey.schema.parse(command.data) });
   if (!outcome.ok) return { ok: false, error: outcome.error };
   const added = outcome.events.find((e): e is Extract<SshKeyEvent, { type: 'SshKeyAdded' }> => e.type === 'SshKeyAdded')!;
   return {
@@ -40,13 +43,7 @@ export async function handleAddSshKey(store: EventStore, command: CommandEnvelop
 
 export async function handleRemoveSshKey(store: EventStore, command: CommandEnvelope<RemoveData>): Promise<CommandReply<{ id: string; deleted: true; message: string }>> {
   const data = RemoveSshKey.schema.parse(command.data);
-  const outcome = await runDecider(store, sshKeysDecider, {
-    streamId: sshKeysStream(requireTenant(command)),
-    command: { type: 'RemoveSshKey', data },
-    commandId: command.id,
-    metadata: metadataOf(command),
-    occurredAt: data.requestedAt,
-  });
+  const outcome = await decide(store, command, { type: 'RemoveSshKey', data });
   if (!outcome.ok) return { ok: false, error: outcome.error };
   return { ok: true, checkpoint: outcome.checkpoint, result: { id: data.keyId, deleted: true, message: 'SSH key removed from account.' } };
 }
