@@ -1,6 +1,7 @@
 import type { EventEnvelope, GlobalCheckpoint, MessageMetadata } from '@volt/contracts';
 import type { Pool } from 'pg';
 import { poolOf, type Database } from './database';
+import { APPEND_ONE_SQL } from './append-one.sql';
 import { ConcurrencyConflictError, EventIdReusedError } from './errors';
 import { newId } from './ids';
 
@@ -111,24 +112,48 @@ export class EventStore {
     }
   }
 
-  private async write(batch: PendingAppend[], retried = false): Promise<void> {
-    // A fixed lock order across batches (by stream id) rules out deadlocks between them.
+  private async write(batch: PendingAppend[]): Promise<void> {
+    if (batch.length === 1) return this.writeOne(batch[0]);
+    // Grouped by stream, so a batch continues a stream from the versions it has pending.
     const ordered = [...batch].sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0));
     let rows: AppendRow[];
     try {
       rows = await this.callAppend(ordered);
-    } catch (error) {
-      if (ordered.length > 1) {
-        // One bad request (say, a racing duplicate event id) must not fail its neighbours.
-        await Promise.all(ordered.map((p) => this.write([p])));
-        return;
-      }
-      // A concurrent writer committed the same event ids first: once more, it is a duplicate.
-      if (!retried && (error as { code?: string }).code === UNIQUE_VIOLATION) return this.write(ordered, true);
-      ordered[0].reject(error instanceof Error ? error : new Error(String(error)));
+    } catch {
+      // One bad request (a racing duplicate event id, a lone writer that won a stream) must
+      // not fail its neighbours: each goes again on its own.
+      await Promise.all(ordered.map((p) => this.writeOne(p)));
       return;
     }
     for (const row of rows) settle(ordered[row.request_index], row);
+  }
+
+  /** A lone append: one statement, no lock; a racing writer surfaces as a unique violation. */
+  private async writeOne(pending: PendingAppend, attempt = 0): Promise<void> {
+    const e = pending.events;
+    try {
+      const [row] = await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_one', APPEND_ONE_SQL, [
+        pending.streamId,
+        pending.expected,
+        pending.checkIds,
+        e.map((x) => x.id),
+        e.map((x) => x.type),
+        e.map((x) => x.schemaVersion ?? 1),
+        e.map((x) => JSON.stringify(x.data)),
+        e.map((x) => JSON.stringify(x.metadata)),
+        e.map((x) => x.occurredAt),
+      ]);
+      settle(pending, { ...row, request_index: 0 });
+    } catch (error) {
+      const { code, constraint } = error as { code?: string; constraint?: string };
+      if (code !== UNIQUE_VIOLATION || attempt >= 20) return pending.reject(error instanceof Error ? error : new Error(String(error)));
+      // Lost a race on the same stream: with an expected version that is a conflict; otherwise,
+      // or when the race was over the same event ids, once more decides it.
+      if (constraint === 'es_events_stream_version_key' && pending.expected !== null) {
+        return pending.reject(new ConcurrencyConflictError(pending.streamId, pending.expected, await this.streamVersion(pending.streamId)));
+      }
+      return this.writeOne(pending, attempt + 1);
+    }
   }
 
   private async callAppend(batch: PendingAppend[]): Promise<AppendRow[]> {

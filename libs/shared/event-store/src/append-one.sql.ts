@@ -1,0 +1,56 @@
+import { GENESIS_HASH_SQL } from './migrations';
+
+/**
+ * One append as one statement, for when it is the only one in flight. There is no
+ * lock: it reads the stream's head, checks the expected version and inserts the
+ * chained events; a writer that raced it on the same stream makes it fail on the
+ * (stream, version) unique index, which the caller turns into a conflict (or, for
+ * an `any` append, a retry). Its events and hashes are exactly those es_append makes.
+ *
+ * $1 stream id, $2 expected version (null: any), $3 check ids, $4 ids, $5 types,
+ * $6 schema versions, $7 data, $8 metadata, $9 occurred-at.
+ */
+export const APPEND_ONE_SQL = `
+WITH RECURSIVE input AS (
+  SELECT u.k, u.id, u.type, u.schema_version, u.data, u.metadata, u.at
+  FROM unnest($4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[], $9::timestamptz[])
+       WITH ORDINALITY AS u(id, type, schema_version, data, metadata, at, k)
+), existing AS (
+  SELECT count(*)::int AS n, bool_and(ev.stream_id = $1) AS same_stream, max(ev.stream_version) AS version,
+         string_agg(ev.position::text, ',' ORDER BY ev.stream_version) AS positions,
+         (array_agg(ev.transaction_id))[1] AS transaction_id
+  FROM es_events ev WHERE $3::boolean AND ev.event_id = ANY ($4::uuid[])
+), head AS (
+  SELECT coalesce(last.stream_version, 0) AS version, coalesce(last.hash, ${GENESIS_HASH_SQL}) AS hash
+  FROM (SELECT 1) one
+  LEFT JOIN LATERAL (SELECT ev.stream_version, ev.hash FROM es_events ev WHERE ev.stream_id = $1
+                     ORDER BY ev.stream_version DESC LIMIT 1) last ON true
+), go AS (
+  SELECT (SELECT n FROM existing) = 0 AND ($2::int IS NULL OR $2::int = (SELECT version FROM head)) AS ok
+), numbered AS (
+  SELECT input.*, nextval('es_position_seq') AS position, (SELECT version FROM head) + input.k::int AS version
+  FROM input WHERE (SELECT ok FROM go) ORDER BY input.k
+), chain AS (
+  SELECT n.k, es_event_hash((SELECT hash FROM head), n.position, pg_current_xact_id(), $1, n.version, n.id, n.type,
+                            n.schema_version, n.data, n.metadata, n.at) AS hash
+  FROM numbered n WHERE n.k = 1
+  UNION ALL
+  SELECT n.k, es_event_hash(c.hash, n.position, pg_current_xact_id(), $1, n.version, n.id, n.type,
+                            n.schema_version, n.data, n.metadata, n.at)
+  FROM chain c JOIN numbered n ON n.k = c.k + 1
+), inserted AS (
+  INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type, schema_version,
+                         tenant_id, data, metadata, occurred_at, hash)
+  SELECT n.position, pg_current_xact_id(), $1, n.version, n.id, n.type, n.schema_version, n.metadata->>'tenantId',
+         n.data, n.metadata, n.at, c.hash
+  FROM numbered n JOIN chain c USING (k)
+  RETURNING position, stream_version
+)
+SELECT
+  CASE WHEN e.n > 0 THEN CASE WHEN e.n = cardinality($4::uuid[]) AND e.same_stream THEN 'duplicate' ELSE 'event_id_reused' END
+       WHEN NOT (SELECT ok FROM go) THEN 'conflict' ELSE 'appended' END AS outcome,
+  CASE WHEN e.n > 0 THEN e.version WHEN NOT (SELECT ok FROM go) THEN (SELECT version FROM head)
+       ELSE (SELECT max(stream_version) FROM inserted) END AS stream_version,
+  CASE WHEN e.n > 0 THEN e.positions ELSE (SELECT string_agg(position::text, ',' ORDER BY position) FROM inserted) END AS positions,
+  CASE WHEN e.n > 0 THEN e.transaction_id::text WHEN (SELECT ok FROM go) THEN pg_current_xact_id()::text END AS transaction_id
+FROM existing e`;
