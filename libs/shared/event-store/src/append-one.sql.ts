@@ -54,3 +54,25 @@ SELECT
   CASE WHEN e.n > 0 THEN e.positions ELSE (SELECT string_agg(position::text, ',' ORDER BY position) FROM inserted) END AS positions,
   CASE WHEN e.n > 0 THEN e.transaction_id::text WHEN (SELECT ok FROM go) THEN pg_current_xact_id()::text END AS transaction_id
 FROM existing e`;
+
+/**
+ * The commonest append of all, one event alone, as a plain INSERT … SELECT. Returns no
+ * row when the expected version did not hold or the event id is already stored; the
+ * caller then looks at which. $1 stream, $2 expected version (null: any), $3 id, $4 type,
+ * $5 schema version, $6 data, $7 metadata, $8 occurred-at.
+ */
+export const APPEND_ONE_EVENT_SQL = `
+INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type, schema_version,
+                       tenant_id, data, metadata, occurred_at, hash)
+SELECT p.position, pg_current_xact_id(), $1, h.version + 1, $3::uuid, $4, $5::int, $7::jsonb->>'tenantId', $6::jsonb,
+       $7::jsonb, $8::timestamptz,
+       es_event_hash(h.hash, p.position, pg_current_xact_id(), $1, h.version + 1, $3::uuid, $4, $5::int, $6::jsonb,
+                     $7::jsonb, $8::timestamptz)
+FROM (SELECT coalesce(last.stream_version, 0) AS version, coalesce(last.hash, ${GENESIS_HASH_SQL}) AS hash
+      FROM (SELECT 1) one
+      LEFT JOIN LATERAL (SELECT ev.stream_version, ev.hash FROM es_events ev WHERE ev.stream_id = $1
+                         ORDER BY ev.stream_version DESC LIMIT 1) last ON true) h,
+     LATERAL (SELECT nextval('es_position_seq') AS position) p
+WHERE $2::int IS NULL OR h.version = $2::int
+ON CONFLICT (event_id) DO NOTHING
+RETURNING position::text AS positions, stream_version, transaction_id::text AS transaction_id`;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, testEvent, type TestDatabase } from '@volt/testing';
 import { START_OF_STORE } from '@volt/contracts';
-import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, eventStoreMigrations, newId } from './index';
+import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, eventStoreMigrations, newId, verifyStore } from './index';
 
 let t: TestDatabase;
 let store: EventStore;
@@ -67,6 +67,21 @@ describe('append and read a stream', () => {
       );
       expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
     }
+  });
+
+  it('keeps one gap-free, verifiable chain when many processes append to one stream at once', async () => {
+    // Separate stores race each other as lone appends (one statement, arbitrated by the unique
+    // index) while one store group-commits batches (es_append, under the stream's lock).
+    const loners = Array.from({ length: 5 }, () => new EventStore(t.db, { writers: 1 }));
+    await Promise.all([
+      ...loners.map((s, i) => (async () => {
+        for (let k = 0; k < 15; k++) await s.append('s-contended', [testEvent('Contended', { i, k })], { expectedVersion: 'any' });
+      })()),
+      ...Array.from({ length: 25 }, (_, k) => store.append('s-contended', [testEvent('Contended', { batched: k }), testEvent('Contended', { batched: k, second: true })], { expectedVersion: 'any' })),
+    ]);
+    const events = await store.readStream('s-contended');
+    expect(events.map((e) => e.streamVersion)).toEqual(Array.from({ length: 5 * 15 + 50 }, (_, i) => i + 1));
+    expect((await verifyStore(t.db)).ok).toBe(true);
   });
 
   it('treats re-appending the same event ids as a no-op that returns the original positions', async () => {

@@ -1,7 +1,7 @@
 import type { EventEnvelope, GlobalCheckpoint, MessageMetadata } from '@volt/contracts';
 import type { Pool } from 'pg';
 import { poolOf, type Database } from './database';
-import { APPEND_ONE_SQL } from './append-one.sql';
+import { APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
 import { ConcurrencyConflictError, EventIdReusedError } from './errors';
 import { newId } from './ids';
 
@@ -132,6 +132,20 @@ export class EventStore {
   private async writeOne(pending: PendingAppend, attempt = 0): Promise<void> {
     const e = pending.events;
     try {
+      if (e.length === 1) {
+        const [appended] = await this.query<Omit<AppendRow, 'request_index' | 'outcome'>>('volt_es_append_one_event', APPEND_ONE_EVENT_SQL, [
+          pending.streamId,
+          pending.expected,
+          e[0].id,
+          e[0].type,
+          e[0].schemaVersion ?? 1,
+          JSON.stringify(e[0].data),
+          JSON.stringify(e[0].metadata),
+          e[0].occurredAt,
+        ]);
+        if (appended) return settle(pending, { ...appended, outcome: 'appended', request_index: 0 });
+        return await this.refused(pending);
+      }
       const [row] = await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_one', APPEND_ONE_SQL, [
         pending.streamId,
         pending.expected,
@@ -154,6 +168,16 @@ export class EventStore {
       }
       return this.writeOne(pending, attempt + 1);
     }
+  }
+
+  /** A one-event append wrote nothing: its id was already stored, or its expected version did not hold. */
+  private async refused(pending: PendingAppend): Promise<void> {
+    const [existing] = await this.readEvents([pending.events[0].id]);
+    if (!existing) {
+      return pending.reject(new ConcurrencyConflictError(pending.streamId, pending.expected ?? -1, await this.streamVersion(pending.streamId)));
+    }
+    if (existing.streamId !== pending.streamId) return pending.reject(new EventIdReusedError(pending.streamId));
+    settle(pending, { request_index: 0, outcome: 'duplicate', stream_version: existing.streamVersion, positions: existing.position, transaction_id: existing.transactionId });
   }
 
   private async callAppend(batch: PendingAppend[]): Promise<AppendRow[]> {
