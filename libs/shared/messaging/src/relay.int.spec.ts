@@ -87,6 +87,7 @@ describe('outbox relay killed with SIGKILL between publish and checkpoint', () =
   function runRelay(crashAfterBatches?: number) {
     const child = spawn(process.execPath, [RELAY_PROCESS, t.url, TEST_NATS_URL, m.prefix, ...(crashAfterBatches ? [String(crashAfterBatches)] : [])], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, RELAY_BATCH_SIZE: '25' },
     });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
