@@ -62,13 +62,15 @@ export const eventStoreMigrations: Record<string, Migration> = {
           FOR EACH ROW EXECUTE FUNCTION es_refuse_change();
       `.execute(db);
 
-      // One definition of an event's hash, used by the append path and by verify.
+      // One definition of an event's hash, used by the append path and by verify. STABLE, as
+      // its body (concat_ws, convert_to) is: declared IMMUTABLE it would not be inlined, and
+      // every statement calling it would pay to set up a SQL-function call.
       await sql`
         CREATE FUNCTION es_event_hash(
           prev bytea, p_position bigint, p_transaction_id xid8, p_stream_id text, p_version integer,
           p_event_id uuid, p_type text, p_schema_version integer, p_data jsonb, p_metadata jsonb,
           p_occurred_at timestamptz
-        ) RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        ) RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
           SELECT sha256(prev || convert_to(concat_ws(E'\\x1f',
             p_position::text, p_transaction_id::text, p_stream_id, p_version::text, p_event_id::text,
             p_type, p_schema_version::text, p_data::text, p_metadata::text,
