@@ -17,7 +17,7 @@ export const eventStoreMigrations: Record<string, Migration> = {
         CREATE SEQUENCE es_position_seq AS bigint;
 
         CREATE TABLE es_events (
-          position        bigint PRIMARY KEY,
+          position        bigint NOT NULL,
           transaction_id  xid8 NOT NULL,
           stream_id       text NOT NULL,
           stream_version  integer NOT NULL,
@@ -30,11 +30,12 @@ export const eventStoreMigrations: Record<string, Migration> = {
           occurred_at     timestamptz NOT NULL,
           recorded_at     timestamptz NOT NULL DEFAULT now(),
           hash            bytea NOT NULL,
+          -- The global order readers follow: by writing transaction, then position. Positions
+          -- come from a sequence and are unique on their own; they need no index of their own.
+          CONSTRAINT es_events_pkey PRIMARY KEY (transaction_id, position),
           CONSTRAINT es_events_event_id_key UNIQUE (event_id),
           CONSTRAINT es_events_stream_version_key UNIQUE (stream_id, stream_version)
         );
-        -- The global order readers follow: by writing transaction, then position.
-        CREATE INDEX es_events_global_order ON es_events (transaction_id, position);
 
         CREATE TABLE es_seals (
           seal_no               bigint PRIMARY KEY,
