@@ -4,6 +4,14 @@ const { getPostgreSQLEventStore, readMessagesBatch } = require('@event-driven-io
 const { dumbo } = require('@event-driven-io/dumbo');
 const { freshDatabase, commonScenarios } = require('./common');
 
+// Dropping the database at the end terminates any idle connection Emmett's pools still hold;
+// they have no error listener, so that one error would crash the run after its results.
+process.on('uncaughtException', (error) => {
+  if (error && error.code === '57P01') return;
+  console.error(error);
+  process.exit(1);
+});
+
 async function main() {
   const database = await freshDatabase('emmett');
   const eventStore = getPostgreSQLEventStore(database.url);
