@@ -38,7 +38,13 @@ export class CommandBus {
       callback: (error, msg) => {
         if (error) return;
         const id = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
-        this.pending.get(id)?.(msg.json<CommandReply>());
+        let reply: CommandReply;
+        try {
+          reply = msg.json<CommandReply>();
+        } catch {
+          return; // not a reply of ours; the caller times out rather than the process failing
+        }
+        this.pending.get(id)?.(reply);
       },
     });
   }

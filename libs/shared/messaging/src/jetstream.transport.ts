@@ -109,11 +109,21 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       msg.nak(5_000);
       return;
     }
+    let payload: unknown;
+    try {
+      payload = msg.json();
+    } catch {
+      // Redelivering bytes that are not JSON can never succeed: drop them, loudly.
+      this.options.logger?.error({ pattern, seq: msg.seq }, 'message is not JSON; terminated');
+      handledTotal.inc({ pattern, outcome: 'malformed' });
+      msg.term(); // no reason: nats-server 2.9 ignores +TERM with one
+      return;
+    }
     const carrier = { traceparent: msg.headers?.get(Headers.traceparent) || undefined, tracestate: msg.headers?.get(Headers.tracestate) || undefined };
     const ctx = new JetStreamContext([pattern, msg.headers, msg.info.deliveryCount - 1]);
     try {
       await withSpan(`${pattern} process`, { kind: SpanKind.CONSUMER, parent: contextFromTraceHeaders(carrier), attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject } }, async () => {
-        const result = await lastValueFrom(this.transformToObservable(await handler(msg.json(), ctx)), { defaultValue: undefined });
+        const result = await lastValueFrom(this.transformToObservable(await handler(payload, ctx)), { defaultValue: undefined });
         const replyTo = msg.headers?.get(Headers.replyTo);
         if (!handler.isEventHandler && replyTo) this.options.nc.publish(replyTo, JSON.stringify(result ?? null));
       });

@@ -108,6 +108,25 @@ describe('JetStream transport and command bus', () => {
     bus.stop();
   });
 
+  it('terminates a message that is not JSON instead of redelivering it forever, and keeps serving', async () => {
+    const js = jetstream(m.nc);
+    await js.publish(m.names.commandSubject('test', 'Echo'), 'not json {', { msgID: randomUUID() });
+    const bus = new CommandBus(m.nc, m.names);
+    expect(await bus.send('test', command('Echo', { text: 'after' }))).toMatchObject({ ok: true, result: { echo: 'after' } });
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const jsm = await jetstreamManager(m.nc);
+    // The reply goes out just before the ack; give the acks a moment, then nothing may be outstanding.
+    let info = await jsm.consumers.info(m.names.commandStream, 'test-svc-cmd-test');
+    for (let i = 0; i < 40 && info.num_ack_pending + info.num_pending > 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      info = await jsm.consumers.info(m.names.commandStream, 'test-svc-cmd-test');
+    }
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.num_pending).toBe(0);
+    expect(info.num_redelivered).toBe(0);
+    bus.stop();
+  });
+
   it('records handled events so a redelivery changes nothing', async () => {
     const js = jetstream(m.nc);
     for (const amount of [10, 20, 30]) {
