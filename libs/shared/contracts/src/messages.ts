@@ -29,13 +29,3 @@ export const defineCommand = define('command');
 
 /** `{ type, data }` for a definition: the shape deciders produce and consume. */
 export type MessageOf<D> = D extends MessageDefinition<infer T, infer S> ? { type: T; data: z.infer<S> } : never;
-
-/** Subject of an event on JetStream: volt.evt.<context>.<EventName>. */
-export function eventSubject(def: Pick<MessageDefinition, 'context' | 'type'>): string {
-  return `volt.evt.${def.context}.${def.type}`;
-}
-
-/** Subject of a command on JetStream: volt.cmd.<context>.<CommandName>. */
-export function commandSubject(def: Pick<MessageDefinition, 'context' | 'type'>): string {
-  return `volt.cmd.${def.context}.${def.type}`;
-}

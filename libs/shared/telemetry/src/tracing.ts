@@ -35,12 +35,6 @@ export function contextFromTraceHeaders(carrier: Record<string, string | undefin
   return propagation.extract(context.active(), carrier);
 }
 
-export function currentTraceId(): string | undefined {
-  const span = trace.getActiveSpan();
-  const id = span?.spanContext().traceId;
-  return id && id !== '00000000000000000000000000000000' ? id : undefined;
-}
-
 /** The active trace context in the shape messages carry it. */
 export function currentTraceContext(): { traceparent?: string; tracestate?: string } {
   const headers = currentTraceHeaders();
