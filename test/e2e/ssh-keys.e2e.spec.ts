@@ -34,7 +34,7 @@ describe('SSH keys through the gateway (seed 000)', () => {
 
     const { value: message } = await subscription[Symbol.asyncIterator]().next();
     expect(message?.subject).toBe(`${stack.messaging.prefix}.volt.evt.pods.SshKeyAdded`);
-    expect(message?.json()).toMatchObject({ type: 'SshKeyAdded', tenantId: 'org_e2e', data: { keyId: created.body.id, fingerprint: key.fingerprint } });
+    expect(message?.json()).toMatchObject({ type: 'SshKeyAdded', tenantId: stack.orgId, data: { keyId: created.body.id, fingerprint: key.fingerprint } });
 
     const deleted = await stack.call('DELETE', `/api/volt/ssh-keys/${created.body.id}`);
     expect(deleted.status).toBe(200);
@@ -90,7 +90,7 @@ describe('SSH keys through the gateway (seed 000)', () => {
   it('answers 401 in the seed shape without a key, or with a wrong one, on either header', async () => {
     const none = await stack.call('GET', '/api/volt/ssh-keys', { key: null });
     expect(none.status).toBe(401);
-    expect(none.body).toEqual({ error: true, status: 401, message: 'Invalid API key. Generate a new key at Dashboard > API Keys.', code: 'INVALID_API_KEY' });
+    expect(none.body).toEqual({ error: true, status: 401, message: 'Missing API key. Send it in the X-API-Key header.', code: 'INVALID_API_KEY' });
     expect((await stack.call('GET', '/api/volt/ssh-keys', { key: 'volt_wrong' })).status).toBe(401);
     const bearer = await stack.call('GET', '/api/volt/ssh-keys', { key: null, headers: { authorization: `Bearer ${stack.apiKey}` } });
     expect(bearer.status).toBe(200);

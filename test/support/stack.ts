@@ -1,63 +1,102 @@
-import { randomBytes } from 'node:crypto';
 import { startService, type RunningService } from '@volt/platform';
 import { allMigrations } from '@volt/schema';
+import { Keyring } from '@volt/secrets';
+import { EventStore } from '@volt/event-store';
+import { createOrganization } from '@volt/identity-infra';
 import { TEST_NATS_URL, createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
 import { gatewayService } from '../../apps/gateway/src/gateway.service';
 import { podsService } from '../../apps/pods/src/pods.service';
 
+export interface CallOptions {
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+  /** The API key to send; null sends none. Defaults to the first organization's owner key. */
+  key?: string | null;
+  /** Which gateway instance to call. */
+  via?: number;
+}
+
+export interface CallResult {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
 export interface TestStack {
   gateway: RunningService;
+  gateways: RunningService[];
   pods: RunningService;
   apiKey: string;
+  orgId: string;
   db: TestDatabase;
   messaging: TestMessaging;
-  call(method: string, path: string, options?: { body?: unknown; rawBody?: string; headers?: Record<string, string>; key?: string | null }): Promise<{ status: number; body: any; headers: Headers }>;
+  env: Record<string, string>;
+  call(method: string, path: string, options?: CallOptions): Promise<CallResult>;
+  /** A new organization and its owner key, visible to the gateways once they have read it. */
+  createOrg(name: string): Promise<{ orgId: string; apiKey: string }>;
   stop(): Promise<void>;
 }
 
-/** The gateway and the pods service in this process, on a database and NATS prefix of their own. */
-export async function startStack(): Promise<TestStack> {
+/** Gateways and the pods service in this process, on a database and NATS prefix of their own. */
+export async function startStack(options: { env?: Record<string, string>; gateways?: number } = {}): Promise<TestStack> {
   const db = await createTestDatabase(allMigrations);
   const messaging = await createTestMessaging();
-  const apiKey = `volt_test_${randomBytes(16).toString('hex')}`;
-  const env = {
+  const env: Record<string, string> = {
     DATABASE_URL: db.url,
     NATS_URL: TEST_NATS_URL,
     VOLT_NATS_PREFIX: messaging.prefix,
     PORT: '0',
     LOG_LEVEL: 'silent',
-    VOLT_BOOTSTRAP_API_KEY: apiKey,
-    VOLT_BOOTSTRAP_ORG_ID: 'org_e2e',
+    VOLT_SECRETS_KEY: Keyring.generate('test1'),
+    ...options.env,
   };
   const pods = await startService(podsService, env);
-  const gateway = await startService(gatewayService(env), env);
+  const gateways: RunningService[] = [];
+  for (let i = 0; i < (options.gateways ?? 1); i++) gateways.push(await startService(gatewayService(env), env));
+  const store = new EventStore(db.db);
+
+  const createOrg = async (name: string) => {
+    const org = await createOrganization(store, { name });
+    // Every gateway instance answers from its read model: wait until each has it.
+    for (const g of gateways) await g.runtime.projections.catchUp();
+    return { orgId: org.orgId, apiKey: org.apiKey };
+  };
+  const first = await createOrg('E2E Org');
+
+  const call = async (method: string, path: string, o: CallOptions = {}): Promise<CallResult> => {
+    const headers: Record<string, string> = { ...(o.headers ?? {}) };
+    if (o.key !== null) headers['x-api-key'] ??= o.key ?? first.apiKey;
+    let body: string | undefined;
+    if (o.rawBody !== undefined) body = o.rawBody;
+    else if (o.body !== undefined) {
+      body = JSON.stringify(o.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${gateways[o.via ?? 0].url}${path}`, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* not JSON: keep the text */
+    }
+    return { status: response.status, body: parsed, headers: response.headers };
+  };
+
   return {
-    gateway,
+    gateway: gateways[0],
+    gateways,
     pods,
-    apiKey,
+    apiKey: first.apiKey,
+    orgId: first.orgId,
     db,
     messaging,
-    async call(method, path, options = {}) {
-      const headers: Record<string, string> = { ...(options.headers ?? {}) };
-      if (options.key !== null) headers['x-api-key'] ??= options.key ?? apiKey;
-      let body: string | undefined;
-      if (options.rawBody !== undefined) body = options.rawBody;
-      else if (options.body !== undefined) {
-        body = JSON.stringify(options.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const response = await fetch(`${gateway.url}${path}`, { method, headers, body });
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        /* not JSON: keep the text */
-      }
-      return { status: response.status, body: parsed, headers: response.headers };
-    },
+    env,
+    call,
+    createOrg,
     async stop() {
-      await gateway.stop();
+      for (const g of gateways) await g.stop();
       await pods.stop();
       await messaging.cleanup();
       await db.drop();

@@ -1,9 +1,18 @@
 import { randomUUID } from 'node:crypto';
+import { uuidFromName } from '@volt/event-store';
 import type { CommandReply } from '@volt/contracts';
 import { CommandTimeoutError } from '@volt/messaging';
 import type { VoltRuntime } from '@volt/platform';
 import { ApiException } from './http/api-error';
 import type { Caller } from './http/caller';
+
+/**
+ * A retried Idempotency-Key request gets the same command id, so even a retry after a
+ * crash mid-request appends nothing twice; otherwise every command is new.
+ */
+export function commandIdFor(caller: Caller, type: string): string {
+  return caller.idempotencyKey ? uuidFromName(`${caller.tenantId}:${type}:${caller.idempotencyKey}`) : randomUUID();
+}
 
 /**
  * Sends a command to the context that owns it and returns its result, or throws
@@ -14,7 +23,7 @@ export async function sendCommand<T>(runtime: VoltRuntime, caller: Caller, conte
   let reply: CommandReply<T>;
   try {
     reply = await runtime.commands.send<T>(context, {
-      id: randomUUID(),
+      id: commandIdFor(caller, type),
       type,
       schemaVersion: 1,
       tenantId: caller.tenantId,

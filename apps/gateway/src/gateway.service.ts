@@ -1,29 +1,81 @@
-import { z } from 'zod';
-import { parseConfig, serviceModule, type ServiceDefinition } from '@volt/platform';
+import { serviceModule, type ServiceDefinition, type VoltRuntime } from '@volt/platform';
+import { AuditLog, IdempotencyStore, RateLimiter, identityProjections, recordKeyUsage } from '@volt/identity-infra';
 import { allMigrations } from '@volt/schema';
+import { ApiKeysController } from './api-keys/api-keys.controller';
+import { ApiKeysService, IdentityCommands } from './api-keys/api-keys.service';
+import { AuditController } from './audit/audit.controller';
+import { Authenticator } from './auth/authenticator';
+import { DockerCredentialsController } from './docker-credentials/docker-credentials.controller';
+import { GATEWAY_LIMITS, parseGatewayConfig, SECRETS_KEYRING } from './gateway.config';
 import { ApiExceptionFilter, requireJsonBodies } from './http/error-handling';
-import { BOOTSTRAP_KEY_CONFIG } from './http/bootstrap-key.guard';
+import { registerPipeline } from './http/pipeline';
+import { registerOpenApi } from './openapi/openapi';
+import { OrgsController } from './orgs/orgs.controller';
 import { SshKeysController } from './ssh-keys/ssh-keys.controller';
+import { TemplatesController } from './templates/templates.controller';
 
-const GatewayConfigSchema = z.object({
-  VOLT_BOOTSTRAP_API_KEY: z.string().min(16, 'must be at least 16 characters'),
-  VOLT_BOOTSTRAP_ORG_ID: z.string().regex(/^[a-z0-9_-]{1,64}$/).default('org_bootstrap'),
-});
+export const gatewayControllers = [ApiKeysController, OrgsController, AuditController, SshKeysController, TemplatesController, DockerCredentialsController];
+
+/** How often this instance writes the keys' last-used times, and prunes expired limits and idempotency records. */
+const USAGE_FLUSH_MS = 5_000;
+const PRUNE_MS = 10 * 60_000;
 
 export function gatewayService(env: NodeJS.ProcessEnv = process.env): ServiceDefinition {
-  const config = parseConfig(GatewayConfigSchema, env);
+  const config = parseGatewayConfig(env);
+  let auth: Authenticator | undefined;
+  let audit: AuditLog | undefined;
+  const timers: NodeJS.Timeout[] = [];
+
+  const background = (runtime: VoltRuntime, limiter: RateLimiter, idempotency: IdempotencyStore) => {
+    const flushUsage = () => recordKeyUsage(runtime.db, auth!.drainUsage()).catch((error) => runtime.logger.warn({ err: error }, 'could not record key usage'));
+    timers.push(setInterval(flushUsage, USAGE_FLUSH_MS).unref());
+    timers.push(
+      setInterval(() => {
+        Promise.all([limiter.prune(), idempotency.prune()]).catch((error) => runtime.logger.warn({ err: error }, 'prune failed'));
+      }, PRUNE_MS).unref(),
+    );
+    return flushUsage;
+  };
+  let flushUsage: (() => Promise<void>) | undefined;
+
   return {
     service: 'gateway',
     defaultPort: 8080,
     migrations: allMigrations,
-    module: (runtime) =>
-      serviceModule(runtime, {
-        controllers: [SshKeysController],
-        providers: [{ provide: BOOTSTRAP_KEY_CONFIG, useValue: { apiKey: config.VOLT_BOOTSTRAP_API_KEY, tenantId: config.VOLT_BOOTSTRAP_ORG_ID } }],
-      }),
-    configure(app, runtime) {
+    projections: identityProjections,
+    relay: true,
+    module: (runtime) => {
+      auth = new Authenticator(runtime.db, runtime.logger);
+      return serviceModule(runtime, {
+        controllers: gatewayControllers,
+        providers: [
+          { provide: GATEWAY_LIMITS, useValue: config.limits },
+          { provide: SECRETS_KEYRING, useValue: config.keyring },
+          { provide: Authenticator, useValue: auth },
+          IdentityCommands,
+          ApiKeysService,
+        ],
+      });
+    },
+    async configure(app, runtime) {
+      const fastify = app.getHttpAdapter().getInstance();
+      const limiter = new RateLimiter(runtime.db);
+      const idempotency = new IdempotencyStore(runtime.db);
+      audit = new AuditLog(runtime.db, (error) => runtime.logger.error({ err: error }, 'audit batch failed'));
       app.useGlobalFilters(new ApiExceptionFilter(runtime.logger));
-      requireJsonBodies(app.getHttpAdapter().getInstance());
+      registerPipeline(fastify, { auth: auth!, limiter, idempotency, audit, limits: config.limits, logger: runtime.logger });
+      requireJsonBodies(fastify);
+      await registerOpenApi(app, gatewayControllers);
+      flushUsage = background(runtime, limiter, idempotency);
+    },
+    async onStart(runtime) {
+      await auth!.listen(runtime.nc, runtime.names);
+    },
+    async onStop() {
+      for (const t of timers) clearInterval(t);
+      auth?.close();
+      await audit?.flush();
+      await flushUsage?.();
     },
   };
 }

@@ -2,7 +2,15 @@ import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { CommandEnvelopeSchema, domainError, type CommandEnvelope, type CommandReply } from '@volt/contracts';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
-import { handleAddSshKey, handleRemoveSshKey } from '@volt/pods-infra';
+import {
+  handleAddDockerCredential,
+  handleAddSshKey,
+  handleCreateTemplate,
+  handleDeleteTemplate,
+  handleRemoveDockerCredential,
+  handleRemoveSshKey,
+  handleUpdateTemplate,
+} from '@volt/pods-infra';
 
 /** The pods service's command handlers. Each answers only once its read models show the change. */
 @Controller()
@@ -10,20 +18,52 @@ export class PodsCommandsController {
   constructor(@Inject(RUNTIME) private readonly runtime: VoltRuntime) {}
 
   @MessagePattern('volt.cmd.pods.AddSshKey')
-  addSshKey(@Payload() message: unknown): Promise<CommandReply> {
-    return this.handle(message, (command) => handleAddSshKey(this.runtime.store, command as CommandEnvelope<never>));
+  addSshKey(@Payload() message: unknown) {
+    return this.handle(message, (c) => handleAddSshKey(this.runtime.store, c as CommandEnvelope<never>));
   }
 
   @MessagePattern('volt.cmd.pods.RemoveSshKey')
-  removeSshKey(@Payload() message: unknown): Promise<CommandReply> {
-    return this.handle(message, (command) => handleRemoveSshKey(this.runtime.store, command as CommandEnvelope<never>));
+  removeSshKey(@Payload() message: unknown) {
+    return this.handle(message, (c) => handleRemoveSshKey(this.runtime.store, c as CommandEnvelope<never>));
+  }
+
+  @MessagePattern('volt.cmd.pods.CreateTemplate')
+  createTemplate(@Payload() message: unknown) {
+    return this.handle(message, (c) => handleCreateTemplate(this.runtime.store, c));
+  }
+
+  @MessagePattern('volt.cmd.pods.UpdateTemplate')
+  updateTemplate(@Payload() message: unknown) {
+    return this.handle(message, (c) => handleUpdateTemplate(this.runtime.store, c));
+  }
+
+  @MessagePattern('volt.cmd.pods.DeleteTemplate')
+  deleteTemplate(@Payload() message: unknown) {
+    return this.handle(message, (c) => handleDeleteTemplate(this.runtime.store, c));
+  }
+
+  @MessagePattern('volt.cmd.pods.AddDockerCredential')
+  addDockerCredential(@Payload() message: unknown) {
+    return this.handle(message, (c) => handleAddDockerCredential(this.runtime.db, this.runtime.store, c));
+  }
+
+  @MessagePattern('volt.cmd.pods.RemoveDockerCredential')
+  removeDockerCredential(@Payload() message: unknown) {
+    return this.handle(message, (c) => handleRemoveDockerCredential(this.runtime.db, this.runtime.store, c));
   }
 
   private async handle(message: unknown, run: (command: CommandEnvelope) => Promise<CommandReply>): Promise<CommandReply> {
     const parsed = CommandEnvelopeSchema.safeParse(message);
     // A malformed command is answered, not retried: redelivering it would never help.
     if (!parsed.success) return { ok: false, error: domainError('VALIDATION_ERROR', 'malformed command envelope') };
-    const reply = await run(parsed.data as CommandEnvelope);
+    let reply: CommandReply;
+    try {
+      reply = await run(parsed.data as CommandEnvelope);
+    } catch (error) {
+      // A payload that fails its command schema is the sender's bug: answer it, do not redeliver it.
+      if ((error as Error).name === 'ZodError') return { ok: false, error: domainError('VALIDATION_ERROR', `malformed ${parsed.data.type} command`) };
+      throw error;
+    }
     if (reply.ok && reply.checkpoint) {
       this.runtime.relay?.nudge();
       // Read-your-writes: the caller's next read must already see this change.

@@ -1,5 +1,5 @@
 import { serviceModule, type ServiceDefinition } from '@volt/platform';
-import { podsProjections } from '@volt/pods-infra';
+import { podsProjections, seedSystemTemplates } from '@volt/pods-infra';
 import { allMigrations } from '@volt/schema';
 import { PodsCommandsController } from './pods.commands.controller';
 
@@ -11,4 +11,8 @@ export const podsService: ServiceDefinition = {
   transport: true,
   relay: true,
   module: (runtime) => serviceModule(runtime, { controllers: [PodsCommandsController] }),
+  async onStart(runtime) {
+    await seedSystemTemplates(runtime.store);
+    await runtime.projections.catchUp();
+  },
 };

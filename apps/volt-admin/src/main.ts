@@ -4,6 +4,7 @@ import { START_OF_STORE, type EventEnvelope } from '@volt/contracts';
 import { checkpointOf, createDatabase, EventStore, migrateToLatest, sealNextRange, verifyStore, type Database } from '@volt/event-store';
 import { ProjectionRunner } from '@volt/projections';
 import { allMigrations, allProjections } from '@volt/schema';
+import { ORG_HELP, orgVerb } from './org';
 
 const HELP = `volt-admin — audit and operate a Volt event store
 
@@ -18,7 +19,7 @@ Verbs:
                                first bad position when a row was altered, removed or reordered
   seal                         seal every complete range of the global order now
   migrate                      apply database migrations
-
+${ORG_HELP}
 Options:
   --json                       one JSON object per line instead of text
   -h, --help                   this text
@@ -33,7 +34,20 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean' }, follow: { type: 'boolean' }, limit: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      json: { type: 'boolean' },
+      follow: { type: 'boolean' },
+      limit: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      name: { type: 'string' },
+      slug: { type: 'string' },
+      email: { type: 'string' },
+      'api-key': { type: 'string' },
+      'if-exists': { type: 'string' },
+      credit: { type: 'string' },
+      'requests-per-hour': { type: 'string' },
+      'pod-creates': { type: 'string' },
+    },
   });
   const [verb, arg] = positionals;
   if (values.help || !verb) {
@@ -42,6 +56,21 @@ async function main(argv: string[]): Promise<number> {
   }
   const db = createDatabase(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/volt', { max: 2 });
   try {
+    if (verb === 'org') {
+      const org = {
+        name: values.name,
+        slug: values.slug,
+        email: values.email,
+        apiKey: values['api-key'],
+        ifExists: values['if-exists'],
+        credit: values.credit,
+        requestsPerHour: values['requests-per-hour'],
+        podCreates: values['pod-creates'],
+        json: Boolean(values.json),
+      };
+      await migrateToLatest(db, ...allMigrations);
+      return await orgVerb(db, new EventStore(db), positionals.slice(1), org, (text) => process.stdout.write(`${text}\n`));
+    }
     return await run(db, verb, arg, { json: Boolean(values.json), follow: Boolean(values.follow), limit: values.limit ? Number(values.limit) : undefined });
   } finally {
     await db.destroy();

@@ -1,11 +1,16 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { Actor } from '@volt/contracts';
+import type { Role, Scope } from '@volt/identity-contracts';
 
-/** Who is calling, for which organization: set by the auth guard on every request. */
+/** Who is calling, for which organization: set by the request pipeline on every authenticated request. */
 export interface Caller {
   tenantId: string;
   actor: Actor;
+  role: Role;
+  scopes: Scope[];
   requestId: string;
+  /** The Idempotency-Key, when the client sent one: commands derive their ids from it. */
+  idempotencyKey?: string;
 }
 
 export const CurrentCaller = createParamDecorator((_data: unknown, ctx: ExecutionContext): Caller => {

@@ -17,7 +17,7 @@ export function toApiException(error: unknown): ApiException {
   return ApiException.of('INTERNAL_ERROR', 'Unexpected server error. Retry with exponential backoff; contact support if it persists.');
 }
 
-function send(reply: FastifyReply, error: ApiException): void {
+export function sendError(reply: FastifyReply, error: ApiException): void {
   void reply.status(error.status).header('content-type', 'application/json; charset=utf-8').send(error.body);
 }
 
@@ -28,7 +28,7 @@ export class ApiExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const api = toApiException(exception);
     if (api.status >= 500) this.logger.error({ err: exception }, 'request failed');
-    send(host.switchToHttp().getResponse<FastifyReply>(), api);
+    sendError(host.switchToHttp().getResponse<FastifyReply>(), api);
   }
 }
 
@@ -39,6 +39,9 @@ export function requireJsonBodies(fastify: FastifyInstance): void {
     const hasBody = length > 0 || request.headers['transfer-encoding'] !== undefined;
     if (!hasBody || request.method === 'GET' || request.method === 'HEAD') return;
     const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-    if (type !== 'application/json' && !type.endsWith('+json')) send(reply, ApiException.of('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.'));
+    if (type !== 'application/json' && !type.endsWith('+json')) {
+      sendError(reply, ApiException.of('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.'));
+      return reply;
+    }
   });
 }

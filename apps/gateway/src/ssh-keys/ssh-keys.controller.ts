@@ -1,33 +1,36 @@
-import { randomBytes } from 'node:crypto';
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { PageQuerySchema } from '@volt/contracts';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
-import { CreateSshKeyBodySchema, SshKeyIdSchema, type SshKey } from '@volt/pods-contracts';
+import { CreateSshKeyBodySchema, type SshKey, SshKeyDeletedSchema, SshKeyIdSchema, SshKeyListSchema, SshKeySchema } from '@volt/pods-contracts';
+import { newId } from '@volt/identity-infra';
 import { listSshKeys } from '@volt/pods-infra';
 import { sendCommand } from '../commands';
+import { Access } from '../http/access';
 import { ApiException, parseWith } from '../http/api-error';
-import { BootstrapKeyGuard } from '../http/bootstrap-key.guard';
 import { CurrentCaller, type Caller } from '../http/caller';
-
-const newKeyId = () => `key_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
+import { ApiDoc } from '../openapi/api-doc';
 
 /** Seed 000: /api/volt/ssh-keys. */
 @Controller('api/volt/ssh-keys')
-@UseGuards(BootstrapKeyGuard)
 export class SshKeysController {
   constructor(@Inject(RUNTIME) private readonly runtime: VoltRuntime) {}
 
   @Get()
-  async list(@CurrentCaller() caller: Caller): Promise<{ ssh_keys: SshKey[]; total: number }> {
-    const keys = await listSshKeys(this.runtime.db, caller.tenantId);
-    return { ssh_keys: keys, total: keys.length };
+  @ApiDoc({ summary: 'List SSH keys', query: PageQuerySchema, response: SshKeyListSchema })
+  @Access({ scope: 'ssh-keys' })
+  async list(@CurrentCaller() caller: Caller, @Query() query: unknown): Promise<{ ssh_keys: SshKey[]; total: number }> {
+    const { keys, total } = await listSshKeys(this.runtime.db, caller.tenantId, parseWith(PageQuerySchema, query, 'query'));
+    return { ssh_keys: keys, total };
   }
 
   @Post()
   @HttpCode(201)
+  @ApiDoc({ summary: 'Add an SSH public key', body: CreateSshKeyBodySchema, response: SshKeySchema })
+  @Access({ scope: 'ssh-keys' })
   async create(@CurrentCaller() caller: Caller, @Body() body: unknown): Promise<SshKey> {
     const input = parseWith(CreateSshKeyBodySchema, body, 'body');
     return sendCommand<SshKey>(this.runtime, caller, 'pods', 'AddSshKey', {
-      keyId: newKeyId(),
+      keyId: newId('key'),
       name: input.name,
       publicKey: input.public_key,
       requestedAt: new Date().toISOString(),
@@ -35,6 +38,8 @@ export class SshKeysController {
   }
 
   @Delete(':id')
+  @ApiDoc({ summary: 'Remove an SSH key', response: SshKeyDeletedSchema })
+  @Access({ scope: 'ssh-keys' })
   async remove(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<{ id: string; deleted: true; message: string }> {
     // Ids of another shape cannot exist: the same 404 as any unknown key.
     if (!SshKeyIdSchema.safeParse(id).success) throw ApiException.of('NOT_FOUND', 'SSH key not found.');

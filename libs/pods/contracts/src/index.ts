@@ -1,8 +1,12 @@
+import { AddDockerCredential, DockerCredentialAdded, DockerCredentialRemoved, RemoveDockerCredential } from './docker-credentials';
 import { AddSshKey, RemoveSshKey, SshKeyAdded, SshKeyRemoved } from './ssh-keys';
+import { CreateTemplate, DeleteTemplate, TemplateCreated, TemplateDeleted, TemplateUpdated, UpdateTemplate } from './templates';
 
+export * from './docker-credentials';
 export * from './ssh-key-format';
 export * from './ssh-keys';
+export * from './templates';
 
 /** Every event the pods context publishes, for JSON Schema export and subscribers. */
-export const podsEvents = [SshKeyAdded, SshKeyRemoved] as const;
-export const podsCommands = [AddSshKey, RemoveSshKey] as const;
+export const podsEvents = [SshKeyAdded, SshKeyRemoved, TemplateCreated, TemplateUpdated, TemplateDeleted, DockerCredentialAdded, DockerCredentialRemoved] as const;
+export const podsCommands = [AddSshKey, RemoveSshKey, CreateTemplate, UpdateTemplate, DeleteTemplate, AddDockerCredential, RemoveDockerCredential] as const;

@@ -1,1 +1,2 @@
 export * from './ssh-keys.decider';
+export * from './templates.decider';

@@ -21,6 +21,10 @@ export interface ServiceDefinition {
   /** Serve @MessagePattern / @EventPattern handlers over JetStream. */
   transport?: boolean;
   relay?: boolean;
+  /** Work to finish before the service reports ready (seeding, warming caches); runs after the runtime started. */
+  onStart?: (runtime: VoltRuntime, app: NestFastifyApplication) => Promise<void>;
+  /** Undo onStart's background work at shutdown. */
+  onStop?: (runtime: VoltRuntime) => Promise<void>;
   /** Last touches on the HTTP app (error handlers, hooks) before it listens. */
   configure?: (app: NestFastifyApplication, runtime: VoltRuntime) => void | Promise<void>;
 }
@@ -78,6 +82,7 @@ export async function startService(definition: ServiceDefinition, env: NodeJS.Pr
     await app.startAllMicroservices();
   }
   await runtime.start();
+  await definition.onStart?.(runtime, app);
   runtime.ready = true;
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
@@ -90,6 +95,7 @@ export async function startService(definition: ServiceDefinition, env: NodeJS.Pr
     async stop() {
       runtime.ready = false;
       await app.close();
+      await definition.onStop?.(runtime);
       await runtime.stop();
     },
   };

@@ -1,33 +1,14 @@
 import type { CommandEnvelope, CommandReply, MessageOf } from '@volt/contracts';
-import { runDecider, type EventStore } from '@volt/event-store';
+import type { EventStore } from '@volt/event-store';
 import { AddSshKey, RemoveSshKey, sshKeysStream, type SshKey } from '@volt/pods-contracts';
 import { sshKeysDecider, type SshKeyCommand, type SshKeyEvent } from '@volt/pods-domain';
-import { currentTraceContext } from '@volt/telemetry';
+import { decideFor, requireTenant } from './decide';
 
 type AddData = MessageOf<typeof AddSshKey>['data'];
 type RemoveData = MessageOf<typeof RemoveSshKey>['data'];
 
-function requireTenant(command: CommandEnvelope): string {
-  if (!command.tenantId) throw new Error(`command ${command.id} has no tenant`);
-  return command.tenantId;
-}
-
-// The events carry the handler's trace context, so whatever they cause joins the same trace.
-const metadataOf = (command: CommandEnvelope) => ({
-  tenantId: command.tenantId,
-  correlationId: command.correlationId,
-  actor: command.actor,
-  trace: currentTraceContext(),
-});
-
-function decide(store: EventStore, command: CommandEnvelope, decided: SshKeyCommand & { data: { requestedAt: string } }) {
-  return runDecider(store, sshKeysDecider, {
-    streamId: sshKeysStream(requireTenant(command)),
-    command: decided,
-    commandId: command.id,
-    metadata: metadataOf(command),
-    occurredAt: decided.data.requestedAt,
-  });
+function decide(store: EventStore, command: CommandEnvelope, decided: SshKeyCommand) {
+  return decideFor(store, sshKeysDecider, sshKeysStream(requireTenant(command)), command, decided);
 }
 
 export async function handleAddSshKey(store: EventStore, command: CommandEnvelope<AddData>): Promise<CommandReply<SshKey>> {

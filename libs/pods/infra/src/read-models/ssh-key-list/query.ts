@@ -1,3 +1,5 @@
+import { sql } from 'kysely';
+import type { PageQuery } from '@volt/contracts';
 import type { Database } from '@volt/event-store';
 import type { SshKey } from '@volt/pods-contracts';
 
@@ -18,15 +20,13 @@ const toSshKey = (r: Row): SshKey => ({
 });
 
 /** An organization's SSH keys, oldest first. */
-export async function listSshKeys(db: Database, tenantId: string): Promise<SshKey[]> {
-  const rows = await db
-    .selectFrom('pods_ssh_keys')
-    .select(['key_id', 'name', 'public_key', 'fingerprint', 'created_at'])
-    .where('tenant_id', '=', tenantId)
-    .orderBy('created_at')
-    .orderBy('key_id')
-    .execute();
-  return (rows as Row[]).map(toSshKey);
+export async function listSshKeys(db: Database, tenantId: string, page: PageQuery): Promise<{ keys: SshKey[]; total: number }> {
+  const base = db.selectFrom('pods_ssh_keys').where('tenant_id', '=', tenantId);
+  const [rows, count] = await Promise.all([
+    base.select(['key_id', 'name', 'public_key', 'fingerprint', 'created_at']).orderBy('created_at').orderBy('key_id').limit(page.limit).offset(page.offset).execute(),
+    base.select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { keys: (rows as Row[]).map(toSshKey), total: Number(count.n) };
 }
 
 export async function findSshKey(db: Database, tenantId: string, keyId: string): Promise<SshKey | undefined> {

@@ -1,0 +1,100 @@
+import type { Subscription } from '@nats-io/transport-node';
+import type { Database } from '@volt/event-store';
+import { findActiveKeyByHash, hashApiKey, type KeyPrincipal } from '@volt/identity-infra';
+import type { MessagingNames, NatsConnection } from '@volt/messaging';
+import type { Logger } from '@volt/telemetry';
+
+interface Cached {
+  principal: KeyPrincipal | null;
+  until: number;
+}
+
+/** Unknown keys are remembered briefly, so a flood of bad keys does not become a flood of queries. */
+const NEGATIVE_TTL_MS = 5_000;
+/** A backstop only: revocation reaches every instance through its event within milliseconds. */
+const POSITIVE_TTL_MS = 5 * 60_000;
+const MAX_ENTRIES = 50_000;
+
+/**
+ * Resolves a presented API key to its organization, scopes and role. Hits are served
+ * from memory; every instance listens for ApiKeyRevoked and OrganizationLimitsSet on
+ * NATS and drops what they change at once, so a revoked key stops working everywhere
+ * as soon as the event is published, and a lost connection empties the cache.
+ */
+export class Authenticator {
+  private readonly cache = new Map<string, Cached>();
+  /** Keys revoked while this instance runs: refused even if a slow read raced the event. */
+  private readonly revoked = new Set<string>();
+  private readonly subscriptions: Subscription[] = [];
+  private readonly usage = new Map<string, Date>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly logger: Logger,
+  ) {}
+
+  async listen(nc: NatsConnection, names: MessagingNames): Promise<void> {
+    const onEvent = (handle: (event: { tenantId: string; data: Record<string, string> }) => void) => (error: Error | null, msg: { json<T>(): T }) => {
+      if (error) return;
+      try {
+        handle(msg.json());
+      } catch (e) {
+        this.logger.warn({ err: e }, 'unreadable identity event');
+      }
+    };
+    this.subscriptions.push(
+      nc.subscribe(names.eventSubject('identity', 'ApiKeyRevoked'), {
+        callback: onEvent((event) => {
+          this.revoked.add(event.data.keyId);
+          this.evict((p) => p.keyId === event.data.keyId);
+        }),
+      }),
+      nc.subscribe(names.eventSubject('identity', 'OrganizationLimitsSet'), {
+        callback: onEvent((event) => this.evict((p) => p.orgId === event.tenantId)),
+      }),
+    );
+    await nc.flush();
+    // Events published while disconnected were missed: start again from the database.
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === 'reconnect' || status.type === 'disconnect') this.cache.clear();
+      }
+    })();
+  }
+
+  close(): void {
+    for (const s of this.subscriptions) s.unsubscribe();
+  }
+
+  async authenticate(secret: string, now = Date.now()): Promise<KeyPrincipal | null> {
+    if (secret.length > 256) return null;
+    const hash = hashApiKey(secret);
+    let entry = this.cache.get(hash);
+    if (!entry || entry.until < now) {
+      const principal = (await findActiveKeyByHash(this.db, hash)) ?? null;
+      entry = { principal, until: now + (principal ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) };
+      if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
+      this.cache.set(hash, entry);
+    }
+    const principal = entry.principal;
+    if (!principal || this.revoked.has(principal.keyId)) return null;
+    this.usage.set(principal.keyId, new Date(now));
+    return principal;
+  }
+
+  /** Last-used times gathered since the previous call, for one batched write. */
+  drainUsage(): Map<string, Date> {
+    const drained = new Map(this.usage);
+    this.usage.clear();
+    return drained;
+  }
+
+  /** What this instance saw but has not written yet, so its own listings are current. */
+  pendingUsage(keyId: string): Date | undefined {
+    return this.usage.get(keyId);
+  }
+
+  private evict(match: (p: KeyPrincipal) => boolean): void {
+    for (const [hash, entry] of this.cache) if (entry.principal && match(entry.principal)) this.cache.delete(hash);
+  }
+}

@@ -1,0 +1,67 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { PageQuerySchema } from '@volt/contracts';
+import { newId } from '@volt/identity-infra';
+import { RUNTIME, type VoltRuntime } from '@volt/platform';
+import { CreateDockerCredentialBodySchema, type DockerCredential, DockerCredentialDeletedSchema, DockerCredentialIdSchema, DockerCredentialListSchema, DockerCredentialSchema, dockerSecretAad } from '@volt/pods-contracts';
+import { findDockerCredential, listDockerCredentials } from '@volt/pods-infra';
+import type { Keyring } from '@volt/secrets';
+import { sendCommand } from '../commands';
+import { SECRETS_KEYRING } from '../gateway.config';
+import { Access } from '../http/access';
+import { ApiException, parseWith } from '../http/api-error';
+import { CurrentCaller, type Caller } from '../http/caller';
+import { ApiDoc } from '../openapi/api-doc';
+
+/**
+ * Seed 000: /api/volt/docker-credentials. The password is sealed (AES-256-GCM) here, at
+ * the edge, so it crosses the bus and reaches the database only as ciphertext; no
+ * response, event or log ever carries it.
+ */
+@Controller('api/volt/docker-credentials')
+export class DockerCredentialsController {
+  constructor(
+    @Inject(RUNTIME) private readonly runtime: VoltRuntime,
+    @Inject(SECRETS_KEYRING) private readonly keyring: Keyring,
+  ) {}
+
+  @Get()
+  @ApiDoc({ summary: 'List registry credentials (passwords never returned)', query: PageQuerySchema, response: DockerCredentialListSchema })
+  @Access({ scope: 'docker-credentials' })
+  list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
+    return listDockerCredentials(this.runtime.db, caller.tenantId, parseWith(PageQuerySchema, query, 'query'));
+  }
+
+  @Get(':id')
+  @ApiDoc({ summary: 'Get a registry credential (password never returned)', response: DockerCredentialSchema })
+  @Access({ scope: 'docker-credentials' })
+  async get(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<DockerCredential> {
+    const found = DockerCredentialIdSchema.safeParse(id).success ? await findDockerCredential(this.runtime.db, caller.tenantId, id) : undefined;
+    if (!found) throw ApiException.of('NOT_FOUND', 'Docker credential not found.');
+    return found;
+  }
+
+  @Post()
+  @HttpCode(201)
+  @ApiDoc({ summary: 'Store a private registry credential', body: CreateDockerCredentialBodySchema, response: DockerCredentialSchema })
+  @Access({ scope: 'docker-credentials' })
+  create(@CurrentCaller() caller: Caller, @Body() body: unknown): Promise<DockerCredential> {
+    const input = parseWith(CreateDockerCredentialBodySchema, body, 'body');
+    const credentialId = newId('cred');
+    return sendCommand<DockerCredential>(this.runtime, caller, 'pods', 'AddDockerCredential', {
+      credentialId,
+      name: input.name,
+      registry: input.registry,
+      username: input.username,
+      password: this.keyring.seal(input.password, dockerSecretAad(caller.tenantId, credentialId)),
+      requestedAt: new Date().toISOString(),
+    });
+  }
+
+  @Delete(':id')
+  @ApiDoc({ summary: 'Delete a registry credential', response: DockerCredentialDeletedSchema })
+  @Access({ scope: 'docker-credentials' })
+  remove(@CurrentCaller() caller: Caller, @Param('id') id: string) {
+    if (!DockerCredentialIdSchema.safeParse(id).success) throw ApiException.of('NOT_FOUND', 'Docker credential not found.');
+    return sendCommand(this.runtime, caller, 'pods', 'RemoveDockerCredential', { credentialId: id, requestedAt: new Date().toISOString() });
+  }
+}

@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import type { Database, EventStore } from '@volt/event-store';
+import { createOrganization, decideForOrganization, findOrganization, isWellFormedApiKey } from '@volt/identity-infra';
+
+export const ORG_HELP = `  org create --name NAME [--slug SLUG] [--email OWNER] [--api-key KEY] [--if-exists reuse] [--json]
+                               create an organization and print its first (owner) API key;
+                               --json prints {"org_id","slug","api_key"}
+  org show <org-id|slug>       print an organization
+  org set-limits <org-id|slug> [--requests-per-hour N|default] [--pod-creates N|default]
+                               per-organization limits (pod creates are per 15 minutes)
+`;
+
+export interface OrgOptions {
+  name?: string;
+  slug?: string;
+  email?: string;
+  apiKey?: string;
+  ifExists?: string;
+  credit?: string;
+  requestsPerHour?: string;
+  podCreates?: string;
+  json: boolean;
+}
+
+const limitOf = (value: string | undefined, current: number | null): number | null => {
+  if (value === undefined) return current;
+  if (value === 'default') return null;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`a limit is a whole number of at least 1, or "default" (got "${value}")`);
+  return n;
+};
+
+/** `volt-admin org …`: operators bootstrap organizations without a dashboard. */
+export async function orgVerb(db: Database, store: EventStore, args: string[], opts: OrgOptions, out: (text: string) => void): Promise<number> {
+  const [sub, target] = args;
+  switch (sub) {
+    case 'create': {
+      if (!opts.name) throw new Error('org create needs --name');
+      if (opts.credit !== undefined) throw new Error('--credit needs the ledger, which this build does not have yet; create the organization without it');
+      if (opts.apiKey !== undefined && !isWellFormedApiKey(opts.apiKey)) throw new Error('--api-key must be volt_sk_live_ followed by 32-128 letters and digits');
+      if (opts.ifExists !== undefined && opts.ifExists !== 'reuse') throw new Error('--if-exists takes only "reuse"');
+      const org = await createOrganization(store, { name: opts.name, slug: opts.slug, ownerEmail: opts.email, apiKey: opts.apiKey, ifExists: opts.ifExists === 'reuse' ? 'reuse' : 'fail' });
+      if (opts.json) out(JSON.stringify({ org_id: org.orgId, slug: org.slug, api_key: org.apiKey }));
+      else out(`${org.created ? 'created' : 'reused'} organization ${org.slug} (${org.orgId})\nAPI key (shown once, store it now): ${org.apiKey}`);
+      return 0;
+    }
+    case 'show': {
+      const org = target ? await findOrganization(db, target) : undefined;
+      if (!org) throw new Error(`no organization ${target ?? ''} (is the gateway running to build the read model?)`);
+      out(JSON.stringify(org, null, opts.json ? 0 : 2));
+      return 0;
+    }
+    case 'set-limits': {
+      const org = target ? await findOrganization(db, target) : undefined;
+      if (!org) throw new Error(`no organization ${target ?? ''}`);
+      const commandId = randomUUID();
+      const reply = await decideForOrganization(store, { commandId, orgId: org.orgId, actor: { type: 'system', id: 'volt-admin' }, correlationId: commandId }, {
+        type: 'SetOrganizationLimits',
+        data: {
+          requestsPerHour: limitOf(opts.requestsPerHour, org.requestsPerHour),
+          podCreatesPer15Min: limitOf(opts.podCreates, org.podCreatesPer15Min),
+          requestedAt: new Date().toISOString(),
+        },
+      });
+      if (!reply.ok) throw new Error(reply.error.message);
+      out(`limits set for ${org.slug}`);
+      return 0;
+    }
+    default:
+      throw new Error(`org needs create, show or set-limits\n${ORG_HELP}`);
+  }
+}

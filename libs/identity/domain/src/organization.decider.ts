@@ -1,0 +1,141 @@
+import { domainError, type MessageOf } from '@volt/contracts';
+import { assertNever, type Decider } from '@volt/domain';
+import {
+  roleAtLeast,
+  type AddMember,
+  type ApiKeyCreated,
+  type ApiKeyRevoked,
+  type ChangeMemberRole,
+  type CreateApiKey,
+  type CreateOrganization,
+  type MemberAdded,
+  type MemberRemoved,
+  type MemberRoleChanged,
+  type OrganizationCreated,
+  type OrganizationLimitsSet,
+  type RemoveMember,
+  type RevokeApiKey,
+  type Role,
+  type SetOrganizationLimits,
+} from '@volt/identity-contracts';
+
+export type OrganizationCommand =
+  | MessageOf<typeof CreateOrganization>
+  | MessageOf<typeof AddMember>
+  | MessageOf<typeof ChangeMemberRole>
+  | MessageOf<typeof RemoveMember>
+  | MessageOf<typeof SetOrganizationLimits>
+  | MessageOf<typeof CreateApiKey>
+  | MessageOf<typeof RevokeApiKey>;
+export type OrganizationEvent =
+  | MessageOf<typeof OrganizationCreated>
+  | MessageOf<typeof MemberAdded>
+  | MessageOf<typeof MemberRoleChanged>
+  | MessageOf<typeof MemberRemoved>
+  | MessageOf<typeof OrganizationLimitsSet>
+  | MessageOf<typeof ApiKeyCreated>
+  | MessageOf<typeof ApiKeyRevoked>;
+
+export interface OrganizationState {
+  exists: boolean;
+  members: Map<string, { email: string; role: Role }>;
+  /** Key id → whether it is still active. */
+  keys: Map<string, boolean>;
+}
+
+/** An organization may hold this many active keys: enough for any team, bounded for the key cache. */
+export const MAX_ACTIVE_KEYS = 100;
+
+const owners = (state: OrganizationState) => [...state.members.values()].filter((m) => m.role === 'owner').length;
+
+function evolve(state: OrganizationState, event: OrganizationEvent): OrganizationState {
+  switch (event.type) {
+    case 'OrganizationCreated':
+      return { exists: true, members: new Map([[event.data.owner.memberId, { email: event.data.owner.email, role: 'owner' }]]), keys: new Map() };
+    case 'MemberAdded':
+      return { ...state, members: new Map(state.members).set(event.data.memberId, { email: event.data.email, role: event.data.role }) };
+    case 'MemberRoleChanged': {
+      const member = state.members.get(event.data.memberId)!;
+      return { ...state, members: new Map(state.members).set(event.data.memberId, { ...member, role: event.data.role }) };
+    }
+    case 'MemberRemoved': {
+      const members = new Map(state.members);
+      members.delete(event.data.memberId);
+      return { ...state, members };
+    }
+    case 'OrganizationLimitsSet':
+      return state;
+    case 'ApiKeyCreated':
+      return { ...state, keys: new Map(state.keys).set(event.data.keyId, true) };
+    case 'ApiKeyRevoked':
+      return { ...state, keys: new Map(state.keys).set(event.data.keyId, false) };
+    default:
+      return assertNever(event);
+  }
+}
+
+// Only an owner may make or unmake an owner; admins manage everyone else.
+function mayAssign(requester: Role, role: Role) {
+  return roleAtLeast(requester, 'admin') && (role !== 'owner' || requester === 'owner');
+}
+
+function decide(command: OrganizationCommand, state: OrganizationState): OrganizationEvent[] | ReturnType<typeof domainError> {
+  if (command.type === 'CreateOrganization') {
+    if (state.exists) return domainError('CONFLICT', 'This organization already exists.');
+    const { orgId, slug, name, owner, requestedAt } = command.data;
+    return [{ type: 'OrganizationCreated', data: { orgId, slug, name, owner, createdAt: requestedAt } }];
+  }
+  if (!state.exists) return domainError('NOT_FOUND', 'Organization not found.');
+  switch (command.type) {
+    case 'AddMember': {
+      const { memberId, email, role, requesterRole, requestedAt } = command.data;
+      if (!mayAssign(requesterRole, role)) return domainError('FORBIDDEN', `A ${requesterRole} cannot add a member with the role ${role}.`);
+      if ([...state.members.values()].some((m) => m.email.toLowerCase() === email.toLowerCase())) {
+        return domainError('CONFLICT', `${email} is already a member of this organization.`);
+      }
+      return [{ type: 'MemberAdded', data: { memberId, email, role, addedAt: requestedAt } }];
+    }
+    case 'ChangeMemberRole': {
+      const { memberId, role, requesterRole, requestedAt } = command.data;
+      const member = state.members.get(memberId);
+      if (!member) return domainError('NOT_FOUND', 'Member not found.');
+      if (!mayAssign(requesterRole, role) || !mayAssign(requesterRole, member.role)) return domainError('FORBIDDEN', `A ${requesterRole} cannot make this change.`);
+      if (member.role === 'owner' && role !== 'owner' && owners(state) === 1) return domainError('CONFLICT', 'An organization keeps at least one owner.');
+      if (member.role === role) return [];
+      return [{ type: 'MemberRoleChanged', data: { memberId, role, changedAt: requestedAt } }];
+    }
+    case 'RemoveMember': {
+      const { memberId, requesterRole, requestedAt } = command.data;
+      const member = state.members.get(memberId);
+      if (!member) return domainError('NOT_FOUND', 'Member not found.');
+      if (!mayAssign(requesterRole, member.role)) return domainError('FORBIDDEN', `A ${requesterRole} cannot remove a ${member.role}.`);
+      if (member.role === 'owner' && owners(state) === 1) return domainError('CONFLICT', 'An organization keeps at least one owner.');
+      return [{ type: 'MemberRemoved', data: { memberId, removedAt: requestedAt } }];
+    }
+    case 'SetOrganizationLimits': {
+      const { requestsPerHour, podCreatesPer15Min, requestedAt } = command.data;
+      return [{ type: 'OrganizationLimitsSet', data: { requestsPerHour, podCreatesPer15Min, setAt: requestedAt } }];
+    }
+    case 'CreateApiKey': {
+      const { keyId, name, keyHash, keyPreview, scopes, role, requesterRole, requestedAt } = command.data;
+      // A key can never carry more power than the key that made it.
+      if (!roleAtLeast(requesterRole, role)) return domainError('FORBIDDEN', `A ${requesterRole} key cannot create a ${role} key.`);
+      if (state.keys.has(keyId)) return domainError('CONFLICT', `API key ${keyId} already exists.`);
+      const active = [...state.keys.values()].filter(Boolean).length;
+      if (active >= MAX_ACTIVE_KEYS) return domainError('CONFLICT', `An organization can hold ${MAX_ACTIVE_KEYS} active API keys; revoke one first.`);
+      return [{ type: 'ApiKeyCreated', data: { keyId, name, keyHash, keyPreview, scopes, role, createdAt: requestedAt } }];
+    }
+    case 'RevokeApiKey': {
+      if (state.keys.get(command.data.keyId) !== true) return domainError('NOT_FOUND', 'API key not found.');
+      return [{ type: 'ApiKeyRevoked', data: { keyId: command.data.keyId, revokedAt: command.data.requestedAt } }];
+    }
+    default:
+      return assertNever(command);
+  }
+}
+
+export const organizationDecider: Decider<OrganizationCommand, OrganizationEvent, OrganizationState> = {
+  initialState: () => ({ exists: false, members: new Map(), keys: new Map() }),
+  evolve,
+  decide,
+};

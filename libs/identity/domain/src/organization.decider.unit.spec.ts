@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { given } from '@volt/testing';
+import { MAX_ACTIVE_KEYS, organizationDecider, type OrganizationEvent } from './organization.decider';
+
+const at = '2026-11-22T10:00:00.000Z';
+const hash = 'a'.repeat(64);
+const created: OrganizationEvent = {
+  type: 'OrganizationCreated',
+  data: { orgId: 'org_a', slug: 'acme', name: 'Acme', owner: { memberId: 'mem_owner', email: 'owner@acme.test' }, createdAt: at },
+};
+const key = (keyId: string): OrganizationEvent => ({
+  type: 'ApiKeyCreated',
+  data: { keyId, name: keyId, keyHash: hash, keyPreview: 'volt_...abcd', scopes: ['pods'], role: 'member', createdAt: at },
+});
+const createKey = (role: 'owner' | 'admin' | 'member' | 'viewer', requesterRole: typeof role, keyId = 'ak_new') => ({
+  type: 'CreateApiKey' as const,
+  data: { keyId, name: 'ci', keyHash: hash, keyPreview: 'volt_...abcd', scopes: ['pods' as const], role, requesterRole, requestedAt: at },
+});
+
+describe('organization decider', () => {
+  it('creates an organization once, with its owner as the first member', () => {
+    const command = { type: 'CreateOrganization' as const, data: { ...created.data, requestedAt: at } as never };
+    given(organizationDecider).when(command).then([created]);
+    given(organizationDecider, [created]).when(command).thenError('CONFLICT');
+  });
+
+  it('refuses anything for an organization that does not exist', () => {
+    given(organizationDecider).when({ type: 'RevokeApiKey', data: { keyId: 'ak_x', requestedAt: at } }).thenError('NOT_FOUND');
+  });
+
+  it('never lets a key create a stronger key', () => {
+    given(organizationDecider, [created]).when(createKey('admin', 'admin')).then([
+      { type: 'ApiKeyCreated', data: { keyId: 'ak_new', name: 'ci', keyHash: hash, keyPreview: 'volt_...abcd', scopes: ['pods'], role: 'admin', createdAt: at } },
+    ]);
+    given(organizationDecider, [created]).when(createKey('owner', 'admin')).thenError('FORBIDDEN');
+    given(organizationDecider, [created]).when(createKey('member', 'viewer')).thenError('FORBIDDEN');
+  });
+
+  it('revokes a key once; a revoked or unknown key is not found', () => {
+    given(organizationDecider, [created, key('ak_1')]).when({ type: 'RevokeApiKey', data: { keyId: 'ak_1', requestedAt: at } }).then([
+      { type: 'ApiKeyRevoked', data: { keyId: 'ak_1', revokedAt: at } },
+    ]);
+    const revoked: OrganizationEvent = { type: 'ApiKeyRevoked', data: { keyId: 'ak_1', revokedAt: at } };
+    given(organizationDecider, [created, key('ak_1'), revoked]).when({ type: 'RevokeApiKey', data: { keyId: 'ak_1', requestedAt: at } }).thenError('NOT_FOUND');
+    given(organizationDecider, [created]).when({ type: 'RevokeApiKey', data: { keyId: 'ak_zz', requestedAt: at } }).thenError('NOT_FOUND');
+  });
+
+  it(`bounds active keys at ${MAX_ACTIVE_KEYS}; revoked ones do not count`, () => {
+    const many = Array.from({ length: MAX_ACTIVE_KEYS }, (_, i) => key(`ak_${i}`));
+    given(organizationDecider, [created, ...many]).when(createKey('member', 'owner')).thenError('CONFLICT');
+    const revoked: OrganizationEvent = { type: 'ApiKeyRevoked', data: { keyId: 'ak_0', revokedAt: at } };
+    expect(Array.isArray(given(organizationDecider, [created, ...many, revoked]).when(createKey('member', 'owner')).outcome)).toBe(true);
+  });
+
+  it('keeps at least one owner, and only owners make owners', () => {
+    const addOwner = { type: 'AddMember' as const, data: { memberId: 'mem_b', email: 'b@acme.test', role: 'owner' as const, requesterRole: 'admin' as const, requestedAt: at } };
+    given(organizationDecider, [created]).when(addOwner).thenError('FORBIDDEN');
+    given(organizationDecider, [created]).when({ type: 'RemoveMember', data: { memberId: 'mem_owner', requesterRole: 'owner', requestedAt: at } }).thenError('CONFLICT');
+    given(organizationDecider, [created])
+      .when({ type: 'ChangeMemberRole', data: { memberId: 'mem_owner', role: 'admin', requesterRole: 'owner', requestedAt: at } })
+      .thenError('CONFLICT');
+    given(organizationDecider, [created])
+      .when({ type: 'AddMember', data: { memberId: 'mem_c', email: 'OWNER@acme.test', role: 'member', requesterRole: 'owner', requestedAt: at } })
+      .thenError('CONFLICT');
+  });
+});

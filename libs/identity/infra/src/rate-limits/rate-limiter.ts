@@ -1,0 +1,102 @@
+import { sql } from 'kysely';
+import type { Database } from '@volt/event-store';
+
+export interface RateDecision {
+  allowed: boolean;
+  limit: number;
+  /** Requests left in this window, as far as this instance can tell. */
+  remaining: number;
+  /** When the window ends and the count starts again. */
+  resetAt: Date;
+}
+
+interface Lease {
+  windowStart: number;
+  /** The shared count after this instance's last claim. */
+  known: number;
+  /** Requests claimed from the shared count and not yet spent here. */
+  held: number;
+  claiming?: Promise<void>;
+}
+
+export interface RateLimiterOptions {
+  /** The most one instance claims at once; 1 makes every request a shared write. */
+  maxChunk?: number;
+  now?: () => number;
+}
+
+/**
+ * Fixed-window limits shared by every gateway instance through one PostgreSQL row
+ * per (bucket, window). An instance claims a chunk of the window at a time and spends
+ * it locally, so a busy key costs one write per chunk instead of one per request. The
+ * chunk shrinks as the window fills, down to one request per claim near the limit,
+ * so the limit itself is exact across instances; at worst a stopped instance takes
+ * its unspent chunk with it (the window errs on the side of refusing).
+ */
+export class RateLimiter {
+  private readonly leases = new Map<string, Lease>();
+  private readonly maxChunk: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly db: Database,
+    options: RateLimiterOptions = {},
+  ) {
+    this.maxChunk = options.maxChunk ?? 50;
+    this.now = options.now ?? Date.now;
+  }
+
+  async take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision> {
+    const windowMs = windowSeconds * 1000;
+    for (;;) {
+      const now = this.now();
+      const windowStart = now - (now % windowMs);
+      const resetAt = new Date(windowStart + windowMs);
+      let lease = this.leases.get(bucket);
+      if (!lease || lease.windowStart !== windowStart) {
+        lease = { windowStart, known: 0, held: 0 };
+        this.leases.set(bucket, lease);
+      }
+      if (lease.held > 0) {
+        lease.held--;
+        return { allowed: true, limit, remaining: Math.max(0, limit - lease.known + lease.held), resetAt };
+      }
+      // The shared count never falls within a window: once it reached the limit, refuse locally.
+      if (lease.known >= limit) return { allowed: false, limit, remaining: 0, resetAt };
+      if (lease.claiming) {
+        await lease.claiming;
+        continue;
+      }
+      const chunk = Math.max(1, Math.min(this.maxChunk, Math.floor((limit - lease.known) / 16)));
+      const claimed = lease;
+      claimed.claiming = this.claim(bucket, windowStart, chunk).then(
+        (count) => {
+          claimed.known = count;
+          // Of the chunk, only what fits under the limit is ours.
+          claimed.held += Math.max(0, Math.min(chunk, limit - (count - chunk)));
+          claimed.claiming = undefined;
+        },
+        (error) => {
+          claimed.claiming = undefined;
+          throw error;
+        },
+      );
+      await claimed.claiming;
+    }
+  }
+
+  private async claim(bucket: string, windowStart: number, chunk: number): Promise<number> {
+    const { rows } = await sql<{ count: string }>`
+      INSERT INTO gw_rate_windows (bucket, window_start, count) VALUES (${bucket}, ${new Date(windowStart)}, ${chunk})
+      ON CONFLICT (bucket, window_start) DO UPDATE SET count = gw_rate_windows.count + excluded.count
+      RETURNING count`.execute(this.db);
+    return Number(rows[0].count);
+  }
+
+  /** Forgets windows that ended; run now and then. */
+  async prune(olderThanSeconds = 86_400): Promise<void> {
+    const cutoff = this.now() - olderThanSeconds * 1000;
+    await this.db.deleteFrom('gw_rate_windows').where('window_start', '<', new Date(cutoff)).execute();
+    for (const [bucket, lease] of this.leases) if (lease.windowStart < cutoff) this.leases.delete(bucket);
+  }
+}
