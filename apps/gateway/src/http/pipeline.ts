@@ -159,7 +159,7 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
       resourceId: resourceIdOf(request, reply.statusCode, body),
       status: reply.statusCode,
       requestId: caller.requestId,
-      traceId: currentTraceContext().traceparent?.split('-')[1] ?? null,
+      traceId: traceIdOf(request),
       clientIp: request.ip ?? null,
       occurredAt: new Date(),
     };
@@ -168,6 +168,13 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
     else audit.recordLater(record);
     return payload;
   });
+}
+
+/** The request's trace: the active span's, or (without a tracer) the caller's traceparent. */
+function traceIdOf(request: FastifyRequest): string | null {
+  const traceparent = currentTraceContext().traceparent ?? request.headers.traceparent;
+  const id = typeof traceparent === 'string' ? traceparent.split('-')[1] : undefined;
+  return id && /^[0-9a-f]{32}$/.test(id) ? id : null;
 }
 
 function resourceIdOf(request: FastifyRequest, status: number, body: string): string | null {

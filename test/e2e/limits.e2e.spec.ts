@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { EventStore } from '@volt/event-store';
+import { decideForOrganization } from '@volt/identity-infra';
+import { startStack, type TestStack } from '../support/stack';
+
+const LIMIT = 20;
+let stack: TestStack;
+
+beforeAll(async () => {
+  stack = await startStack({ gateways: 2, env: { VOLT_RATE_LIMIT_PER_HOUR: String(LIMIT) } });
+});
+afterAll(() => stack?.stop());
+
+describe('rate limits (seed 000: per key per hour; seed 002: X-RateLimit-* headers)', () => {
+  it('shares one key’s limit across two gateway instances, with headers on every response and the seed’s 429', async () => {
+    const { apiKey } = await stack.createOrg('Rate A');
+    const statuses: number[] = [];
+    for (let i = 0; i < LIMIT + 4; i++) {
+      // Alternate instances; every third is a 404, which counts like any request.
+      const path = i % 3 === 2 ? '/api/volt/templates/tpl_missing' : '/api/volt/ssh-keys';
+      const r = await stack.call('GET', path, { key: apiKey, via: i % 2 });
+      statuses.push(r.status);
+      expect(r.headers.get('x-ratelimit-limit')).toBe(String(LIMIT));
+      expect(Number(r.headers.get('x-ratelimit-remaining'))).toBe(Math.max(0, LIMIT - i - 1));
+      expect(Date.parse(r.headers.get('x-ratelimit-reset')!)).toBeGreaterThan(Date.now());
+      if (r.status === 429) {
+        expect(r.body).toEqual({ error: true, status: 429, message: `Rate limit exceeded (${LIMIT} requests per hour). Retry after the Retry-After period.`, code: 'RATE_LIMIT_EXCEEDED' });
+        const retryAfter = Number(r.headers.get('retry-after'));
+        expect(retryAfter).toBeGreaterThan(0);
+        expect(retryAfter).toBeLessThanOrEqual(3600);
+      }
+    }
+    expect(statuses.filter((s) => s !== 429)).toHaveLength(LIMIT);
+    expect(statuses.slice(LIMIT)).toEqual([429, 429, 429, 429]);
+    // Another key (another organization) is not affected.
+    const other = await stack.createOrg('Rate B');
+    expect((await stack.call('GET', '/api/volt/ssh-keys', { key: other.apiKey })).status).toBe(200);
+  });
+
+  it('counts requests without a valid key by client address, with the same headers on the 401', async () => {
+    const r = await stack.call('GET', '/api/volt/ssh-keys', { key: 'volt_sk_live_not-a-key' });
+    expect(r.status).toBe(401);
+    expect(r.headers.get('x-ratelimit-limit')).toBe(String(LIMIT));
+    expect(r.headers.get('x-ratelimit-remaining')).not.toBeNull();
+  });
+
+  it('applies an organization’s own limit on every instance as soon as it is set', async () => {
+    const org = await stack.createOrg('Rate C');
+    expect((await stack.call('GET', '/api/volt/ssh-keys', { key: org.apiKey, via: 1 })).headers.get('x-ratelimit-limit')).toBe(String(LIMIT));
+    const id = randomUUID();
+    const set = await decideForOrganization(new EventStore(stack.db.db), { commandId: id, orgId: org.orgId, actor: { type: 'system', id: 'test' }, correlationId: id }, {
+      type: 'SetOrganizationLimits',
+      data: { requestsPerHour: 500, podCreatesPer15Min: 3, requestedAt: new Date().toISOString() },
+    });
+    expect(set.ok).toBe(true);
+    for (const g of stack.gateways) await g.runtime.projections.catchUp();
+    const deadline = Date.now() + 2000;
+    let limit: string | null = null;
+    while (Date.now() < deadline && limit !== '500') {
+      limit = (await stack.call('GET', '/api/volt/ssh-keys', { key: org.apiKey, via: 1 })).headers.get('x-ratelimit-limit');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(limit).toBe('500');
+    expect((await stack.call('GET', `/v1/orgs/${org.orgId}`, { key: org.apiKey })).body.limits).toEqual({ requests_per_hour: 500, pod_creates_per_15_min: 3 });
+  });
+});
+
+describe('request bodies and pages', () => {
+  it('answers 413 over 1 MiB and 415 for a non-JSON body, in the seed’s shape with rate headers', async () => {
+    const { apiKey } = await stack.createOrg('Bodies');
+    const big = await stack.call('POST', '/api/volt/templates', { key: apiKey, rawBody: JSON.stringify({ name: 'x'.repeat(1024 * 1024 + 10) }), headers: { 'content-type': 'application/json' } });
+    expect(big.status).toBe(413);
+    expect(big.body).toMatchObject({ error: true, status: 413, code: 'PAYLOAD_TOO_LARGE' });
+    const text = await stack.call('POST', '/api/volt/templates', { key: apiKey, rawBody: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(text.status).toBe(415);
+    expect(text.body).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+    expect(text.headers.get('x-ratelimit-limit')).toBe(String(LIMIT));
+  });
+
+  it('caps limit at 200 rather than refusing it', async () => {
+    const org = await stack.createOrg('Pages');
+    // Build a log longer than one page directly (the API's own limit is 20 per hour here).
+    const rows = Array.from({ length: 230 }, (_, i) => ({
+      tenant_id: org.orgId, actor_type: 'api_key', actor_id: 'ak_x', method: 'GET', route: '/api/volt/ssh-keys', resource_id: null,
+      status: 200, request_id: `r${i}`, trace_id: null, client_ip: null, occurred_at: new Date(),
+    }));
+    await stack.db.db.insertInto('gw_audit_log').values(rows).execute();
+    const page = await stack.call('GET', '/v1/audit?limit=100000', { key: org.apiKey });
+    expect(page.status).toBe(200);
+    expect(page.body.entries).toHaveLength(200);
+    expect(page.body.next_cursor).not.toBeNull();
+    expect((await stack.call('GET', '/v1/audit?limit=0', { key: org.apiKey })).status).toBe(400);
+  });
+});
+
+describe('Idempotency-Key', () => {
+  it('executes 50 concurrent identical requests once; later ones replay the first response', async () => {
+    const { apiKey, orgId } = await stack.createOrg('Idem A');
+    const headers = { 'idempotency-key': 'create-sdxl-1' };
+    const body = { name: 'SDXL', image: 'ghcr.io/acme/sdxl:v2' };
+    // Spread over both instances; each instance's limit counts 50 + a few for this key, so use a wide one.
+    await decideForOrganization(new EventStore(stack.db.db), { commandId: randomUUID(), orgId, actor: { type: 'system', id: 't' }, correlationId: 'x' }, {
+      type: 'SetOrganizationLimits',
+      data: { requestsPerHour: 10_000, podCreatesPer15Min: null, requestedAt: new Date().toISOString() },
+    });
+    for (const g of stack.gateways) await g.runtime.projections.catchUp();
+    await new Promise((r) => setTimeout(r, 200));
+    const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => stack.call('POST', '/api/volt/templates', { key: apiKey, body, headers, via: i % 2 })));
+    const created = responses.filter((r) => r.status === 201);
+    const inFlight = responses.filter((r) => r.status === 409);
+    expect(created.length + inFlight.length).toBe(50);
+    expect(inFlight.every((r) => r.body.code === 'IDEMPOTENCY_KEY_IN_USE')).toBe(true);
+    expect(new Set(created.map((r) => r.body.id)).size).toBe(1);
+    const templates = (await stack.call('GET', '/api/volt/templates', { key: apiKey })).body.templates.filter((t: { name: string }) => t.name === 'SDXL');
+    expect(templates).toHaveLength(1);
+
+    const replay = await stack.call('POST', '/api/volt/templates', { key: apiKey, body, headers, via: 1 });
+    expect(replay.status).toBe(201);
+    expect(replay.body).toEqual(created[0].body);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+
+    const changed = await stack.call('POST', '/api/volt/templates', { key: apiKey, body: { ...body, name: 'Other' }, headers });
+    expect(changed.status).toBe(422);
+    expect(changed.body).toEqual({ error: true, status: 422, message: 'This Idempotency-Key was already used with a different request.', code: 'IDEMPOTENCY_KEY_REUSED' });
+  });
+
+  it('scopes keys to the organization, replays the errors it answered, and refuses a malformed key', async () => {
+    const a = await stack.createOrg('Idem B');
+    const b = await stack.createOrg('Idem C');
+    const headers = { 'idempotency-key': 'same-key' };
+    const body = { name: 'x', image: 'ubuntu:22.04' };
+    expect((await stack.call('POST', '/api/volt/templates', { key: a.apiKey, body, headers })).status).toBe(201);
+    expect((await stack.call('POST', '/api/volt/templates', { key: b.apiKey, body, headers })).status).toBe(201);
+    const missing = await stack.call('DELETE', '/api/volt/templates/tpl_gone', { key: a.apiKey, headers: { 'idempotency-key': 'del-1' } });
+    expect(missing.status).toBe(404);
+    const again = await stack.call('DELETE', '/api/volt/templates/tpl_gone', { key: a.apiKey, headers: { 'idempotency-key': 'del-1' } });
+    expect(again.status).toBe(404);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    const bad = await stack.call('POST', '/api/volt/templates', { key: a.apiKey, body, headers: { 'idempotency-key': 'x'.repeat(300) } });
+    expect(bad.status).toBe(400);
+  });
+});
