@@ -45,3 +45,33 @@ export function requireJsonBodies(fastify: FastifyInstance): void {
     }
   });
 }
+
+/** The first place in a parsed value holding a NUL character, as a field path. */
+function nulPath(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (value === null || typeof value !== 'object' || depth > 64) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const at = path ? `${path}.${key}` : key;
+    if (key.includes('\u0000')) return at;
+    const found = nulPath(child, at, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * PostgreSQL text and jsonb cannot hold NUL characters, and no field of ours needs
+ * one: refuse them in the path, query or body with a 400 naming the field, before
+ * they can reach a statement.
+ */
+export function refuseNulCharacters(fastify: FastifyInstance): void {
+  fastify.addHook('preValidation', async (request, reply) => {
+    for (const [where, value] of [['path', request.params], ['query', request.query], ['body', request.body]] as const) {
+      const field = nulPath(value, '');
+      if (field === undefined) continue;
+      const message = `${field || where} contains a NUL character`;
+      sendError(reply, ApiException.of('VALIDATION_ERROR', `Invalid request ${where}: ${message}`, [{ field: field || where, rule: 'no_nul', message }]));
+      return reply;
+    }
+  });
+}

@@ -177,12 +177,15 @@ function traceIdOf(request: FastifyRequest): string | null {
   return id && /^[0-9a-f]{32}$/.test(id) ? id : null;
 }
 
+// Ids come from the client: keep them short and free of NUL, which PostgreSQL text refuses.
+const clean = (id: string) => id.replaceAll('\u0000', '').slice(0, 200);
+
 function resourceIdOf(request: FastifyRequest, status: number, body: string): string | null {
   const params = request.params as Record<string, string> | undefined;
   const fromPath = params?.id ?? params?.key_id ?? params?.member_id;
-  if (fromPath) return fromPath.slice(0, 200);
+  if (fromPath) return clean(fromPath);
   const fromBody = (request.body as { key_id?: unknown } | undefined)?.key_id;
-  if (typeof fromBody === 'string') return fromBody.slice(0, 200);
+  if (typeof fromBody === 'string') return clean(fromBody);
   if (status === 201 && body.startsWith('{')) {
     try {
       const id = (JSON.parse(body) as { id?: unknown }).id;

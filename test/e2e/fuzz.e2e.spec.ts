@@ -1,0 +1,92 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES, createFixture, fill, idsOf, type OrgFixture } from '../support/routes';
+import { startStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let org: OrgFixture;
+
+beforeAll(async () => {
+  stack = await startStack({ env: { VOLT_RATE_LIMIT_PER_HOUR: '100000' } });
+  org = await createFixture(stack, { orgId: stack.orgId, apiKey: stack.apiKey });
+});
+afterAll(() => stack?.stop());
+
+const writeRoutes = ROUTES.filter((r) => r.method === 'POST' || r.method === 'PUT');
+
+/** A value of the wrong type for any field. */
+const wrong = fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.string()), fc.object(), fc.string({ maxLength: 5 }));
+const hostile = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 300 }),
+  fc.constantFrom('../../etc/passwd', "'; DROP TABLE es_events; --", '\u0000', '${jndi:ldap://x}', '<script>', '%00', '\uFFFF'),
+  fc.string({ minLength: 5000, maxLength: 20000 }),
+);
+
+function bodies(valid: Record<string, unknown>) {
+  const keys = Object.keys(valid);
+  return fc.oneof(
+    fc.anything({ maxDepth: 6 }),
+    // A valid body with each field swapped for a wrong type or a hostile string.
+    fc.record(Object.fromEntries(keys.map((k) => [k, fc.oneof(wrong, hostile, fc.constant(valid[k]))]))),
+    // Extra fields beside valid ones.
+    fc.dictionary(fc.string({ maxLength: 20 }), fc.anything({ maxDepth: 3 })).map((extra) => ({ ...valid, ...extra })),
+    // Deep nesting inside a field.
+    fc.integer({ min: 50, max: 3000 }).map((depth) => ({ ...valid, [keys[0] ?? 'x']: JSON.parse('['.repeat(depth) + ']'.repeat(depth)) })),
+  );
+}
+
+describe('property-based fuzzing of every POST and PUT route: no 5xx', () => {
+  it.each(writeRoutes.map((r) => [`${r.method} ${r.path}`, r] as const))('%s', async (_name, route) => {
+    const path = fill(route.path, idsOf(org));
+    const valid = fill(route.body, idsOf(org)) as Record<string, unknown>;
+    await fc.assert(
+      fc.asyncProperty(bodies(valid), async (body) => {
+        const r = await stack.call(route.method, path, { body });
+        expect(r.status, JSON.stringify(r.body)).toBeLessThan(500);
+        if (r.status < 400) return;
+        expect(r.body).toMatchObject({ error: true, status: r.status, code: expect.any(String), message: expect.any(String) });
+        // No stack, SQL or internal name in an error, unless the client sent it to us.
+        const leak = /at .*\.(js|ts):\d+|SELECT |INSERT |es_events|node_modules/;
+        if (!leak.test(JSON.stringify(body))) expect(JSON.stringify(r.body)).not.toMatch(leak);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('raw bodies: malformed JSON, deep nesting, huge numbers, wrong content types', async () => {
+    const raws = [
+      '{',
+      '{"name": }',
+      '[]',
+      'null',
+      '"just a string"',
+      '1e999999',
+      '{"name":"x"}garbage',
+      '['.repeat(100_000) + ']'.repeat(100_000),
+      '{"a":'.repeat(50_000) + '1' + '}'.repeat(50_000),
+      '{"__proto__":{"isAdmin":true},"name":"x","image":"ubuntu:22.04"}',
+      '{"constructor":{"prototype":{"x":1}}}',
+    ];
+    for (const route of writeRoutes) {
+      for (const rawBody of raws) {
+        const r = await stack.call(route.method, fill(route.path, idsOf(org)), { rawBody, headers: { 'content-type': 'application/json' } });
+        expect({ route: route.path, rawBody: rawBody.slice(0, 30), status: r.status < 500 }).toEqual({ route: route.path, rawBody: rawBody.slice(0, 30), status: true });
+        expect(r.body).toMatchObject({ error: true, status: r.status });
+      }
+    }
+  });
+});
+
+describe('query strings and path parameters', () => {
+  it('never answers 5xx for hostile values in ids and filters', async () => {
+    const values = ['%00', '%FF', "'%20OR%201=1--", 'x'.repeat(5000), '..%2F..%2F', '%E2%80%AE', '%C0%AF'];
+    for (const v of values) {
+      for (const path of [`/api/volt/templates/${v}`, `/api/volt/docker-credentials/${v}`, `/v1/orgs/${v}`, `/v1/orgs/${v}/api-keys`, `/v1/audit?actor=${v}`, `/v1/audit?route=${v}`, `/api/volt/ssh-keys?limit=${v}`]) {
+        const r = await stack.call('GET', path);
+        expect({ path: path.slice(0, 60), ok: r.status < 500 }).toEqual({ path: path.slice(0, 60), ok: true });
+      }
+      expect((await stack.call('DELETE', `/api/volt/ssh-keys/${v}`)).status).toBeLessThan(500);
+      expect((await stack.call('DELETE', `/v1/orgs/${org.orgId}/members/${v}`)).status).toBeLessThan(500);
+    }
+  });
+});
