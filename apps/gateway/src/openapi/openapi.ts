@@ -14,9 +14,10 @@ type JsonSchema = Record<string, unknown>;
 /** Converts a zod schema, moving named parts (`.meta({ id })`) into components. */
 function schemaOf(schema: z.ZodType, io: 'input' | 'output', components: Record<string, JsonSchema>): JsonSchema {
   const json = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonSchema & { $defs?: Record<string, JsonSchema> };
+  const relink = <T>(value: T): T => JSON.parse(JSON.stringify(value).replaceAll('"#/$defs/', '"#/components/schemas/'));
   const { $schema: _s, $defs, ...rest } = json;
-  for (const [id, def] of Object.entries($defs ?? {})) components[id] ??= def;
-  return JSON.parse(JSON.stringify(rest).replaceAll('"#/$defs/', '"#/components/schemas/'));
+  for (const [id, def] of Object.entries($defs ?? {})) components[id] ??= relink(def);
+  return relink(rest);
 }
 
 const FASTIFY_ROUTE_CONFIG = '__fastify_route_config__';
@@ -106,10 +107,22 @@ const DOCS_PAGE = `<!doctype html>
 <script src="/docs/init.js"></script></body></html>`;
 const DOCS_INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: 'StandaloneLayout' });`;
 
+const served = new WeakMap<object, string[]>();
+
+/** Every "METHOD /path" this Fastify instance serves, as its router registered them. */
+export function servedRoutes(fastify: object): string[] {
+  return served.get(fastify) ?? [];
+}
+
 /** Serves /openapi.json and Swagger UI at /docs. */
 export async function registerOpenApi(app: NestFastifyApplication, controllers: Type[]): Promise<void> {
   const document = JSON.stringify(buildOpenApi(controllers));
   const fastify = app.getHttpAdapter().getInstance();
+  const routes: string[] = [];
+  served.set(fastify, routes);
+  fastify.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push(`${method} ${route.url}`);
+  });
   const dist = path.dirname(require.resolve('swagger-ui-dist/package.json'));
   fastify.get('/openapi.json', (_req, reply) => reply.type('application/json; charset=utf-8').send(document));
   fastify.get('/docs', (_req, reply) => reply.type('text/html; charset=utf-8').send(DOCS_PAGE));
