@@ -92,14 +92,19 @@ async function nats() {
   return `nats://127.0.0.1:${port}`;
 }
 
-function apiKey() {
-  if (process.env.VOLT_BOOTSTRAP_API_KEY) return process.env.VOLT_BOOTSTRAP_API_KEY;
-  const file = path.join(stateDir, 'bootstrap-api-key');
+/** A value kept in .volt/ across runs (mode 600), made once by `make`. */
+function remembered(name, make) {
+  const file = path.join(stateDir, name);
   if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
-  const key = `volt_sk_live_${crypto.randomBytes(32).toString('base64url')}`;
-  fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
-  return key;
+  const value = make();
+  fs.writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  return value;
 }
+
+const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const demoApiKey = () =>
+  process.env.VOLT_DEMO_API_KEY || remembered('demo-api-key', () => `volt_sk_live_${Array.from({ length: 43 }, () => BASE62[crypto.randomInt(62)]).join('')}`);
+const secretsKey = () => process.env.VOLT_SECRETS_KEY || remembered('secrets-key', () => `k1:${crypto.randomBytes(32).toString('base64')}`);
 
 async function ready(url) {
   for (let i = 0; i < 300; i++) {
@@ -128,11 +133,23 @@ async function main() {
   say('building');
   const build = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b'], { cwd: root, stdio: 'inherit' });
   if (build.status !== 0) process.exit(build.status ?? 1);
-  const env = { ...process.env, DATABASE_URL: await postgres(), NATS_URL: await nats(), VOLT_BOOTSTRAP_API_KEY: apiKey() };
+  const env = { ...process.env, DATABASE_URL: await postgres(), NATS_URL: await nats(), VOLT_SECRETS_KEY: secretsKey() };
   process.on('SIGINT', () => shutdown(0));
   process.on('SIGTERM', () => shutdown(0));
   const migrate = spawnSync(process.execPath, ['apps/volt-admin/dist/main.js', 'migrate'], { cwd: root, env, stdio: 'inherit' });
   if (migrate.status !== 0) return shutdown(1);
+  // The demo organization: created once, and on later runs made sure to hold the same key.
+  const apiKey = demoApiKey();
+  const demo = spawnSync(process.execPath, ['apps/volt-admin/dist/main.js', 'org', 'create', '--name', 'Demo', '--slug', 'demo', '--api-key', apiKey, '--if-exists', 'reuse', '--json'], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+  });
+  if (demo.status !== 0) {
+    console.error(`[volt] could not create the demo organization: ${demo.stderr.trim()}`);
+    return shutdown(1);
+  }
+  const org = JSON.parse(demo.stdout);
   for (const [name, port] of SERVICES) {
     const child = spawn(process.execPath, ['--require', '@volt/telemetry/register', `apps/${name}/dist/main.js`], {
       cwd: root,
@@ -151,8 +168,10 @@ async function main() {
   for (const [name, url] of urls) if (!(await ready(url))) return (console.error(`[volt] ${name} did not become ready`), shutdown(1));
   const gateway = urls.find(([name]) => name === 'gateway')[1];
   say(`ready. Gateway: ${gateway}`);
-  say(`API key: ${env.VOLT_BOOTSTRAP_API_KEY}`);
-  say(`try: curl -H "X-API-Key: ${env.VOLT_BOOTSTRAP_API_KEY}" ${gateway}/api/volt/ssh-keys`);
+  say(`demo organization: ${org.slug} (${org.org_id})`);
+  say(`API key: ${apiKey}`);
+  say(`try: curl -H "X-API-Key: ${apiKey}" ${gateway}/api/volt/templates`);
+  say(`API reference: ${gateway}/docs`);
 }
 
 main().catch(async (error) => {

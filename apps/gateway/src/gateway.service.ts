@@ -10,6 +10,7 @@ import { GATEWAY_LIMITS, parseGatewayConfig, SECRETS_KEYRING } from './gateway.c
 import { ApiExceptionFilter, refuseNulCharacters, requireJsonBodies } from './http/error-handling';
 import { registerPipeline } from './http/pipeline';
 import { registerOpenApi } from './openapi/openapi';
+import { ReadCache } from './read-cache';
 import { OrgsController } from './orgs/orgs.controller';
 import { SshKeysController } from './ssh-keys/ssh-keys.controller';
 import { TemplatesController } from './templates/templates.controller';
@@ -23,6 +24,7 @@ const PRUNE_MS = 10 * 60_000;
 export function gatewayService(env: NodeJS.ProcessEnv = process.env): ServiceDefinition {
   const config = parseGatewayConfig(env);
   let auth: Authenticator | undefined;
+  const cache = new ReadCache();
   let audit: AuditLog | undefined;
   const timers: NodeJS.Timeout[] = [];
 
@@ -52,6 +54,7 @@ export function gatewayService(env: NodeJS.ProcessEnv = process.env): ServiceDef
           { provide: GATEWAY_LIMITS, useValue: config.limits },
           { provide: SECRETS_KEYRING, useValue: config.keyring },
           { provide: Authenticator, useValue: auth },
+          { provide: ReadCache, useValue: cache },
           IdentityCommands,
           ApiKeysService,
         ],
@@ -71,10 +74,12 @@ export function gatewayService(env: NodeJS.ProcessEnv = process.env): ServiceDef
     },
     async onStart(runtime) {
       await auth!.listen(runtime.nc, runtime.names);
+      await cache.listen(runtime.nc, runtime.names);
     },
     async onStop() {
       for (const t of timers) clearInterval(t);
       auth?.close();
+      cache.close();
       await audit?.flush();
       await flushUsage?.();
     },

@@ -63,4 +63,28 @@ describe('volt-admin', () => {
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain(`first bad position ${target.rows[0].p}`);
   });
+
+  it('creates an organization and prints its first key; refuses a taken slug; reuses one when asked', async () => {
+    const created = await cli('org', 'create', '--name', 'Acme Robotics', '--json');
+    expect(created.code).toBe(0);
+    const org = JSON.parse(created.stdout);
+    expect(org).toEqual({ org_id: expect.stringMatching(/^org_/), slug: 'acme-robotics', api_key: expect.stringMatching(/^volt_sk_live_[A-Za-z0-9]{43}$/) });
+    const events = (await new EventStore(t.db).readStream(`identity:org:${org.org_id}`)).map((e) => e.type);
+    expect(events).toEqual(['OrganizationCreated', 'ApiKeyCreated']);
+    expect(JSON.stringify(await new EventStore(t.db).readStream(`identity:org:${org.org_id}`))).not.toContain(org.api_key);
+
+    const again = await cli('org', 'create', '--name', 'Acme Robotics');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('an organization with the slug "acme-robotics" already exists');
+
+    const key = `volt_sk_live_${'A'.repeat(43)}`;
+    for (let i = 0; i < 2; i++) {
+      const reused = await cli('org', 'create', '--name', 'Acme Robotics', '--api-key', key, '--if-exists', 'reuse', '--json');
+      expect(reused.code).toBe(0);
+      expect(JSON.parse(reused.stdout)).toEqual({ org_id: org.org_id, slug: 'acme-robotics', api_key: key });
+    }
+    expect((await new EventStore(t.db).readStream(`identity:org:${org.org_id}`)).map((e) => e.type)).toEqual(['OrganizationCreated', 'ApiKeyCreated', 'ApiKeyCreated']);
+    expect((await cli('org', 'create', '--name', 'X', '--api-key', 'short')).stderr).toContain('--api-key must be volt_sk_live_');
+    expect((await cli('org', 'create', '--name', 'X', '--credit', '50')).stderr).toContain('--credit needs the ledger');
+  });
 });

@@ -6,6 +6,7 @@ import { CreateDockerCredentialBodySchema, type DockerCredential, DockerCredenti
 import { findDockerCredential, listDockerCredentials } from '@volt/pods-infra';
 import type { Keyring } from '@volt/secrets';
 import { sendCommand } from '../commands';
+import { ReadCache } from '../read-cache';
 import { SECRETS_KEYRING } from '../gateway.config';
 import { Access } from '../http/access';
 import { ApiException, parseWith } from '../http/api-error';
@@ -22,20 +23,24 @@ export class DockerCredentialsController {
   constructor(
     @Inject(RUNTIME) private readonly runtime: VoltRuntime,
     @Inject(SECRETS_KEYRING) private readonly keyring: Keyring,
+    private readonly cache: ReadCache,
   ) {}
 
   @Get()
   @ApiDoc({ summary: 'List registry credentials (passwords never returned)', query: PageQuerySchema, response: DockerCredentialListSchema })
   @Access({ scope: 'docker-credentials' })
   list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
-    return listDockerCredentials(this.runtime.db, caller.tenantId, parseWith(PageQuerySchema, query, 'query'));
+    const page = parseWith(PageQuerySchema, query, 'query');
+    return this.cache.get('docker-credentials', caller.tenantId, `${page.limit}:${page.offset}`, () => listDockerCredentials(this.runtime.db, caller.tenantId, page));
   }
 
   @Get(':id')
   @ApiDoc({ summary: 'Get a registry credential (password never returned)', response: DockerCredentialSchema })
   @Access({ scope: 'docker-credentials' })
   async get(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<DockerCredential> {
-    const found = DockerCredentialIdSchema.safeParse(id).success ? await findDockerCredential(this.runtime.db, caller.tenantId, id) : undefined;
+    const found = DockerCredentialIdSchema.safeParse(id).success
+      ? await this.cache.get('docker-credentials', caller.tenantId, `id:${id}`, () => findDockerCredential(this.runtime.db, caller.tenantId, id))
+      : undefined;
     if (!found) throw ApiException.of('NOT_FOUND', 'Docker credential not found.');
     return found;
   }
@@ -47,14 +52,14 @@ export class DockerCredentialsController {
   create(@CurrentCaller() caller: Caller, @Body() body: unknown): Promise<DockerCredential> {
     const input = parseWith(CreateDockerCredentialBodySchema, body, 'body');
     const credentialId = newId('cred');
-    return sendCommand<DockerCredential>(this.runtime, caller, 'pods', 'AddDockerCredential', {
+    return this.cache.changing('docker-credentials', caller.tenantId, () => sendCommand<DockerCredential>(this.runtime, caller, 'pods', 'AddDockerCredential', {
       credentialId,
       name: input.name,
       registry: input.registry,
       username: input.username,
       password: this.keyring.seal(input.password, dockerSecretAad(caller.tenantId, credentialId)),
       requestedAt: new Date().toISOString(),
-    });
+    }));
   }
 
   @Delete(':id')
@@ -62,6 +67,8 @@ export class DockerCredentialsController {
   @Access({ scope: 'docker-credentials' })
   remove(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     if (!DockerCredentialIdSchema.safeParse(id).success) throw ApiException.of('NOT_FOUND', 'Docker credential not found.');
-    return sendCommand(this.runtime, caller, 'pods', 'RemoveDockerCredential', { credentialId: id, requestedAt: new Date().toISOString() });
+    return this.cache.changing('docker-credentials', caller.tenantId, () =>
+      sendCommand(this.runtime, caller, 'pods', 'RemoveDockerCredential', { credentialId: id, requestedAt: new Date().toISOString() }),
+    );
   }
 }

@@ -5,6 +5,7 @@ import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import { CreateTemplateBodySchema, type Template, TemplateDeletedSchema, TemplateIdSchema, TemplateListSchema, TemplateSchema, TemplateUpdatedSchema, UpdateTemplateBodySchema } from '@volt/pods-contracts';
 import { findTemplate, listTemplates } from '@volt/pods-infra';
 import { sendCommand } from '../commands';
+import { ReadCache } from '../read-cache';
 import { Access } from '../http/access';
 import { ApiException, parseWith } from '../http/api-error';
 import { CurrentCaller, type Caller } from '../http/caller';
@@ -13,10 +14,15 @@ import { ApiDoc } from '../openapi/api-doc';
 /** Seed 000: /api/volt/templates. System templates are visible to all and changeable by none. */
 @Controller('api/volt/templates')
 export class TemplatesController {
-  constructor(@Inject(RUNTIME) private readonly runtime: VoltRuntime) {}
+  constructor(
+    @Inject(RUNTIME) private readonly runtime: VoltRuntime,
+    private readonly cache: ReadCache,
+  ) {}
 
   private async visible(caller: Caller, id: string): Promise<Template> {
-    const template = TemplateIdSchema.safeParse(id).success ? await findTemplate(this.runtime.db, caller.tenantId, id) : undefined;
+    const template = TemplateIdSchema.safeParse(id).success
+      ? await this.cache.get('templates', caller.tenantId, `id:${id}`, () => findTemplate(this.runtime.db, caller.tenantId, id))
+      : undefined;
     if (!template) throw ApiException.of('NOT_FOUND', 'Template not found.');
     return template;
   }
@@ -25,7 +31,8 @@ export class TemplatesController {
   @ApiDoc({ summary: 'List system and custom templates', query: PageQuerySchema, response: TemplateListSchema })
   @Access({ scope: 'templates' })
   list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
-    return listTemplates(this.runtime.db, caller.tenantId, parseWith(PageQuerySchema, query, 'query'));
+    const page = parseWith(PageQuerySchema, query, 'query');
+    return this.cache.get('templates', caller.tenantId, `${page.limit}:${page.offset}`, () => listTemplates(this.runtime.db, caller.tenantId, page));
   }
 
   @Get(':id')
@@ -41,7 +48,7 @@ export class TemplatesController {
   @Access({ scope: 'templates' })
   async create(@CurrentCaller() caller: Caller, @Body() body: unknown): Promise<Template> {
     const input = parseWith(CreateTemplateBodySchema, body, 'body');
-    const { templateId } = await sendCommand<{ templateId: string }>(this.runtime, caller, 'pods', 'CreateTemplate', {
+    const { templateId } = await this.cache.changing('templates', caller.tenantId, () => sendCommand<{ templateId: string }>(this.runtime, caller, 'pods', 'CreateTemplate', {
       templateId: newId('tpl'),
       name: input.name,
       image: input.image,
@@ -52,7 +59,7 @@ export class TemplatesController {
       envVars: input.env_vars,
       isSystem: false,
       requestedAt: new Date().toISOString(),
-    });
+    }));
     return this.visible(caller, templateId);
   }
 
@@ -71,11 +78,11 @@ export class TemplatesController {
       ports: input.ports,
       envVars: input.env_vars,
     };
-    await sendCommand(this.runtime, caller, 'pods', 'UpdateTemplate', {
+    await this.cache.changing('templates', caller.tenantId, () => sendCommand(this.runtime, caller, 'pods', 'UpdateTemplate', {
       ...Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)),
       templateId: existing.id,
       requestedAt: new Date().toISOString(),
-    });
+    }));
     const t = await this.visible(caller, id);
     return { id: t.id, name: t.name, image: t.image, category: t.category, is_system: t.is_system, message: 'Template updated. Existing pods are not affected.' };
   }
@@ -85,6 +92,6 @@ export class TemplatesController {
   @Access({ scope: 'templates' })
   async remove(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     const existing = await this.visible(caller, id);
-    return sendCommand(this.runtime, caller, 'pods', 'DeleteTemplate', { templateId: existing.id, requestedAt: new Date().toISOString() });
+    return this.cache.changing('templates', caller.tenantId, () => sendCommand(this.runtime, caller, 'pods', 'DeleteTemplate', { templateId: existing.id, requestedAt: new Date().toISOString() }));
   }
 }

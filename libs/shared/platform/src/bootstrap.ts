@@ -5,7 +5,7 @@ import type { Migration } from 'kysely/migration';
 import { z } from 'zod';
 import { JetStreamTransport } from '@volt/messaging';
 import type { Projection } from '@volt/projections';
-import { httpTracingPlugin, type Logger } from '@volt/telemetry';
+import { httpTracingPlugin, tracingEnabled, type Logger } from '@volt/telemetry';
 import { parseConfig, ServiceConfigSchema } from './config';
 import { VoltRuntime } from './runtime';
 
@@ -74,7 +74,7 @@ export async function startService(definition: ServiceDefinition, env: NodeJS.Pr
     logger: new PinoNestLogger(runtime.logger),
     abortOnError: false,
   });
-  await app.register(httpTracingPlugin() as never);
+  if (tracingEnabled()) await app.register(httpTracingPlugin() as never);
   await definition.configure?.(app, runtime);
   await app.listen(config.PORT, config.HOST);
   if (definition.transport) {

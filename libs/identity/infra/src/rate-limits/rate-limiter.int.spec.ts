@@ -31,6 +31,7 @@ describe('RateLimiter (shared through PostgreSQL)', () => {
 
   it('claims in chunks when far from the limit: one write serves many requests', async () => {
     const limiter = new RateLimiter(t.db, { maxChunk: 50 });
+    // Two claims of 50 (the second made ahead of need) serve 100 requests.
     for (let i = 0; i < 100; i++) await limiter.take('key:chunky', 1_000_000, 3600);
     const row = await t.db.selectFrom('gw_rate_windows').select('count').where('bucket', '=', 'key:chunky').executeTakeFirstOrThrow();
     expect(Number(row.count)).toBe(100);

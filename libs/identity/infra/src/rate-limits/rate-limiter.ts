@@ -16,6 +16,7 @@ interface Lease {
   known: number;
   /** Requests claimed from the shared count and not yet spent here. */
   held: number;
+  lastChunk: number;
   claiming?: Promise<void>;
 }
 
@@ -42,7 +43,7 @@ export class RateLimiter {
     private readonly db: Database,
     options: RateLimiterOptions = {},
   ) {
-    this.maxChunk = options.maxChunk ?? 50;
+    this.maxChunk = options.maxChunk ?? 500;
     this.now = options.now ?? Date.now;
   }
 
@@ -54,35 +55,38 @@ export class RateLimiter {
       const resetAt = new Date(windowStart + windowMs);
       let lease = this.leases.get(bucket);
       if (!lease || lease.windowStart !== windowStart) {
-        lease = { windowStart, known: 0, held: 0 };
+        lease = { windowStart, known: 0, held: 0, lastChunk: 0 };
         this.leases.set(bucket, lease);
       }
       if (lease.held > 0) {
         lease.held--;
+        // Claim the next chunk before this one runs out, so busy keys never wait on the database.
+        if (lease.lastChunk > 1 && lease.held <= lease.lastChunk / 2 && !lease.claiming && lease.known < limit) this.startClaim(bucket, lease, limit).catch(() => undefined);
         return { allowed: true, limit, remaining: Math.max(0, limit - lease.known + lease.held), resetAt };
       }
       // The shared count never falls within a window: once it reached the limit, refuse locally.
       if (lease.known >= limit) return { allowed: false, limit, remaining: 0, resetAt };
-      if (lease.claiming) {
-        await lease.claiming;
-        continue;
-      }
-      const chunk = Math.max(1, Math.min(this.maxChunk, Math.floor((limit - lease.known) / 16)));
-      const claimed = lease;
-      claimed.claiming = this.claim(bucket, windowStart, chunk).then(
-        (count) => {
-          claimed.known = count;
-          // Of the chunk, only what fits under the limit is ours.
-          claimed.held += Math.max(0, Math.min(chunk, limit - (count - chunk)));
-          claimed.claiming = undefined;
-        },
-        (error) => {
-          claimed.claiming = undefined;
-          throw error;
-        },
-      );
-      await claimed.claiming;
+      await (lease.claiming ?? this.startClaim(bucket, lease, limit));
     }
+  }
+
+  private startClaim(bucket: string, lease: Lease, limit: number): Promise<void> {
+    // Smaller chunks as the window fills: near the limit every request is its own claim.
+    const chunk = Math.max(1, Math.min(this.maxChunk, Math.floor((limit - lease.known) / 16)));
+    lease.lastChunk = chunk;
+    lease.claiming = this.claim(bucket, lease.windowStart, chunk).then(
+      (count) => {
+        lease.known = count;
+        // Of the chunk, only what fits under the limit is ours.
+        lease.held += Math.max(0, Math.min(chunk, limit - (count - chunk)));
+        lease.claiming = undefined;
+      },
+      (error) => {
+        lease.claiming = undefined;
+        throw error;
+      },
+    );
+    return lease.claiming;
   }
 
   private async claim(bucket: string, windowStart: number, chunk: number): Promise<number> {

@@ -1,0 +1,101 @@
+import type { Subscription } from '@nats-io/transport-node';
+import type { MessagingNames, NatsConnection } from '@volt/messaging';
+
+/** The read models the gateway keeps in memory, and the events that change each. */
+const CHANGED_BY: Record<string, string[]> = {
+  'ssh-keys': ['SshKeyAdded', 'SshKeyRemoved'],
+  templates: ['TemplateCreated', 'TemplateUpdated', 'TemplateDeleted'],
+  'docker-credentials': ['DockerCredentialAdded', 'DockerCredentialRemoved'],
+};
+export type CachedResource = keyof typeof CHANGED_BY;
+
+const MAX_ENTRIES = 20_000;
+
+interface Entry {
+  value: unknown;
+}
+
+/**
+ * Hot reads answered from memory. An entry is dropped when its organization's
+ * resource changes: at once on the instance that sent the command, and on every
+ * other instance when the change's event arrives over NATS (the relay's lag, tens of
+ * milliseconds). A load that raced a change is not kept, and a lost NATS connection
+ * empties the cache, so nothing stale outlives an event.
+ */
+export class ReadCache {
+  private readonly entries = new Map<string, Map<string, Entry>>();
+  private readonly generations = new Map<string, number>();
+  private readonly subscriptions: Subscription[] = [];
+  private size = 0;
+  private epoch = 0;
+
+  async listen(nc: NatsConnection, names: MessagingNames): Promise<void> {
+    for (const [resource, events] of Object.entries(CHANGED_BY)) {
+      for (const type of events) {
+        this.subscriptions.push(
+          nc.subscribe(names.eventSubject('pods', type), {
+            callback: (error, msg) => {
+              if (error) return;
+              try {
+                const tenantId = (msg.json() as { tenantId: string | null }).tenantId;
+                // System templates (no tenant) are in every organization's list.
+                if (tenantId === null) this.clear();
+                else this.invalidate(resource as CachedResource, tenantId);
+              } catch {
+                this.clear();
+              }
+            },
+          }),
+        );
+      }
+    }
+    await nc.flush();
+    void (async () => {
+      for await (const status of nc.status()) if (status.type === 'reconnect' || status.type === 'disconnect') this.clear();
+    })();
+  }
+
+  close(): void {
+    for (const s of this.subscriptions) s.unsubscribe();
+  }
+
+  async get<T>(resource: CachedResource, tenantId: string, variant: string, load: () => Promise<T>): Promise<T> {
+    const key = `${resource}:${tenantId}`;
+    const hit = this.entries.get(key)?.get(variant);
+    if (hit) return hit.value as T;
+    const generation = this.generations.get(key) ?? 0;
+    const epoch = this.epoch;
+    const value = await load();
+    if ((this.generations.get(key) ?? 0) === generation && this.epoch === epoch) {
+      if (this.size >= MAX_ENTRIES) this.clear();
+      let variants = this.entries.get(key);
+      if (!variants) this.entries.set(key, (variants = new Map()));
+      if (!variants.has(variant)) this.size++;
+      variants.set(variant, { value });
+    }
+    return value;
+  }
+
+  /** Runs a change to an organization's resource; whatever it did, what was cached for it is dropped. */
+  async changing<T>(resource: CachedResource, tenantId: string, change: () => Promise<T>): Promise<T> {
+    try {
+      return await change();
+    } finally {
+      this.invalidate(resource, tenantId);
+    }
+  }
+
+  invalidate(resource: CachedResource, tenantId: string): void {
+    const key = `${resource}:${tenantId}`;
+    this.generations.set(key, (this.generations.get(key) ?? 0) + 1);
+    this.size -= this.entries.get(key)?.size ?? 0;
+    this.entries.delete(key);
+  }
+
+  clear(): void {
+    // Loads in flight when everything was dropped must not land either.
+    this.epoch++;
+    this.entries.clear();
+    this.size = 0;
+  }
+}

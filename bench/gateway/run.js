@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// npm run bench:gateway — authenticated GET /api/volt/ssh-keys through the real gateway
+// (API key, rate limit, scope check, audit, read model in PostgreSQL) against a bare
+// Fastify route answering the same JSON, each in its own process, driven by autocannon
+// at 64 connections in alternating order. BENCH_ROUNDS (default 3) and BENCH_SECONDS
+// (default 10) adjust it.
+const { spawn, execFileSync } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
+const path = require('node:path');
+const autocannon = require('autocannon');
+const { Client } = require('pg');
+
+const root = path.resolve(__dirname, '../..');
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const tracing = process.env.BENCH_TRACING !== '0';
+const children = [];
+
+async function admin(sql) {
+  const c = new Client({ connectionString: ADMIN_URL });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Starts a node process and resolves with the first line matching `ready`. */
+function start(args, env, ready) {
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(ready);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+function load(url, key) {
+  return new Promise((resolve, reject) => {
+    autocannon({ url: `${url}/api/volt/ssh-keys`, connections: 64, duration: seconds, headers: key ? { 'x-api-key': key } : {} }, (error, result) => {
+      if (error) return reject(error);
+      const bad = result.non2xx + result.errors + result.timeouts;
+      if (bad > 0) return reject(new Error(`${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`));
+      resolve({ rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, total: result.requests.total });
+    });
+  });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function main() {
+  const dbName = `bench_gw_${randomBytes(4).toString('hex')}`;
+  await admin(`CREATE DATABASE ${dbName}`);
+  const dbUrl = new URL(ADMIN_URL);
+  dbUrl.pathname = `/${dbName}`;
+  const prefix = `bgw${randomBytes(3).toString('hex')}`;
+  try {
+    const env = {
+      DATABASE_URL: dbUrl.toString(),
+      NATS_URL,
+      VOLT_NATS_PREFIX: prefix,
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      VOLT_SECRETS_KEY: `k1:${randomBytes(32).toString('base64')}`,
+      // The benchmark measures the pipeline, not the limit: every request is counted but none refused.
+      VOLT_RATE_LIMIT_PER_HOUR: '1000000000',
+    };
+    execFileSync(process.execPath, ['apps/volt-admin/dist/main.js', 'migrate'], { cwd: root, env: { ...process.env, ...env }, stdio: 'ignore' });
+    const org = JSON.parse(execFileSync(process.execPath, ['apps/volt-admin/dist/main.js', 'org', 'create', '--name', 'Bench', '--json'], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' }));
+    const ready = (app) => new RegExp(`"url":"(http://[^"]+)","msg":"${app} ready"`);
+    // As npm start and docker-compose run them: with the OpenTelemetry SDK loaded first
+    // (spans are made for every request and query, exported when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+    const node = tracing ? ['--require', '@volt/telemetry/register'] : [];
+    await start([...node, 'apps/pods/dist/main.js'], env, ready('pods'));
+    const gateway = await start([...node, 'apps/gateway/dist/main.js'], env, ready('gateway'));
+    // A realistic list: five keys.
+    for (let i = 0; i < 5; i++) {
+      const key = execFileSync('bash', ['-c', `d=$(mktemp -d) && ssh-keygen -q -t ed25519 -N '' -C bench -f $d/k && cat $d/k.pub && rm -r $d`], { encoding: 'utf8' }).trim();
+      const r = await fetch(`${gateway}/api/volt/ssh-keys`, { method: 'POST', headers: { 'x-api-key': org.api_key, 'content-type': 'application/json' }, body: JSON.stringify({ name: `key ${i}`, public_key: key }) });
+      if (r.status !== 201) throw new Error(`could not add an SSH key: ${r.status} ${await r.text()}`);
+    }
+    const body = await (await fetch(`${gateway}/api/volt/ssh-keys`, { headers: { 'x-api-key': org.api_key } })).text();
+    const bare = await start([path.join(__dirname, 'bare.js')], { BENCH_BODY: body }, /^(http:\/\/\S+)\n/m);
+    const checked = await (await fetch(`${bare}/api/volt/ssh-keys`)).text();
+    if (checked !== body) throw new Error('the bare route does not answer the same body');
+
+    await load(gateway, org.api_key); // warm-up: JIT, pools, caches
+    await load(bare);
+    const results = { volt: [], bare: [] };
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? ['volt', 'bare'] : ['bare', 'volt'];
+      for (const which of order) {
+        process.stderr.write(`round ${r + 1}/${rounds}: ${which}…\n`);
+        results[which].push(which === 'volt' ? await load(gateway, org.api_key) : await load(bare));
+      }
+    }
+    const m = (which, key) => median(results[which].map((x) => x[key]));
+    const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1));
+    console.log(`\nGateway benchmark: medians of ${rounds} paired rounds of ${seconds} s at 64 connections (${new Date().toISOString().slice(0, 10)}, ${require('node:os').cpus().length} cores); response ${body.length} bytes\n`);
+    console.log('| measure | Volt gateway (auth, limit, scope, audit, PostgreSQL read) | bare Fastify | Volt/bare | target |');
+    console.log('| --- | ---: | ---: | ---: | --- |');
+    console.log(`| requests/s | ${fmt(m('volt', 'rps'))} | ${fmt(m('bare', 'rps'))} | ${(m('volt', 'rps') / m('bare', 'rps')).toFixed(2)}× | ≥ 0.5× |`);
+    console.log(`| p50 latency (ms) | ${fmt(m('volt', 'p50'))} | ${fmt(m('bare', 'p50'))} | | |`);
+    console.log(`| p99 latency (ms) | ${fmt(m('volt', 'p99'))} | ${fmt(m('bare', 'p99'))} | | < 25 ms |`);
+    console.log(`\nper-round throughput ratios: ${results.volt.map((v, i) => (v.rps / results.bare[i].rps).toFixed(2)).join(' ')}`);
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)))));
+    await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  for (const child of children) child.kill('SIGKILL');
+  process.exit(1);
+});
