@@ -120,6 +120,26 @@ describe('API keys (seed 000 and seed 001)', () => {
   });
 });
 
+describe('hot reads served from memory', () => {
+  it('show a change at once on the instance that made it, and on another instance within a second', async () => {
+    const before = await stack.call('GET', '/api/volt/templates', { via: 1 }); // cached on instance 1
+    const created = await stack.call('POST', '/api/volt/templates', { body: { name: 'cache-check', image: 'ubuntu:22.04' }, via: 0 });
+    const ids = (r: { body: { templates: { id: string }[] } }) => r.body.templates.map((t) => t.id);
+    expect(ids(before)).not.toContain(created.body.id);
+    expect(ids(await stack.call('GET', '/api/volt/templates', { via: 0 }))).toContain(created.body.id);
+    const started = Date.now();
+    let seen = false;
+    while (!seen && Date.now() - started < 2000) {
+      seen = ids(await stack.call('GET', '/api/volt/templates', { via: 1 })).includes(created.body.id);
+      if (!seen) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(seen).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1000);
+    await stack.call('DELETE', `/api/volt/templates/${created.body.id}`, { via: 1 });
+    expect((await stack.call('GET', `/api/volt/templates/${created.body.id}`, { via: 1 })).status).toBe(404);
+  });
+});
+
 describe('audit log (GET /v1/audit)', () => {
   it('records every state-changing request with actor, route template, resource, status, request and trace ids', async () => {
     const created = await stack.call('POST', '/api/volt/templates', { body: { name: 'audited', image: 'ubuntu:22.04' } });

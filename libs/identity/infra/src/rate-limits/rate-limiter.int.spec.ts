@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allMigrations } from '@volt/schema';
+import { identityMigrations } from '../migrations';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
 import { RateLimiter } from './rate-limiter';
 
 let t: TestDatabase;
 beforeAll(async () => {
-  t = await createTestDatabase(allMigrations);
+  t = await createTestDatabase([identityMigrations]);
 });
 afterAll(() => t.drop());
 
