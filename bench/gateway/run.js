@@ -8,25 +8,14 @@ const { spawn, execFileSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const path = require('node:path');
 const autocannon = require('autocannon');
-const { Client } = require('pg');
+const { freshDatabase } = require('../event-store/common');
 
 const root = path.resolve(__dirname, '../..');
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const tracing = process.env.BENCH_TRACING !== '0';
 const children = [];
-
-async function admin(sql) {
-  const c = new Client({ connectionString: ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 /** Starts a node process and resolves with the first line matching `ready`. */
 function start(args, env, ready) {
@@ -60,14 +49,11 @@ const median = (xs) => {
 };
 
 async function main() {
-  const dbName = `bench_gw_${randomBytes(4).toString('hex')}`;
-  await admin(`CREATE DATABASE ${dbName}`);
-  const dbUrl = new URL(ADMIN_URL);
-  dbUrl.pathname = `/${dbName}`;
+  const database = await freshDatabase('gw');
   const prefix = `bgw${randomBytes(3).toString('hex')}`;
   try {
     const env = {
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: database.url,
       NATS_URL,
       VOLT_NATS_PREFIX: prefix,
       PORT: '0',
@@ -108,7 +94,7 @@ async function main() {
     const m = (which, key) => median(results[which].map((x) => x[key]));
     const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1));
     console.log(`\nGateway benchmark: medians of ${rounds} paired rounds of ${seconds} s at 64 connections (${new Date().toISOString().slice(0, 10)}, ${require('node:os').cpus().length} cores); response ${body.length} bytes\n`);
-    console.log('| measure | Volt gateway (auth, limit, scope, audit, PostgreSQL read) | bare Fastify | Volt/bare | target |');
+    console.log('| measure | Volt gateway (auth, rate limit, scope, audit, read model) | bare Fastify | Volt/bare | target |');
     console.log('| --- | ---: | ---: | ---: | --- |');
     console.log(`| requests/s | ${fmt(m('volt', 'rps'))} | ${fmt(m('bare', 'rps'))} | ${(m('volt', 'rps') / m('bare', 'rps')).toFixed(2)}× | ≥ 0.5× |`);
     console.log(`| p50 latency (ms) | ${fmt(m('volt', 'p50'))} | ${fmt(m('bare', 'p50'))} | | |`);
@@ -117,7 +103,7 @@ async function main() {
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)))));
-    await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await database.drop();
   }
 }
 

@@ -26,11 +26,11 @@ export async function listTemplates(db: Database, tenantId: string, page: PageQu
     visibleTo(db, tenantId).select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow(),
   ]);
   return {
-    total: Number(count.n),
     templates: rows.map((r) => {
       const { docker_credential_id: _c, ports: _p, env_vars: _e, ...summary } = toTemplate(r);
       return summary;
     }),
+    total: Number(count.n),
   };
 }
 
