@@ -7,7 +7,7 @@ import { AuditController } from './audit/audit.controller';
 import { Authenticator } from './auth/authenticator';
 import { DockerCredentialsController } from './docker-credentials/docker-credentials.controller';
 import { GATEWAY_LIMITS, parseGatewayConfig, SECRETS_KEYRING } from './gateway.config';
-import { ApiExceptionFilter, refuseNulCharacters, requireJsonBodies } from './http/error-handling';
+import { ApiExceptionFilter } from './http/error-handling';
 import { registerPipeline } from './http/pipeline';
 import { registerOpenApi } from './openapi/openapi';
 import { ReadCache } from './read-cache';
@@ -67,8 +67,6 @@ export function gatewayService(env: NodeJS.ProcessEnv = process.env): ServiceDef
       audit = new AuditLog(runtime.db, (error) => runtime.logger.error({ err: error }, 'audit batch failed'));
       app.useGlobalFilters(new ApiExceptionFilter(runtime.logger));
       registerPipeline(fastify, { auth: auth!, limiter, idempotency, audit, limits: config.limits, logger: runtime.logger });
-      requireJsonBodies(fastify);
-      refuseNulCharacters(fastify);
       await registerOpenApi(app, gatewayControllers);
       flushUsage = background(runtime, limiter, idempotency);
     },

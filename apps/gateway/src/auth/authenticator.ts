@@ -66,17 +66,24 @@ export class Authenticator {
     for (const s of this.subscriptions) s.unsubscribe();
   }
 
-  async authenticate(secret: string, now = Date.now()): Promise<KeyPrincipal | null> {
+  /**
+   * The key's principal, or null for a key that does not work; a promise only when the
+   * key is not in memory (the hot path stays synchronous).
+   */
+  authenticate(secret: string, now = Date.now()): KeyPrincipal | null | Promise<KeyPrincipal | null> {
     if (secret.length > 256) return null;
     const hash = hashApiKey(secret);
-    let entry = this.cache.get(hash);
-    if (!entry || entry.until < now) {
-      const principal = (await findActiveKeyByHash(this.db, hash)) ?? null;
-      entry = { principal, until: now + (principal ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) };
+    const entry = this.cache.get(hash);
+    if (entry && entry.until >= now) return this.accept(entry.principal, now);
+    return findActiveKeyByHash(this.db, hash).then((found) => {
+      const principal = found ?? null;
       if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
-      this.cache.set(hash, entry);
-    }
-    const principal = entry.principal;
+      this.cache.set(hash, { principal, until: now + (principal ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) });
+      return this.accept(principal, now);
+    });
+  }
+
+  private accept(principal: KeyPrincipal | null, now: number): KeyPrincipal | null {
     if (!principal || this.revoked.has(principal.keyId)) return null;
     this.usage.set(principal.keyId, new Date(now));
     return principal;

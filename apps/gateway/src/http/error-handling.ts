@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '@volt/telemetry';
 import { ApiException } from './api-error';
 
@@ -32,18 +32,14 @@ export class ApiExceptionFilter implements ExceptionFilter {
   }
 }
 
-/** JSON routes take JSON only: any other body type is refused before it is parsed. */
-export function requireJsonBodies(fastify: FastifyInstance): void {
-  fastify.addHook('onRequest', async (request, reply) => {
-    const length = Number(request.headers['content-length'] ?? 0);
-    const hasBody = length > 0 || request.headers['transfer-encoding'] !== undefined;
-    if (!hasBody || request.method === 'GET' || request.method === 'HEAD') return;
-    const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-    if (type !== 'application/json' && !type.endsWith('+json')) {
-      sendError(reply, ApiException.of('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.'));
-      return reply;
-    }
-  });
+/** JSON routes take JSON only: the refusal for any other body type, before it is parsed. */
+export function nonJsonBody(request: FastifyRequest): ApiException | undefined {
+  if (request.method === 'GET' || request.method === 'HEAD') return undefined;
+  const length = Number(request.headers['content-length'] ?? 0);
+  if (length === 0 && request.headers['transfer-encoding'] === undefined) return undefined;
+  const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (type === 'application/json' || type.endsWith('+json')) return undefined;
+  return ApiException.of('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.');
 }
 
 /** The first place in a parsed value holding a NUL character, as a field path. */
@@ -61,17 +57,15 @@ function nulPath(value: unknown, path: string, depth = 0): string | undefined {
 
 /**
  * PostgreSQL text and jsonb cannot hold NUL characters, and no field of ours needs
- * one: refuse them in the path, query or body with a 400 naming the field, before
- * they can reach a statement.
+ * one: the 400 naming the field for one in the path, query or body, before it can
+ * reach a statement.
  */
-export function refuseNulCharacters(fastify: FastifyInstance): void {
-  fastify.addHook('preValidation', async (request, reply) => {
-    for (const [where, value] of [['path', request.params], ['query', request.query], ['body', request.body]] as const) {
-      const field = nulPath(value, '');
-      if (field === undefined) continue;
-      const message = `${field || where} contains a NUL character`;
-      sendError(reply, ApiException.of('VALIDATION_ERROR', `Invalid request ${where}: ${message}`, [{ field: field || where, rule: 'no_nul', message }]));
-      return reply;
-    }
-  });
+export function nulCharacter(request: FastifyRequest): ApiException | undefined {
+  for (const [where, value] of [['path', request.params], ['query', request.query], ['body', request.body]] as const) {
+    const field = nulPath(value, '');
+    if (field === undefined) continue;
+    const message = `${field || where} contains a NUL character`;
+    return ApiException.of('VALIDATION_ERROR', `Invalid request ${where}: ${message}`, [{ field: field || where, rule: 'no_nul', message }]);
+  }
+  return undefined;
 }

@@ -7,7 +7,7 @@ import type { Authenticator } from '../auth/authenticator';
 import { ApiException } from './api-error';
 import type { RouteAccess } from './access';
 import type { Caller } from './caller';
-import { sendError } from './error-handling';
+import { nonJsonBody, nulCharacter, sendError } from './error-handling';
 
 export interface PipelineLimits {
   requestsPerHour: number;
@@ -70,16 +70,25 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
     const secret = presentedKey(request);
     let principal: KeyPrincipal | null = null;
     try {
-      principal = secret ? await auth.authenticate(secret) : null;
+      if (secret) {
+        const found = auth.authenticate(secret);
+        principal = found instanceof Promise ? await found : found;
+      }
     } catch (error) {
       deps.logger.error({ err: error }, 'key lookup failed');
       sendError(reply, ApiException.of('SERVICE_UNAVAILABLE', 'Authentication is temporarily unavailable. Retry in a few seconds.'));
       return reply;
     }
-    const hourly = await limiter.take(principal ? `key:${principal.keyId}` : `ip:${request.ip}`, principal?.requestsPerHour ?? limits.requestsPerHour, 3600);
+    const counted = limiter.take(principal ? `key:${principal.keyId}` : `ip:${request.ip}`, principal?.requestsPerHour ?? limits.requestsPerHour, 3600);
+    const hourly = counted instanceof Promise ? await counted : counted;
     rateHeaders(reply, hourly);
     if (!hourly.allowed) {
       refuseRate(reply, hourly, `Rate limit exceeded (${hourly.limit} requests per hour). Retry after the Retry-After period.`);
+      return reply;
+    }
+    const unsupported = nonJsonBody(request);
+    if (unsupported) {
+      sendError(reply, unsupported);
       return reply;
     }
     if (!principal) {
@@ -115,6 +124,11 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
   });
 
   fastify.addHook('preHandler', async (request: VoltRequest, reply) => {
+    const nul = nulCharacter(request);
+    if (nul) {
+      sendError(reply, nul);
+      return reply;
+    }
     const key = request.headers['idempotency-key'];
     if (key === undefined || !request.volt || !MUTATING.has(request.method)) return;
     if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {

@@ -47,25 +47,41 @@ export class RateLimiter {
     this.now = options.now ?? Date.now;
   }
 
-  async take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision> {
+  /** Counts one request; a promise only when this instance must claim more of the window first. */
+  take(bucket: string, limit: number, windowSeconds: number): RateDecision | Promise<RateDecision> {
+    return this.takeHeld(bucket, limit, windowSeconds) ?? this.takeClaiming(bucket, limit, windowSeconds);
+  }
+
+  private takeHeld(bucket: string, limit: number, windowSeconds: number): RateDecision | undefined {
+    const windowMs = windowSeconds * 1000;
+    const now = this.now();
+    const windowStart = now - (now % windowMs);
+    const lease = this.leases.get(bucket);
+    if (!lease || lease.windowStart !== windowStart) return undefined;
+    const resetAt = new Date(windowStart + windowMs);
+    if (lease.held > 0) {
+      lease.held--;
+      // Claim the next chunk before this one runs out, so busy keys never wait on the database.
+      if (lease.lastChunk > 1 && lease.held <= lease.lastChunk / 2 && !lease.claiming && lease.known < limit) this.startClaim(bucket, lease, limit).catch(() => undefined);
+      return { allowed: true, limit, remaining: Math.max(0, limit - lease.known + lease.held), resetAt };
+    }
+    // The shared count never falls within a window: once it reached the limit, refuse locally.
+    if (lease.known >= limit) return { allowed: false, limit, remaining: 0, resetAt };
+    return undefined;
+  }
+
+  private async takeClaiming(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision> {
     const windowMs = windowSeconds * 1000;
     for (;;) {
       const now = this.now();
       const windowStart = now - (now % windowMs);
-      const resetAt = new Date(windowStart + windowMs);
       let lease = this.leases.get(bucket);
       if (!lease || lease.windowStart !== windowStart) {
         lease = { windowStart, known: 0, held: 0, lastChunk: 0 };
         this.leases.set(bucket, lease);
       }
-      if (lease.held > 0) {
-        lease.held--;
-        // Claim the next chunk before this one runs out, so busy keys never wait on the database.
-        if (lease.lastChunk > 1 && lease.held <= lease.lastChunk / 2 && !lease.claiming && lease.known < limit) this.startClaim(bucket, lease, limit).catch(() => undefined);
-        return { allowed: true, limit, remaining: Math.max(0, limit - lease.known + lease.held), resetAt };
-      }
-      // The shared count never falls within a window: once it reached the limit, refuse locally.
-      if (lease.known >= limit) return { allowed: false, limit, remaining: 0, resetAt };
+      const held = this.takeHeld(bucket, limit, windowSeconds);
+      if (held) return held;
       await (lease.claiming ?? this.startClaim(bucket, lease, limit));
     }
   }
