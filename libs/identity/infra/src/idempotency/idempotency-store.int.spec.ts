@@ -1,0 +1,48 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '@volt/testing';
+import { identityMigrations } from '../migrations';
+import { IN_FLIGHT_TAKEOVER_SECONDS, IdempotencyStore } from './idempotency-store';
+
+let t: TestDatabase;
+let store: IdempotencyStore;
+beforeAll(async () => {
+  t = await createTestDatabase([identityMigrations]);
+  store = new IdempotencyStore(t.db);
+});
+afterAll(() => t.drop());
+
+describe('IdempotencyStore', () => {
+  it('lets exactly one of many concurrent first requests start', async () => {
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => store.begin('org_a', 'k-race', 'h1')));
+    expect(outcomes.filter((o) => o.kind === 'started')).toHaveLength(1);
+    expect(outcomes.filter((o) => o.kind === 'in_flight')).toHaveLength(19);
+  });
+
+  it('replays a completed response, refuses another request under the same key, and keeps organizations apart', async () => {
+    expect(await store.begin('org_a', 'k1', 'h1')).toEqual({ kind: 'started' });
+    await store.complete('org_a', 'k1', 201, '{"id":"x"}');
+    expect(await store.begin('org_a', 'k1', 'h1')).toEqual({ kind: 'replay', status: 201, body: '{"id":"x"}' });
+    expect(await store.begin('org_a', 'k1', 'h2')).toEqual({ kind: 'reused' });
+    expect(await store.begin('org_b', 'k1', 'h2')).toEqual({ kind: 'started' });
+  });
+
+  it('forgets an attempt that failed on our side, so the retry runs', async () => {
+    expect((await store.begin('org_a', 'k5xx', 'h1')).kind).toBe('started');
+    await store.abandon('org_a', 'k5xx');
+    expect((await store.begin('org_a', 'k5xx', 'h1')).kind).toBe('started');
+  });
+
+  it('takes over an attempt whose process died, only for the same request, and starts again after 24 hours', async () => {
+    expect((await store.begin('org_a', 'kdead', 'h1')).kind).toBe('started');
+    expect((await store.begin('org_a', 'kdead', 'h1')).kind).toBe('in_flight');
+    await sql`UPDATE gw_idempotency SET started_at = now() - make_interval(secs => ${IN_FLIGHT_TAKEOVER_SECONDS + 1}) WHERE key = 'kdead'`.execute(t.db);
+    expect((await store.begin('org_a', 'kdead', 'h2')).kind).toBe('reused');
+    expect((await store.begin('org_a', 'kdead', 'h1')).kind).toBe('started');
+
+    await store.complete('org_a', 'kdead', 200, '{}');
+    await sql`UPDATE gw_idempotency SET expires_at = now() - interval '1 second' WHERE key = 'kdead'`.execute(t.db);
+    expect((await store.begin('org_a', 'kdead', 'h9')).kind).toBe('started');
+    await store.prune();
+  });
+});
