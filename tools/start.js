@@ -7,7 +7,6 @@
 // Then it builds, migrates, starts every service, prints the gateway URL and the API key,
 // and on Ctrl-C stops everything it started.
 const { spawn, spawnSync } = require('node:child_process');
-const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
@@ -101,10 +100,9 @@ function remembered(name, make) {
   return value;
 }
 
-const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-const demoApiKey = () =>
-  process.env.VOLT_DEMO_API_KEY || remembered('demo-api-key', () => `volt_sk_live_${Array.from({ length: 43 }, () => BASE62[crypto.randomInt(62)]).join('')}`);
-const secretsKey = () => process.env.VOLT_SECRETS_KEY || remembered('secrets-key', () => `k1:${crypto.randomBytes(32).toString('base64')}`);
+// Called after the build: keys are made the one way the gateway makes them.
+const demoApiKey = () => process.env.VOLT_DEMO_API_KEY || remembered('demo-api-key', () => require('@volt/identity-infra').generateApiKey().secret);
+const secretsKey = () => process.env.VOLT_SECRETS_KEY || remembered('secrets-key', () => require('@volt/secrets').Keyring.generate());
 
 async function ready(url) {
   for (let i = 0; i < 300; i++) {

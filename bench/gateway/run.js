@@ -58,7 +58,7 @@ async function main() {
       VOLT_NATS_PREFIX: prefix,
       PORT: '0',
       LOG_LEVEL: 'info',
-      VOLT_SECRETS_KEY: `k1:${randomBytes(32).toString('base64')}`,
+      VOLT_SECRETS_KEY: require('@volt/secrets').Keyring.generate(),
       // The benchmark measures the pipeline, not the limit: every request is counted but none refused.
       VOLT_RATE_LIMIT_PER_HOUR: '1000000000',
     };

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { EventStore } from '@volt/event-store';
-import { decideForOrganization } from '@volt/identity-infra';
+import { AuditLog, decideForOrganization } from '@volt/identity-infra';
 import { startStack, type TestStack } from '../support/stack';
 
 const LIMIT = 20;
@@ -80,12 +80,15 @@ describe('request bodies and pages', () => {
 
   it('caps limit at 200 rather than refusing it', async () => {
     const org = await stack.createOrg('Pages');
-    // Build a log longer than one page directly (the API's own limit is 20 per hour here).
-    const rows = Array.from({ length: 230 }, (_, i) => ({
-      tenant_id: org.orgId, actor_type: 'api_key', actor_id: 'ak_x', method: 'GET', route: '/api/volt/ssh-keys', resource_id: null,
-      status: 200, request_id: `r${i}`, trace_id: null, client_ip: null, occurred_at: new Date(),
-    }));
-    await stack.db.db.insertInto('gw_audit_log').values(rows).execute();
+    // A log longer than one page, written the way the gateway writes read records (the API's own limit is 20 per hour here).
+    const audit = new AuditLog(stack.db.db);
+    for (let i = 0; i < 230; i++) {
+      audit.recordLater({
+        tenantId: org.orgId, actor: { type: 'api_key', id: 'ak_x' }, method: 'GET', route: '/api/volt/ssh-keys', resourceId: null,
+        status: 200, requestId: `r${i}`, traceId: null, clientIp: null, occurredAt: new Date(),
+      });
+    }
+    await audit.flush();
     const page = await stack.call('GET', '/v1/audit?limit=100000', { key: org.apiKey });
     expect(page.status).toBe(200);
     expect(page.body.entries).toHaveLength(200);

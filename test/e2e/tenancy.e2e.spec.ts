@@ -31,9 +31,8 @@ describe('tenant isolation: organization A’s key on organization B’s ids', (
 
   it.each(withIds.map((r) => [`${r.method} ${r.path}`, r] as const))('%s: B’s real ids and random ids get the same 404, and B is unchanged', async (_name, route) => {
     const before = await snapshot(b);
-    const mixed = { ...idsOf(b), org: route.path.startsWith('/v1/orgs/:org/') && route.path !== '/v1/orgs/:org' ? a.orgId : b.orgId };
-    // For /v1/orgs/{org_id}/…/{id}: A's own org with B's member or key id; for the org itself: B's org.
-    const onB = route.path.includes(':member') || route.path.includes('/api-keys/:key') ? mixed : idsOf(b);
+    // For /v1/orgs/{org_id}/…/{id}: A's own organization with B's member or key id; elsewhere all of B's ids.
+    const onB = route.path.includes(':member') || route.path.includes('/api-keys/:key') ? { ...idsOf(b), org: a.orgId } : idsOf(b);
     const random = { ...randomIds(), ...(onB.org === a.orgId ? { org: a.orgId } : {}) };
     const real = await stack.call(route.method, fill(route.path, onB), { key: a.apiKey, body: fill(route.body, onB) ?? undefined });
     const fake = await stack.call(route.method, fill(route.path, random), { key: a.apiKey, body: fill(route.body, random) ?? undefined });

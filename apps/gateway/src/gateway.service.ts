@@ -47,7 +47,7 @@ export function gatewayService(env: NodeJS.ProcessEnv = process.env): ServiceDef
     projections: identityProjections,
     relay: true,
     module: (runtime) => {
-      auth = new Authenticator(runtime.db, runtime.logger);
+      auth = new Authenticator(runtime.db);
       return serviceModule(runtime, {
         controllers: gatewayControllers,
         providers: [

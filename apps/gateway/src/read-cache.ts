@@ -1,5 +1,5 @@
-import type { Subscription } from '@nats-io/transport-node';
 import type { MessagingNames, NatsConnection } from '@volt/messaging';
+import { followEvents } from './live-events';
 
 /** The read models the gateway keeps in memory, and the events that change each. */
 const CHANGED_BY: Record<string, string[]> = {
@@ -25,38 +25,27 @@ interface Entry {
 export class ReadCache {
   private readonly entries = new Map<string, Map<string, Entry>>();
   private readonly generations = new Map<string, number>();
-  private readonly subscriptions: Subscription[] = [];
+  private unfollow?: () => void;
   private size = 0;
   private epoch = 0;
 
   async listen(nc: NatsConnection, names: MessagingNames): Promise<void> {
-    for (const [resource, events] of Object.entries(CHANGED_BY)) {
-      for (const type of events) {
-        this.subscriptions.push(
-          nc.subscribe(names.eventSubject('pods', type), {
-            callback: (error, msg) => {
-              if (error) return;
-              try {
-                const tenantId = (msg.json() as { tenantId: string | null }).tenantId;
-                // System templates (no tenant) are in every organization's list.
-                if (tenantId === null) this.clear();
-                else this.invalidate(resource as CachedResource, tenantId);
-              } catch {
-                this.clear();
-              }
-            },
-          }),
-        );
-      }
-    }
-    await nc.flush();
-    void (async () => {
-      for await (const status of nc.status()) if (status.type === 'reconnect' || status.type === 'disconnect') this.clear();
-    })();
+    const resourceOf = new Map(Object.entries(CHANGED_BY).flatMap(([resource, types]) => types.map((type) => [type, resource as CachedResource])));
+    this.unfollow = await followEvents(
+      nc,
+      names,
+      [...resourceOf.keys()].map((type) => ['pods', type]),
+      (event) => {
+        // System templates (no tenant) are in every organization's list.
+        if (event.tenantId === null) this.clear();
+        else this.invalidate(resourceOf.get(event.type)!, event.tenantId);
+      },
+      () => this.clear(),
+    );
   }
 
   close(): void {
-    for (const s of this.subscriptions) s.unsubscribe();
+    this.unfollow?.();
   }
 
   async get<T>(resource: CachedResource, tenantId: string, variant: string, load: () => Promise<T>): Promise<T> {

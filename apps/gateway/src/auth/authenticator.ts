@@ -1,8 +1,7 @@
-import type { Subscription } from '@nats-io/transport-node';
 import type { Database } from '@volt/event-store';
 import { findActiveKeyByHash, hashApiKey, type KeyPrincipal } from '@volt/identity-infra';
 import type { MessagingNames, NatsConnection } from '@volt/messaging';
-import type { Logger } from '@volt/telemetry';
+import { followEvents } from '../live-events';
 
 interface Cached {
   principal: KeyPrincipal | null;
@@ -25,45 +24,33 @@ export class Authenticator {
   private readonly cache = new Map<string, Cached>();
   /** Keys revoked while this instance runs: refused even if a slow read raced the event. */
   private readonly revoked = new Set<string>();
-  private readonly subscriptions: Subscription[] = [];
+  private unfollow?: () => void;
   private readonly usage = new Map<string, Date>();
 
-  constructor(
-    private readonly db: Database,
-    private readonly logger: Logger,
-  ) {}
+  constructor(private readonly db: Database) {}
 
   async listen(nc: NatsConnection, names: MessagingNames): Promise<void> {
-    const onEvent = (handle: (event: { tenantId: string; data: Record<string, string> }) => void) => (error: Error | null, msg: { json<T>(): T }) => {
-      if (error) return;
-      try {
-        handle(msg.json());
-      } catch (e) {
-        this.logger.warn({ err: e }, 'unreadable identity event');
-      }
-    };
-    this.subscriptions.push(
-      nc.subscribe(names.eventSubject('identity', 'ApiKeyRevoked'), {
-        callback: onEvent((event) => {
-          this.revoked.add(event.data.keyId);
-          this.evict((p) => p.keyId === event.data.keyId);
-        }),
-      }),
-      nc.subscribe(names.eventSubject('identity', 'OrganizationLimitsSet'), {
-        callback: onEvent((event) => this.evict((p) => p.orgId === event.tenantId)),
-      }),
+    this.unfollow = await followEvents(
+      nc,
+      names,
+      [
+        ['identity', 'ApiKeyRevoked'],
+        ['identity', 'OrganizationLimitsSet'],
+      ],
+      (event) => {
+        if (event.type === 'ApiKeyRevoked') {
+          const keyId = event.data.keyId as string;
+          this.revoked.add(keyId);
+          this.evict((p) => p.keyId === keyId);
+        } else this.evict((p) => p.orgId === event.tenantId);
+      },
+      // Events missed while disconnected: start again from the database.
+      () => this.cache.clear(),
     );
-    await nc.flush();
-    // Events published while disconnected were missed: start again from the database.
-    void (async () => {
-      for await (const status of nc.status()) {
-        if (status.type === 'reconnect' || status.type === 'disconnect') this.cache.clear();
-      }
-    })();
   }
 
   close(): void {
-    for (const s of this.subscriptions) s.unsubscribe();
+    this.unfollow?.();
   }
 
   /**

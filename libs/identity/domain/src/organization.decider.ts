@@ -39,8 +39,8 @@ export type OrganizationEvent =
 export interface OrganizationState {
   exists: boolean;
   members: Map<string, { email: string; role: Role }>;
-  /** Key id → whether it is still active. */
-  keys: Map<string, boolean>;
+  /** Key id → its digest and whether it is still active. */
+  keys: Map<string, { hash: string; active: boolean }>;
 }
 
 /** An organization may hold this many active keys: enough for any team, bounded for the key cache. */
@@ -66,9 +66,11 @@ function evolve(state: OrganizationState, event: OrganizationEvent): Organizatio
     case 'OrganizationLimitsSet':
       return state;
     case 'ApiKeyCreated':
-      return { ...state, keys: new Map(state.keys).set(event.data.keyId, true) };
-    case 'ApiKeyRevoked':
-      return { ...state, keys: new Map(state.keys).set(event.data.keyId, false) };
+      return { ...state, keys: new Map(state.keys).set(event.data.keyId, { hash: event.data.keyHash, active: true }) };
+    case 'ApiKeyRevoked': {
+      const key = state.keys.get(event.data.keyId)!;
+      return { ...state, keys: new Map(state.keys).set(event.data.keyId, { ...key, active: false }) };
+    }
     default:
       return assertNever(event);
   }
@@ -121,12 +123,16 @@ function decide(command: OrganizationCommand, state: OrganizationState): Organiz
       // A key can never carry more power than the key that made it.
       if (!roleAtLeast(requesterRole, role)) return domainError('FORBIDDEN', `A ${requesterRole} key cannot create a ${role} key.`);
       if (state.keys.has(keyId)) return domainError('CONFLICT', `API key ${keyId} already exists.`);
-      const active = [...state.keys.values()].filter(Boolean).length;
+      // The same secret twice: an active one is already held (nothing to do); a revoked one is never reissued.
+      const same = [...state.keys.values()].find((k) => k.hash === keyHash);
+      if (same?.active) return [];
+      if (same) return domainError('CONFLICT', 'That API key was revoked; a revoked key is never issued again.');
+      const active = [...state.keys.values()].filter((k) => k.active).length;
       if (active >= MAX_ACTIVE_KEYS) return domainError('CONFLICT', `An organization can hold ${MAX_ACTIVE_KEYS} active API keys; revoke one first.`);
       return [{ type: 'ApiKeyCreated', data: { keyId, name, keyHash, keyPreview, scopes, role, createdAt: requestedAt } }];
     }
     case 'RevokeApiKey': {
-      if (state.keys.get(command.data.keyId) !== true) return domainError('NOT_FOUND', 'API key not found.');
+      if (!state.keys.get(command.data.keyId)?.active) return domainError('NOT_FOUND', 'API key not found.');
       return [{ type: 'ApiKeyRevoked', data: { keyId: command.data.keyId, revokedAt: command.data.requestedAt } }];
     }
     default:

@@ -8,9 +8,11 @@ const created: OrganizationEvent = {
   type: 'OrganizationCreated',
   data: { orgId: 'org_a', slug: 'acme', name: 'Acme', owner: { memberId: 'mem_owner', email: 'owner@acme.test' }, createdAt: at },
 };
+// Each existing key has a secret of its own.
+const hashOf = (keyId: string) => keyId.padEnd(64, 'f');
 const key = (keyId: string): OrganizationEvent => ({
   type: 'ApiKeyCreated',
-  data: { keyId, name: keyId, keyHash: hash, keyPreview: 'volt_...abcd', scopes: ['pods'], role: 'member', createdAt: at },
+  data: { keyId, name: keyId, keyHash: hashOf(keyId), keyPreview: 'volt_...abcd', scopes: ['pods'], role: 'member', createdAt: at },
 });
 const createKey = (role: 'owner' | 'admin' | 'member' | 'viewer', requesterRole: typeof role, keyId = 'ak_new') => ({
   type: 'CreateApiKey' as const,
@@ -62,5 +64,12 @@ describe('organization decider', () => {
     given(organizationDecider, [created])
       .when({ type: 'AddMember', data: { memberId: 'mem_c', email: 'OWNER@acme.test', role: 'member', requesterRole: 'owner', requestedAt: at } })
       .thenError('CONFLICT');
+  });
+
+  it('treats a secret it already holds as no change, and never reissues a revoked one', () => {
+    const held = { ...createKey('member', 'owner', 'ak_again'), data: { ...createKey('member', 'owner', 'ak_again').data, keyHash: hashOf('ak_1') } };
+    given(organizationDecider, [created, key('ak_1')]).when(held).then([]);
+    const revoked: OrganizationEvent = { type: 'ApiKeyRevoked', data: { keyId: 'ak_1', revokedAt: at } };
+    given(organizationDecider, [created, key('ak_1'), revoked]).when(held).thenError('CONFLICT');
   });
 });
