@@ -31,10 +31,14 @@ describe('RateLimiter (shared through PostgreSQL)', () => {
 
   it('claims in chunks when far from the limit: one write serves many requests', async () => {
     const limiter = new RateLimiter(t.db, { maxChunk: 50 });
-    // Two claims of 50 (the second made ahead of need) serve 100 requests.
     for (let i = 0; i < 100; i++) await limiter.take('key:chunky', 1_000_000, 3600);
+    // The next chunk is claimed in the background when half of one is left; let it land.
+    await new Promise((r) => setTimeout(r, 200));
     const row = await t.db.selectFrom('gw_rate_windows').select('count').where('bucket', '=', 'key:chunky').executeTakeFirstOrThrow();
-    expect(Number(row.count)).toBe(100);
+    // Whole chunks of 50 only, and at most three writes (two used, one claimed ahead) for 100 requests.
+    expect(Number(row.count) % 50).toBe(0);
+    expect(Number(row.count)).toBeGreaterThanOrEqual(100);
+    expect(Number(row.count)).toBeLessThanOrEqual(150);
   });
 
   it('starts again in the next window and says when that is', async () => {
