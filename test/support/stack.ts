@@ -6,6 +6,7 @@ import { createOrganization } from '@volt/identity-infra';
 import { TEST_NATS_URL, createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
 import { gatewayService } from '../../apps/gateway/src/gateway.service';
 import { podsService } from '../../apps/pods/src/pods.service';
+import { startProviderSim, type ProviderSim } from '../../apps/provider-sim/src/server';
 
 export interface CallOptions {
   body?: unknown;
@@ -27,6 +28,8 @@ export interface TestStack {
   gateway: RunningService;
   gateways: RunningService[];
   pods: RunningService;
+  /** The simulated GPU clouds this stack's pods service talks to. */
+  sim: ProviderSim;
   apiKey: string;
   orgId: string;
   db: TestDatabase;
@@ -39,9 +42,10 @@ export interface TestStack {
 }
 
 /** Gateways and the pods service in this process, on a database and NATS prefix of their own. */
-export async function startStack(options: { env?: Record<string, string>; gateways?: number } = {}): Promise<TestStack> {
+export async function startStack(options: { env?: Record<string, string>; gateways?: number; transitionMs?: number } = {}): Promise<TestStack> {
   const db = await createTestDatabase(allMigrations);
   const messaging = await createTestMessaging();
+  const sim = await startProviderSim({ transitionMs: options.transitionMs ?? 100, liumCopies: 1, targonCapacity: 4, priceDrift: 0, pricePeriodMs: 60_000 });
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
     NATS_URL: TEST_NATS_URL,
@@ -49,9 +53,18 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     PORT: '0',
     LOG_LEVEL: 'silent',
     VOLT_SECRETS_KEY: Keyring.generate('test1'),
+    VOLT_PROVIDER_LIUM_URL: `${sim.url}/lium`,
+    VOLT_PROVIDER_TARGON_URL: `${sim.url}/targon`,
+    VOLT_PROVIDER_TIMEOUT_MS: '500',
+    VOLT_PROVIDER_BACKOFF_MS: '20',
+    VOLT_RECONCILE_INTERVAL_MS: '100',
+    VOLT_RETRY_BACKOFF_MS: '100',
+    VOLT_CATALOGUE_REFRESH_MS: '60000',
+    VOLT_CREATE_GRACE_MS: '1000',
+    VOLT_ORPHAN_GRACE_MS: '1000',
     ...options.env,
   };
-  const pods = await startService(podsService, env);
+  const pods = await startService(podsService(env), env);
   const gateways: RunningService[] = [];
   for (let i = 0; i < (options.gateways ?? 1); i++) gateways.push(await startService(gatewayService(env), env));
   const store = new EventStore(db.db);
@@ -88,6 +101,7 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     gateway: gateways[0],
     gateways,
     pods,
+    sim,
     apiKey: first.apiKey,
     orgId: first.orgId,
     db,
@@ -98,6 +112,7 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     async stop() {
       for (const g of gateways) await g.stop();
       await pods.stop();
+      await sim.close();
       await messaging.cleanup();
       await db.drop();
     },

@@ -11,11 +11,13 @@ import { ApiExceptionFilter } from './http/error-handling';
 import { registerPipeline } from './http/pipeline';
 import { registerOpenApi } from './openapi/openapi';
 import { ReadCache } from './read-cache';
+import { MachinesController } from './machines/machines.controller';
 import { OrgsController } from './orgs/orgs.controller';
+import { PodsController } from './pods/pods.controller';
 import { SshKeysController } from './ssh-keys/ssh-keys.controller';
 import { TemplatesController } from './templates/templates.controller';
 
-export const gatewayControllers = [ApiKeysController, OrgsController, AuditController, SshKeysController, TemplatesController, DockerCredentialsController];
+export const gatewayControllers = [ApiKeysController, OrgsController, AuditController, SshKeysController, TemplatesController, DockerCredentialsController, PodsController, MachinesController];
 
 /** How often this instance writes the keys' last-used times, and prunes expired limits and idempotency records. */
 const USAGE_FLUSH_MS = 5_000;

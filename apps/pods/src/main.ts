@@ -2,4 +2,4 @@ import 'reflect-metadata';
 import { runService } from '@volt/platform';
 import { podsService } from './pods.service';
 
-runService(podsService);
+runService(podsService());

@@ -2,7 +2,9 @@ import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { CommandEnvelopeSchema, domainError, type CommandEnvelope, type CommandReply } from '@volt/contracts';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
+import { POD_LIFECYCLE } from './tokens';
 import {
+  PodLifecycle,
   handleAddDockerCredential,
   handleAddSshKey,
   handleCreateTemplate,
@@ -15,7 +17,35 @@ import {
 /** The pods service's command handlers. Each answers only once its read models show the change. */
 @Controller()
 export class PodsCommandsController {
-  constructor(@Inject(RUNTIME) private readonly runtime: VoltRuntime) {}
+  constructor(
+    @Inject(RUNTIME) private readonly runtime: VoltRuntime,
+    @Inject(POD_LIFECYCLE) private readonly pods: PodLifecycle,
+  ) {}
+
+  @MessagePattern('volt.cmd.pods.CreatePod')
+  createPod(@Payload() message: unknown) {
+    return this.handle(message, (c) => this.pods.create(c));
+  }
+
+  @MessagePattern('volt.cmd.pods.StartPod')
+  startPod(@Payload() message: unknown) {
+    return this.handle(message, (c) => this.pods.start(c));
+  }
+
+  @MessagePattern('volt.cmd.pods.StopPod')
+  stopPod(@Payload() message: unknown) {
+    return this.handle(message, (c) => this.pods.stop(c));
+  }
+
+  @MessagePattern('volt.cmd.pods.UpdatePod')
+  updatePod(@Payload() message: unknown) {
+    return this.handle(message, (c) => this.pods.update(c));
+  }
+
+  @MessagePattern('volt.cmd.pods.DeletePod')
+  deletePod(@Payload() message: unknown) {
+    return this.handle(message, (c) => this.pods.remove(c));
+  }
 
   @MessagePattern('volt.cmd.pods.AddSshKey')
   addSshKey(@Payload() message: unknown) {
@@ -64,7 +94,8 @@ export class PodsCommandsController {
       if ((error as Error).name === 'ZodError') return { ok: false, error: domainError('VALIDATION_ERROR', `malformed ${parsed.data.type} command`) };
       throw error;
     }
-    if (reply.ok && reply.checkpoint) {
+    // A refusal may still have recorded something (a failed pod): the caller's next read sees it too.
+    if (reply.checkpoint) {
       this.runtime.relay?.nudge();
       // Read-your-writes: the caller's next read must already see this change.
       await this.runtime.projections.waitFor(reply.checkpoint);

@@ -1,18 +1,49 @@
 import { serviceModule, type ServiceDefinition } from '@volt/platform';
-import { podsProjections, seedSystemTemplates } from '@volt/pods-infra';
+import { PodLifecycle, Providers, Reconciler, podsProjections, refreshCatalogue, seedSystemTemplates } from '@volt/pods-infra';
 import { allMigrations } from '@volt/schema';
 import { PodsCommandsController } from './pods.commands.controller';
+import { parsePodsConfig } from './pods.config';
+import { POD_LIFECYCLE } from './tokens';
 
-export const podsService: ServiceDefinition = {
-  service: 'pods',
-  defaultPort: 8081,
-  migrations: allMigrations,
-  projections: podsProjections,
-  transport: true,
-  relay: true,
-  module: (runtime) => serviceModule(runtime, { controllers: [PodsCommandsController] }),
-  async onStart(runtime) {
-    await seedSystemTemplates(runtime.store);
-    await runtime.projections.catchUp();
-  },
-};
+export function podsService(env: NodeJS.ProcessEnv = process.env): ServiceDefinition {
+  const config = parsePodsConfig(env);
+  const providers = new Providers(config.providers);
+  let lifecycle: PodLifecycle | undefined;
+  let reconciler: Reconciler | undefined;
+  let catalogueTimer: NodeJS.Timeout | undefined;
+
+  return {
+    service: 'pods',
+    defaultPort: 8081,
+    migrations: allMigrations,
+    projections: podsProjections,
+    transport: true,
+    relay: true,
+    module: (runtime) => {
+      lifecycle = new PodLifecycle({ db: runtime.db, store: runtime.store, providers, keyring: config.keyring, logger: runtime.logger, crashAt: config.crashAt });
+      reconciler = new Reconciler(runtime.db, runtime.store, providers, lifecycle, config.reconciler, runtime.logger);
+      return serviceModule(runtime, { controllers: [PodsCommandsController], providers: [{ provide: POD_LIFECYCLE, useValue: lifecycle }] });
+    },
+    // Ready only after the catalogue is loaded and the first sweep has compared Volt with every provider.
+    async onStart(runtime) {
+      await seedSystemTemplates(runtime.store);
+      await runtime.projections.catchUp();
+      await refreshCatalogue(runtime.db, providers);
+      await reconciler!.sweep();
+      reconciler!.start(config.reconcileIntervalMs);
+      const refresh = () => {
+        catalogueTimer = setTimeout(() => {
+          refreshCatalogue(runtime.db, providers)
+            .catch((error) => runtime.logger.warn({ err: error }, 'catalogue refresh failed'))
+            .finally(() => catalogueTimer && refresh());
+        }, config.catalogueRefreshMs);
+      };
+      refresh();
+    },
+    async onStop() {
+      clearTimeout(catalogueTimer);
+      catalogueTimer = undefined;
+      await reconciler?.stop();
+    },
+  };
+}

@@ -20,6 +20,7 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   RATE_LIMIT_EXCEEDED: 429,
   INTERNAL_ERROR: 500,
   PROVIDER_UNAVAILABLE: 502,
+  STALE_INVENTORY: 503,
   SERVICE_UNAVAILABLE: 503,
   TIMEOUT: 504,
 };
@@ -36,7 +37,8 @@ export class ApiException extends Error {
     return new ApiException({ error: true, status: STATUS_OF[code], message, code, ...(details ? { details } : {}) });
   }
   static fromDomain(error: DomainError): ApiException {
-    return ApiException.of(error.code, error.message, error.details);
+    const base = ApiException.of(error.code, error.message, error.details);
+    return error.extra ? new ApiException({ ...base.body, ...error.extra } as ApiErrorBody) : base;
   }
 }
 

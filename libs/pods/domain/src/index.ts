@@ -1,2 +1,3 @@
 export * from './ssh-keys.decider';
 export * from './templates.decider';
+export * from './pod.decider';

@@ -61,4 +61,75 @@ export const podsMigrations: Record<string, Migration> = {
       await sql`DROP TABLE IF EXISTS pods_docker_secrets, pods_docker_credentials, pods_templates`.execute(db);
     },
   },
+  '2026-11-23T0100-pods-sessions-and-catalogue': {
+    async up(db: Kysely<any>) {
+      // The session-state read model: one row per pod, desired and observed state together.
+      await sql`CREATE TABLE pods_sessions (
+        pod_id                   text PRIMARY KEY,
+        tenant_id                text NOT NULL,
+        name                     text NOT NULL,
+        status                   text NOT NULL,
+        reason                   text,
+        status_message           text,
+        provider                 text NOT NULL,
+        machine_id               text NOT NULL,
+        offer_id                 text NOT NULL,
+        resource_name            text,
+        gpu_type                 text NOT NULL,
+        gpu_count                integer NOT NULL,
+        cpu_cores                integer NOT NULL,
+        ram_gb                   integer NOT NULL,
+        location                 text NOT NULL,
+        instance_type            text NOT NULL,
+        minimum_runtime_minutes  integer NOT NULL,
+        price_per_gpu_hour       double precision NOT NULL,
+        cost_per_hour            double precision NOT NULL,
+        volume_size_gb           integer NOT NULL,
+        template_id              text,
+        image                    text NOT NULL,
+        ssh_key_ids              jsonb NOT NULL,
+        confidential             boolean NOT NULL,
+        attested_at              timestamptz,
+        instance_id              text,
+        ip                       text,
+        ssh_port                 integer,
+        running_since            timestamptz,
+        run_seconds              double precision NOT NULL DEFAULT 0,
+        status_at                timestamptz NOT NULL,
+        created_at               timestamptz NOT NULL
+      )`.execute(db);
+      await sql`CREATE INDEX pods_sessions_by_tenant ON pods_sessions (tenant_id, created_at DESC, pod_id)`.execute(db);
+      await sql`CREATE INDEX pods_sessions_live ON pods_sessions (status) WHERE status NOT IN ('deleted', 'failed', 'terminated-provider')`.execute(db);
+      // The catalogue: a cache of what the providers offer now, refreshed from them (not event-sourced).
+      await sql`CREATE TABLE pods_machines (
+        machine_id               text PRIMARY KEY,
+        provider                 text NOT NULL,
+        offer_id                 text NOT NULL,
+        resource_name            text,
+        gpu_type                 text NOT NULL,
+        gpu_count                integer NOT NULL,
+        gpu_vram_gb              integer NOT NULL,
+        cpu_cores                integer NOT NULL,
+        ram_gb                   integer NOT NULL,
+        storage_gb               integer NOT NULL,
+        cost_per_gpu_hour        double precision NOT NULL,
+        available_gpus           integer NOT NULL,
+        location                 text NOT NULL,
+        confidential             boolean NOT NULL,
+        instance_type            text NOT NULL,
+        minimum_runtime_minutes  integer NOT NULL,
+        refreshed_at             timestamptz NOT NULL
+      )`.execute(db);
+      await sql`CREATE TABLE pods_providers (
+        name          text PRIMARY KEY,
+        kind          text NOT NULL,
+        status        text NOT NULL,
+        machines      integer NOT NULL,
+        refreshed_at  timestamptz
+      )`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`DROP TABLE IF EXISTS pods_providers, pods_machines, pods_sessions`.execute(db);
+    },
+  },
 };

@@ -21,6 +21,7 @@ export const ErrorCodes = [
   'RATE_LIMIT_EXCEEDED',
   'INSUFFICIENT_BALANCE',
   'PROVIDER_UNAVAILABLE',
+  'STALE_INVENTORY',
   'SERVICE_UNAVAILABLE',
   'TIMEOUT',
   'INTERNAL_ERROR',
@@ -40,6 +41,8 @@ export const DomainErrorSchema = z.object({
   code: ErrorCodeSchema,
   message: z.string(),
   details: z.array(ErrorDetailSchema).optional(),
+  /** Extra top-level fields of the error body, as a seed shapes them (seed 003's stale_inventory). */
+  extra: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
 });
 export type DomainError = z.infer<typeof DomainErrorSchema>;
 
@@ -55,6 +58,11 @@ export const ApiErrorBodySchema = z
     message: z.string(),
     code: ErrorCodeSchema,
     details: z.array(ErrorDetailSchema).optional(),
+    error_type: z.string().optional(),
+    offer_id: z.string().optional(),
+    provider: z.string().optional(),
+    retry_suggested: z.boolean().optional(),
+    request_id: z.string().optional(),
   })
   .meta({ id: 'ApiError' });
 export type ApiErrorBody = z.infer<typeof ApiErrorBodySchema>;

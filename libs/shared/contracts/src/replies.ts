@@ -8,8 +8,9 @@ export const CommandReplySchema = z.discriminatedUnion('ok', [
     result: z.unknown(),
     checkpoint: z.object({ transactionId: z.string(), position: z.string() }).nullable().optional(),
   }),
-  z.object({ ok: z.literal(false), error: DomainErrorSchema }),
+  // A refusal can still have recorded something (a pod that failed): its checkpoint lets the caller read it.
+  z.object({ ok: z.literal(false), error: DomainErrorSchema, checkpoint: z.object({ transactionId: z.string(), position: z.string() }).nullable().optional() }),
 ]);
 export type CommandReply<T = unknown> =
   | { ok: true; result: T; checkpoint?: { transactionId: string; position: string } | null }
-  | { ok: false; error: z.infer<typeof DomainErrorSchema> };
+  | { ok: false; error: z.infer<typeof DomainErrorSchema>; checkpoint?: { transactionId: string; position: string } | null };

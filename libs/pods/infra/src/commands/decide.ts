@@ -12,7 +12,7 @@ export function requireTenant(command: CommandEnvelope): string {
  * Runs a pods decider for a command that came over the bus. The events carry the
  * handler's trace context, so whatever they cause joins the same trace.
  */
-export function decideFor<C extends { data: { requestedAt: string } }, E extends { type: string; data: unknown }, S>(
+export function decideFor<C extends { data: { requestedAt: string } | { at: string } }, E extends { type: string; data: unknown }, S>(
   store: EventStore,
   decider: Decider<C, E, S>,
   streamId: string,
@@ -24,6 +24,6 @@ export function decideFor<C extends { data: { requestedAt: string } }, E extends
     command,
     commandId: envelope.id,
     metadata: { tenantId: envelope.tenantId, correlationId: envelope.correlationId, actor: envelope.actor, trace: currentTraceContext() },
-    occurredAt: command.data.requestedAt,
+    occurredAt: 'requestedAt' in command.data ? command.data.requestedAt : command.data.at,
   });
 }

@@ -1,0 +1,1 @@
+export const POD_LIFECYCLE = Symbol('PodLifecycle');

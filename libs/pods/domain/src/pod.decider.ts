@@ -1,0 +1,225 @@
+import { domainError, type MessageOf } from '@volt/contracts';
+import { assertNever, type Decider } from '@volt/domain';
+import type {
+  PodAttestationRecorded,
+  PodDeleted,
+  PodDeleteRequested,
+  PodFailed,
+  PodProvisioned,
+  PodReason,
+  PodRequested,
+  PodRunning,
+  PodStartRequested,
+  PodStatus,
+  PodStopped,
+  PodStopRequested,
+  PodTerminatedByProvider,
+  PodUpdated,
+} from '@volt/pods-contracts';
+
+export type PodEvent =
+  | MessageOf<typeof PodRequested>
+  | MessageOf<typeof PodProvisioned>
+  | MessageOf<typeof PodAttestationRecorded>
+  | MessageOf<typeof PodRunning>
+  | MessageOf<typeof PodStopRequested>
+  | MessageOf<typeof PodStopped>
+  | MessageOf<typeof PodStartRequested>
+  | MessageOf<typeof PodUpdated>
+  | MessageOf<typeof PodDeleteRequested>
+  | MessageOf<typeof PodDeleted>
+  | MessageOf<typeof PodFailed>
+  | MessageOf<typeof PodTerminatedByProvider>;
+
+type Ref = { podId: string; at: string };
+/** Intents of the customer (Request*, UpdatePod) and observations of the provider (Record*, Mark*, Fail). */
+export type PodCommand =
+  | { type: 'RequestPod'; data: MessageOf<typeof PodRequested>['data'] }
+  | { type: 'RecordProvisioned'; data: Ref & { instanceId: string } }
+  | { type: 'RecordAttestation'; data: MessageOf<typeof PodAttestationRecorded>['data'] }
+  | { type: 'MarkRunning'; data: Ref & { ip: string | null; sshPort: number | null } }
+  | { type: 'RequestStop'; data: Ref & { reason: PodReason | null } }
+  | { type: 'MarkStopped'; data: Ref }
+  | { type: 'RequestStart'; data: Ref }
+  | { type: 'UpdatePod'; data: Ref & { name?: string; sshKeyIds?: string[]; volumeSizeGb?: number; gpuCount?: number } }
+  | { type: 'RequestDelete'; data: Ref }
+  | { type: 'MarkDeleted'; data: Ref }
+  | { type: 'Fail'; data: Ref & { reason: PodReason; message: string } }
+  | { type: 'MarkTerminated'; data: Ref & { reason: PodReason; message: string } };
+
+export interface PodState {
+  exists: boolean;
+  status: PodStatus;
+  provider: 'lium' | 'targon';
+  confidential: boolean;
+  instanceId: string | null;
+  /** Evidence recorded for the current boot (a confidential pod re-attests at every start). */
+  attested: boolean;
+  instanceType: 'dedicated' | 'spot';
+  minimumRuntimeMinutes: number;
+  runningSince: string | null;
+  /** Seconds spent running in finished intervals. */
+  runSeconds: number;
+  name: string;
+  sshKeyIds: string[];
+  gpuCount: number;
+  volumeSizeGb: number;
+  pricePerGpuHour: number;
+}
+
+const initialState = (): PodState => ({
+  exists: false,
+  status: 'deploying',
+  provider: 'lium',
+  confidential: false,
+  instanceId: null,
+  attested: false,
+  instanceType: 'dedicated',
+  minimumRuntimeMinutes: 0,
+  runningSince: null,
+  runSeconds: 0,
+  name: '',
+  sshKeyIds: [],
+  gpuCount: 0,
+  volumeSizeGb: 0,
+  pricePerGpuHour: 0,
+});
+
+const seconds = (from: string, to: string) => Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000);
+
+/** Leaving `running` closes the open interval. */
+function leave(state: PodState, status: PodStatus, at: string): PodState {
+  const runSeconds = state.runningSince ? state.runSeconds + seconds(state.runningSince, at) : state.runSeconds;
+  return { ...state, status, runningSince: null, runSeconds };
+}
+
+/** Minutes of running time a pod has had by `at`. */
+export function runtimeMinutes(state: PodState, at: string): number {
+  const open = state.runningSince ? seconds(state.runningSince, at) : 0;
+  return Math.floor((state.runSeconds + open) / 60);
+}
+
+function evolve(state: PodState, event: PodEvent): PodState {
+  switch (event.type) {
+    case 'PodRequested': {
+      const d = event.data;
+      return {
+        ...state,
+        exists: true,
+        status: 'deploying',
+        provider: d.provider,
+        confidential: d.confidential,
+        instanceType: d.instanceType,
+        minimumRuntimeMinutes: d.minimumRuntimeMinutes,
+        name: d.name,
+        sshKeyIds: d.sshKeyIds,
+        gpuCount: d.gpuCount,
+        volumeSizeGb: d.volumeSizeGb,
+        pricePerGpuHour: d.pricePerGpuHour,
+      };
+    }
+    case 'PodProvisioned':
+      return { ...state, instanceId: event.data.instanceId };
+    case 'PodAttestationRecorded':
+      return { ...state, attested: true };
+    case 'PodRunning':
+      return { ...state, status: 'running', runningSince: event.data.at };
+    case 'PodStopRequested':
+      return leave(state, 'stopping', event.data.at);
+    case 'PodStopped':
+      return { ...state, status: 'stopped' };
+    case 'PodStartRequested':
+      return { ...state, status: 'starting', attested: false };
+    case 'PodUpdated': {
+      const d = event.data;
+      return { ...state, name: d.name ?? state.name, sshKeyIds: d.sshKeyIds ?? state.sshKeyIds, volumeSizeGb: d.volumeSizeGb ?? state.volumeSizeGb, gpuCount: d.gpuCount ?? state.gpuCount };
+    }
+    case 'PodDeleteRequested':
+      return leave(state, 'deleting', event.data.at);
+    case 'PodDeleted':
+      return { ...state, status: 'deleted' };
+    case 'PodFailed':
+      return leave(state, 'failed', event.data.at);
+    case 'PodTerminatedByProvider':
+      return leave(state, 'terminated-provider', event.data.at);
+    default:
+      return assertNever(event);
+  }
+}
+
+const TERMINAL: PodStatus[] = ['deleted', 'failed', 'terminated-provider'];
+const conflict = (message: string) => domainError('CONFLICT', message);
+
+function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<typeof domainError> {
+  if (command.type === 'RequestPod') return state.exists ? [] : [{ type: 'PodRequested', data: command.data }];
+  if (!state.exists) return domainError('NOT_FOUND', 'Pod not found.');
+  const d = command.data;
+  const s = state.status;
+  switch (command.type) {
+    case 'RecordProvisioned':
+      return s === 'deploying' && state.instanceId === null ? [{ type: 'PodProvisioned', data: { podId: d.podId, instanceId: command.data.instanceId, at: d.at } }] : [];
+    case 'RecordAttestation':
+      return state.confidential && (s === 'deploying' || s === 'starting') && !state.attested ? [{ type: 'PodAttestationRecorded', data: command.data }] : [];
+    case 'MarkRunning':
+      if (s !== 'deploying' && s !== 'starting') return [];
+      if (state.confidential && !state.attested) return conflict('A confidential pod runs only once its attestation evidence is recorded.');
+      return [{ type: 'PodRunning', data: { podId: d.podId, ip: command.data.ip, sshPort: command.data.sshPort, at: d.at } }];
+    case 'RequestStop':
+      if (s === 'stopping' || s === 'stopped') return [];
+      if (s !== 'running') return conflict(`Pod is ${s}; only a running pod can be stopped.`);
+      return [{ type: 'PodStopRequested', data: { podId: d.podId, reason: command.data.reason, at: d.at } }];
+    case 'MarkStopped':
+      return s === 'stopping' ? [{ type: 'PodStopped', data: { podId: d.podId, at: d.at } }] : [];
+    case 'RequestStart':
+      if (s === 'running' || s === 'starting' || s === 'deploying') return [];
+      if (s !== 'stopped') return conflict(`Pod is ${s}; only a stopped pod can be started.`);
+      return [{ type: 'PodStartRequested', data: { podId: d.podId, at: d.at } }];
+    case 'UpdatePod':
+      return update(command.data, state);
+    case 'RequestDelete': {
+      if (s === 'deleting' || s === 'deleted') return [];
+      if (s === 'running' && state.instanceType === 'spot' && runtimeMinutes(state, d.at) < state.minimumRuntimeMinutes) {
+        return conflict(`Spot pods run at least ${state.minimumRuntimeMinutes} minutes; this one has run ${runtimeMinutes(state, d.at)}. See GET /api/volt/pods/${d.podId}/can-terminate.`);
+      }
+      return [{ type: 'PodDeleteRequested', data: { podId: d.podId, at: d.at } }];
+    }
+    case 'MarkDeleted':
+      return s === 'deleting' ? [{ type: 'PodDeleted', data: { podId: d.podId, at: d.at } }] : [];
+    case 'Fail':
+      return s === 'deploying' || s === 'starting' || s === 'stopping'
+        ? [{ type: 'PodFailed', data: { podId: d.podId, reason: command.data.reason, message: command.data.message, at: d.at } }]
+        : [];
+    case 'MarkTerminated':
+      return s === 'running' || s === 'starting' || s === 'stopping' || s === 'stopped'
+        ? [{ type: 'PodTerminatedByProvider', data: { podId: d.podId, reason: command.data.reason, message: command.data.message, at: d.at } }]
+        : [];
+    default:
+      return assertNever(command);
+  }
+}
+
+function update(d: Extract<PodCommand, { type: 'UpdatePod' }>['data'], state: PodState): PodEvent[] | ReturnType<typeof domainError> {
+  if (TERMINAL.includes(state.status) || state.status === 'deleting') return conflict(`Pod is ${state.status}; it can no longer be changed.`);
+  const hardware = (['volumeSizeGb', 'gpuCount'] as const).filter((k) => d[k] !== undefined && d[k] !== state[k]);
+  if (hardware.length > 0 && state.status !== 'stopped') {
+    const fields = hardware.map((k) => (k === 'gpuCount' ? 'gpu_count' : 'volume_size_gb')).join(', ');
+    return conflict(`Stop the pod before changing ${fields}; it is ${state.status}.`);
+  }
+  if (d.gpuCount !== undefined && d.gpuCount !== state.gpuCount && state.provider === 'targon') {
+    return domainError('VALIDATION_ERROR', 'A Targon pod’s GPUs come with its resource_name; create a pod on another resource instead.', [
+      { field: 'gpu_count', rule: 'fixed_by_resource', message: 'fixed by resource_name' },
+    ]);
+  }
+  const changes: Omit<MessageOf<typeof PodUpdated>['data'], 'podId' | 'at'> = {};
+  if (d.name !== undefined && d.name !== state.name) changes.name = d.name;
+  if (d.sshKeyIds !== undefined && d.sshKeyIds.join() !== state.sshKeyIds.join()) changes.sshKeyIds = d.sshKeyIds;
+  if (d.volumeSizeGb !== undefined && d.volumeSizeGb !== state.volumeSizeGb) changes.volumeSizeGb = d.volumeSizeGb;
+  if (d.gpuCount !== undefined && d.gpuCount !== state.gpuCount) {
+    changes.gpuCount = d.gpuCount;
+    changes.costPerHour = Math.round(state.pricePerGpuHour * d.gpuCount * 100) / 100;
+  }
+  return Object.keys(changes).length === 0 ? [] : [{ type: 'PodUpdated', data: { podId: d.podId, ...changes, at: d.at } }];
+}
+
+/** One pod's life: what the customer asked for against what the provider reported. */
+export const podDecider: Decider<PodCommand, PodEvent, PodState> = { initialState, evolve, decide };

@@ -1,0 +1,291 @@
+import { domainError, type CommandEnvelope, type CommandReply, type DomainError, type MessageOf } from '@volt/contracts';
+import type { Database, EventStore } from '@volt/event-store';
+import { CreatePod, DeletePod, podStream, StartPod, StopPod, UpdatePod, type PodReason, type PodRequested, type PodStatus } from '@volt/pods-contracts';
+import { podDecider, type PodCommand, type PodEvent } from '@volt/pods-domain';
+import type { Keyring } from '@volt/secrets';
+import type { Logger } from '@volt/telemetry';
+import { OfferUnavailableError, type CreateInstance } from '../providers/port';
+import type { Providers } from '../providers/providers';
+import { findMachine, forgetMachine } from '../read-models/machines/catalogue';
+import type { PodRow } from '../read-models/pod-sessions/query';
+import { resolveDeployImage, type DeployImage } from '../read-models/templates/resolve';
+import { decideFor, requireTenant } from './decide';
+import { systemEnvelope } from './system-envelope';
+
+type Reply<T> = Promise<CommandReply<T>>;
+type Requested = MessageOf<typeof PodRequested>['data'];
+
+/** A crash seam for the kill tests: VOLT_FAULT_CRASH_AT names a point in create where the process dies. */
+export type CrashPoint = 'before-request-append' | 'before-provider-call' | 'after-provider-call';
+
+export interface PodLifecycleDeps {
+  db: Database;
+  store: EventStore;
+  providers: Providers;
+  keyring: Keyring;
+  logger?: Logger;
+  crashAt?: CrashPoint;
+}
+
+const ACTIONS: Record<'start' | 'stop', Partial<Record<PodStatus, string>>> = {
+  start: {
+    starting: 'Pod is starting. This typically takes 15-30 seconds.',
+    running: 'Pod is already running; nothing to do.',
+    deploying: 'Pod is still deploying; it will be running shortly.',
+  },
+  stop: {
+    stopping: 'Pod is stopping. Data on /root volume is preserved.',
+    stopped: 'Pod is already stopped; nothing to do.',
+  },
+};
+
+/**
+ * The pod lifecycle's intents: each command is decided against the pod's stream,
+ * then carried to the provider. What the provider does afterwards is observed by
+ * the reconciler, which records it; nothing here shows a state before it is true.
+ */
+export class PodLifecycle {
+  constructor(private readonly deps: PodLifecycleDeps) {}
+
+  /** Decides one pod command on behalf of the customer (envelope) or the service itself. */
+  decide(envelope: CommandEnvelope, command: PodCommand) {
+    return decideFor(this.deps.store, podDecider, podStream(command.data.podId), envelope, command);
+  }
+
+  /** The reconciler's decisions: deterministic ids per pod version, so a repeated sweep appends nothing twice. */
+  decideAsSystem(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, command: PodCommand, key: string) {
+    return this.decide(systemEnvelope(row.tenant_id, `sys-${row.pod_id}-${key}`.slice(0, 128), row.pod_id, command.type), command);
+  }
+
+  async create(envelope: CommandEnvelope): Reply<{ podId: string }> {
+    const d = CreatePod.schema.parse(envelope.data);
+    const tenantId = requireTenant(envelope);
+    const checked = await this.validate(tenantId, d);
+    if ('code' in checked) return { ok: false, error: checked };
+    this.crash('before-request-append');
+    const outcome = await this.decide(envelope, { type: 'RequestPod', data: { ...checked.requested, requestedAt: d.requestedAt } });
+    if (!outcome.ok) return { ok: false, error: outcome.error };
+    const provisioned = await this.provision(tenantId, checked.requested, checked.spec, envelope.id);
+    if (!provisioned.ok) return { ok: false, error: provisioned.error, checkpoint: provisioned.checkpoint ?? outcome.checkpoint };
+    return { ok: true, checkpoint: provisioned.checkpoint ?? outcome.checkpoint, result: { podId: d.podId } };
+  }
+
+  /**
+   * Creates the provider instance tagged with the pod id (the provider answers an
+   * existing tag with its instance, so this is safe to repeat) and records it. A
+   * refusal fails the pod with a reason; any instance left behind is the
+   * reconciler's to destroy.
+   */
+  async provision(tenantId: string, requested: Omit<Requested, 'requestedAt'>, spec: CreateInstance, key: string) {
+    const provider = this.deps.providers.get(requested.provider);
+    const row = { pod_id: requested.podId, tenant_id: tenantId };
+    const at = () => new Date().toISOString();
+    this.crash('before-provider-call');
+    let instanceId: string;
+    try {
+      instanceId = (await provider.create(spec)).instanceId;
+    } catch (error) {
+      const stale = error instanceof OfferUnavailableError;
+      if (stale) await forgetMachine(this.deps.db, requested.machineId);
+      const reason: PodReason = stale ? 'stale_inventory' : 'provider_error';
+      const message = stale
+        ? `The ${requested.provider} offer ${requested.machineId} was taken or withdrawn before the pod could start. Nothing was charged; pick another machine from GET /api/volt/machines.`
+        : `${requested.provider} did not complete the request (${(error as Error).message}). Nothing was charged; retry in a few seconds.`;
+      const failed = await this.decideAsSystem(row, { type: 'Fail', data: { podId: requested.podId, reason, message, at: at() } }, `fail-${key}`);
+      this.deps.logger?.warn({ podId: requested.podId, provider: requested.provider, reason }, 'pod provisioning refused');
+      const error2: DomainError = stale
+        ? {
+            code: 'STALE_INVENTORY',
+            message: 'The selected offer is no longer available. Please refresh inventory and select a different offer.',
+            extra: { error_type: 'stale_inventory', offer_id: requested.machineId, provider: requested.provider, retry_suggested: true },
+          }
+        : domainError('PROVIDER_UNAVAILABLE', `Upstream provider (${requested.provider}) temporarily unavailable. Retry after a few seconds.`);
+      return { ok: false as const, error: error2, checkpoint: failed.ok ? failed.checkpoint : null };
+    }
+    this.crash('after-provider-call');
+    const recorded = await this.decideAsSystem(row, { type: 'RecordProvisioned', data: { podId: requested.podId, instanceId, at: at() } }, `provisioned-${instanceId}`);
+    if (!recorded.ok) return { ok: false as const, error: recorded.error, checkpoint: null };
+    return { ok: true as const, checkpoint: recorded.checkpoint };
+  }
+
+  async start(envelope: CommandEnvelope) {
+    const d = StartPod.schema.parse(envelope.data);
+    return this.powerAction(envelope, 'start', { type: 'RequestStart', data: { podId: d.podId, at: d.requestedAt } });
+  }
+
+  async stop(envelope: CommandEnvelope) {
+    const d = StopPod.schema.parse(envelope.data);
+    return this.powerAction(envelope, 'stop', { type: 'RequestStop', data: { podId: d.podId, reason: null, at: d.requestedAt } });
+  }
+
+  /** Stops a pod for Volt's own reasons (an exhausted balance), recording why. */
+  async stopFor(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, reason: PodReason, key: string) {
+    const outcome = await this.decideAsSystem(row, { type: 'RequestStop', data: { podId: row.pod_id, reason, at: new Date().toISOString() } }, key);
+    if (outcome.ok && outcome.events.length > 0) await this.carry(row.pod_id, 'stop');
+    return outcome;
+  }
+
+  private async powerAction(envelope: CommandEnvelope, action: 'start' | 'stop', command: PodCommand): Reply<{ id: string; status: PodStatus; message: string }> {
+    const podId = command.data.podId;
+    const outcome = await this.decide(envelope, command);
+    if (!outcome.ok) return { ok: false, error: outcome.error };
+    if (outcome.events.length > 0 && !outcome.replayed) await this.carry(podId, action);
+    const status = await this.statusOf(podId, outcome.events);
+    return { ok: true, checkpoint: outcome.checkpoint, result: { id: podId, status, message: ACTIONS[action][status] ?? `Pod is ${status}.` } };
+  }
+
+  /** Carries an intent to the provider now; if that fails, the reconciler carries it on its next sweep. */
+  async carry(podId: string, action: 'start' | 'stop' | 'destroy'): Promise<void> {
+    const events = await this.deps.store.readStream(podStream(podId));
+    const state = events.reduce((s, e) => podDecider.evolve(s, { type: e.type, data: e.data } as PodEvent), podDecider.initialState());
+    if (!state.instanceId) return;
+    const provider = this.deps.providers.get(state.provider);
+    try {
+      if (action === 'start') await provider.start(state.instanceId, { gpuCount: state.gpuCount, volumeGb: state.volumeSizeGb, sshKeys: await this.publicKeys(events[0].tenantId!, state.sshKeyIds) });
+      else if (action === 'stop') await provider.stop(state.instanceId);
+      else await provider.destroy(state.instanceId);
+    } catch (error) {
+      this.deps.logger?.warn({ podId, action, err: error }, 'provider call failed; the reconciler will retry');
+    }
+  }
+
+  async update(envelope: CommandEnvelope): Reply<{ podId: string }> {
+    const d = UpdatePod.schema.parse(envelope.data);
+    if (d.sshKeyIds) {
+      const missing = await this.missingKeys(requireTenant(envelope), d.sshKeyIds);
+      if (missing) return { ok: false, error: missing };
+    }
+    const outcome = await this.decide(envelope, { type: 'UpdatePod', data: { podId: d.podId, name: d.name, sshKeyIds: d.sshKeyIds, volumeSizeGb: d.volumeSizeGb, gpuCount: d.gpuCount, at: d.requestedAt } });
+    return outcome.ok ? { ok: true, checkpoint: outcome.checkpoint, result: { podId: d.podId } } : { ok: false, error: outcome.error };
+  }
+
+  async remove(envelope: CommandEnvelope): Reply<{ id: string; status: PodStatus; message: string }> {
+    const d = DeletePod.schema.parse(envelope.data);
+    const outcome = await this.decide(envelope, { type: 'RequestDelete', data: { podId: d.podId, at: d.requestedAt } });
+    if (!outcome.ok) return { ok: false, error: outcome.error };
+    if (outcome.events.length > 0 && !outcome.replayed) await this.carry(d.podId, 'destroy');
+    const status = await this.statusOf(d.podId, outcome.events);
+    const message =
+      status === 'deleted' ? 'Pod and all associated resources have been deleted.' : 'Pod is being deleted; its instance and local volume are being destroyed. It shows as deleted once the provider confirms.';
+    return { ok: true, checkpoint: outcome.checkpoint, result: { id: d.podId, status, message } };
+  }
+
+  private async statusOf(podId: string, decided: PodEvent[]): Promise<PodStatus> {
+    const events = await this.deps.store.readStream(podStream(podId));
+    const state = events.reduce((s, e) => podDecider.evolve(s, { type: e.type, data: e.data } as PodEvent), podDecider.initialState());
+    return decided.length > 0 || events.length > 0 ? state.status : 'deploying';
+  }
+
+  /** Image, ports, env and registry login: from the template when there is one (its login opened only here). */
+  private async deployOf(tenantId: string, templateId: string | null, image: string | null): Promise<DeployImage | DomainError> {
+    if (!templateId) return { image: image!, ports: [22], envVars: {}, registryAuth: null };
+    const resolved = await resolveDeployImage(this.deps.db, this.deps.keyring, tenantId, templateId);
+    if (resolved.ok) return resolved.value;
+    const e = resolved.error;
+    return e.code === 'NOT_FOUND' ? domainError('VALIDATION_ERROR', e.message, [{ field: 'template_id', rule: 'exists', message: e.message }]) : e;
+  }
+
+  /** What the provider gets. The pod keeps the image it was requested with, even if its template changed since. */
+  private async specOf(tenantId: string, r: Omit<Requested, 'requestedAt'>, deploy: DeployImage): Promise<CreateInstance> {
+    return {
+      tag: r.podId,
+      offerId: r.offerId,
+      gpuCount: r.gpuCount,
+      volumeGb: r.volumeSizeGb,
+      image: r.image,
+      sshKeys: await this.publicKeys(tenantId, r.sshKeyIds),
+      envVars: deploy.envVars,
+      ports: deploy.ports,
+      registryAuth: r.provider === 'lium' ? deploy.registryAuth : null,
+    };
+  }
+
+  /** The spec of a pod already requested, for the reconciler to create it again after a crash. */
+  async respec(row: Pick<PodRow, 'pod_id' | 'tenant_id'>): Promise<{ requested: Omit<Requested, 'requestedAt'>; spec: CreateInstance } | DomainError> {
+    const requested = (await this.deps.store.readStream(podStream(row.pod_id)))[0]?.data as Requested | undefined;
+    if (!requested) return domainError('NOT_FOUND', `pod ${row.pod_id} has no history`);
+    const deploy = await this.deployOf(row.tenant_id, requested.templateId, requested.image);
+    return 'code' in deploy ? deploy : { requested, spec: await this.specOf(row.tenant_id, requested, deploy) };
+  }
+
+  private async publicKeys(tenantId: string, ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.deps.db.selectFrom('pods_ssh_keys').select(['key_id', 'public_key']).where('tenant_id', '=', tenantId).where('key_id', 'in', ids).execute();
+    return rows.map((r) => r.public_key as string);
+  }
+
+  private async missingKeys(tenantId: string, ids: string[]): Promise<DomainError | undefined> {
+    if (ids.length === 0) return undefined;
+    const rows = await this.deps.db.selectFrom('pods_ssh_keys').select('key_id').where('tenant_id', '=', tenantId).where('key_id', 'in', ids).execute();
+    const have = new Set(rows.map((r) => r.key_id as string));
+    const missing = ids.filter((id) => !have.has(id));
+    if (missing.length === 0) return undefined;
+    const message = `SSH key${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found in this organization. Add keys with POST /api/volt/ssh-keys.`;
+    return domainError('VALIDATION_ERROR', message, [{ field: 'ssh_key_ids', rule: 'exists', message }]);
+  }
+
+  /** Checks the request against the catalogue, the templates and the keys; prices it at today's offer. */
+  private async validate(tenantId: string, d: MessageOf<typeof CreatePod>['data']): Promise<{ requested: Omit<Requested, 'requestedAt'>; spec: CreateInstance } | DomainError> {
+    const missing = await this.missingKeys(tenantId, d.sshKeyIds);
+    if (missing) return missing;
+    const provider = this.deps.providers.get(d.provider);
+    const machineId = d.provider === 'targon' ? provider.machineIdOf(d.resourceName!) : d.machineId!;
+    const machine = await findMachine(this.deps.db, machineId);
+    if (!machine || machine.provider !== d.provider) {
+      if (d.provider === 'targon') return staleInventory(machineId, 'targon');
+      return domainError('NOT_FOUND', `Machine ${machineId} not found. List available machines with GET /api/volt/machines.`, [
+        { field: 'machine_id', rule: 'exists', message: 'no such machine' },
+      ]);
+    }
+    const gpuCount = d.provider === 'targon' ? machine.gpu_count : d.gpuCount;
+    if (gpuCount > machine.gpu_count) {
+      const message = `Machine ${machineId} has ${machine.gpu_count} GPUs; asked for ${gpuCount}.`;
+      return domainError('VALIDATION_ERROR', message, [{ field: 'gpu_count', rule: 'max', message }]);
+    }
+    if (machine.available_gpus < (d.provider === 'targon' ? 1 : gpuCount)) {
+      if (d.provider === 'targon') return staleInventory(machineId, 'targon');
+      return domainError('CONFLICT', `Machine ${machineId} has ${machine.available_gpus} free GPUs; asked for ${gpuCount}. Choose fewer GPUs or another machine.`);
+    }
+    const costPerHour = Math.round(machine.cost_per_gpu_hour * gpuCount * 100) / 100;
+    if (d.maxCostPerHour !== null && costPerHour > d.maxCostPerHour + 1e-9) {
+      return domainError('CONFLICT', `${d.resourceName} costs ${costPerHour.toFixed(2)} USD/hour now, above the cost_per_hour of ${d.maxCostPerHour}. Send cost_per_hour of at least ${costPerHour.toFixed(2)} to accept it.`);
+    }
+    const deploy = await this.deployOf(tenantId, d.templateId, d.image);
+    if ('code' in deploy) return deploy;
+    const requested: Omit<Requested, 'requestedAt'> = {
+      podId: d.podId,
+      name: d.name,
+      provider: d.provider,
+      machineId,
+      offerId: provider.offerIdOf(machineId)!,
+      resourceName: d.resourceName,
+      gpuType: machine.gpu_type,
+      gpuCount,
+      cpuCores: machine.cpu_cores,
+      ramGb: machine.ram_gb,
+      location: machine.location,
+      instanceType: machine.instance_type,
+      minimumRuntimeMinutes: machine.minimum_runtime_minutes,
+      pricePerGpuHour: machine.cost_per_gpu_hour,
+      costPerHour,
+      volumeSizeGb: d.provider === 'targon' ? machine.storage_gb : d.volumeSizeGb,
+      templateId: d.templateId,
+      image: deploy.image,
+      sshKeyIds: d.sshKeyIds,
+      confidential: machine.confidential,
+    };
+    return { requested, spec: await this.specOf(tenantId, requested, deploy) };
+  }
+
+  private crash(point: CrashPoint): void {
+    if (this.deps.crashAt === point) process.kill(process.pid, 'SIGKILL');
+  }
+}
+
+function staleInventory(machineId: string, provider: string): DomainError {
+  return {
+    code: 'STALE_INVENTORY',
+    message: 'The selected offer is no longer available. Please refresh inventory and select a different offer.',
+    extra: { error_type: 'stale_inventory', offer_id: machineId, provider, retry_suggested: true },
+  };
+}

@@ -1,0 +1,122 @@
+import { OfferUnavailableError, ProviderRejectedError, type CreateInstance, type InstanceState, type Offer, type ProviderAdapter, type ProviderInstance } from './port';
+import type { ProviderHttp } from './http-client';
+
+interface LiumExecutor {
+  id: string;
+  gpu_model: string;
+  gpu_count: number;
+  gpu_memory_gb: number;
+  cpu_count: number;
+  memory_gb: number;
+  disk_gb: number;
+  price_per_gpu_hour: number;
+  free_gpus: number;
+  region: string;
+  rental: 'spot' | 'on_demand';
+  min_rental_minutes: number;
+}
+
+interface LiumPod {
+  id: string;
+  tag: string | null;
+  executor_id: string;
+  state: string;
+  public_ip: string | null;
+  ssh_port: number | null;
+  created_at: string;
+}
+
+const STATE: Record<string, InstanceState> = {
+  PENDING: 'provisioning',
+  RUNNING: 'running',
+  STOPPING: 'stopping',
+  STOPPED: 'stopped',
+  STARTING: 'starting',
+  TERMINATING: 'terminating',
+  PREEMPTED: 'reclaimed',
+};
+
+function instance(p: LiumPod): ProviderInstance {
+  return { instanceId: p.id, tag: p.tag, offerId: p.executor_id, state: STATE[p.state] ?? 'provisioning', ip: p.public_ip, sshPort: p.ssh_port, createdAt: p.created_at };
+}
+
+/** Lium: standard GPU machines ("executors"), spot and on-demand. */
+export class LiumAdapter implements ProviderAdapter {
+  readonly name = 'lium' as const;
+  readonly confidential = false;
+
+  constructor(private readonly http: ProviderHttp) {}
+
+  machineIdOf(offerId: string): string {
+    return `mach_${offerId}`;
+  }
+
+  offerIdOf(machineId: string): string | undefined {
+    return machineId.startsWith('mach_') && !machineId.startsWith('mach_targon_') ? machineId.slice(5) : undefined;
+  }
+
+  async listOffers(): Promise<Offer[]> {
+    const { executors } = await this.http.ok<{ executors: LiumExecutor[] }>('offers', 'GET', '/v1/executors');
+    return executors.map((e) => ({
+      machineId: this.machineIdOf(e.id),
+      provider: 'lium',
+      offerId: e.id,
+      resourceName: null,
+      gpuType: e.gpu_model,
+      gpuCount: e.gpu_count,
+      vramGb: e.gpu_memory_gb,
+      cpuCores: e.cpu_count,
+      ramGb: e.memory_gb,
+      storageGb: e.disk_gb,
+      pricePerGpuHour: e.price_per_gpu_hour,
+      availableGpus: e.free_gpus,
+      location: e.region,
+      confidential: false,
+      instanceType: e.rental === 'spot' ? 'spot' : 'dedicated',
+      minimumRuntimeMinutes: e.min_rental_minutes,
+    }));
+  }
+
+  async listInstances(): Promise<ProviderInstance[]> {
+    const { pods } = await this.http.ok<{ pods: LiumPod[] }>('list', 'GET', '/v1/pods');
+    return pods.map(instance);
+  }
+
+  async create(spec: CreateInstance): Promise<ProviderInstance> {
+    const answer = await this.http.call<LiumPod | { detail: string }>('create', 'POST', '/v1/pods', {
+      executor_id: spec.offerId,
+      gpu_count: spec.gpuCount,
+      volume_gb: spec.volumeGb,
+      image: spec.image,
+      ssh_keys: spec.sshKeys,
+      env: spec.envVars,
+      ports: spec.ports,
+      registry_auth: spec.registryAuth,
+      tag: spec.tag,
+    });
+    if (answer.status === 404 || answer.status === 409) throw new OfferUnavailableError('lium', spec.offerId, (answer.body as { detail: string }).detail);
+    if (answer.status >= 400) return this.rejected('create', answer);
+    return instance(answer.body as LiumPod);
+  }
+
+  async start(instanceId: string, spec: { gpuCount: number; volumeGb: number; sshKeys: string[] }): Promise<void> {
+    await this.http.ok('start', 'POST', `/v1/pods/${instanceId}/start`, { gpu_count: spec.gpuCount, volume_gb: spec.volumeGb, ssh_keys: spec.sshKeys });
+  }
+
+  async stop(instanceId: string): Promise<void> {
+    await this.http.ok('stop', 'POST', `/v1/pods/${instanceId}/stop`);
+  }
+
+  async destroy(instanceId: string): Promise<void> {
+    const answer = await this.http.call('destroy', 'DELETE', `/v1/pods/${instanceId}`);
+    if (answer.status >= 400 && answer.status !== 404) this.rejected('destroy', answer);
+  }
+
+  attest(): Promise<never> {
+    return Promise.reject(new Error('lium machines are not confidential: there is no attestation'));
+  }
+
+  private rejected(operation: string, answer: { status: number; body: unknown }): never {
+    throw new ProviderRejectedError('lium', operation, answer.status, JSON.stringify(answer.body).slice(0, 200));
+  }
+}

@@ -1,0 +1,135 @@
+import { sql } from 'kysely';
+import type { PageQuery } from '@volt/contracts';
+import type { Database } from '@volt/event-store';
+import { TERMINAL_STATUSES, type Pod, type PodStatus, type PodSummary } from '@volt/pods-contracts';
+
+/** A pods_sessions row as the database returns it. */
+export interface PodRow {
+  pod_id: string;
+  tenant_id: string;
+  name: string;
+  status: PodStatus;
+  reason: string | null;
+  status_message: string | null;
+  provider: 'lium' | 'targon';
+  machine_id: string;
+  offer_id: string;
+  resource_name: string | null;
+  gpu_type: string;
+  gpu_count: number;
+  cpu_cores: number;
+  ram_gb: number;
+  location: string;
+  instance_type: 'dedicated' | 'spot';
+  minimum_runtime_minutes: number;
+  price_per_gpu_hour: number;
+  cost_per_hour: number;
+  volume_size_gb: number;
+  template_id: string | null;
+  image: string;
+  ssh_key_ids: string[];
+  confidential: boolean;
+  attested_at: Date | null;
+  instance_id: string | null;
+  ip: string | null;
+  ssh_port: number | null;
+  running_since: Date | null;
+  run_seconds: number;
+  status_at: Date;
+  created_at: Date;
+}
+
+/** Seconds a pod has spent running by `now`. */
+export function runSecondsAt(row: Pick<PodRow, 'run_seconds' | 'running_since'>, now: Date): number {
+  const open = row.running_since ? Math.max(0, (now.getTime() - row.running_since.getTime()) / 1000) : 0;
+  return row.run_seconds + open;
+}
+
+export function podSummary(r: PodRow): PodSummary {
+  return {
+    id: r.pod_id,
+    name: r.name,
+    status: r.status,
+    provider: r.provider,
+    gpu_type: r.gpu_type,
+    gpu_count: r.gpu_count,
+    cost_per_hour: r.cost_per_hour,
+    created_at: r.created_at.toISOString(),
+    ip: r.ip,
+    ssh_port: r.ssh_port,
+    reason: r.reason as PodSummary['reason'],
+    status_message: r.status_message,
+  };
+}
+
+/** Detail, with uptime and cost from the pod's own running intervals at its launch rate. */
+export function podDetail(r: PodRow, now = new Date()): Pod {
+  const hours = runSecondsAt(r, now) / 3600;
+  return {
+    ...podSummary(r),
+    machine_id: r.machine_id,
+    cpu_cores: r.cpu_cores,
+    ram_gb: r.ram_gb,
+    template: r.image,
+    image: r.image,
+    template_id: r.template_id,
+    resource_name: r.resource_name,
+    volume_size_gb: r.volume_size_gb,
+    ssh_keys: r.ssh_key_ids,
+    instance_type: r.instance_type,
+    location: r.location,
+    confidential: r.confidential,
+    attestation: r.confidential ? 'intel_tdx' : null,
+    uptime_hours: Math.round(hours * 100) / 100,
+    total_cost: Math.round(hours * r.cost_per_hour * 100) / 100,
+  };
+}
+
+export interface PodListFilter extends PageQuery {
+  status?: PodStatus | 'active' | 'inactive';
+}
+
+/** Newest first. Deleted pods are left out unless asked for by status. */
+export async function listPods(db: Database, tenantId: string, filter: PodListFilter): Promise<{ pods: PodSummary[]; total: number }> {
+  let q = db.selectFrom('pods_sessions').where('tenant_id', '=', tenantId);
+  if (filter.status === 'active') q = q.where('status', 'not in', [...TERMINAL_STATUSES, 'deleting']);
+  else if (filter.status === 'inactive') q = q.where('status', 'in', [...TERMINAL_STATUSES]);
+  else if (filter.status) q = q.where('status', '=', filter.status);
+  else q = q.where('status', '!=', 'deleted');
+  const [rows, count] = await Promise.all([
+    q.selectAll().orderBy('created_at', 'desc').orderBy('pod_id').limit(filter.limit).offset(filter.offset).execute(),
+    q.select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { pods: (rows as unknown as PodRow[]).map(podSummary), total: Number(count.n) };
+}
+
+export async function findPod(db: Database, tenantId: string, podId: string): Promise<PodRow | undefined> {
+  const row = await db.selectFrom('pods_sessions').selectAll().where('tenant_id', '=', tenantId).where('pod_id', '=', podId).executeTakeFirst();
+  return row as PodRow | undefined;
+}
+
+export async function findPodById(db: Database, podId: string): Promise<PodRow | undefined> {
+  return (await db.selectFrom('pods_sessions').selectAll().where('pod_id', '=', podId).executeTakeFirst()) as PodRow | undefined;
+}
+
+/** Pods whose provider side may still need work: everything not yet terminal. */
+export async function livePods(db: Database): Promise<PodRow[]> {
+  return (await db.selectFrom('pods_sessions').selectAll().where('status', 'not in', [...TERMINAL_STATUSES]).execute()) as unknown as PodRow[];
+}
+
+/** Pod ids among `ids` that are terminal (or unknown) in the read model. */
+export async function podStatuses(db: Database, ids: string[]): Promise<Map<string, PodStatus>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.selectFrom('pods_sessions').select(['pod_id', 'status']).where('pod_id', 'in', ids).execute();
+  return new Map(rows.map((r) => [r.pod_id as string, r.status as PodStatus]));
+}
+
+export async function countSessions(db: Database): Promise<{ provider: string; status: string; n: number }[]> {
+  const rows = await db
+    .selectFrom('pods_sessions')
+    .select(['provider', 'status', sql<string>`count(*)`.as('n')])
+    .where('status', '!=', 'deleted')
+    .groupBy(['provider', 'status'])
+    .execute();
+  return rows.map((r) => ({ provider: r.provider as string, status: r.status as string, n: Number(r.n) }));
+}

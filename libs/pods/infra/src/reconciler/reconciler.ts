@@ -1,0 +1,312 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Database, EventStore } from '@volt/event-store';
+import { podStream, type PodReason } from '@volt/pods-contracts';
+import { counter, gauge, histogram, type Logger } from '@volt/telemetry';
+import type { PodLifecycle } from '../commands/pods.handlers';
+import type { ProviderAdapter, ProviderInstance } from '../providers/port';
+import type { Providers } from '../providers/providers';
+import { countSessions, livePods, podStatuses, type PodRow } from '../read-models/pod-sessions/query';
+
+const orphans = counter('gpu_orphans_detected_total', 'Provider instances found that no live Volt pod owns');
+const destroyFailures = counter('gpu_destroy_failures_total', 'Destroy calls that failed or did not take effect');
+const sessions = gauge('gpu_sessions_active', 'Pods per provider and status', ['provider', 'status']);
+const provisioning = histogram('gpu_provisioning_seconds', 'From request (or start) to running, per provider', ['provider', 'phase'], [1, 2, 5, 10, 20, 30, 60, 120, 300, 600]);
+const sweepSeconds = histogram('gpu_reconcile_sweep_seconds', 'Duration of one reconciliation sweep', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10]);
+
+export interface ReconcilerOptions {
+  /** deploying, starting or stopping longer than this fails with provisioning_timeout. */
+  provisionTimeoutMs: number;
+  /** A deploying pod with no instance this long after its request is created again (its create crashed). */
+  createGraceMs: number;
+  /** A tagged instance whose pod Volt has no record of is an orphan once this old (a create may be in flight). */
+  orphanGraceMs: number;
+  /** First wait between repeated destroy, stop and start calls to one instance; doubles up to a minute. */
+  retryBackoffMs: number;
+}
+
+export interface SweepReport {
+  swept: boolean;
+  orphans: number;
+  actions: number;
+}
+
+const LOCK = 'volt:pods:reconciler';
+const isTerminal = (s: string | undefined) => s === 'deleted' || s === 'failed' || s === 'terminated-provider';
+
+/**
+ * Keeps Volt's pods and the providers' instances in agreement. Each sweep lists every
+ * provider's instances once, moves each pod to what its provider reports, carries
+ * unfinished intents again, and destroys what nobody owns. One instance of the pods
+ * service sweeps at a time (a PostgreSQL advisory lock).
+ */
+export class Reconciler {
+  private readonly retries = new Map<string, { attempts: number; nextAt: number; action: string }>();
+  private readonly counted = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly db: Database,
+    private readonly store: EventStore,
+    private readonly providers: Providers,
+    private readonly lifecycle: PodLifecycle,
+    private readonly options: ReconcilerOptions,
+    private readonly logger?: Logger,
+  ) {}
+
+  start(intervalMs: number): void {
+    const tick = () => {
+      if (this.stopped) return;
+      this.running = this.sweep()
+        .catch((error) => this.logger?.error({ err: error }, 'reconciliation sweep failed'))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, intervalMs);
+        });
+    };
+    this.timer = setTimeout(tick, intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  async sweep(): Promise<SweepReport> {
+    const end = sweepSeconds.startTimer();
+    try {
+      return await this.db.connection().execute(async (conn) => {
+        const lock = await sql<{ ok: boolean }>`SELECT pg_try_advisory_lock(hashtext(${LOCK})) AS ok`.execute(conn);
+        if (!lock.rows[0].ok) return { swept: false, orphans: 0, actions: 0 };
+        try {
+          return await this.sweepLocked();
+        } finally {
+          await sql`SELECT pg_advisory_unlock(hashtext(${LOCK}))`.execute(conn).catch(() => undefined);
+        }
+      });
+    } finally {
+      end();
+    }
+  }
+
+  private async sweepLocked(): Promise<SweepReport> {
+    const report: SweepReport = { swept: true, orphans: 0, actions: 0 };
+    const pods = await livePods(this.db);
+    await Promise.all(
+      this.providers.all.map(async (provider) => {
+        let instances: ProviderInstance[];
+        try {
+          instances = await provider.listInstances();
+        } catch (error) {
+          this.logger?.warn({ provider: provider.name, err: error }, 'cannot list instances; this provider is not reconciled this sweep');
+          return;
+        }
+        const byTag = new Map<string, ProviderInstance>();
+        for (const i of instances) {
+          const seen = i.tag ? byTag.get(i.tag) : undefined;
+          if (i.tag && (!seen || seen.state === 'terminating')) byTag.set(i.tag, i);
+        }
+        const mine = pods.filter((p) => p.provider === provider.name);
+        const live = new Set(mine.map((p) => p.pod_id));
+        await Promise.all(mine.map((row) => this.reconcilePod(row, byTag.get(row.pod_id), provider).then((acted) => (report.actions += acted ? 1 : 0))));
+        report.orphans += await this.destroyUnowned(provider, instances.filter((i) => !(i.tag && live.has(i.tag))));
+      }),
+    );
+    await this.publishGauges();
+    return report;
+  }
+
+  /** Brings one pod to what its provider reports. Returns whether it did anything. */
+  private async reconcilePod(row: PodRow, instance: ProviderInstance | undefined, provider: ProviderAdapter): Promise<boolean> {
+    const now = Date.now();
+    const since = row.status_at.getTime();
+    const overdue = now - since > this.options.provisionTimeoutMs;
+    const key = `${row.status}-${since}`;
+    const say = (type: 'Fail' | 'MarkTerminated', reason: PodReason, message: string) =>
+      this.lifecycle.decideAsSystem(row, { type, data: { podId: row.pod_id, reason, message, at: new Date().toISOString() } }, `${type}-${key}`);
+    const lost = () => say('MarkTerminated', 'instance_lost', `${row.provider} no longer has this pod's instance. Its data is gone; create a new pod.`);
+    const reclaimed = () => say('MarkTerminated', 'spot_reclaimed', `${row.provider} reclaimed this spot instance. Create a new pod, or use a dedicated machine to avoid interruptions.`);
+
+    // Going away at the provider: once it is gone, the next sweep records what that means.
+    if (instance?.state === 'terminating') return false;
+    switch (row.status) {
+      case 'deploying':
+      case 'starting': {
+        if (row.status === 'deploying' && instance && !row.instance_id) {
+          await this.lifecycle.decideAsSystem(row, { type: 'RecordProvisioned', data: { podId: row.pod_id, instanceId: instance.instanceId, at: new Date().toISOString() } }, `adopt-${instance.instanceId}`);
+          return true;
+        }
+        if (overdue) {
+          await say('Fail', 'provisioning_timeout', `${row.provider} did not bring the pod up within ${Math.round(this.options.provisionTimeoutMs / 1000)} s. Its instance is destroyed and nothing is charged; try again or pick another machine.`);
+          if (instance) await this.destroy(provider, instance);
+          return true;
+        }
+        if (!instance) {
+          if (row.status === 'starting' || row.instance_id) {
+            await lost();
+            return true;
+          }
+          if (now - row.created_at.getTime() < this.options.createGraceMs || !this.due(row.pod_id, 'create')) return false;
+          const again = await this.lifecycle.respec(row);
+          if ('code' in again) await say('Fail', 'provider_error', again.message);
+          else await this.lifecycle.provision(row.tenant_id, again.requested, again.spec, `reprovision-${row.pod_id}`);
+          return true;
+        }
+        if (instance.state === 'running') return this.markRunning(row, instance, provider);
+        if (instance.state === 'reclaimed') {
+          if (row.status === 'starting') await reclaimed();
+          else await say('Fail', 'spot_reclaimed', `${row.provider} reclaimed the spot instance before it was ready. Nothing is charged; try again or use a dedicated machine.`);
+          return true;
+        }
+        if (row.status === 'starting' && instance.state === 'stopped' && this.due(row.pod_id, 'start')) {
+          await this.lifecycle.carry(row.pod_id, 'start');
+          return true;
+        }
+        return false;
+      }
+      case 'running':
+        if (!instance) return lost().then(() => true);
+        if (instance.state === 'reclaimed') return reclaimed().then(() => true);
+        if (instance.state === 'stopped' || instance.state === 'stopping') {
+          await say('MarkTerminated', 'provider_stopped', `${row.provider} stopped this pod's instance. Start it again with POST /api/volt/pods/${row.pod_id}/start.`);
+          return true;
+        }
+        return false;
+      case 'stopping':
+        if (!instance) return lost().then(() => true);
+        if (instance.state === 'reclaimed') return reclaimed().then(() => true);
+        if (instance.state === 'stopped') {
+          await this.lifecycle.decideAsSystem(row, { type: 'MarkStopped', data: { podId: row.pod_id, at: new Date().toISOString() } }, `stopped-${key}`);
+          return true;
+        }
+        if (overdue) {
+          await say('Fail', 'provisioning_timeout', `${row.provider} did not stop the pod within ${Math.round(this.options.provisionTimeoutMs / 1000)} s; its instance is destroyed.`);
+          await this.destroy(provider, instance);
+          return true;
+        }
+        if (instance.state === 'running' && this.due(row.pod_id, 'stop')) {
+          await this.lifecycle.carry(row.pod_id, 'stop');
+          return true;
+        }
+        return false;
+      case 'stopped':
+        if (!instance) return lost().then(() => true);
+        if (instance.state === 'reclaimed') return reclaimed().then(() => true);
+        if (instance.state === 'running' && this.due(row.pod_id, 'stop')) {
+          await this.lifecycle.carry(row.pod_id, 'stop');
+          return true;
+        }
+        return false;
+      case 'deleting':
+        if (!instance) {
+          this.retries.delete(row.pod_id);
+          await this.lifecycle.decideAsSystem(row, { type: 'MarkDeleted', data: { podId: row.pod_id, at: new Date().toISOString() } }, `deleted-${key}`);
+          return true;
+        }
+        return this.destroy(provider, instance, row.pod_id);
+      default:
+        return false;
+    }
+  }
+
+  /** Records a running instance; a confidential one first hands over evidence bound to a fresh nonce. */
+  private async markRunning(row: PodRow, instance: ProviderInstance, provider: ProviderAdapter): Promise<boolean> {
+    const at = new Date().toISOString();
+    if (row.confidential && !row.attested_at) {
+      const nonce = randomBytes(32).toString('hex');
+      let evidence;
+      try {
+        evidence = await provider.attest(instance.instanceId, nonce);
+      } catch (error) {
+        this.logger?.warn({ podId: row.pod_id, err: error }, 'attestation evidence not available yet');
+        return false;
+      }
+      if (boundNonce(evidence.quoteRaw) !== nonce) {
+        await this.lifecycle.decideAsSystem(
+          row,
+          { type: 'Fail', data: { podId: row.pod_id, reason: 'attestation_failed', message: 'The provider’s attestation evidence did not bind the nonce Volt asked for; the pod is not trusted and its instance is destroyed.', at } },
+          `Fail-attest-${row.status_at.getTime()}`,
+        );
+        await this.destroy(provider, instance);
+        return true;
+      }
+      await this.lifecycle.decideAsSystem(
+        row,
+        { type: 'RecordAttestation', data: { podId: row.pod_id, instanceId: instance.instanceId, nonce, quote: evidence.quote, quoteRaw: evidence.quoteRaw, signature: evidence.signature, signingKey: evidence.signingKey, at } },
+        `attest-${row.status}-${row.status_at.getTime()}`,
+      );
+    }
+    const outcome = await this.lifecycle.decideAsSystem(row, { type: 'MarkRunning', data: { podId: row.pod_id, ip: instance.ip, sshPort: instance.sshPort, at } }, `running-${row.status}-${row.status_at.getTime()}`);
+    if (outcome.ok && outcome.events.length > 0 && !outcome.replayed) {
+      const from = row.status === 'deploying' ? row.created_at : row.status_at;
+      provisioning.observe({ provider: row.provider, phase: row.status === 'deploying' ? 'create' : 'start' }, (Date.now() - from.getTime()) / 1000);
+    }
+    return true;
+  }
+
+  /** Instances no live pod owns: untagged ones, those of pods that ended, and those Volt has no record of. */
+  private async destroyUnowned(provider: ProviderAdapter, candidates: ProviderInstance[]): Promise<number> {
+    const active = candidates.filter((i) => i.state !== 'terminating');
+    const statuses = await podStatuses(this.db, active.flatMap((i) => (i.tag ? [i.tag] : [])));
+    let found = 0;
+    for (const instance of active) {
+      const status = instance.tag ? statuses.get(instance.tag) : undefined;
+      if (instance.tag && !isTerminal(status)) {
+        // Not in the read model yet: an orphan only if the pod has no history and the instance is old enough.
+        if (status !== undefined) continue;
+        if (Date.now() - Date.parse(instance.createdAt) < this.options.orphanGraceMs) continue;
+        if ((await this.store.readStream(podStream(instance.tag))).length > 0) continue;
+      }
+      if (status !== 'failed' && !this.counted.has(instance.instanceId)) {
+        this.counted.add(instance.instanceId);
+        orphans.inc();
+        found++;
+        this.logger?.warn({ provider: provider.name, instanceId: instance.instanceId, tag: instance.tag }, 'orphaned instance; destroying it');
+      }
+      await this.destroy(provider, instance);
+    }
+    return found;
+  }
+
+  /** Destroys with backoff; a destroy that was asked before and had no effect counts as a failure. */
+  private async destroy(provider: ProviderAdapter, instance: ProviderInstance, retryKey = instance.instanceId): Promise<boolean> {
+    const previous = this.retries.get(retryKey);
+    if (previous && Date.now() < previous.nextAt) return false;
+    if (previous) destroyFailures.inc();
+    const attempts = (previous?.attempts ?? 0) + 1;
+    this.retries.set(retryKey, { attempts, nextAt: Date.now() + Math.min(60_000, this.options.retryBackoffMs * 2 ** (attempts - 1)), action: 'destroy' });
+    try {
+      await provider.destroy(instance.instanceId);
+    } catch (error) {
+      destroyFailures.inc();
+      this.logger?.warn({ provider: provider.name, instanceId: instance.instanceId, err: error }, 'destroy failed; retrying with backoff');
+    }
+    return true;
+  }
+
+  /** Whether a repeated call of `action` on this pod is due (backoff between attempts). */
+  private due(podId: string, action: string): boolean {
+    const key = `${podId}:${action}`;
+    const previous = this.retries.get(key);
+    if (previous && Date.now() < previous.nextAt) return false;
+    const attempts = (previous?.attempts ?? 0) + 1;
+    this.retries.set(key, { attempts, nextAt: Date.now() + Math.min(60_000, this.options.retryBackoffMs * 2 ** (attempts - 1)), action });
+    return true;
+  }
+
+  private async publishGauges(): Promise<void> {
+    sessions.reset();
+    for (const { provider, status, n } of await countSessions(this.db)) sessions.set({ provider, status }, n);
+  }
+}
+
+/** The nonce the signed quote bytes bind (their report_data), or undefined if they do not parse. */
+function boundNonce(quoteRaw: string): string | undefined {
+  try {
+    return (JSON.parse(Buffer.from(quoteRaw, 'base64').toString('utf8')) as { report_data?: string }).report_data;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,203 @@
+import { verify } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventStore } from '@volt/event-store';
+import { podStream } from '@volt/pods-contracts';
+import { generateSshKey } from '../support/ssh';
+import { eventually, podReaches, simInstances } from '../support/pods';
+import { startStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let keyId: string;
+beforeAll(async () => {
+  stack = await startStack({ env: { VOLT_POD_CREATE_LIMIT: '1000' } });
+  keyId = (await stack.call('POST', '/api/volt/ssh-keys', { body: { name: 'laptop', public_key: generateSshKey().line } })).body.id;
+});
+afterAll(() => stack?.stop());
+
+const lium = (over: Record<string, unknown> = {}) => ({ machine_id: 'mach_rtx4090_01', name: 'my-training-pod', template_id: 'tpl_pytorch21', ssh_key_ids: [keyId], gpu_count: 1, volume_size_gb: 50, ...over });
+const eventTypes = async (podId: string) => (await new EventStore(stack.db.db).readStream(podStream(podId))).map((e) => e.type);
+
+describe('machines and providers', () => {
+  it('lists machines as seed 000 shapes them, with every filter, sort and paging', async () => {
+    const all = await stack.call('GET', '/api/volt/machines');
+    expect(all.status).toBe(200);
+    expect(all.body.total).toBe(12);
+    expect(all.body.machines[0]).toMatchObject({ id: expect.stringMatching(/^mach_/), gpu_type: expect.any(String), gpu_count: expect.any(Number), gpu_vram_gb: expect.any(Number), cpu_cores: expect.any(Number), ram_gb: expect.any(Number), storage_gb: expect.any(Number), cost_per_gpu_hour: expect.any(Number), available_gpus: expect.any(Number), location: expect.any(String), provider: expect.any(String) });
+    const prices = all.body.machines.map((m: { cost_per_gpu_hour: number }) => m.cost_per_gpu_hour);
+    expect(prices).toEqual([...prices].sort((a, b) => a - b));
+    const rtx = (await stack.call('GET', '/api/volt/machines?gpu_type=rtx%204090')).body;
+    expect(rtx.machines.map((m: { id: string }) => m.id).sort()).toEqual(['mach_rtx4090_01', 'mach_rtx4090_02']);
+    const targon = (await stack.call('GET', '/api/volt/machines?confidential=true')).body;
+    expect(targon.total).toBe(4);
+    expect(targon.machines.every((m: { provider: string; confidential: boolean }) => m.provider === 'targon' && m.confidential)).toBe(true);
+    expect((await stack.call('GET', '/api/volt/machines?provider=targon')).body.total).toBe(4);
+    const spot = (await stack.call('GET', '/api/volt/machines?instance_type=SPOT')).body;
+    expect(spot.total).toBe(3);
+    expect(spot.machines.every((m: { instance_type: string; minimum_runtime_minutes: number }) => m.instance_type === 'spot' && m.minimum_runtime_minutes === 20)).toBe(true);
+    const filtered = (await stack.call('GET', '/api/volt/machines?min_vram=80&max_price=2.5&location=eu-west&min_gpu_count=4')).body;
+    expect(filtered.machines.map((m: { id: string }) => m.id).sort()).toEqual(['mach_a100_02', 'mach_h100_02']);
+    const page = (await stack.call('GET', '/api/volt/machines?sort=vram&order=desc&limit=2&offset=1')).body;
+    expect(page.total).toBe(12);
+    expect(page.machines).toHaveLength(2);
+    expect(page.machines[0].gpu_vram_gb).toBeGreaterThanOrEqual(page.machines[1].gpu_vram_gb);
+    const bad = await stack.call('GET', '/api/volt/machines?min_vram=lots&sort=weight');
+    expect(bad.status).toBe(400);
+    expect(bad.body.details.map((d: { field: string }) => d.field).sort()).toEqual(['min_vram', 'sort']);
+    const providers = (await stack.call('GET', '/api/volt/providers')).body;
+    expect(providers.providers.map((p: { name: string; kind: string; status: string }) => [p.name, p.kind, p.status])).toEqual([
+      ['lium', 'standard', 'ok'],
+      ['targon', 'confidential', 'ok'],
+    ]);
+  });
+});
+
+describe('the Lium pod lifecycle through the gateway', () => {
+  it('creates, runs, updates, stops, resizes, starts and deletes a pod, with the provider agreeing at each step', async () => {
+    const created = await stack.call('POST', '/api/volt/pods', { body: lium() });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ name: 'my-training-pod', status: 'deploying', provider: 'lium', gpu_type: 'RTX 4090', gpu_count: 1, cost_per_hour: 0.39, ip: null, ssh_port: null, template: 'pytorch/pytorch:2.1.0-cuda12.1-cudnn8-devel', volume_size_gb: 50, ssh_keys: [keyId], confidential: false, attestation: null });
+    const podId = created.body.id;
+    expect(podId).toMatch(/^pod_/);
+
+    const running = await podReaches(stack, podId, 'running');
+    expect(running.ip).toMatch(/^203\.0\./);
+    expect(running.ssh_port).toBeGreaterThan(0);
+    let instance = (await simInstances(stack)).find((i) => i.tag === podId)!;
+    expect(instance).toMatchObject({ provider: 'lium', phase: 'running', gpus: 1 });
+    expect(instance.sshKeys).toHaveLength(1);
+    expect((await stack.call('GET', '/api/volt/pods')).body.pods.map((p: { id: string }) => p.id)).toContain(podId);
+
+    const renamed = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { name: 'training-run-v2', ssh_key_ids: [] } });
+    expect(renamed.body).toEqual({ id: podId, name: 'training-run-v2', status: 'running', ssh_keys: [], volume_size_gb: 50, gpu_count: 1, message: 'Pod updated successfully.' });
+    const tooEarly = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { gpu_count: 2 } });
+    expect(tooEarly.status).toBe(409);
+    expect(tooEarly.body.message).toMatch(/Stop the pod/);
+
+    const started = await stack.call('POST', `/api/volt/pods/${podId}/start`);
+    expect(started.body).toEqual({ id: podId, status: 'running', message: 'Pod is already running; nothing to do.' });
+    const stopping = await stack.call('POST', `/api/volt/pods/${podId}/stop`);
+    expect(stopping.body).toEqual({ id: podId, status: 'stopping', message: 'Pod is stopping. Data on /root volume is preserved.' });
+    await podReaches(stack, podId, 'stopped');
+    expect((await simInstances(stack)).find((i) => i.tag === podId)!.phase).toBe('stopped');
+    expect((await stack.call('POST', `/api/volt/pods/${podId}/stop`)).body).toEqual({ id: podId, status: 'stopped', message: 'Pod is already stopped; nothing to do.' });
+
+    const resized = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { gpu_count: 2, volume_size_gb: 100 } });
+    expect(resized.status).toBe(200);
+    expect((await stack.call('GET', `/api/volt/pods/${podId}`)).body).toMatchObject({ gpu_count: 2, volume_size_gb: 100, cost_per_hour: 0.78 });
+    expect((await stack.call('POST', `/api/volt/pods/${podId}/start`)).body.status).toBe('starting');
+    const again = await podReaches(stack, podId, 'running');
+    expect(again.uptime_hours).toBeGreaterThanOrEqual(0);
+    instance = (await simInstances(stack)).find((i) => i.tag === podId)!;
+    expect(instance).toMatchObject({ phase: 'running', gpus: 2 });
+
+    const deleting = await stack.call('DELETE', `/api/volt/pods/${podId}`);
+    expect(deleting.status).toBe(200);
+    expect(['deleting', 'deleted']).toContain(deleting.body.status);
+    await podReaches(stack, podId, 'deleted');
+    expect((await simInstances(stack)).some((i) => i.tag === podId)).toBe(false);
+    expect((await stack.call('GET', '/api/volt/pods')).body.pods.map((p: { id: string }) => p.id)).not.toContain(podId);
+    expect((await stack.call('GET', '/api/volt/pods?status=deleted')).body.pods.map((p: { id: string }) => p.id)).toContain(podId);
+    expect((await stack.call('DELETE', `/api/volt/pods/${podId}`)).body.status).toBe('deleted');
+
+    expect(await eventTypes(podId)).toEqual([
+      'PodRequested',
+      'PodProvisioned',
+      'PodRunning',
+      'PodUpdated',
+      'PodStopRequested',
+      'PodStopped',
+      'PodUpdated',
+      'PodStartRequested',
+      'PodRunning',
+      'PodDeleteRequested',
+      'PodDeleted',
+    ]);
+  });
+});
+
+describe('the Targon confidential pod lifecycle', () => {
+  it('runs only after evidence bound to Volt’s nonce is recorded, signed by the provider’s key', async () => {
+    const body = { provider: 'targon', name: 'my-training-server', resource_name: 'h200-small', image: 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel', cost_per_hour: 2.4 };
+    const created = await stack.call('POST', '/api/volt/pods', { body });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ status: 'deploying', provider: 'targon', resource_name: 'h200-small', gpu_type: 'H200', cost_per_hour: 2.4, image: body.image, confidential: true, attestation: 'intel_tdx' });
+    const podId = created.body.id;
+    await podReaches(stack, podId, 'running');
+    const events = await new EventStore(stack.db.db).readStream(podStream(podId));
+    const types = events.map((e) => e.type);
+    expect(types.indexOf('PodAttestationRecorded')).toBeGreaterThan(-1);
+    expect(types.indexOf('PodAttestationRecorded')).toBeLessThan(types.indexOf('PodRunning'));
+    const evidence = events.find((e) => e.type === 'PodAttestationRecorded')!.data as { nonce: string; quote: Record<string, unknown>; quoteRaw: string; signature: string; signingKey: string };
+    expect(evidence.quote.report_data).toBe(evidence.nonce);
+    expect(evidence.quote.tee).toBe('intel_tdx');
+    const signed = Buffer.from(evidence.quoteRaw, 'base64');
+    expect(JSON.parse(signed.toString())).toEqual(evidence.quote);
+    expect(verify(null, signed, evidence.signingKey, Buffer.from(evidence.signature, 'base64'))).toBe(true);
+    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(signed.toString()), report_data: 'ff'.repeat(32) }));
+    expect(verify(null, forged, evidence.signingKey, Buffer.from(evidence.signature, 'base64'))).toBe(false);
+
+    await stack.call('POST', `/api/volt/pods/${podId}/stop`);
+    await podReaches(stack, podId, 'stopped');
+    await stack.call('POST', `/api/volt/pods/${podId}/start`);
+    await podReaches(stack, podId, 'running');
+    // A confidential pod attests again at every boot, with a new nonce.
+    const attestations = (await new EventStore(stack.db.db).readStream(podStream(podId))).filter((e) => e.type === 'PodAttestationRecorded');
+    expect(attestations).toHaveLength(2);
+    expect((attestations[0].data as { nonce: string }).nonce).not.toBe((attestations[1].data as { nonce: string }).nonce);
+
+    const cheap = await stack.call('POST', '/api/volt/pods', { body: { ...body, cost_per_hour: 1.5 } });
+    expect(cheap.status).toBe(409);
+    expect(cheap.body.message).toMatch(/2\.40 USD\/hour/);
+    await stack.call('DELETE', `/api/volt/pods/${podId}`);
+    await podReaches(stack, podId, 'deleted');
+    expect((await simInstances(stack)).some((i) => i.tag === podId)).toBe(false);
+  });
+});
+
+describe('pod requests Volt refuses', () => {
+  it('checks the body, the machine, the template and the keys, and keeps organizations apart', async () => {
+    const other = await stack.createOrg('Other pods org');
+    const otherKey = (await stack.call('POST', '/api/volt/ssh-keys', { key: other.apiKey, body: { name: 'theirs', public_key: generateSshKey().line } })).body.id;
+    const cases: [unknown, number, string?][] = [
+      [{ ...lium(), gpu_count: 0 }, 400, 'gpu_count'],
+      [{ ...lium(), machine_id: 'nope' }, 400, 'machine_id'],
+      [{ ...lium(), surprise: true }, 400],
+      [{ provider: 'targon', resource_name: 'h900-huge', image: 'x/y:1', cost_per_hour: 3 }, 400, 'resource_name'],
+      [{ ...lium(), machine_id: 'mach_unknown_99' }, 404],
+      [{ ...lium(), machine_id: 'mach_rtx4090_01', gpu_count: 8 }, 400, 'gpu_count'],
+      [{ ...lium(), template_id: 'tpl_missing' }, 400, 'template_id'],
+      [{ ...lium(), ssh_key_ids: [otherKey] }, 400, 'ssh_key_ids'],
+    ];
+    for (const [body, status, field] of cases) {
+      const r = await stack.call('POST', '/api/volt/pods', { body });
+      expect([JSON.stringify(body), r.status]).toEqual([JSON.stringify(body), status]);
+      expect(r.body).toMatchObject({ error: true, status, code: expect.any(String) });
+      if (field) expect(r.body.details.map((d: { field: string }) => d.field)).toContain(field);
+    }
+    const mine = (await stack.call('POST', '/api/volt/pods', { body: lium() })).body.id;
+    for (const [method, path] of [['GET', ''], ['POST', '/stop'], ['DELETE', ''], ['GET', '/can-terminate']] as const) {
+      expect((await stack.call(method, `/api/volt/pods/${mine}${path}`, { key: other.apiKey })).status).toBe(404);
+    }
+    expect((await stack.call('GET', '/api/volt/pods', { key: other.apiKey })).body).toEqual({ pods: [], total: 0 });
+    expect((await stack.call('GET', '/api/volt/pods/pod_doesnotexist')).status).toBe(404);
+    await stack.call('DELETE', `/api/volt/pods/${mine}`);
+    await podReaches(stack, mine, 'deleted');
+  });
+});
+
+describe('spot pods', () => {
+  it('reports the minimum runtime and refuses an early delete; a reclaim ends the pod as terminated-provider', async () => {
+    const podId = (await stack.call('POST', '/api/volt/pods', { body: lium({ machine_id: 'mach_rtx4090_02' }) })).body.id;
+    await podReaches(stack, podId, 'running');
+    expect((await stack.call('GET', `/api/volt/pods/${podId}/can-terminate`)).body).toEqual({ canTerminate: false, runtime: 0, timeRemaining: 20, minimumRuntime: 20 });
+    const early = await stack.call('DELETE', `/api/volt/pods/${podId}`);
+    expect(early.status).toBe(409);
+    expect(early.body.message).toMatch(/can-terminate/);
+    const instance = (await simInstances(stack)).find((i) => i.tag === podId)!;
+    await fetch(`${stack.sim.url}/admin/instances/${instance.id}/reclaim`, { method: 'POST' });
+    const ended = await podReaches(stack, podId, 'terminated-provider');
+    expect(ended).toMatchObject({ reason: 'spot_reclaimed', status_message: expect.stringMatching(/reclaimed/) });
+    await eventually('the reclaimed instance to be destroyed', async () => !(await simInstances(stack)).some((i) => i.tag === podId));
+    expect((await stack.call('GET', `/api/volt/pods/${podId}/can-terminate`)).body.canTerminate).toBe(true);
+  });
+});
