@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { given } from '@volt/testing';
+import { podDecider, runtimeMinutes, type PodEvent } from './pod.decider';
+import { fold } from '@volt/domain';
+
+const t = (s: number) => new Date(Date.UTC(2026, 10, 23, 10, 0, s)).toISOString();
+const requested = (over: Partial<Extract<PodEvent, { type: 'PodRequested' }>['data']> = {}): PodEvent => ({
+  type: 'PodRequested',
+  data: {
+    podId: 'pod_a',
+    name: 'a',
+    provider: 'lium',
+    machineId: 'mach_rtx4090_01',
+    offerId: 'rtx4090_01',
+    resourceName: null,
+    gpuType: 'RTX 4090',
+    gpuCount: 1,
+    cpuCores: 8,
+    ramGb: 32,
+    location: 'US-East',
+    instanceType: 'dedicated',
+    minimumRuntimeMinutes: 0,
+    pricePerGpuHour: 0.39,
+    costPerHour: 0.39,
+    volumeSizeGb: 50,
+    templateId: 'tpl_pytorch21',
+    image: 'pytorch/pytorch:2.1.0',
+    sshKeyIds: [],
+    confidential: false,
+    requestedAt: t(0),
+    ...over,
+  },
+});
+const provisioned: PodEvent = { type: 'PodProvisioned', data: { podId: 'pod_a', instanceId: 'i-1', at: t(1) } };
+const running: PodEvent = { type: 'PodRunning', data: { podId: 'pod_a', ip: '203.0.113.2', sshPort: 40000, at: t(10) } };
+
+describe('pod decider', () => {
+  it('records an instance once, and only while deploying', () => {
+    given(podDecider, [requested()]).when({ type: 'RecordProvisioned', data: { podId: 'pod_a', instanceId: 'i-1', at: t(1) } }).then([provisioned]);
+    given(podDecider, [requested(), provisioned]).when({ type: 'RecordProvisioned', data: { podId: 'pod_a', instanceId: 'i-2', at: t(2) } }).then([]);
+  });
+
+  it('refuses to run a confidential pod before its evidence is recorded', () => {
+    const confidential = requested({ provider: 'targon', confidential: true });
+    given(podDecider, [confidential, provisioned]).when({ type: 'MarkRunning', data: { podId: 'pod_a', ip: null, sshPort: null, at: t(5) } }).thenError('CONFLICT');
+    const evidence: PodEvent = { type: 'PodAttestationRecorded', data: { podId: 'pod_a', instanceId: 'i-1', nonce: 'ab', quote: {}, quoteRaw: '', signature: '', signingKey: '', at: t(4) } };
+    given(podDecider, [confidential, provisioned, evidence]).when({ type: 'MarkRunning', data: { podId: 'pod_a', ip: null, sshPort: null, at: t(5) } }).then([
+      { type: 'PodRunning', data: { podId: 'pod_a', ip: null, sshPort: null, at: t(5) } },
+    ]);
+  });
+
+  it('makes stop on a stopped pod and start on a running pod no-ops, and refuses the impossible', () => {
+    const stopped: PodEvent[] = [requested(), provisioned, running, { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(20) } }, { type: 'PodStopped', data: { podId: 'pod_a', at: t(21) } }];
+    given(podDecider, stopped).when({ type: 'RequestStop', data: { podId: 'pod_a', reason: null, at: t(30) } }).then([]);
+    given(podDecider, [requested(), provisioned, running]).when({ type: 'RequestStart', data: { podId: 'pod_a', at: t(30) } }).then([]);
+    given(podDecider, [requested()]).when({ type: 'RequestStop', data: { podId: 'pod_a', reason: null, at: t(30) } }).thenError('CONFLICT');
+    given(podDecider).when({ type: 'RequestStart', data: { podId: 'pod_a', at: t(30) } }).thenError('NOT_FOUND');
+  });
+
+  it('changes hardware only while stopped, and reprices GPUs at the launch rate', () => {
+    given(podDecider, [requested(), provisioned, running]).when({ type: 'UpdatePod', data: { podId: 'pod_a', gpuCount: 2, at: t(30) } }).thenError('CONFLICT');
+    given(podDecider, [requested(), provisioned, running]).when({ type: 'UpdatePod', data: { podId: 'pod_a', name: 'b', at: t(30) } }).then([{ type: 'PodUpdated', data: { podId: 'pod_a', name: 'b', at: t(30) } }]);
+    const stopped: PodEvent[] = [requested(), provisioned, running, { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(20) } }, { type: 'PodStopped', data: { podId: 'pod_a', at: t(21) } }];
+    given(podDecider, stopped).when({ type: 'UpdatePod', data: { podId: 'pod_a', gpuCount: 3, at: t(30) } }).then([{ type: 'PodUpdated', data: { podId: 'pod_a', gpuCount: 3, costPerHour: 1.17, at: t(30) } }]);
+  });
+
+  it('holds a spot pod to its minimum runtime, counting only running time', () => {
+    const spot = [requested({ instanceType: 'spot', minimumRuntimeMinutes: 20 }), provisioned, running];
+    given(podDecider, spot).when({ type: 'RequestDelete', data: { podId: 'pod_a', at: t(10 + 60 * 19) } }).thenError('CONFLICT');
+    given(podDecider, spot).when({ type: 'RequestDelete', data: { podId: 'pod_a', at: t(10 + 60 * 20) } }).then([{ type: 'PodDeleteRequested', data: { podId: 'pod_a', at: t(10 + 60 * 20) } }]);
+    const state = fold(podDecider, [...spot, { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(10 + 300) } }]);
+    expect(runtimeMinutes(state, t(10_000))).toBe(5);
+  });
+
+  it('never goes back from a terminal state', () => {
+    const failed: PodEvent[] = [requested(), { type: 'PodFailed', data: { podId: 'pod_a', reason: 'stale_inventory', message: 'gone', at: t(1) } }];
+    given(podDecider, failed).when({ type: 'RecordProvisioned', data: { podId: 'pod_a', instanceId: 'i-9', at: t(2) } }).then([]);
+    given(podDecider, failed).when({ type: 'MarkRunning', data: { podId: 'pod_a', ip: null, sshPort: null, at: t(3) } }).then([]);
+    given(podDecider, failed).when({ type: 'MarkTerminated', data: { podId: 'pod_a', reason: 'instance_lost', message: 'x', at: t(3) } }).then([]);
+    given(podDecider, failed).when({ type: 'RequestStart', data: { podId: 'pod_a', at: t(3) } }).thenError('CONFLICT');
+    given(podDecider, failed).when({ type: 'RequestDelete', data: { podId: 'pod_a', at: t(3) } }).then([{ type: 'PodDeleteRequested', data: { podId: 'pod_a', at: t(3) } }]);
+  });
+});

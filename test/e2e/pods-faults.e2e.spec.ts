@@ -1,0 +1,142 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { generateSshKey } from '../support/ssh';
+import { eventually, metric, podReaches, simAdmin, simInstances } from '../support/pods';
+import { startStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let keyId: string;
+beforeAll(async () => {
+  stack = await startStack({ env: { VOLT_POD_CREATE_LIMIT: '1000' } });
+  keyId = (await stack.call('POST', '/api/volt/ssh-keys', { body: { name: 'laptop', public_key: generateSshKey().line } })).body.id;
+});
+afterEach(async () => {
+  await simAdmin(stack, 'PUT', '/faults/lium', {});
+  await simAdmin(stack, 'PUT', '/faults/targon', {});
+});
+afterAll(() => stack?.stop());
+
+const body = (machine = 'mach_a100_01') => ({ machine_id: machine, template_id: 'tpl_pytorch21', ssh_key_ids: [keyId] });
+const create = async (machine?: string) => {
+  const r = await stack.call('POST', '/api/volt/pods', { body: body(machine) });
+  expect(r.status).toBe(201);
+  return r.body.id as string;
+};
+const instancesOf = async (podId: string) => (await simInstances(stack)).filter((i) => i.tag === podId);
+
+describe('provider faults', () => {
+  it('a create that succeeded but answered 500 is retried into the same instance: one pod, one instance', async () => {
+    await simAdmin(stack, 'PUT', '/faults/lium', { createThen500: 1 });
+    const podId = await create();
+    await podReaches(stack, podId, 'running');
+    expect(await instancesOf(podId)).toHaveLength(1);
+    expect(await metric(stack.pods.url, 'gpu_provider_api_errors_total{provider="lium",operation="create"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a provider that hangs past the timeout answers 502, fails the pod with provider_error, and leaves nothing behind', async () => {
+    await simAdmin(stack, 'PUT', '/faults/lium', { hang: ['create'] });
+    const before = (await simInstances(stack)).length;
+    const r = await stack.call('POST', '/api/volt/pods', { body: body() });
+    expect(r.status).toBe(502);
+    expect(r.body).toMatchObject({ error: true, status: 502, code: 'PROVIDER_UNAVAILABLE' });
+    const failed = (await stack.call('GET', '/api/volt/pods?status=failed')).body.pods;
+    expect(failed[0]).toMatchObject({ status: 'failed', reason: 'provider_error', status_message: expect.stringMatching(/Nothing was charged/) });
+    expect((await simInstances(stack)).length).toBe(before);
+  });
+
+  it('a destroy that silently does nothing is retried until the instance is really gone, and counted', async () => {
+    const podId = await create();
+    await podReaches(stack, podId, 'running');
+    const failuresBefore = await metric(stack.pods.url, 'gpu_destroy_failures_total');
+    await simAdmin(stack, 'PUT', '/faults/lium', { destroyNoop: 1 });
+    expect((await stack.call('DELETE', `/api/volt/pods/${podId}`)).body.status).toBe('deleting');
+    await eventually('a destroy failure to be counted', async () => (await metric(stack.pods.url, 'gpu_destroy_failures_total')) > failuresBefore);
+    // Never shown deleted while the provider still has it.
+    expect((await stack.call('GET', `/api/volt/pods/${podId}`)).body.status).toBe('deleting');
+    expect(await instancesOf(podId)).toHaveLength(1);
+    await simAdmin(stack, 'PUT', '/faults/lium', {});
+    await podReaches(stack, podId, 'deleted');
+    expect(await instancesOf(podId)).toHaveLength(0);
+  });
+
+  it('an instance that never comes up fails with provisioning_timeout and is destroyed', async () => {
+    const slow = await startStack({ env: { VOLT_POD_CREATE_LIMIT: '1000', VOLT_PROVISION_TIMEOUT_MS: '800' }, transitionMs: 60_000 });
+    try {
+      const r = await slow.call('POST', '/api/volt/pods', { body: { machine_id: 'mach_h100_01', template_id: 'tpl_pytorch21' } });
+      expect(r.status).toBe(201);
+      const failed = await podReaches(slow, r.body.id, 'failed');
+      expect(failed).toMatchObject({ reason: 'provisioning_timeout', status_message: expect.stringMatching(/did not bring the pod up/) });
+      await eventually('the slow instance to be destroyed', async () => (await simInstances(slow)).every((i) => i.tag !== r.body.id || i.phase === 'terminating'));
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it('an offer withdrawn between listing and create answers 503 stale_inventory and provisions nothing', async () => {
+    expect((await stack.call('GET', '/api/volt/machines')).body.machines.map((m: { id: string }) => m.id)).toContain('mach_h200_01');
+    await simAdmin(stack, 'POST', '/offers/withdraw', { offer_id: 'h200_01' });
+    try {
+      const before = (await simInstances(stack)).length;
+      const r = await stack.call('POST', '/api/volt/pods', { body: body('mach_h200_01') });
+      expect(r.status).toBe(503);
+      expect(r.body).toEqual({
+        error: true,
+        status: 503,
+        code: 'STALE_INVENTORY',
+        error_type: 'stale_inventory',
+        offer_id: 'mach_h200_01',
+        provider: 'lium',
+        retry_suggested: true,
+        message: 'The selected offer is no longer available. Please refresh inventory and select a different offer.',
+        request_id: expect.any(String),
+      });
+      expect((await simInstances(stack)).length).toBe(before);
+      // The catalogue forgets the offer at once.
+      expect((await stack.call('GET', '/api/volt/machines')).body.machines.map((m: { id: string }) => m.id)).not.toContain('mach_h200_01');
+      const failed = (await stack.call('GET', '/api/volt/pods?status=failed')).body.pods.find((p: { reason: string }) => p.reason === 'stale_inventory');
+      expect(failed).toBeDefined();
+    } finally {
+      await simAdmin(stack, 'POST', '/offers/restore', { offer_id: 'h200_01' });
+    }
+  });
+});
+
+describe('reconciliation', () => {
+  it('destroys planted orphans (untagged, and tagged with a pod Volt never made) and counts them', async () => {
+    const before = await metric(stack.pods.url, 'gpu_orphans_detected_total');
+    const untagged = await simAdmin(stack, 'POST', '/orphans', { provider: 'lium' });
+    const ghost = await simAdmin(stack, 'POST', '/orphans', { provider: 'targon', tag: 'pod_ghost123' });
+    await eventually('both orphans to be destroyed', async () => {
+      const ids = (await simInstances(stack)).filter((i) => i.phase !== 'terminating').map((i) => i.id);
+      return !ids.includes(untagged.id) && !ids.includes(ghost.id);
+    });
+    expect(await metric(stack.pods.url, 'gpu_orphans_detected_total')).toBe(before + 2);
+    const sessions = await (await fetch(`${stack.pods.url}/metrics`)).text();
+    expect(sessions).toMatch(/gpu_sessions_active\{provider="lium",status="[a-z-]+"\} \d+/);
+  });
+
+  it('concurrent stop, start and delete on one pod end in a legal state that the provider agrees with', async () => {
+    for (let round = 0; round < 3; round++) {
+      const podId = await create('mach_h100_02');
+      await podReaches(stack, podId, 'running');
+      const actions = ['stop', 'start', 'stop', 'delete', 'start', 'stop'].sort(() => Math.random() - 0.5);
+      const answers = await Promise.all(
+        actions.map((a) => (a === 'delete' ? stack.call('DELETE', `/api/volt/pods/${podId}`) : stack.call('POST', `/api/volt/pods/${podId}/${a}`))),
+      );
+      for (const a of answers) expect([200, 409]).toContain(a.status);
+      const settled = await podReaches(stack, podId, ['running', 'stopped', 'deleted']);
+      // Give the reconciler a few sweeps to prove the state is stable, not passing through.
+      await new Promise((r) => setTimeout(r, 500));
+      const final = (await stack.call('GET', `/api/volt/pods/${podId}`)).body;
+      expect(final.status).toBe(settled.status);
+      const live = (await instancesOf(podId)).filter((i) => i.phase !== 'terminating');
+      if (final.status === 'deleted') expect(live).toHaveLength(0);
+      else expect(live.map((i) => i.phase)).toEqual([final.status]);
+      if (final.status !== 'deleted') {
+        if (final.status === 'stopped') await stack.call('POST', `/api/volt/pods/${podId}/start`);
+        await podReaches(stack, podId, 'running');
+        await stack.call('DELETE', `/api/volt/pods/${podId}`);
+        await podReaches(stack, podId, 'deleted');
+      }
+    }
+  });
+});
