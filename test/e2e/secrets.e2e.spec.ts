@@ -1,35 +1,25 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApp, type AppProcess } from '../support/process';
 import { EventStore } from '@volt/event-store';
 import { createOrganization } from '@volt/identity-infra';
 import { allMigrations } from '@volt/schema';
 import { Keyring } from '@volt/secrets';
 import { TEST_NATS_URL, createTestDatabase, createTestMessaging, readWholeStream, type TestDatabase, type TestMessaging } from '@volt/testing';
 
-const root = path.resolve(__dirname, '../..');
 const CANARY_PASSWORD = `canary-pw-${Math.random().toString(36).slice(2)}-registry`;
 
 let db: TestDatabase;
 let messaging: TestMessaging;
-const children: ChildProcess[] = [];
-let logs = '';
 const wire: string[] = [];
 
-function start(app: string, env: Record<string, string>): Promise<string> {
-  const child = spawn(process.execPath, [path.join(root, `apps/${app}/dist/main.js`)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      logs += chunk.toString();
-      const ready = logs.match(new RegExp(`"url":"(http://[^"]+)","msg":"${app} ready"`));
-      if (ready) resolve(ready[1]);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`${app} exited with ${code}: ${logs.slice(-2000)}`)));
-  });
+const apps: AppProcess[] = [];
+const logs = () => apps.map((a) => a.logs()).join('');
+async function start(app: string, env: Record<string, string>): Promise<string> {
+  const running = await startApp(app, env);
+  apps.push(running);
+  return running.url;
 }
 
 let gateway: string;
@@ -47,8 +37,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGTERM');
-  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
+  await Promise.all(apps.map((a) => a.stop()));
   await messaging?.cleanup();
   await db?.drop();
 });
@@ -91,14 +80,14 @@ describe('secrets: a registry password and an API key, once stored, appear nowhe
     expect(dump).toContain('ghcr.io');
     expect(streams.join('\n')).toContain('DockerCredentialAdded');
     expect(wire.join('\n')).toContain('AddDockerCredential');
-    expect(logs).toContain('gateway ready');
+    expect(logs()).toContain('gateway ready');
     expect(responses.join('\n')).toContain('"username":"bot"');
 
     for (const secret of [CANARY_PASSWORD, canaryKey, canaryKey.slice('volt_sk_live_'.length)]) {
       expect({ where: 'pg_dump', found: dump.includes(secret) }).toEqual({ where: 'pg_dump', found: false });
       expect({ where: 'jetstream', found: streams.some((s) => s.includes(secret)) }).toEqual({ where: 'jetstream', found: false });
       expect({ where: 'wire', found: wire.some((s) => s.includes(secret)) }).toEqual({ where: 'wire', found: false });
-      expect({ where: 'logs', found: logs.includes(secret) }).toEqual({ where: 'logs', found: false });
+      expect({ where: 'logs', found: logs().includes(secret) }).toEqual({ where: 'logs', found: false });
       expect({ where: 'responses', found: responses.some((s) => s.includes(secret)) }).toEqual({ where: 'responses', found: false });
     }
   });
