@@ -126,6 +126,32 @@ async function shutdown(code) {
   process.exit(code);
 }
 
+/**
+ * The simulated GPU clouds (apps/provider-sim), unless VOLT_PROVIDER_LIUM_URL and
+ * VOLT_PROVIDER_TARGON_URL point elsewhere. Its instances survive restarts in .volt/.
+ */
+async function providerSim(env) {
+  if (process.env.VOLT_PROVIDER_LIUM_URL && process.env.VOLT_PROVIDER_TARGON_URL) return;
+  const port = await freePort(8090);
+  const child = spawn(process.execPath, ['apps/provider-sim/dist/main.js'], {
+    cwd: root,
+    env: { ...env, PORT: String(port), SIM_STATE_FILE: path.join(stateDir, 'provider-sim.json') },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  child.once('exit', (code, signal) => {
+    if (!exiting) {
+      console.error(`[volt] provider-sim exited (${signal ?? code}); stopping the stack`);
+      void shutdown(1);
+    }
+  });
+  children.push(child);
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100 && !(await fetch(`${url}/health`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+  env.VOLT_PROVIDER_LIUM_URL = `${url}/lium`;
+  env.VOLT_PROVIDER_TARGON_URL = `${url}/targon`;
+  say(`provider-sim (simulated Lium and Targon): ${url}, admin API at ${url}/admin/state`);
+}
+
 async function main() {
   fs.mkdirSync(stateDir, { recursive: true });
   say('building');
@@ -148,6 +174,7 @@ async function main() {
     return shutdown(1);
   }
   const org = JSON.parse(demo.stdout);
+  await providerSim(env);
   for (const [name, port] of SERVICES) {
     const child = spawn(process.execPath, ['--require', '@volt/telemetry/register', `apps/${name}/dist/main.js`], {
       cwd: root,

@@ -4,34 +4,20 @@
 // Fastify route answering the same JSON, each in its own process, driven by autocannon
 // at 64 connections in alternating order. BENCH_ROUNDS (default 3) and BENCH_SECONDS
 // (default 10) adjust it.
-const { spawn, execFileSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const path = require('node:path');
 const autocannon = require('autocannon');
 const { freshDatabase } = require('../event-store/common');
+const { start, stopAll } = require('../processes');
 
 const root = path.resolve(__dirname, '../..');
 const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const tracing = process.env.BENCH_TRACING !== '0';
-const children = [];
 
 /** Starts a node process and resolves with the first line matching `ready`. */
-function start(args, env, ready) {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = out.match(ready);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-  });
-}
-
 function load(url, key) {
   return new Promise((resolve, reject) => {
     autocannon({ url: `${url}/api/volt/ssh-keys`, connections: 64, duration: seconds, headers: key ? { 'x-api-key': key } : {} }, (error, result) => {
@@ -69,7 +55,7 @@ async function main() {
     // (spans are made for every request and query, exported when OTEL_EXPORTER_OTLP_ENDPOINT is set).
     const node = tracing ? ['--require', '@volt/telemetry/register'] : [];
     await start([...node, 'apps/pods/dist/main.js'], env, ready('pods'));
-    const gateway = await start([...node, 'apps/gateway/dist/main.js'], env, ready('gateway'));
+    const gateway = (await start([...node, 'apps/gateway/dist/main.js'], env, ready('gateway'))).url;
     // A realistic list: five keys.
     for (let i = 0; i < 5; i++) {
       const key = execFileSync('bash', ['-c', `d=$(mktemp -d) && ssh-keygen -q -t ed25519 -N '' -C bench -f $d/k && cat $d/k.pub && rm -r $d`], { encoding: 'utf8' }).trim();
@@ -77,7 +63,7 @@ async function main() {
       if (r.status !== 201) throw new Error(`could not add an SSH key: ${r.status} ${await r.text()}`);
     }
     const body = await (await fetch(`${gateway}/api/volt/ssh-keys`, { headers: { 'x-api-key': org.api_key } })).text();
-    const bare = await start([path.join(__dirname, 'bare.js')], { BENCH_BODY: body }, /^(http:\/\/\S+)\n/m);
+    const bare = (await start([path.join(__dirname, 'bare.js')], { BENCH_BODY: body }, /^(http:\/\/\S+)\n/m)).url;
     const checked = await (await fetch(`${bare}/api/volt/ssh-keys`)).text();
     if (checked !== body) throw new Error('the bare route does not answer the same body');
 
@@ -101,14 +87,12 @@ async function main() {
     console.log(`| p99 latency (ms) | ${fmt(m('volt', 'p99'))} | ${fmt(m('bare', 'p99'))} | | < 25 ms |`);
     console.log(`\nper-round throughput ratios: ${results.volt.map((v, i) => (v.rps / results.bare[i].rps).toFixed(2)).join(' ')}`);
   } finally {
-    for (const child of children) child.kill('SIGTERM');
-    await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)))));
+    await stopAll();
     await database.drop();
   }
 }
 
 main().catch((error) => {
   console.error(error);
-  for (const child of children) child.kill('SIGKILL');
-  process.exit(1);
+  stopAll('SIGKILL').finally(() => process.exit(1));
 });

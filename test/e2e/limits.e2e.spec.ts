@@ -63,6 +63,20 @@ describe('rate limits (seed 000: per key per hour; seed 002: X-RateLimit-* heade
     }
     expect(limit).toBe('500');
     expect((await stack.call('GET', `/v1/orgs/${org.orgId}`, { key: org.apiKey })).body.limits).toEqual({ requests_per_hour: 500, pod_creates_per_15_min: 3 });
+
+    // Seed 002's pod-creation limit, per organization, shared by both gateways; other routes are unaffected.
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await stack.call('POST', '/api/volt/pods', { key: org.apiKey, via: i % 2, body: { machine_id: 'mach_a100_01', template_id: 'tpl_pytorch21' } });
+      statuses.push(r.status);
+      if (r.status === 429) {
+        expect(r.body).toMatchObject({ error: true, status: 429, code: 'RATE_LIMIT_EXCEEDED', message: 'Pod creation limit reached (3 per 15 minutes for this organization).' });
+        expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+      }
+    }
+    expect(statuses).toEqual([201, 201, 201, 429, 429]);
+    expect((await stack.call('GET', '/api/volt/pods', { key: org.apiKey })).body.total).toBe(3);
+    expect((await stack.call('GET', '/api/volt/machines', { key: org.apiKey })).status).toBe(200);
   });
 });
 

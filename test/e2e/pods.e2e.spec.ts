@@ -53,6 +53,8 @@ describe('machines and providers', () => {
 
 describe('the Lium pod lifecycle through the gateway', () => {
   it('creates, runs, updates, stops, resizes, starts and deletes a pod, with the provider agreeing at each step', async () => {
+    const published: string[] = [];
+    const sub = stack.messaging.nc.subscribe(`${stack.messaging.prefix}.volt.evt.pods.>`, { callback: (_e, msg) => published.push(msg.subject.split('.').pop()!) });
     const created = await stack.call('POST', '/api/volt/pods', { body: lium() });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: 'my-training-pod', status: 'deploying', provider: 'lium', gpu_type: 'RTX 4090', gpu_count: 1, cost_per_hour: 0.39, ip: null, ssh_port: null, template: 'pytorch/pytorch:2.1.0-cuda12.1-cudnn8-devel', volume_size_gb: 50, ssh_keys: [keyId], confidential: false, attestation: null });
@@ -112,6 +114,10 @@ describe('the Lium pod lifecycle through the gateway', () => {
       'PodDeleteRequested',
       'PodDeleted',
     ]);
+    // Every transition is published on volt.evt.pods.<Event> by the outbox relay.
+    await eventually('the relay to publish PodDeleted', async () => published.includes('PodDeleted'));
+    sub.unsubscribe();
+    for (const type of ['PodRequested', 'PodProvisioned', 'PodRunning', 'PodStopRequested', 'PodStopped', 'PodStartRequested', 'PodDeleteRequested', 'PodDeleted']) expect(published).toContain(type);
   });
 });
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES } from '@volt/identity-contracts';
 import { ROUTES, createFixture, fill, idsOf, randomIds, type OrgFixture } from '../support/routes';
+import { podReaches } from '../support/pods';
 import { startStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
@@ -16,6 +17,7 @@ async function snapshot(org: OrgFixture) {
     credentials: await get('/api/volt/docker-credentials'),
     keys: ((await get('/api/volt/api-keys')) as { api_keys: { id: string }[] }).api_keys.map((k) => k.id),
     org: await get(`/v1/orgs/${org.orgId}`),
+    pods: await get('/api/volt/pods'),
   };
 }
 
@@ -23,6 +25,9 @@ beforeAll(async () => {
   stack = await startStack();
   a = await createFixture(stack, { orgId: stack.orgId, apiKey: stack.apiKey });
   b = await createFixture(stack, await stack.createOrg('Other Org'));
+  // Settled, so B's snapshot changes only if A's calls change it.
+  await podReaches(stack, a.podId, 'running', { key: a.apiKey });
+  await podReaches(stack, b.podId, 'running', { key: b.apiKey });
 });
 afterAll(() => stack?.stop());
 
@@ -49,6 +54,7 @@ describe('tenant isolation: organization A’s key on organization B’s ids', (
     expect(JSON.stringify(mine)).not.toContain(b.credentialId);
     expect(JSON.stringify(mine)).not.toContain(b.apiKeyId);
     expect(JSON.stringify(mine)).not.toContain(b.memberId);
+    expect(JSON.stringify(mine)).not.toContain(b.podId);
   });
 });
 

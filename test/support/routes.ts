@@ -11,6 +11,7 @@ export interface OrgFixture {
   credentialId: string;
   apiKeyId: string;
   memberId: string;
+  podId: string;
 }
 
 export async function createFixture(stack: TestStack, org: { orgId: string; apiKey: string }): Promise<OrgFixture> {
@@ -24,12 +25,13 @@ export async function createFixture(stack: TestStack, org: { orgId: string; apiK
   const tpl = ok(await call('POST', '/api/volt/templates', { name: 'mine', image: 'ghcr.io/acme/app:v1', docker_credential_id: cred.id })) as { id: string };
   const key = ok(await call('POST', '/api/volt/api-keys', { name: 'ci' })) as { id: string };
   const member = ok(await call('POST', `/v1/orgs/${org.orgId}/members`, { email: `dev-${org.orgId}@example.com`, role: 'member' })) as { id: string };
-  return { ...org, sshKeyId: ssh.id, templateId: tpl.id, credentialId: cred.id, apiKeyId: key.id, memberId: member.id };
+  const pod = ok(await call('POST', '/api/volt/pods', { machine_id: 'mach_h100_01', template_id: 'tpl_pytorch21', ssh_key_ids: [ssh.id] })) as { id: string };
+  return { ...org, sshKeyId: ssh.id, templateId: tpl.id, credentialId: cred.id, apiKeyId: key.id, memberId: member.id, podId: pod.id };
 }
 
 export interface RouteCase {
   method: string;
-  /** With placeholders :org, :ssh, :tpl, :cred, :key, :member. */
+  /** With placeholders :org, :ssh, :tpl, :cred, :key, :member, :pod. */
   path: string;
   scope: Scope;
   /** A valid body (with placeholders filled the same way). */
@@ -64,6 +66,16 @@ export const ROUTES: RouteCase[] = [
   { method: 'PUT', path: '/v1/orgs/:org/members/:member', scope: 'api-keys', takesId: true, body: { role: 'viewer' } },
   { method: 'DELETE', path: '/v1/orgs/:org/members/:member', scope: 'api-keys', takesId: true },
   { method: 'GET', path: '/v1/audit', scope: 'api-keys', takesId: false },
+  { method: 'GET', path: '/api/volt/pods', scope: 'pods', takesId: false },
+  { method: 'POST', path: '/api/volt/pods', scope: 'pods', takesId: false, body: { machine_id: 'mach_h100_01', template_id: 'tpl_pytorch21' } },
+  { method: 'GET', path: '/api/volt/pods/:pod', scope: 'pods', takesId: true },
+  { method: 'PUT', path: '/api/volt/pods/:pod', scope: 'pods', takesId: true, body: { name: 'renamed' } },
+  { method: 'POST', path: '/api/volt/pods/:pod/stop', scope: 'pods', takesId: true },
+  { method: 'POST', path: '/api/volt/pods/:pod/start', scope: 'pods', takesId: true },
+  { method: 'GET', path: '/api/volt/pods/:pod/can-terminate', scope: 'pods', takesId: true },
+  { method: 'DELETE', path: '/api/volt/pods/:pod', scope: 'pods', takesId: true },
+  { method: 'GET', path: '/api/volt/machines', scope: 'machines', takesId: false },
+  { method: 'GET', path: '/api/volt/providers', scope: 'machines', takesId: false },
 ];
 
 export interface Ids {
@@ -73,17 +85,18 @@ export interface Ids {
   cred: string;
   key: string;
   member: string;
+  pod: string;
 }
 
-export const idsOf = (f: OrgFixture): Ids => ({ org: f.orgId, ssh: f.sshKeyId, tpl: f.templateId, cred: f.credentialId, key: f.apiKeyId, member: f.memberId });
+export const idsOf = (f: OrgFixture): Ids => ({ org: f.orgId, ssh: f.sshKeyId, tpl: f.templateId, cred: f.credentialId, key: f.apiKeyId, member: f.memberId, pod: f.podId });
 
 /** Ids of the right shape that belong to nobody. */
 export const randomIds = (): Ids => {
   const r = () => Math.random().toString(36).slice(2, 12).replace(/[^a-z0-9]/g, 'x');
-  return { org: `org_${r()}`, ssh: `key_${r()}`, tpl: `tpl_${r()}`, cred: `cred_${r()}`, key: `ak_${r()}`, member: `mem_${r()}` };
+  return { org: `org_${r()}`, ssh: `key_${r()}`, tpl: `tpl_${r()}`, cred: `cred_${r()}`, key: `ak_${r()}`, member: `mem_${r()}`, pod: `pod_${r()}` };
 };
 
 export function fill<T>(value: T, ids: Ids): T {
-  const text = JSON.stringify(value ?? null).replace(/:(org|ssh|tpl|cred|key|member)\b/g, (_m, name: keyof Ids) => ids[name]);
+  const text = JSON.stringify(value ?? null).replace(/:(org|ssh|tpl|cred|key|member|pod)\b/g, (_m, name: keyof Ids) => ids[name]);
   return JSON.parse(text) as T;
 }

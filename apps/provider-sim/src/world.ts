@@ -98,7 +98,7 @@ export class World {
   /** Writes the state soon; many changes in a burst make one write. */
   changed(): void {
     if (!this.options.stateFile || this.saveTimer) return;
-    this.saveTimer = setTimeout(() => this.saveNow(), 20);
+    this.saveTimer = setTimeout(() => this.saveNow(), 100);
   }
 
   saveNow(): void {

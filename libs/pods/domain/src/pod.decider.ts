@@ -44,8 +44,14 @@ export type PodCommand =
   | { type: 'UpdatePod'; data: Ref & { name?: string; sshKeyIds?: string[]; volumeSizeGb?: number; gpuCount?: number } }
   | { type: 'RequestDelete'; data: Ref }
   | { type: 'MarkDeleted'; data: Ref }
-  | { type: 'Fail'; data: Ref & { reason: PodReason; message: string } }
-  | { type: 'MarkTerminated'; data: Ref & { reason: PodReason; message: string } };
+  | { type: 'Fail'; data: Observed & { reason: PodReason; message: string } }
+  | { type: 'MarkTerminated'; data: Observed & { reason: PodReason; message: string } };
+
+/**
+ * A verdict reached by looking at the pod in one state: it holds only if the pod is still in
+ * that state (a customer's stop may have landed since the reconciler looked).
+ */
+type Observed = Ref & { whenStatus?: PodStatus };
 
 export interface PodState {
   exists: boolean;
@@ -186,10 +192,12 @@ function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<t
     case 'MarkDeleted':
       return s === 'deleting' ? [{ type: 'PodDeleted', data: { podId: d.podId, at: d.at } }] : [];
     case 'Fail':
+      if (command.data.whenStatus && command.data.whenStatus !== s) return [];
       return s === 'deploying' || s === 'starting' || s === 'stopping'
         ? [{ type: 'PodFailed', data: { podId: d.podId, reason: command.data.reason, message: command.data.message, at: d.at } }]
         : [];
     case 'MarkTerminated':
+      if (command.data.whenStatus && command.data.whenStatus !== s) return [];
       return s === 'running' || s === 'starting' || s === 'stopping' || s === 'stopped'
         ? [{ type: 'PodTerminatedByProvider', data: { podId: d.podId, reason: command.data.reason, message: command.data.message, at: d.at } }]
         : [];

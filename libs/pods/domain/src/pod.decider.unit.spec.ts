@@ -72,6 +72,13 @@ describe('pod decider', () => {
     expect(runtimeMinutes(state, t(10_000))).toBe(5);
   });
 
+  it('drops a verdict reached on a state the pod has since left', () => {
+    const stopping: PodEvent[] = [requested(), provisioned, running, { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(20) } }];
+    // The reconciler saw "running" and an instance that had stopped; the customer's stop explains it.
+    given(podDecider, stopping).when({ type: 'MarkTerminated', data: { podId: 'pod_a', reason: 'provider_stopped', message: 'x', whenStatus: 'running', at: t(21) } }).then([]);
+    given(podDecider, stopping).when({ type: 'Fail', data: { podId: 'pod_a', reason: 'provisioning_timeout', message: 'x', whenStatus: 'deploying', at: t(21) } }).then([]);
+  });
+
   it('never goes back from a terminal state', () => {
     const failed: PodEvent[] = [requested(), { type: 'PodFailed', data: { podId: 'pod_a', reason: 'stale_inventory', message: 'gone', at: t(1) } }];
     given(podDecider, failed).when({ type: 'RecordProvisioned', data: { podId: 'pod_a', instanceId: 'i-9', at: t(2) } }).then([]);

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { START_OF_STORE, type GlobalCheckpoint } from '@volt/contracts';
+import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt/contracts';
 import { checkpointOf, compareCheckpoints, Wakeable, type Database, type EventStore } from '@volt/event-store';
 import { counter, type Logger } from '@volt/telemetry';
 import type { Projection } from './projection';
@@ -78,15 +78,36 @@ export class ProjectionRunner {
   /** Applies everything available now; returns how many events were read. */
   async catchUp(): Promise<number> {
     let total = 0;
-    for (const projection of this.projections) {
-      for (;;) {
-        const n = await this.step(projection);
-        total += n;
-        if (n === 0) break;
-      }
+    for (;;) {
+      const n = await this.round();
+      total += n;
+      this.settleWaiters();
+      if (n === 0) return total;
     }
-    this.settleWaiters();
-    return total;
+  }
+
+  /**
+   * One batch for every projection, in parallel. Projections at the same checkpoint
+   * (the usual case) share one read of the store.
+   */
+  private async round(): Promise<number> {
+    const groups = new Map<string, { from: GlobalCheckpoint; projections: Projection[] }>();
+    for (const projection of this.projections) {
+      const from = await this.position(projection);
+      const key = `${from.transactionId}:${from.position}`;
+      const group = groups.get(key) ?? { from, projections: [] };
+      group.projections.push(projection);
+      groups.set(key, group);
+    }
+    let read = 0;
+    await Promise.all(
+      [...groups.values()].map(async ({ from, projections }) => {
+        const events = await this.store.readAll(from, this.options.batchSize ?? 5000);
+        read = Math.max(read, events.length);
+        if (events.length > 0) await Promise.all(projections.map((p) => this.apply(p, from, events)));
+      }),
+    );
+    return read;
   }
 
   /** Empties the projection's tables and applies the whole store again from position 0. */
@@ -133,8 +154,21 @@ export class ProjectionRunner {
   private async step(projection: Projection): Promise<number> {
     const from = await this.position(projection);
     const events = await this.store.readAll(from, this.options.batchSize ?? 5000);
-    if (events.length === 0) return 0;
+    if (events.length > 0) await this.apply(projection, from, events);
+    return events.length;
+  }
+
+  private async apply(projection: Projection, from: GlobalCheckpoint, events: EventEnvelope[]): Promise<void> {
     const last = checkpointOf(events[events.length - 1]);
+    const handles = this.handled(projection);
+    applied.inc({ projection: projection.name }, events.length);
+    if (!events.some((e) => handles.has(e.type))) {
+      // Nothing here for this projection: move on in memory only. Its stored checkpoint
+      // stays behind until it next applies something; after a restart it rereads and skips
+      // these events again, which changes nothing.
+      this.positions.set(projection.name, last);
+      return;
+    }
     await this.db.transaction().execute(async (trx) => {
       await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${projection.name}, '0'::xid8, 0)
         ON CONFLICT DO NOTHING`.execute(trx);
@@ -143,7 +177,6 @@ export class ProjectionRunner {
       const stored = { transactionId: locked.rows[0].transaction_id, position: locked.rows[0].position };
       // Another instance may have applied part of this batch already.
       const overtaken = compareCheckpoints(stored, from) > 0;
-      const handles = this.handled(projection);
       const fresh = events.filter((e) => handles.has(e.type) && (!overtaken || compareCheckpoints(checkpointOf(e), stored) > 0));
       if (fresh.length > 0) await projection.apply(trx, fresh);
       const next = compareCheckpoints(last, stored) > 0 ? last : stored;
@@ -151,8 +184,6 @@ export class ProjectionRunner {
         updated_at = now() WHERE name = ${projection.name}`.execute(trx);
       this.positions.set(projection.name, next);
     });
-    applied.inc({ projection: projection.name }, events.length);
-    return events.length;
   }
 
   private readonly handledTypes = new Map<string, Set<string>>();

@@ -91,7 +91,7 @@ export class PodLifecycle {
       const message = stale
         ? `The ${requested.provider} offer ${requested.machineId} was taken or withdrawn before the pod could start. Nothing was charged; pick another machine from GET /api/volt/machines.`
         : `${requested.provider} did not complete the request (${(error as Error).message}). Nothing was charged; retry in a few seconds.`;
-      const failed = await this.decideAsSystem(row, { type: 'Fail', data: { podId: requested.podId, reason, message, at: at() } }, `fail-${key}`);
+      const failed = await this.decideAsSystem(row, { type: 'Fail', data: { podId: requested.podId, reason, message, whenStatus: 'deploying', at: at() } }, `fail-${key}`);
       this.deps.logger?.warn({ podId: requested.podId, provider: requested.provider, reason }, 'pod provisioning refused');
       const error2: DomainError = stale
         ? {

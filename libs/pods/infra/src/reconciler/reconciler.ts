@@ -32,6 +32,17 @@ export interface SweepReport {
 }
 
 const LOCK = 'volt:pods:reconciler';
+/** Pods decided at once in a sweep: enough to keep up, few enough not to crowd out the API's own queries. */
+const SWEEP_CONCURRENCY = 8;
+
+async function inBatches<T>(items: T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]);
+    }),
+  );
+}
 const isTerminal = (s: string | undefined) => s === 'deleted' || s === 'failed' || s === 'terminated-provider';
 
 /**
@@ -110,7 +121,9 @@ export class Reconciler {
         }
         const mine = pods.filter((p) => p.provider === provider.name);
         const live = new Set(mine.map((p) => p.pod_id));
-        await Promise.all(mine.map((row) => this.reconcilePod(row, byTag.get(row.pod_id), provider).then((acted) => (report.actions += acted ? 1 : 0))));
+        await inBatches(mine, SWEEP_CONCURRENCY, async (row) => {
+          if (await this.reconcilePod(row, byTag.get(row.pod_id), provider)) report.actions++;
+        });
         report.orphans += await this.destroyUnowned(provider, instances.filter((i) => !(i.tag && live.has(i.tag))));
       }),
     );
@@ -125,7 +138,7 @@ export class Reconciler {
     const overdue = now - since > this.options.provisionTimeoutMs;
     const key = `${row.status}-${since}`;
     const say = (type: 'Fail' | 'MarkTerminated', reason: PodReason, message: string) =>
-      this.lifecycle.decideAsSystem(row, { type, data: { podId: row.pod_id, reason, message, at: new Date().toISOString() } }, `${type}-${key}`);
+      this.lifecycle.decideAsSystem(row, { type, data: { podId: row.pod_id, reason, message, whenStatus: row.status, at: new Date().toISOString() } }, `${type}-${key}`);
     const lost = () => say('MarkTerminated', 'instance_lost', `${row.provider} no longer has this pod's instance. Its data is gone; create a new pod.`);
     const reclaimed = () => say('MarkTerminated', 'spot_reclaimed', `${row.provider} reclaimed this spot instance. Create a new pod, or use a dedicated machine to avoid interruptions.`);
 
@@ -226,7 +239,7 @@ export class Reconciler {
       if (boundNonce(evidence.quoteRaw) !== nonce) {
         await this.lifecycle.decideAsSystem(
           row,
-          { type: 'Fail', data: { podId: row.pod_id, reason: 'attestation_failed', message: 'The provider’s attestation evidence did not bind the nonce Volt asked for; the pod is not trusted and its instance is destroyed.', at } },
+          { type: 'Fail', data: { podId: row.pod_id, reason: 'attestation_failed', message: 'The provider’s attestation evidence did not bind the nonce Volt asked for; the pod is not trusted and its instance is destroyed.', whenStatus: row.status, at } },
           `Fail-attest-${row.status_at.getTime()}`,
         );
         await this.destroy(provider, instance);

@@ -1,0 +1,188 @@
+#!/usr/bin/env node
+// npm run bench:pods — the pod lifecycle at scale, through the real gateway and pods
+// service, against provider-sim with zero latency: BENCH_PODS (default 1,000) Lium pods
+// created by 32 concurrent clients, the time until all are running, then all stopped and
+// all deleted. Prints pods/s per phase, create-call latency, events per pod and the CPU
+// seconds the pods service spent per pod lifecycle. The reference, measured in the same
+// run: the same creates sent straight to provider-sim's own API.
+// BENCH_ROUNDS (default 3) rounds; medians are printed.
+const { execFileSync } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { Client } = require('pg');
+const { freshDatabase } = require('../event-store/common');
+const { start, stopAll } = require('../processes');
+
+const root = path.resolve(__dirname, '../..');
+const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
+const PODS = Number(process.env.BENCH_PODS ?? 1000);
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+const cpuSeconds = (pid) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+};
+const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const median = (xs) => percentile(xs, 50);
+
+/** Runs `jobs` with `CLIENTS` workers; returns each job's latency in ms. */
+async function pool(jobs) {
+  const latencies = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (next < jobs.length) {
+        const job = jobs[next++];
+        const t0 = performance.now();
+        await job();
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return latencies;
+}
+
+async function waitForCount(gateway, key, status, n, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await (await fetch(`${gateway}/api/volt/pods?status=${status}&limit=1`, { headers: { 'x-api-key': key } })).json();
+    if (r.total >= n) return;
+    if (Date.now() > deadline) {
+      const all = await (await fetch(`${gateway}/api/volt/pods?status=inactive&limit=5`, { headers: { 'x-api-key': key } })).json();
+      throw new Error(`only ${r.total} of ${n} pods ${status} after ${timeoutMs / 1000} s; ended pods: ${JSON.stringify(all)}`);
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+async function call(gateway, key, method, url, body) {
+  const r = await fetch(`${gateway}${url}`, { method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const text = await r.text();
+  if (r.status >= 300) throw new Error(`${method} ${url} answered ${r.status}: ${text.slice(0, 300)}`);
+  return JSON.parse(text);
+}
+
+async function round(ctx, r) {
+  const org = JSON.parse(execFileSync(process.execPath, ['apps/volt-admin/dist/main.js', 'org', 'create', '--name', `Bench ${r}`, '--json'], { cwd: root, env: { ...process.env, ...ctx.env }, encoding: 'utf8' }));
+  const key = org.api_key;
+  const { machines } = await call(ctx.gateway, key, 'GET', '/api/volt/machines?provider=lium&instance_type=dedicated&limit=200');
+  // One GPU per pod, spread over the machines as a fleet of customers would.
+  const slots = [];
+  for (let g = 0; g < Math.max(...machines.map((m) => m.available_gpus)); g++) for (const m of machines) if (g < m.available_gpus) slots.push(m.id);
+  if (slots.length < PODS) throw new Error(`provider-sim has ${slots.length} free dedicated GPUs; ${PODS} needed`);
+
+  // Reference: the same number of creates straight to provider-sim's Lium API, then cleaned up.
+  const refIds = [];
+  const refLatency = await pool(
+    slots.slice(0, PODS).map((m, i) => async () => {
+      const answer = await fetch(`${ctx.sim}/lium/v1/pods`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ executor_id: m.slice(5), gpu_count: 1, image: 'x', tag: `ref-${r}-${i}` }) });
+      refIds.push((await answer.json()).id);
+    }),
+  );
+  await pool(refIds.map((id) => () => fetch(`${ctx.sim}/lium/v1/pods/${id}`, { method: 'DELETE' })));
+  await new Promise((res) => setTimeout(res, 1500)); // the reconciler sees none of these as Volt's (tagged, unknown pods are orphans only after a grace)
+
+  const cpu0 = cpuSeconds(ctx.podsPid);
+  const ids = [];
+  const t0 = performance.now();
+  const createLatency = await pool(
+    slots.slice(0, PODS).map((m) => async () => {
+      ids.push((await call(ctx.gateway, key, 'POST', '/api/volt/pods', { machine_id: m, template_id: 'tpl_pytorch21' })).id);
+    }),
+  );
+  const tCreated = performance.now();
+  await waitForCount(ctx.gateway, key, 'running', PODS);
+  const tRunning = performance.now();
+  const stopLatency = await pool(ids.map((id) => () => call(ctx.gateway, key, 'POST', `/api/volt/pods/${id}/stop`)));
+  await waitForCount(ctx.gateway, key, 'stopped', PODS);
+  const tStopped = performance.now();
+  const deleteLatency = await pool(ids.map((id) => () => call(ctx.gateway, key, 'DELETE', `/api/volt/pods/${id}`)));
+  await waitForCount(ctx.gateway, key, 'deleted', PODS);
+  const tDeleted = performance.now();
+  const cpu = cpuSeconds(ctx.podsPid) - cpu0;
+
+  const pg = new Client({ connectionString: ctx.env.DATABASE_URL });
+  await pg.connect();
+  const events = Number((await pg.query(`SELECT count(*) AS n FROM es_events WHERE stream_id = ANY($1)`, [ids.map((id) => `pods:pod:${id}`)])).rows[0].n);
+  await pg.end();
+  return {
+    createRate: PODS / ((tCreated - t0) / 1000),
+    createP50: percentile(createLatency, 50),
+    createP99: percentile(createLatency, 99),
+    refP50: percentile(refLatency, 50),
+    refP99: percentile(refLatency, 99),
+    runningAfterLastCreate: (tRunning - tCreated) / 1000,
+    stopRate: PODS / ((tStopped - tRunning) / 1000),
+    stopP99: percentile(stopLatency, 99),
+    deleteRate: PODS / ((tDeleted - tStopped) / 1000),
+    deleteP99: percentile(deleteLatency, 99),
+    eventsPerPod: events / PODS,
+    cpuPerPod: cpu / PODS,
+  };
+}
+
+async function main() {
+  const database = await freshDatabase('pods');
+  const prefix = `bpd${randomBytes(3).toString('hex')}`;
+  const stateFile = path.join(os.tmpdir(), `volt-bench-sim-${prefix}.json`);
+  try {
+    const copies = Math.ceil((PODS * 1.5) / 36); // 36 dedicated GPUs per copy of the simulated fleet
+    const sim = await start(['apps/provider-sim/dist/main.js'], { PORT: '0', SIM_STATE_FILE: stateFile, SIM_TRANSITION_MS: '0', SIM_LIUM_COPIES: String(copies), SIM_PRICE_DRIFT: '0' }, /listening on (http:\/\/\S+)/);
+    const env = {
+      DATABASE_URL: database.url,
+      NATS_URL,
+      VOLT_NATS_PREFIX: prefix,
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      VOLT_SECRETS_KEY: require('@volt/secrets').Keyring.generate(),
+      VOLT_PROVIDER_LIUM_URL: `${sim.url}/lium`,
+      VOLT_PROVIDER_TARGON_URL: `${sim.url}/targon`,
+      VOLT_RATE_LIMIT_PER_HOUR: '1000000000',
+      VOLT_POD_CREATE_LIMIT: '1000000000',
+    };
+    execFileSync(process.execPath, ['apps/volt-admin/dist/main.js', 'migrate'], { cwd: root, env: { ...process.env, ...env }, stdio: 'ignore' });
+    const ready = (app) => new RegExp(`"url":"(http://[^"]+)","msg":"${app} ready"`);
+    const node = ['--require', '@volt/telemetry/register'];
+    const pods = await start([...node, 'apps/pods/dist/main.js'], env, ready('pods'));
+    const gateway = await start([...node, 'apps/gateway/dist/main.js'], env, ready('gateway'));
+    const ctx = { env, sim: sim.url, gateway: gateway.url, podsPid: pods.pid };
+    const results = [];
+    for (let r = 0; r < rounds; r++) {
+      process.stderr.write(`round ${r + 1}/${rounds}…\n`);
+      results.push(await round(ctx, r));
+      await new Promise((res) => setTimeout(res, 6000)); // the catalogue sees the freed GPUs at its next refresh
+    }
+    const m = (k) => median(results.map((x) => x[k]));
+    const f1 = (x) => x.toFixed(1);
+    console.log(`\nPods benchmark: ${PODS} Lium pods, ${CLIENTS} clients, provider-sim at zero latency; medians of ${rounds} rounds (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores)\n`);
+    console.log('| measure | Volt | reference | target |');
+    console.log('| --- | ---: | ---: | --- |');
+    console.log(`| create p50 (ms) | ${f1(m('createP50'))} | ${f1(m('refP50'))} (provider-sim direct) | |`);
+    console.log(`| create p99 (ms) | ${f1(m('createP99'))} | ${f1(m('refP99'))} (provider-sim direct) | < 50 ms |`);
+    console.log(`| creates/s | ${f1(m('createRate'))} | | |`);
+    console.log(`| all running, s after the last create | ${f1(m('runningAfterLastCreate'))} | | < 30 s |`);
+    console.log(`| stops/s (to stopped) | ${f1(m('stopRate'))} | | |`);
+    console.log(`| stop call p99 (ms) | ${f1(m('stopP99'))} | | |`);
+    console.log(`| deletes/s (to deleted) | ${f1(m('deleteRate'))} | | |`);
+    console.log(`| delete call p99 (ms) | ${f1(m('deleteP99'))} | | |`);
+    console.log(`| events written per pod | ${f1(m('eventsPerPod'))} | | |`);
+    console.log(`| pods-service CPU s per pod lifecycle | ${(m('cpuPerPod') * 1000).toFixed(1)} ms | | |`);
+    console.log(`\nper-round create p99 (ms): ${results.map((x) => f1(x.createP99)).join(' ')}; running after last create (s): ${results.map((x) => f1(x.runningAfterLastCreate)).join(' ')}`);
+  } finally {
+    await stopAll();
+    await database.drop();
+    fs.rmSync(stateFile, { force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  stopAll('SIGKILL').finally(() => process.exit(1));
+});
