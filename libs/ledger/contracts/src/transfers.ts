@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { defineEvent } from '@volt/contracts';
+
+const at = z.iso.datetime();
+const AccountId = z.string().regex(/^(cust|arrears|sys):[A-Za-z0-9_-]{1,64}$/);
+export const TransferIdSchema = z.string().regex(/^[A-Za-z0-9:_.-]{1,128}$/);
+const Micros = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+/** What the ledger is asked to do; every request carries its own id and is applied at most once. */
+export const LedgerRequestSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('transfer'), id: TransferIdSchema, debit: AccountId, credit: AccountId, amount: Micros, resource: z.string().max(200).nullable().default(null), description: z.string().max(200).default('') }),
+  z.object({
+    kind: z.literal('hold'),
+    id: TransferIdSchema,
+    debit: AccountId,
+    credit: AccountId,
+    amount: Micros,
+    expiresAt: at,
+    resource: z.string().max(200).nullable().default(null),
+    description: z.string().max(200).default(''),
+  }),
+  z.object({ kind: z.literal('capture'), id: TransferIdSchema, holdId: TransferIdSchema, amount: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }),
+  z.object({ kind: z.literal('release'), id: TransferIdSchema, holdId: TransferIdSchema }),
+]);
+export type LedgerRequest = z.input<typeof LedgerRequestSchema>;
+
+export type LedgerOutcome =
+  | { ok: true; id: string; duplicate: boolean }
+  | { ok: false; code: 'INSUFFICIENT_BALANCE' | 'CONFLICT' | 'NOT_FOUND' | 'VALIDATION_ERROR'; message: string };
+
+const Entry = {
+  transferId: z.string(),
+  debit: z.string(),
+  credit: z.string(),
+  amount: z.number().int(),
+  tenantId: z.string().nullable(),
+  resource: z.string().nullable(),
+  description: z.string(),
+  at,
+};
+
+/** Money moved: `amount` micro-dollars from `debit` to `credit`. */
+export const TransferPosted = defineEvent('ledger', 'TransferPosted', z.object(Entry));
+/** Money reserved on `debit` (its available balance drops; its balance does not). */
+export const HoldPlaced = defineEvent('ledger', 'HoldPlaced', z.object({ ...Entry, expiresAt: at }));
+/** A hold closed: `captured` of it moved to `credit`, the rest returned. `how` says why it closed. */
+export const HoldClosed = defineEvent(
+  'ledger',
+  'HoldClosed',
+  z.object({ transferId: z.string(), holdId: z.string(), debit: z.string(), credit: z.string(), held: z.number().int(), captured: z.number().int(), how: z.enum(['captured', 'released', 'expired']), tenantId: z.string().nullable(), resource: z.string().nullable(), at }),
+);
+
+export const ledgerEvents = [TransferPosted, HoldPlaced, HoldClosed] as const;
+export const ledgerStream = (transferId: string) => `ledger:transfer:${transferId}`;

@@ -1,0 +1,138 @@
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventStore, eventStoreMigrations } from '@volt/event-store';
+import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
+import { createTestDatabase, type TestDatabase } from '@volt/testing';
+import { Ledger } from './ledger';
+import { ledgerMigrations } from './migrations';
+
+let t: TestDatabase;
+let ledger: Ledger;
+beforeAll(async () => {
+  t = await createTestDatabase([eventStoreMigrations, ledgerMigrations]);
+  ledger = new Ledger(t.db);
+});
+afterAll(() => t.drop());
+
+let n = 0;
+const fresh = () => `org_t${++n}${Math.random().toString(36).slice(2, 8)}`;
+const deposit = (org: string, usd: number) => ledger.transfer({ id: `dep:${org}:${usd}:${Math.random()}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(usd) });
+const total = async () => Number((await sql<{ s: string }>`SELECT coalesce(sum(balance), 0)::text AS s FROM ledger_accounts`.execute(t.db)).rows[0].s);
+
+describe('ledger: transfers', () => {
+  it('moves money once per id, refuses a reused id with other content, and never overdraws a customer', async () => {
+    const org = fresh();
+    expect(await deposit(org, 10)).toMatchObject({ ok: true, duplicate: false });
+    const spend = { id: `spend:${org}:1`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(4) };
+    expect(await ledger.transfer(spend)).toEqual({ ok: true, id: spend.id, duplicate: false });
+    expect(await ledger.transfer(spend)).toEqual({ ok: true, id: spend.id, duplicate: true });
+    expect(await ledger.transfer({ ...spend, amount: usdToMicros(5) })).toMatchObject({ ok: false, code: 'CONFLICT' });
+    expect(await ledger.transfer({ ...spend, id: `spend:${org}:2`, amount: usdToMicros(6.000001) })).toMatchObject({ ok: false, code: 'INSUFFICIENT_BALANCE' });
+    expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(6), held: 0, available: usdToMicros(6) });
+    expect(await total()).toBe(0);
+    // One event per request that moved money, in the event store, tamper-evident like the rest.
+    const events = await new EventStore(t.db).readStream(`ledger:transfer:${spend.id}`);
+    expect(events.map((e) => [e.type, (e.data as { amount: number }).amount, e.tenantId])).toEqual([['TransferPosted', usdToMicros(4), org]]);
+  });
+
+  it('lets 100 concurrent $1 spends from $10 succeed exactly 10 times', async () => {
+    const org = fresh();
+    await deposit(org, 10);
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => ledger.transfer({ id: `race:${org}:${i}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(1) })),
+    );
+    expect(results.filter((r) => r.ok).length).toBe(10);
+    expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.code === 'INSUFFICIENT_BALANCE')).toBe(true);
+    expect((await ledger.account(customerAccount(org))).balance).toBe(0);
+    expect(await total()).toBe(0);
+  });
+
+  it('applies 20 concurrent copies of one request once', async () => {
+    const org = fresh();
+    await deposit(org, 10);
+    const req = { id: `twin:${org}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(3) };
+    const results = await Promise.all(Array.from({ length: 20 }, () => ledger.transfer(req)));
+    expect(results.filter((r) => r.ok && !r.duplicate)).toHaveLength(1);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(7));
+  });
+});
+
+describe('ledger: holds', () => {
+  it('reserves, captures part, returns the rest; a closed hold cannot close again; holds expire', async () => {
+    const org = fresh();
+    await deposit(org, 10);
+    const hold = { id: `hold:${org}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(8), expiresAt: new Date(Date.now() + 3600_000).toISOString() };
+    expect(await ledger.hold(hold)).toMatchObject({ ok: true });
+    expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(10), held: usdToMicros(8), available: usdToMicros(2) });
+    expect(await ledger.transfer({ id: `over:${org}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(3) })).toMatchObject({ ok: false, code: 'INSUFFICIENT_BALANCE' });
+    expect(await ledger.capture({ id: `cap:${org}`, holdId: hold.id, amount: usdToMicros(9) })).toMatchObject({ ok: false, code: 'VALIDATION_ERROR' });
+    expect(await ledger.capture({ id: `cap:${org}`, holdId: hold.id, amount: usdToMicros(5) })).toMatchObject({ ok: true });
+    expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(5), held: 0, available: usdToMicros(5) });
+    expect(await ledger.release({ id: `rel:${org}`, holdId: hold.id })).toMatchObject({ ok: false, code: 'CONFLICT' });
+    expect(await ledger.capture({ id: `cap:${org}`, holdId: hold.id, amount: usdToMicros(5) })).toMatchObject({ ok: true, duplicate: true });
+    expect(await ledger.release({ id: `rel:${org}:x`, holdId: 'nope' })).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+
+    const short = { ...hold, id: `short:${org}`, amount: usdToMicros(1), expiresAt: new Date(Date.now() - 1000).toISOString() };
+    await ledger.hold(short);
+    expect(await ledger.expireHolds()).toBeGreaterThanOrEqual(1);
+    expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(5), held: 0, available: usdToMicros(5) });
+    expect(await ledger.expireHolds()).toBe(0);
+    expect(await total()).toBe(0);
+  });
+});
+
+type Op =
+  | { kind: 'transfer'; from: number; to: number; amount: number }
+  | { kind: 'hold'; from: number; amount: number }
+  | { kind: 'capture'; hold: number; fraction: number }
+  | { kind: 'release'; hold: number };
+
+describe('ledger: randomized concurrent workloads (property-based)', () => {
+  it('never lets a customer below what it holds, keeps the sum at zero, and closes every hold exactly once', async () => {
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ kind: fc.constant('transfer' as const), from: fc.nat(4), to: fc.nat(4), amount: fc.integer({ min: 1, max: 4_000_000 }) }),
+      fc.record({ kind: fc.constant('hold' as const), from: fc.nat(4), amount: fc.integer({ min: 1, max: 3_000_000 }) }),
+      fc.record({ kind: fc.constant('capture' as const), hold: fc.nat(30), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }),
+      fc.record({ kind: fc.constant('release' as const), hold: fc.nat(30) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 20, maxLength: 80 }), fc.integer({ min: 1, max: 16 }), async (ops, width) => {
+        const run = fresh();
+        const accounts = Array.from({ length: 5 }, (_, i) => customerAccount(`${run}a${i}`));
+        for (const a of accounts) await ledger.transfer({ id: `seed:${a}`, debit: SYSTEM_ACCOUNTS.deposits, credit: a, amount: 5_000_000 });
+        const holds: { id: string; amount: number }[] = [];
+        const attempt = async (o: Op, i: number) => {
+          const id = `${run}:${i}`;
+          if (o.kind === 'transfer') {
+            await ledger.transfer({ id, debit: accounts[o.from], credit: o.from === o.to ? SYSTEM_ACCOUNTS.revenue : accounts[o.to], amount: o.amount });
+          } else if (o.kind === 'hold') {
+            const r = await ledger.hold({ id, debit: accounts[o.from], credit: SYSTEM_ACCOUNTS.revenue, amount: o.amount, expiresAt: new Date(Date.now() + 60_000).toISOString() });
+            if (r.ok) holds.push({ id, amount: o.amount });
+          } else if (holds.length > 0) {
+            const h = holds[o.hold % holds.length];
+            if (o.kind === 'capture') await ledger.capture({ id, holdId: h.id, amount: Math.floor(h.amount * o.fraction) });
+            else await ledger.release({ id, holdId: h.id });
+          }
+        };
+        // Run in waves of `width` concurrent requests; each wave races on the same accounts.
+        for (let i = 0; i < ops.length; i += width) await Promise.all(ops.slice(i, i + width).map((o, k) => attempt(o, i + k)));
+        // Whatever is still pending is released now: every hold must end closed exactly once.
+        for (const h of holds) await ledger.release({ id: `${h.id}:end`, holdId: h.id });
+
+        const rows = await t.db.selectFrom('ledger_accounts').select(['account_id', 'balance', 'held', 'kind']).where('account_id', 'in', accounts).execute();
+        for (const r of rows) {
+          expect(Number(r.held)).toBe(0);
+          expect(Number(r.balance)).toBeGreaterThanOrEqual(0);
+        }
+        expect(await total()).toBe(0);
+        const closes = await sql<{ hold_id: string; n: string }>`SELECT data->>'holdId' AS hold_id, count(*)::text AS n FROM es_events
+          WHERE type = 'HoldClosed' AND data->>'holdId' = ANY(${holds.map((h) => h.id)}) GROUP BY 1`.execute(t.db);
+        expect(closes.rows.length).toBe(holds.length);
+        expect(closes.rows.every((r) => r.n === '1')).toBe(true);
+      }),
+      { numRuns: 25 },
+    );
+  });
+});

@@ -1,0 +1,159 @@
+import { type Kysely, sql } from 'kysely';
+import type { Migration } from 'kysely/migration';
+
+/**
+ * The ledger's write side lives in PostgreSQL functions so that one statement checks
+ * idempotency, moves balances under their row locks and appends the event to the event
+ * store, atomically. Balances are integers (micro-dollars); a customer account can never
+ * have less than it holds (the UPDATE's condition refuses it, and a CHECK backs it up).
+ */
+export const ledgerMigrations: Record<string, Migration> = {
+  '2026-11-23T0300-ledger': {
+    async up(db: Kysely<any>) {
+      // System accounts (revenue, deposits, …) take part in most transfers; their balance is
+      // spread over 16 shard rows so that transfers do not queue on one row lock. Customer and
+      // arrears accounts have one row (shard 0): their balance check needs it.
+      await sql`CREATE TABLE ledger_accounts (
+        account_id  text NOT NULL,
+        shard       smallint NOT NULL DEFAULT 0,
+        kind        text NOT NULL,
+        tenant_id   text,
+        balance     bigint NOT NULL DEFAULT 0,
+        held        bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (account_id, shard),
+        CONSTRAINT ledger_customer_covers_holds CHECK (kind <> 'customer' OR (held >= 0 AND balance >= held))
+      )`.execute(db);
+      // The journal: one row per request id (transfer, hold, capture, release, expire), so each applies once.
+      await sql`CREATE TABLE ledger_entries (
+        entry_id     text PRIMARY KEY,
+        kind         text NOT NULL,
+        debit        text NOT NULL,
+        credit       text NOT NULL,
+        amount       bigint NOT NULL,
+        hold_id      text,
+        status       text,
+        expires_at   timestamptz,
+        tenant_id    text,
+        resource     text,
+        description  text NOT NULL DEFAULT '',
+        created_at   timestamptz NOT NULL DEFAULT now()
+      )`.execute(db);
+      await sql`CREATE INDEX ledger_pending_holds ON ledger_entries (expires_at) WHERE kind = 'hold' AND status = 'pending'`.execute(db);
+      await sql
+        .raw(
+          `
+        CREATE FUNCTION ledger_kind(a text) RETURNS text IMMUTABLE LANGUAGE sql AS $$
+          SELECT CASE WHEN a LIKE 'cust:%' THEN 'customer' WHEN a LIKE 'arrears:%' THEN 'arrears' ELSE 'system' END $$;
+
+        CREATE FUNCTION ledger_tenant(a text) RETURNS text IMMUTABLE LANGUAGE sql AS $$
+          SELECT CASE WHEN a LIKE 'sys:%' THEN NULL ELSE substr(a, strpos(a, ':') + 1) END $$;
+
+        -- Adds to an account's balance and held amounts (opening it on first use); false if a
+        -- customer account would then hold more than it has.
+        CREATE FUNCTION ledger_move(p_account text, p_balance bigint, p_held bigint, p_shard smallint) RETURNS boolean LANGUAGE plpgsql AS $$
+        DECLARE
+          v_shard smallint := CASE WHEN ledger_kind(p_account) = 'system' THEN p_shard ELSE 0 END;
+        BEGIN
+          UPDATE ledger_accounts SET balance = balance + p_balance, held = held + p_held
+           WHERE account_id = p_account AND shard = v_shard AND (kind <> 'customer' OR (held + p_held >= 0 AND balance + p_balance >= held + p_held));
+          IF FOUND THEN RETURN true; END IF;
+          INSERT INTO ledger_accounts (account_id, shard, kind, tenant_id) VALUES (p_account, v_shard, ledger_kind(p_account), ledger_tenant(p_account))
+            ON CONFLICT DO NOTHING;
+          UPDATE ledger_accounts SET balance = balance + p_balance, held = held + p_held
+           WHERE account_id = p_account AND shard = v_shard AND (kind <> 'customer' OR (held + p_held >= 0 AND balance + p_balance >= held + p_held));
+          RETURN FOUND;
+        END $$;
+
+        -- Moves money from one account to another (and changes the debit's held amount), taking
+        -- the two row locks in account order so that crossing transfers cannot deadlock.
+        CREATE FUNCTION ledger_pair(p_debit text, p_credit text, p_amount bigint, p_held bigint, p_shard smallint) RETURNS boolean LANGUAGE plpgsql AS $$
+        BEGIN
+          IF p_debit < p_credit THEN
+            IF NOT ledger_move(p_debit, -p_amount, p_held, p_shard) THEN RETURN false; END IF;
+            IF p_amount <> 0 THEN PERFORM ledger_move(p_credit, p_amount, 0, p_shard); END IF;
+            RETURN true;
+          END IF;
+          IF p_amount <> 0 THEN PERFORM ledger_move(p_credit, p_amount, 0, p_shard); END IF;
+          RETURN ledger_move(p_debit, -p_amount, p_held, p_shard);
+        END $$;
+
+        -- Applies one request (p) and appends its event (envelope fields in p_event) in the
+        -- same transaction. Returns 'posted', 'duplicate' or 'mismatch'; raises VL001 when the
+        -- money is not there, VL002 for an unknown hold, VL003 for a hold already closed, VL004
+        -- for a capture above the hold.
+        CREATE FUNCTION ledger_apply(p jsonb, p_event jsonb) RETURNS text LANGUAGE plpgsql AS $$
+        DECLARE
+          v_kind text := p->>'kind';
+          v_id text := p->>'id';
+          v_amount bigint := coalesce((p->>'amount')::bigint, 0);
+          v_old ledger_entries;
+          v_hold ledger_entries;
+          v_type text;
+          v_data jsonb;
+          v_shard smallint := abs(hashtext(p->>'id')) % 16;
+        BEGIN
+          -- The id is taken once. A concurrent twin waits here for the first to commit (then it
+          -- is a duplicate) or roll back (then it goes ahead).
+          INSERT INTO ledger_entries (entry_id, kind, debit, credit, amount, hold_id, status, expires_at, tenant_id, resource, description)
+          VALUES (v_id, v_kind, coalesce(p->>'debit', ''), coalesce(p->>'credit', ''), v_amount, p->>'holdId',
+                  CASE WHEN v_kind = 'hold' THEN 'pending' END, (p->>'expiresAt')::timestamptz,
+                  coalesce(ledger_tenant(nullif(p->>'debit', '')), ledger_tenant(nullif(p->>'credit', ''))),
+                  p->>'resource', coalesce(p->>'description', ''))
+          ON CONFLICT (entry_id) DO NOTHING;
+          IF NOT FOUND THEN
+            SELECT * INTO v_old FROM ledger_entries WHERE entry_id = v_id;
+            IF v_old.kind = v_kind AND (
+                 (v_kind IN ('transfer', 'hold') AND v_old.debit = p->>'debit' AND v_old.credit = p->>'credit' AND v_old.amount = v_amount)
+              OR (v_kind IN ('capture', 'release', 'expire') AND v_old.hold_id = p->>'holdId' AND (v_kind <> 'capture' OR v_old.amount = v_amount))) THEN
+              RETURN 'duplicate';
+            END IF;
+            RETURN 'mismatch';
+          END IF;
+
+          IF v_kind = 'transfer' THEN
+            IF NOT ledger_pair(p->>'debit', p->>'credit', v_amount, 0, v_shard) THEN RAISE EXCEPTION 'insufficient balance' USING ERRCODE = 'VL001'; END IF;
+            v_type := 'TransferPosted';
+            v_data := jsonb_build_object('transferId', v_id, 'debit', p->>'debit', 'credit', p->>'credit', 'amount', v_amount,
+                        'tenantId', ledger_tenant(p->>'debit'), 'resource', p->'resource', 'description', coalesce(p->>'description', ''), 'at', p_event->>'occurred_at');
+            IF ledger_kind(p->>'debit') = 'system' THEN v_data := v_data || jsonb_build_object('tenantId', ledger_tenant(p->>'credit')); END IF;
+          ELSIF v_kind = 'hold' THEN
+            IF NOT ledger_move(p->>'debit', 0, v_amount, v_shard) THEN RAISE EXCEPTION 'insufficient balance' USING ERRCODE = 'VL001'; END IF;
+            v_type := 'HoldPlaced';
+            v_data := jsonb_build_object('transferId', v_id, 'debit', p->>'debit', 'credit', p->>'credit', 'amount', v_amount,
+                        'tenantId', ledger_tenant(p->>'debit'), 'resource', p->'resource', 'description', coalesce(p->>'description', ''),
+                        'expiresAt', p->>'expiresAt', 'at', p_event->>'occurred_at');
+          ELSE
+            SELECT * INTO v_hold FROM ledger_entries WHERE entry_id = p->>'holdId' AND kind = 'hold' FOR UPDATE;
+            IF NOT FOUND THEN RAISE EXCEPTION 'no hold %', p->>'holdId' USING ERRCODE = 'VL002'; END IF;
+            IF v_hold.status <> 'pending' THEN RAISE EXCEPTION 'hold % is already %', v_hold.entry_id, v_hold.status USING ERRCODE = 'VL003'; END IF;
+            IF v_kind <> 'capture' THEN v_amount := 0; END IF;
+            IF v_amount > v_hold.amount THEN RAISE EXCEPTION 'capture of % exceeds the hold of %', v_amount, v_hold.amount USING ERRCODE = 'VL004'; END IF;
+            UPDATE ledger_entries SET status = CASE v_kind WHEN 'capture' THEN 'captured' WHEN 'release' THEN 'released' ELSE 'expired' END
+             WHERE entry_id = v_hold.entry_id;
+            UPDATE ledger_entries SET debit = v_hold.debit, credit = v_hold.credit, amount = v_amount, tenant_id = v_hold.tenant_id, resource = v_hold.resource
+             WHERE entry_id = v_id;
+            IF NOT ledger_pair(v_hold.debit, v_hold.credit, v_amount, -v_hold.amount, v_shard) THEN RAISE EXCEPTION 'hold no longer covered' USING ERRCODE = 'VL001'; END IF;
+            v_type := 'HoldClosed';
+            v_data := jsonb_build_object('transferId', v_id, 'holdId', v_hold.entry_id, 'debit', v_hold.debit, 'credit', v_hold.credit,
+                        'held', v_hold.amount, 'captured', v_amount,
+                        'how', CASE v_kind WHEN 'capture' THEN 'captured' WHEN 'release' THEN 'released' ELSE 'expired' END,
+                        'tenantId', v_hold.tenant_id, 'resource', v_hold.resource, 'at', p_event->>'occurred_at');
+          END IF;
+
+          PERFORM es_append(jsonb_build_array(jsonb_build_object(
+            'stream_id', 'ledger:transfer:' || v_id, 'expected_version', 0, 'check_ids', true,
+            'events', jsonb_build_array(p_event || jsonb_build_object('type', v_type, 'schema_version', 1, 'data', v_data,
+                        'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', v_data->>'tenantId'))))));
+          RETURN 'posted';
+        END $$;
+      `,
+        )
+        .execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`DROP FUNCTION IF EXISTS ledger_apply(jsonb, jsonb); DROP FUNCTION IF EXISTS ledger_pair(text, text, bigint, bigint, smallint); DROP FUNCTION IF EXISTS ledger_move(text, bigint, bigint, smallint);
+        DROP FUNCTION IF EXISTS ledger_tenant(text); DROP FUNCTION IF EXISTS ledger_kind(text);
+        DROP TABLE IF EXISTS ledger_entries, ledger_accounts`.execute(db);
+    },
+  },
+};
