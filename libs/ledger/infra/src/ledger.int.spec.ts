@@ -9,9 +9,12 @@ import { ledgerMigrations } from './migrations';
 
 let t: TestDatabase;
 let ledger: Ledger;
+/** Four instances, as four ledger processes would be: requests race across transactions, not only within a batch. */
+let ledgers: Ledger[];
 beforeAll(async () => {
   t = await createTestDatabase([eventStoreMigrations, ledgerMigrations]);
   ledger = new Ledger(t.db);
+  ledgers = Array.from({ length: 4 }, () => new Ledger(t.db));
 });
 afterAll(() => t.drop());
 
@@ -40,7 +43,7 @@ describe('ledger: transfers', () => {
     const org = fresh();
     await deposit(org, 10);
     const results = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => ledger.transfer({ id: `race:${org}:${i}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(1) })),
+      Array.from({ length: 100 }, (_, i) => ledgers[i % 4].transfer({ id: `race:${org}:${i}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(1) })),
     );
     expect(results.filter((r) => r.ok).length).toBe(10);
     expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.code === 'INSUFFICIENT_BALANCE')).toBe(true);
@@ -52,7 +55,7 @@ describe('ledger: transfers', () => {
     const org = fresh();
     await deposit(org, 10);
     const req = { id: `twin:${org}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(3) };
-    const results = await Promise.all(Array.from({ length: 20 }, () => ledger.transfer(req)));
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => ledgers[i % 4].transfer(req)));
     expect(results.filter((r) => r.ok && !r.duplicate)).toHaveLength(1);
     expect(results.every((r) => r.ok)).toBe(true);
     expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(7));
@@ -105,6 +108,7 @@ describe('ledger: randomized concurrent workloads (property-based)', () => {
         const holds: { id: string; amount: number }[] = [];
         const attempt = async (o: Op, i: number) => {
           const id = `${run}:${i}`;
+          const ledger = ledgers[i % ledgers.length];
           if (o.kind === 'transfer') {
             await ledger.transfer({ id, debit: accounts[o.from], credit: o.from === o.to ? SYSTEM_ACCOUNTS.revenue : accounts[o.to], amount: o.amount });
           } else if (o.kind === 'hold') {

@@ -1,16 +1,17 @@
 import { sql } from 'kysely';
 import { uuidFromName, type Database } from '@volt/event-store';
 import { LedgerRequestSchema, type LedgerOutcome, type LedgerRequest } from '@volt/ledger-contracts';
-import { counter } from '@volt/telemetry';
+import { counter, histogram } from '@volt/telemetry';
 import type { Actor } from '@volt/contracts';
 
 const applied = counter('volt_ledger_requests_total', 'Ledger requests by kind and outcome', ['kind', 'outcome']);
+const batchSize = histogram('volt_ledger_batch_size', 'Requests applied per ledger transaction', [], [1, 2, 4, 8, 16, 32, 64, 128]);
 
-const REFUSALS: Record<string, Extract<LedgerOutcome, { ok: false }>['code']> = {
-  VL001: 'INSUFFICIENT_BALANCE',
-  VL002: 'NOT_FOUND',
-  VL003: 'CONFLICT',
-  VL004: 'VALIDATION_ERROR',
+const REFUSALS: Record<string, { code: Extract<LedgerOutcome, { ok: false }>['code']; message: string }> = {
+  VL001: { code: 'INSUFFICIENT_BALANCE', message: 'Insufficient balance.' },
+  VL002: { code: 'NOT_FOUND', message: 'No such hold.' },
+  VL003: { code: 'CONFLICT', message: 'The hold is already closed.' },
+  VL004: { code: 'VALIDATION_ERROR', message: 'A capture cannot exceed its hold.' },
 };
 
 export interface LedgerContext {
@@ -19,39 +20,84 @@ export interface LedgerContext {
   causationId?: string | null;
 }
 
+type Request = LedgerRequest | { kind: 'expire'; id: string; holdId: string };
+interface Pending {
+  request: Request;
+  event: unknown;
+  resolve: (outcome: LedgerOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Requests per transaction at most. */
+const MAX_BATCH = 256;
+/**
+ * Transactions in flight at once per instance. One: two batches in flight lock crossing
+ * accounts in different orders and deadlock (measured: spread transfers fell from 2,800/s to
+ * 1,500/s with a 1 s p99); locking each batch's accounts up front in one order cost more than
+ * it gained. Instances still run side by side; a deadlock between them is retried.
+ */
+const LANES = 1;
+
 /**
  * The double-entry ledger. Every request (transfer, hold, capture, release) has its own id
- * and is applied at most once; the same id with different content is refused. Each is one
- * statement: `ledger_apply` checks the id, moves balances under their row locks (a customer
- * account never below what it holds) and appends the event, all in one transaction.
+ * and is applied at most once; the same id with different content is refused. Requests that
+ * arrive while a transaction is in flight go together in the next one (`ledger_apply`: ids
+ * checked, balances moved under their row locks, a customer never below what it holds, the
+ * events appended), so a busy account costs one commit per batch, not per transfer.
  */
 export class Ledger {
+  private queue: Pending[] = [];
+  private inFlight = 0;
+
   constructor(private readonly db: Database) {}
 
-  async apply(request: LedgerRequest | (Omit<Extract<LedgerRequest, { kind: 'release' }>, 'kind'> & { kind: 'expire' }), context: LedgerContext = {}): Promise<LedgerOutcome> {
-    const p = request.kind === 'expire' ? request : LedgerRequestSchema.parse(request);
-    const now = new Date().toISOString();
+  apply(request: Request, context: LedgerContext = {}): Promise<LedgerOutcome> {
+    const parsed = request.kind === 'expire' ? request : LedgerRequestSchema.parse(request);
     const event = {
-      event_id: uuidFromName(`ledger:${p.id}`),
-      occurred_at: now,
-      metadata: {
-        correlationId: context.correlationId ?? p.id,
-        causationId: context.causationId ?? null,
-        actor: context.actor ?? { type: 'system', id: 'ledger' },
-      },
+      event_id: uuidFromName(`ledger:${parsed.id}`),
+      occurred_at: new Date().toISOString(),
+      metadata: { correlationId: context.correlationId ?? parsed.id, causationId: context.causationId ?? null, actor: context.actor ?? { type: 'system', id: 'ledger' } },
     };
-    try {
-      const { rows } = await sql<{ outcome: string }>`SELECT ledger_apply(${JSON.stringify(p)}::jsonb, ${JSON.stringify(event)}::jsonb) AS outcome`.execute(this.db);
-      const outcome = rows[0].outcome;
-      applied.inc({ kind: p.kind, outcome });
-      if (outcome === 'mismatch') return { ok: false, code: 'CONFLICT', message: `Request id ${p.id} was already used for a different ${p.kind}.` };
-      return { ok: true, id: p.id, duplicate: outcome === 'duplicate' };
-    } catch (error) {
-      const code = REFUSALS[(error as { code?: string }).code ?? ''];
-      if (!code) throw error;
-      applied.inc({ kind: p.kind, outcome: code });
-      return { ok: false, code, message: (error as Error).message };
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request: parsed, event, resolve, reject });
+      if (this.inFlight < LANES) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.inFlight++;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      batchSize.observe(batch.length);
+      try {
+        const outcomes = await this.run(batch);
+        batch.forEach((p, i) => p.resolve(this.outcome(p.request, outcomes[i])));
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+      }
     }
+    this.inFlight--;
+  }
+
+  /** One transaction; retried whole when PostgreSQL picks it as a deadlock victim (every request is idempotent). */
+  private async run(batch: Pending[], attempt = 0): Promise<string[]> {
+    try {
+      const { rows } = await sql<{ outcomes: string[] }>`SELECT ledger_apply(${JSON.stringify(batch.map((p) => p.request))}::jsonb,
+        ${JSON.stringify(batch.map((p) => p.event))}::jsonb) AS outcomes`.execute(this.db);
+      return rows[0].outcomes;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if ((code === '40P01' || code === '40001') && attempt < 5) return this.run(batch, attempt + 1);
+      throw error;
+    }
+  }
+
+  private outcome(request: Request, outcome: string): LedgerOutcome {
+    applied.inc({ kind: request.kind, outcome });
+    if (outcome === 'posted' || outcome === 'duplicate') return { ok: true, id: request.id, duplicate: outcome === 'duplicate' };
+    if (outcome === 'mismatch') return { ok: false, code: 'CONFLICT', message: `Request id ${request.id} was already used for a different ${request.kind}.` };
+    const refusal = REFUSALS[outcome];
+    return { ok: false, code: refusal.code, message: refusal.message };
   }
 
   transfer(r: Omit<Extract<LedgerRequest, { kind: 'transfer' }>, 'kind'>, context?: LedgerContext) {
@@ -80,12 +126,8 @@ export class Ledger {
       .where('expires_at', '<=', now)
       .limit(limit)
       .execute();
-    let expired = 0;
-    for (const { entry_id } of due) {
-      const outcome = await this.apply({ kind: 'expire', id: `expire:${entry_id}`, holdId: entry_id as string });
-      if (outcome.ok && !outcome.duplicate) expired++;
-    }
-    return expired;
+    const outcomes = await Promise.all(due.map(({ entry_id }) => this.apply({ kind: 'expire', id: `expire:${entry_id}`, holdId: entry_id as string })));
+    return outcomes.filter((o) => o.ok && !o.duplicate).length;
   }
 
   /** The write side's own view of an account (authoritative, unlike the read model). */

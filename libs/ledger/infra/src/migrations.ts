@@ -3,8 +3,8 @@ import type { Migration } from 'kysely/migration';
 
 /**
  * The ledger's write side lives in PostgreSQL functions so that one statement checks
- * idempotency, moves balances under their row locks and appends the event to the event
- * store, atomically. Balances are integers (micro-dollars); a customer account can never
+ * idempotency, moves balances under their row locks and appends the events to the event
+ * store, atomically, for a whole batch of requests. Balances are integers (micro-dollars); a customer account can never
  * have less than it holds (the UPDATE's condition refuses it, and a CHECK backs it up).
  */
 export const ledgerMigrations: Record<string, Migration> = {
@@ -74,14 +74,17 @@ export const ledgerMigrations: Record<string, Migration> = {
             RETURN true;
           END IF;
           IF p_amount <> 0 THEN PERFORM ledger_move(p_credit, p_amount, 0, p_shard); END IF;
-          RETURN ledger_move(p_debit, -p_amount, p_held, p_shard);
+          IF ledger_move(p_debit, -p_amount, p_held, p_shard) THEN RETURN true; END IF;
+          -- Refused: take the credit back, so a refusal leaves every balance as it was.
+          IF p_amount <> 0 THEN PERFORM ledger_move(p_credit, -p_amount, 0, p_shard); END IF;
+          RETURN false;
         END $$;
 
-        -- Applies one request (p) and appends its event (envelope fields in p_event) in the
-        -- same transaction. Returns 'posted', 'duplicate' or 'mismatch'; raises VL001 when the
-        -- money is not there, VL002 for an unknown hold, VL003 for a hold already closed, VL004
-        -- for a capture above the hold.
-        CREATE FUNCTION ledger_apply(p jsonb, p_event jsonb) RETURNS text LANGUAGE plpgsql AS $$
+        -- Applies one request (p) inside the caller's transaction and returns its outcome
+        -- ('posted', 'duplicate', 'mismatch', or a refusal: 'VL001' not enough money, 'VL002'
+        -- unknown hold, 'VL003' hold already closed, 'VL004' capture above the hold) with the
+        -- event to append for a posted one. A refusal leaves nothing behind.
+        CREATE FUNCTION ledger_apply_one(p jsonb, p_event jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
         DECLARE
           v_kind text := p->>'kind';
           v_id text := p->>'id';
@@ -90,10 +93,11 @@ export const ledgerMigrations: Record<string, Migration> = {
           v_hold ledger_entries;
           v_type text;
           v_data jsonb;
+          v_refusal text;
           v_shard smallint := abs(hashtext(p->>'id')) % 16;
         BEGIN
-          -- The id is taken once. A concurrent twin waits here for the first to commit (then it
-          -- is a duplicate) or roll back (then it goes ahead).
+          -- The id is taken first and once. A concurrent twin in another transaction waits
+          -- here for the first to commit (then it is a duplicate) or roll back (then it goes on).
           INSERT INTO ledger_entries (entry_id, kind, debit, credit, amount, hold_id, status, expires_at, tenant_id, resource, description)
           VALUES (v_id, v_kind, coalesce(p->>'debit', ''), coalesce(p->>'credit', ''), v_amount, p->>'holdId',
                   CASE WHEN v_kind = 'hold' THEN 'pending' END, (p->>'expiresAt')::timestamptz,
@@ -105,53 +109,76 @@ export const ledgerMigrations: Record<string, Migration> = {
             IF v_old.kind = v_kind AND (
                  (v_kind IN ('transfer', 'hold') AND v_old.debit = p->>'debit' AND v_old.credit = p->>'credit' AND v_old.amount = v_amount)
               OR (v_kind IN ('capture', 'release', 'expire') AND v_old.hold_id = p->>'holdId' AND (v_kind <> 'capture' OR v_old.amount = v_amount))) THEN
-              RETURN 'duplicate';
+              RETURN jsonb_build_object('outcome', 'duplicate');
             END IF;
-            RETURN 'mismatch';
+            RETURN jsonb_build_object('outcome', 'mismatch');
           END IF;
 
           IF v_kind = 'transfer' THEN
-            IF NOT ledger_pair(p->>'debit', p->>'credit', v_amount, 0, v_shard) THEN RAISE EXCEPTION 'insufficient balance' USING ERRCODE = 'VL001'; END IF;
+            IF NOT ledger_pair(p->>'debit', p->>'credit', v_amount, 0, v_shard) THEN v_refusal := 'VL001'; END IF;
             v_type := 'TransferPosted';
             v_data := jsonb_build_object('transferId', v_id, 'debit', p->>'debit', 'credit', p->>'credit', 'amount', v_amount,
-                        'tenantId', ledger_tenant(p->>'debit'), 'resource', p->'resource', 'description', coalesce(p->>'description', ''), 'at', p_event->>'occurred_at');
-            IF ledger_kind(p->>'debit') = 'system' THEN v_data := v_data || jsonb_build_object('tenantId', ledger_tenant(p->>'credit')); END IF;
+                        'tenantId', coalesce(ledger_tenant(p->>'debit'), ledger_tenant(p->>'credit')), 'resource', p->'resource',
+                        'description', coalesce(p->>'description', ''), 'at', p_event->>'occurred_at');
           ELSIF v_kind = 'hold' THEN
-            IF NOT ledger_move(p->>'debit', 0, v_amount, v_shard) THEN RAISE EXCEPTION 'insufficient balance' USING ERRCODE = 'VL001'; END IF;
+            IF NOT ledger_move(p->>'debit', 0, v_amount, v_shard) THEN v_refusal := 'VL001'; END IF;
             v_type := 'HoldPlaced';
             v_data := jsonb_build_object('transferId', v_id, 'debit', p->>'debit', 'credit', p->>'credit', 'amount', v_amount,
                         'tenantId', ledger_tenant(p->>'debit'), 'resource', p->'resource', 'description', coalesce(p->>'description', ''),
                         'expiresAt', p->>'expiresAt', 'at', p_event->>'occurred_at');
           ELSE
             SELECT * INTO v_hold FROM ledger_entries WHERE entry_id = p->>'holdId' AND kind = 'hold' FOR UPDATE;
-            IF NOT FOUND THEN RAISE EXCEPTION 'no hold %', p->>'holdId' USING ERRCODE = 'VL002'; END IF;
-            IF v_hold.status <> 'pending' THEN RAISE EXCEPTION 'hold % is already %', v_hold.entry_id, v_hold.status USING ERRCODE = 'VL003'; END IF;
             IF v_kind <> 'capture' THEN v_amount := 0; END IF;
-            IF v_amount > v_hold.amount THEN RAISE EXCEPTION 'capture of % exceeds the hold of %', v_amount, v_hold.amount USING ERRCODE = 'VL004'; END IF;
-            UPDATE ledger_entries SET status = CASE v_kind WHEN 'capture' THEN 'captured' WHEN 'release' THEN 'released' ELSE 'expired' END
-             WHERE entry_id = v_hold.entry_id;
-            UPDATE ledger_entries SET debit = v_hold.debit, credit = v_hold.credit, amount = v_amount, tenant_id = v_hold.tenant_id, resource = v_hold.resource
-             WHERE entry_id = v_id;
-            IF NOT ledger_pair(v_hold.debit, v_hold.credit, v_amount, -v_hold.amount, v_shard) THEN RAISE EXCEPTION 'hold no longer covered' USING ERRCODE = 'VL001'; END IF;
-            v_type := 'HoldClosed';
-            v_data := jsonb_build_object('transferId', v_id, 'holdId', v_hold.entry_id, 'debit', v_hold.debit, 'credit', v_hold.credit,
-                        'held', v_hold.amount, 'captured', v_amount,
-                        'how', CASE v_kind WHEN 'capture' THEN 'captured' WHEN 'release' THEN 'released' ELSE 'expired' END,
-                        'tenantId', v_hold.tenant_id, 'resource', v_hold.resource, 'at', p_event->>'occurred_at');
+            IF NOT FOUND THEN v_refusal := 'VL002';
+            ELSIF v_hold.status <> 'pending' THEN v_refusal := 'VL003';
+            ELSIF v_amount > v_hold.amount THEN v_refusal := 'VL004';
+            ELSIF NOT ledger_pair(v_hold.debit, v_hold.credit, v_amount, -v_hold.amount, v_shard) THEN v_refusal := 'VL001';
+            ELSE
+              UPDATE ledger_entries SET status = CASE v_kind WHEN 'capture' THEN 'captured' WHEN 'release' THEN 'released' ELSE 'expired' END
+               WHERE entry_id = v_hold.entry_id;
+              UPDATE ledger_entries SET debit = v_hold.debit, credit = v_hold.credit, amount = v_amount, tenant_id = v_hold.tenant_id, resource = v_hold.resource
+               WHERE entry_id = v_id;
+              v_type := 'HoldClosed';
+              v_data := jsonb_build_object('transferId', v_id, 'holdId', v_hold.entry_id, 'debit', v_hold.debit, 'credit', v_hold.credit,
+                          'held', v_hold.amount, 'captured', v_amount,
+                          'how', CASE v_kind WHEN 'capture' THEN 'captured' WHEN 'release' THEN 'released' ELSE 'expired' END,
+                          'tenantId', v_hold.tenant_id, 'resource', v_hold.resource, 'at', p_event->>'occurred_at');
+            END IF;
           END IF;
 
-          PERFORM es_append(jsonb_build_array(jsonb_build_object(
+          IF v_refusal IS NOT NULL THEN
+            -- Nothing moved (a refused move changes no row); the id is given back.
+            DELETE FROM ledger_entries WHERE entry_id = v_id;
+            RETURN jsonb_build_object('outcome', v_refusal);
+          END IF;
+          RETURN jsonb_build_object('outcome', 'posted', 'event', jsonb_build_object(
             'stream_id', 'ledger:transfer:' || v_id, 'expected_version', 0, 'check_ids', true,
             'events', jsonb_build_array(p_event || jsonb_build_object('type', v_type, 'schema_version', 1, 'data', v_data,
-                        'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', v_data->>'tenantId'))))));
-          RETURN 'posted';
+                        'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', v_data->>'tenantId')))));
+        END $$;
+
+        -- Applies many requests in one transaction (one commit for all) and appends their
+        -- events in one es_append call. Outcomes come back in the requests' order.
+        CREATE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
+        DECLARE
+          v_result jsonb;
+          v_outcomes text[] := '{}';
+          v_events jsonb := '[]'::jsonb;
+        BEGIN
+          FOR i IN 0 .. jsonb_array_length(p_requests) - 1 LOOP
+            v_result := ledger_apply_one(p_requests->i, p_events->i);
+            v_outcomes := v_outcomes || (v_result->>'outcome');
+            IF v_result ? 'event' THEN v_events := v_events || jsonb_build_array(v_result->'event'); END IF;
+          END LOOP;
+          IF jsonb_array_length(v_events) > 0 THEN PERFORM es_append(v_events); END IF;
+          RETURN v_outcomes;
         END $$;
       `,
         )
         .execute(db);
     },
     async down(db: Kysely<any>) {
-      await sql`DROP FUNCTION IF EXISTS ledger_apply(jsonb, jsonb); DROP FUNCTION IF EXISTS ledger_pair(text, text, bigint, bigint, smallint); DROP FUNCTION IF EXISTS ledger_move(text, bigint, bigint, smallint);
+      await sql`DROP FUNCTION IF EXISTS ledger_apply(jsonb, jsonb); DROP FUNCTION IF EXISTS ledger_apply_one(jsonb, jsonb); DROP FUNCTION IF EXISTS ledger_pair(text, text, bigint, bigint, smallint); DROP FUNCTION IF EXISTS ledger_move(text, bigint, bigint, smallint);
         DROP FUNCTION IF EXISTS ledger_tenant(text); DROP FUNCTION IF EXISTS ledger_kind(text);
         DROP TABLE IF EXISTS ledger_entries, ledger_accounts`.execute(db);
     },
