@@ -76,6 +76,8 @@ export const ROUTES: RouteCase[] = [
   { method: 'DELETE', path: '/api/volt/pods/:pod', scope: 'pods', takesId: true },
   { method: 'GET', path: '/api/volt/machines', scope: 'machines', takesId: false },
   { method: 'GET', path: '/api/volt/providers', scope: 'machines', takesId: false },
+  { method: 'GET', path: '/api/volt/balance', scope: 'billing', takesId: false },
+  { method: 'GET', path: '/api/volt/billing/transactions', scope: 'billing', takesId: false },
 ];
 
 export interface Ids {

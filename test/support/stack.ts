@@ -5,6 +5,7 @@ import { EventStore } from '@volt/event-store';
 import { createOrganization } from '@volt/identity-infra';
 import { TEST_NATS_URL, createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
 import { gatewayService } from '../../apps/gateway/src/gateway.service';
+import { ledgerService } from '../../apps/ledger/src/ledger.service';
 import { podsService } from '../../apps/pods/src/pods.service';
 import { startProviderSim, type ProviderSim } from '../../apps/provider-sim/src/server';
 
@@ -28,6 +29,8 @@ export interface TestStack {
   gateway: RunningService;
   gateways: RunningService[];
   pods: RunningService;
+  /** The ledger service, when the stack was asked for it. */
+  ledger?: RunningService;
   /** The simulated GPU clouds this stack's pods service talks to. */
   sim: ProviderSim;
   apiKey: string;
@@ -42,7 +45,7 @@ export interface TestStack {
 }
 
 /** Gateways and the pods service in this process, on a database and NATS prefix of their own. */
-export async function startStack(options: { env?: Record<string, string>; gateways?: number; transitionMs?: number } = {}): Promise<TestStack> {
+export async function startStack(options: { env?: Record<string, string>; gateways?: number; transitionMs?: number; ledger?: boolean } = {}): Promise<TestStack> {
   const db = await createTestDatabase(allMigrations);
   const messaging = await createTestMessaging();
   const sim = await startProviderSim({ transitionMs: options.transitionMs ?? 100, liumCopies: 1, targonCapacity: 4, priceDrift: 0, pricePeriodMs: 60_000 });
@@ -65,6 +68,7 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     ...options.env,
   };
   const pods = await startService(podsService(env), env);
+  const ledger = options.ledger ? await startService(ledgerService(), env) : undefined;
   const gateways: RunningService[] = [];
   for (let i = 0; i < (options.gateways ?? 1); i++) gateways.push(await startService(gatewayService(env), env));
   const store = new EventStore(db.db);
@@ -101,6 +105,7 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     gateway: gateways[0],
     gateways,
     pods,
+    ledger,
     sim,
     apiKey: first.apiKey,
     orgId: first.orgId,
@@ -112,6 +117,7 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     async stop() {
       for (const g of gateways) await g.stop();
       await pods.stop();
+      await ledger?.stop();
       await sim.close();
       await messaging.cleanup();
       await db.drop();

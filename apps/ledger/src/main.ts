@@ -2,4 +2,4 @@ import 'reflect-metadata';
 import { runService } from '@volt/platform';
 import { ledgerService } from './ledger.service';
 
-runService(ledgerService);
+runService(ledgerService());

@@ -4,6 +4,7 @@ import { START_OF_STORE, type EventEnvelope } from '@volt/contracts';
 import { checkpointOf, createDatabase, EventStore, migrateToLatest, sealNextRange, verifyStore, type Database } from '@volt/event-store';
 import { ProjectionRunner } from '@volt/projections';
 import { allMigrations, allProjections } from '@volt/schema';
+import { MONEY_HELP, moneyVerb } from './money';
 import { ORG_HELP, orgVerb } from './org';
 
 const HELP = `volt-admin — audit and operate a Volt event store
@@ -19,7 +20,7 @@ Verbs:
                                first bad position when a row was altered, removed or reordered
   seal                         seal every complete range of the global order now
   migrate                      apply database migrations
-${ORG_HELP}
+${ORG_HELP}${MONEY_HELP}
 Options:
   --json                       one JSON object per line instead of text
   -h, --help                   this text
@@ -47,6 +48,12 @@ async function main(argv: string[]): Promise<number> {
       credit: { type: 'string' },
       'requests-per-hour': { type: 'string' },
       'pod-creates': { type: 'string' },
+      org: { type: 'string' },
+      usd: { type: 'string' },
+      id: { type: 'string' },
+      code: { type: 'string' },
+      'max-redemptions': { type: 'string' },
+      expires: { type: 'string' },
     },
   });
   const [verb, arg] = positionals;
@@ -70,6 +77,11 @@ async function main(argv: string[]): Promise<number> {
       };
       await migrateToLatest(db, ...allMigrations);
       return await orgVerb(db, new EventStore(db), positionals.slice(1), org, (text) => process.stdout.write(`${text}\n`));
+    }
+    if (verb === 'credit' || verb === 'voucher') {
+      await migrateToLatest(db, ...allMigrations);
+      const money = { org: values.org, usd: values.usd, id: values.id, code: values.code, maxRedemptions: values['max-redemptions'], expires: values.expires, json: Boolean(values.json) };
+      return await moneyVerb(db, verb, positionals.slice(1), money, (text) => process.stdout.write(`${text}\n`));
     }
     return await run(db, verb, arg, { json: Boolean(values.json), follow: Boolean(values.follow), limit: values.limit ? Number(values.limit) : undefined });
   } finally {

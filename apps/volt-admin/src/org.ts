@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, EventStore } from '@volt/event-store';
 import { createOrganization, decideForOrganization, findOrganization, isWellFormedApiKey } from '@volt/identity-infra';
+import { usdToMicros } from '@volt/ledger-contracts';
+import { addCredit } from './money';
 
-export const ORG_HELP = `  org create --name NAME [--slug SLUG] [--email OWNER] [--api-key KEY] [--if-exists reuse] [--json]
+function positiveUsd(usd: string): void {
+  if (!(usdToMicros(usd) > 0)) throw new Error('--credit must be more than zero');
+}
+
+export const ORG_HELP = `  org create --name NAME [--slug SLUG] [--email OWNER] [--api-key KEY] [--if-exists reuse] [--credit USD] [--json]
                                create an organization and print its first (owner) API key;
+                               --credit adds prepaid credit (once, even if run again);
                                --json prints {"org_id","slug","api_key"}
   org show <org-id|slug>       print an organization
   org set-limits <org-id|slug> [--requests-per-hour N|default] [--pod-creates N|default]
@@ -36,12 +43,17 @@ export async function orgVerb(db: Database, store: EventStore, args: string[], o
   switch (sub) {
     case 'create': {
       if (!opts.name) throw new Error('org create needs --name');
-      if (opts.credit !== undefined) throw new Error('--credit needs the ledger, which this build does not have yet; create the organization without it');
+      if (opts.credit !== undefined) positiveUsd(opts.credit);
       if (opts.apiKey !== undefined && !isWellFormedApiKey(opts.apiKey)) throw new Error('--api-key must be volt_sk_live_ followed by 32-128 letters and digits');
       if (opts.ifExists !== undefined && opts.ifExists !== 'reuse') throw new Error('--if-exists takes only "reuse"');
       const org = await createOrganization(store, { name: opts.name, slug: opts.slug, ownerEmail: opts.email, apiKey: opts.apiKey, ifExists: opts.ifExists === 'reuse' ? 'reuse' : 'fail' });
-      if (opts.json) out(JSON.stringify({ org_id: org.orgId, slug: org.slug, api_key: org.apiKey }));
-      else out(`${org.created ? 'created' : 'reused'} organization ${org.slug} (${org.orgId})\nAPI key (shown once, store it now): ${org.apiKey}`);
+      // The opening credit's id is the organization's, so re-running the command credits once.
+      const credit = opts.credit !== undefined ? await addCredit(db, org.orgId, opts.credit, `opening-credit:${org.orgId}`) : undefined;
+      if (opts.json) out(JSON.stringify({ org_id: org.orgId, slug: org.slug, api_key: org.apiKey, ...(credit ? { balance: credit.balance } : {}) }));
+      else {
+        out(`${org.created ? 'created' : 'reused'} organization ${org.slug} (${org.orgId})\nAPI key (shown once, store it now): ${org.apiKey}`);
+        if (credit) out(`balance: ${credit.balance.toFixed(2)} USD`);
+      }
       return 0;
     }
     case 'show': {

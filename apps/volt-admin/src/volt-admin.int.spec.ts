@@ -85,6 +85,21 @@ describe('volt-admin', () => {
     }
     expect((await new EventStore(t.db).readStream(`identity:org:${org.org_id}`)).map((e) => e.type)).toEqual(['OrganizationCreated', 'ApiKeyCreated', 'ApiKeyCreated']);
     expect((await cli('org', 'create', '--name', 'X', '--api-key', 'short')).stderr).toContain('--api-key must be volt_sk_live_');
-    expect((await cli('org', 'create', '--name', 'X', '--credit', '50')).stderr).toContain('--credit needs the ledger');
+    expect((await cli('org', 'create', '--name', 'X', '--credit', '0')).stderr).toContain('--credit must be more than zero');
+  });
+
+  it('credits an organization once per id, at creation and later, and makes vouchers', async () => {
+    for (let i = 0; i < 2; i++) {
+      const created = await cli('org', 'create', '--name', 'Funded Co', '--credit', '25.50', '--if-exists', 'reuse', '--json');
+      expect(created.code).toBe(0);
+      expect(JSON.parse(created.stdout)).toMatchObject({ slug: 'funded-co', balance: 25.5 });
+    }
+    const added = await cli('credit', 'add', '--org', 'funded-co', '--usd', '10', '--id', 'wire-42', '--json');
+    expect(JSON.parse(added.stdout)).toMatchObject({ amount: 10, duplicate: false, balance: 35.5, currency: 'USD' });
+    expect(JSON.parse((await cli('credit', 'add', '--org', 'funded-co', '--usd', '10', '--id', 'wire-42', '--json')).stdout)).toMatchObject({ duplicate: true, balance: 35.5 });
+    expect((await cli('credit', 'add', '--org', 'funded-co', '--usd', 'ten')).stderr).toContain('not a USD amount');
+    const voucher = JSON.parse((await cli('voucher', 'create', '--usd', '5', '--code', 'launch-2026', '--max-redemptions', '3', '--json')).stdout);
+    expect(voucher).toEqual({ code: 'LAUNCH-2026', amount: 5, max_redemptions: 3, expires_at: null });
+    expect((await cli('voucher', 'create', '--usd', '5', '--max-redemptions', '0')).stderr).toContain('--max-redemptions');
   });
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineEvent } from '@volt/contracts';
+import { defineCommand, defineEvent } from '@volt/contracts';
 
 const at = z.iso.datetime();
 const AccountId = z.string().regex(/^(cust|arrears|sys):[A-Za-z0-9_-]{1,64}$/);
@@ -52,3 +52,19 @@ export const HoldClosed = defineEvent(
 
 export const ledgerEvents = [TransferPosted, HoldPlaced, HoldClosed] as const;
 export const ledgerStream = (transferId: string) => `ledger:transfer:${transferId}`;
+
+/** POST /api/volt/billing/vouchers/redeem. */
+export const RedeemVoucherBodySchema = z.strictObject({ code: z.string().trim().min(4).max(64).regex(/^[A-Za-z0-9-]+$/, 'letters, digits and hyphens') }).meta({ id: 'RedeemVoucherRequest' });
+export const RedeemVoucher = defineCommand('ledger', 'RedeemVoucher', z.object({ code: z.string(), requestedAt: at }));
+export const ledgerCommands = [RedeemVoucher] as const;
+
+export const BalanceSchema = z
+  .object({ balance: z.number(), held: z.number(), available: z.number(), arrears: z.number(), currency: z.literal('USD') })
+  .meta({ id: 'Balance' });
+export const TransactionSchema = z
+  .object({ id: z.string(), type: z.string(), amount: z.number(), currency: z.literal('USD'), resource: z.string().nullable(), description: z.string(), created_at: z.string() })
+  .meta({ id: 'Transaction' });
+export const TransactionListSchema = z.object({ transactions: z.array(TransactionSchema), total: z.number().int() }).meta({ id: 'TransactionList' });
+export const VoucherRedeemedSchema = z
+  .object({ code: z.string(), amount: z.number(), currency: z.literal('USD'), message: z.string() })
+  .meta({ id: 'VoucherRedeemed' });

@@ -1,2 +1,5 @@
 export * from './ledger';
 export * from './migrations';
+export * from './read-models/projections';
+export * from './read-models/queries';
+export * from './vouchers';

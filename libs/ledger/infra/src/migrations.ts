@@ -183,4 +183,45 @@ export const ledgerMigrations: Record<string, Migration> = {
         DROP TABLE IF EXISTS ledger_entries, ledger_accounts`.execute(db);
     },
   },
+  '2026-11-23T0400-ledger-read-models-and-vouchers': {
+    async up(db: Kysely<any>) {
+      // Read models, projected from the ledger's events (rebuildable from position 0).
+      await sql`CREATE TABLE ledger_balances (
+        account_id  text PRIMARY KEY,
+        tenant_id   text,
+        balance     bigint NOT NULL DEFAULT 0,
+        held        bigint NOT NULL DEFAULT 0
+      )`.execute(db);
+      await sql`CREATE TABLE ledger_history (
+        entry_id     text NOT NULL,
+        account_id   text NOT NULL,
+        tenant_id    text NOT NULL,
+        type         text NOT NULL,
+        amount       bigint NOT NULL,
+        resource     text,
+        description  text NOT NULL,
+        at           timestamptz NOT NULL,
+        position     bigint NOT NULL,
+        PRIMARY KEY (entry_id, account_id)
+      )`.execute(db);
+      await sql`CREATE INDEX ledger_history_by_tenant ON ledger_history (tenant_id, position DESC)`.execute(db);
+      // Vouchers (made by volt-admin) and their redemptions: one per organization per code.
+      await sql`CREATE TABLE ledger_vouchers (
+        code             text PRIMARY KEY,
+        amount           bigint NOT NULL CHECK (amount > 0),
+        max_redemptions  integer NOT NULL CHECK (max_redemptions > 0),
+        expires_at       timestamptz,
+        created_at       timestamptz NOT NULL DEFAULT now()
+      )`.execute(db);
+      await sql`CREATE TABLE ledger_voucher_redemptions (
+        code        text NOT NULL REFERENCES ledger_vouchers (code),
+        tenant_id   text NOT NULL,
+        redeemed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (code, tenant_id)
+      )`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`DROP TABLE IF EXISTS ledger_voucher_redemptions, ledger_vouchers, ledger_history, ledger_balances`.execute(db);
+    },
+  },
 };

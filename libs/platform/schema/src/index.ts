@@ -3,8 +3,8 @@ import type { MessageDefinition } from '@volt/contracts';
 import { eventStoreMigrations } from '@volt/event-store';
 import { identityCommands, identityEvents } from '@volt/identity-contracts';
 import { identityMigrations, identityProjections } from '@volt/identity-infra';
-import { ledgerEvents } from '@volt/ledger-contracts';
-import { ledgerMigrations } from '@volt/ledger-infra';
+import { ledgerCommands, ledgerEvents } from '@volt/ledger-contracts';
+import { ledgerMigrations, ledgerProjections } from '@volt/ledger-infra';
 import { messagingMigrations } from '@volt/messaging';
 import { podsCommands, podsEvents } from '@volt/pods-contracts';
 import { podsMigrations, podsProjections } from '@volt/pods-infra';
@@ -17,7 +17,7 @@ import { projectionMigrations, type Projection } from '@volt/projections';
 export const allMigrations: Record<string, Migration>[] = [eventStoreMigrations, messagingMigrations, projectionMigrations, identityMigrations, podsMigrations, ledgerMigrations];
 
 /** Every event and command Volt defines, for JSON Schema export and documentation. */
-export const allMessages: MessageDefinition[] = [...identityEvents, ...identityCommands, ...podsEvents, ...podsCommands, ...ledgerEvents];
+export const allMessages: MessageDefinition[] = [...identityEvents, ...identityCommands, ...podsEvents, ...podsCommands, ...ledgerEvents, ...ledgerCommands];
 
 /** Every read model's projection, by name, for rebuilds. */
-export const allProjections: Projection[] = [...identityProjections, ...podsProjections];
+export const allProjections: Projection[] = [...identityProjections, ...podsProjections, ...ledgerProjections];

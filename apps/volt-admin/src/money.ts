@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from '@volt/event-store';
+import { orgIdForSlug } from '@volt/identity-infra';
+import { SYSTEM_ACCOUNTS, customerAccount, microsToUsd, usdToMicros } from '@volt/ledger-contracts';
+import { Ledger, createVoucher } from '@volt/ledger-infra';
+
+export const MONEY_HELP = `  credit add --org <org-id|slug> --usd AMOUNT [--id ID]
+                               add prepaid credit (a ledger transfer from sys:deposits);
+                               the same --id twice credits once
+  voucher create --usd AMOUNT [--code CODE] [--max-redemptions N] [--expires ISO-TIME]
+                               make a voucher code (each organization redeems it once)
+`;
+
+export interface MoneyOptions {
+  org?: string;
+  usd?: string;
+  id?: string;
+  code?: string;
+  maxRedemptions?: string;
+  expires?: string;
+  json: boolean;
+}
+
+const orgIdOf = (ref: string) => (ref.startsWith('org_') ? ref : orgIdForSlug(ref));
+
+function positiveMicros(usd: string | undefined): number {
+  if (usd === undefined) throw new Error('--usd is required');
+  const micros = usdToMicros(usd);
+  if (micros <= 0) throw new Error('--usd must be more than zero');
+  return micros;
+}
+
+/** Credits an organization: one transfer from Volt's deposits account, idempotent by id. */
+export async function addCredit(db: Database, orgRef: string, usd: string, id = `credit:${randomUUID()}`): Promise<{ orgId: string; amount: number; duplicate: boolean; balance: number }> {
+  const orgId = orgIdOf(orgRef);
+  const ledger = new Ledger(db);
+  const amount = positiveMicros(usd);
+  const outcome = await ledger.transfer({ id, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(orgId), amount, resource: null, description: 'prepaid credit' }, { actor: { type: 'system', id: 'volt-admin' } });
+  if (!outcome.ok) throw new Error(outcome.message);
+  const account = await ledger.account(customerAccount(orgId));
+  return { orgId, amount: microsToUsd(amount), duplicate: outcome.duplicate, balance: microsToUsd(account.balance) };
+}
+
+export async function moneyVerb(db: Database, verb: string, args: string[], opts: MoneyOptions, out: (text: string) => void): Promise<number> {
+  const [sub] = args;
+  if (verb === 'credit' && sub === 'add') {
+    if (!opts.org) throw new Error('credit add needs --org');
+    const r = await addCredit(db, opts.org, opts.usd ?? '', opts.id);
+    if (opts.json) out(JSON.stringify({ org_id: r.orgId, amount: r.amount, duplicate: r.duplicate, balance: r.balance, currency: 'USD' }));
+    else out(`${r.duplicate ? 'already credited' : 'credited'} ${r.amount.toFixed(2)} USD to ${r.orgId}; balance ${r.balance.toFixed(2)} USD`);
+    return 0;
+  }
+  if (verb === 'voucher' && sub === 'create') {
+    const max = opts.maxRedemptions === undefined ? 1 : Number(opts.maxRedemptions);
+    if (!Number.isInteger(max) || max < 1) throw new Error('--max-redemptions is a whole number of at least 1');
+    const expires = opts.expires ? new Date(opts.expires) : null;
+    if (expires && Number.isNaN(expires.getTime())) throw new Error('--expires is an ISO time');
+    if (opts.code !== undefined && !/^[A-Za-z0-9-]{4,64}$/.test(opts.code)) throw new Error('--code is 4-64 letters, digits and hyphens');
+    const code = await createVoucher(db, { code: opts.code?.toUpperCase(), amount: positiveMicros(opts.usd), maxRedemptions: max, expiresAt: expires });
+    if (opts.json) out(JSON.stringify({ code, amount: microsToUsd(positiveMicros(opts.usd)), max_redemptions: max, expires_at: expires?.toISOString() ?? null }));
+    else out(`voucher ${code}: ${microsToUsd(positiveMicros(opts.usd)).toFixed(2)} USD, ${max} redemption(s)`);
+    return 0;
+  }
+  throw new Error(`${verb} needs ${verb === 'credit' ? 'add' : 'create'}\n${MONEY_HELP}`);
+}

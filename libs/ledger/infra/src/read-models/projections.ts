@@ -1,0 +1,61 @@
+import { sql, type Transaction } from 'kysely';
+import type { EventEnvelope } from '@volt/contracts';
+import { accountKind, accountTenant, SYSTEM_ACCOUNTS } from '@volt/ledger-contracts';
+import { eachEvent } from '@volt/projections';
+
+type Trx = Transaction<any>;
+
+async function move(trx: Trx, accountId: string, balance: number, held: number): Promise<void> {
+  await sql`INSERT INTO ledger_balances (account_id, tenant_id, balance, held) VALUES (${accountId}, ${accountTenant(accountId)}, ${balance}, ${held})
+    ON CONFLICT (account_id) DO UPDATE SET balance = ledger_balances.balance + EXCLUDED.balance, held = ledger_balances.held + EXCLUDED.held`.execute(trx);
+}
+
+/** ledger_balances: every account's balance and held amount. */
+export const ledgerBalancesProjection = eachEvent('ledger.balances', ['ledger_balances'], {
+  async TransferPosted(trx, e: EventEnvelope<any>) {
+    await move(trx, e.data.debit, -e.data.amount, 0);
+    await move(trx, e.data.credit, e.data.amount, 0);
+  },
+  async HoldPlaced(trx, e: EventEnvelope<any>) {
+    await move(trx, e.data.debit, 0, e.data.amount);
+  },
+  async HoldClosed(trx, e: EventEnvelope<any>) {
+    await move(trx, e.data.debit, -e.data.captured, -e.data.held);
+    if (e.data.captured > 0) await move(trx, e.data.credit, e.data.captured, 0);
+  },
+});
+
+/** What a movement is, seen from a customer's account, named by the other side. */
+function typeOf(counterparty: string, incoming: boolean): string {
+  if (counterparty === SYSTEM_ACCOUNTS.deposits) return 'credit';
+  if (counterparty === SYSTEM_ACCOUNTS.promotions) return 'voucher';
+  if (counterparty === SYSTEM_ACCOUNTS.refunds) return 'refund';
+  if (counterparty === SYSTEM_ACCOUNTS.revenue) return incoming ? 'refund' : 'charge';
+  if (accountKind(counterparty) === 'arrears') return incoming ? 'arrears' : 'arrears_settlement';
+  return incoming ? 'transfer_in' : 'transfer_out';
+}
+
+async function record(trx: Trx, e: EventEnvelope<any>, accountId: string, type: string, amount: number, resource: string | null, description: string) {
+  if (accountKind(accountId) !== 'customer' || amount === 0) return;
+  await trx
+    .insertInto('ledger_history')
+    .values({ entry_id: e.data.transferId, account_id: accountId, tenant_id: accountTenant(accountId), type, amount, resource, description, at: e.data.at, position: e.position })
+    .onConflict((oc) => oc.columns(['entry_id', 'account_id']).doNothing())
+    .execute();
+}
+
+/** ledger_history: each customer's movements, newest first by position. Holds appear when captured. */
+export const ledgerHistoryProjection = eachEvent('ledger.history', ['ledger_history'], {
+  async TransferPosted(trx, e: EventEnvelope<any>) {
+    const d = e.data;
+    await record(trx, e, d.debit, typeOf(d.credit, false), -d.amount, d.resource, d.description);
+    await record(trx, e, d.credit, typeOf(d.debit, true), d.amount, d.resource, d.description);
+  },
+  async HoldClosed(trx, e: EventEnvelope<any>) {
+    const d = e.data;
+    await record(trx, e, d.debit, typeOf(d.credit, false), -d.captured, d.resource, `captured from hold ${d.holdId}`);
+    await record(trx, e, d.credit, typeOf(d.debit, true), d.captured, d.resource, `captured from hold ${d.holdId}`);
+  },
+});
+
+export const ledgerProjections = [ledgerBalancesProjection, ledgerHistoryProjection];
