@@ -4,7 +4,8 @@
 // created by 32 concurrent clients, the time until all are running, then all stopped and
 // all deleted. Prints pods/s per phase, create-call latency, events per pod and the CPU
 // seconds the pods service spent per pod lifecycle. The reference, measured in the same
-// run: the same creates sent straight to provider-sim's own API.
+// run: the same creates sent straight to provider-sim's own API. Each create also reserves the
+// pod's first hour with the ledger service.
 // BENCH_ROUNDS (default 3) rounds; medians are printed.
 const { execFileSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
@@ -70,7 +71,7 @@ async function call(gateway, key, method, url, body) {
 }
 
 async function round(ctx, r) {
-  const org = JSON.parse(execFileSync(process.execPath, ['apps/volt-admin/dist/main.js', 'org', 'create', '--name', `Bench ${r}`, '--json'], { cwd: root, env: { ...process.env, ...ctx.env }, encoding: 'utf8' }));
+  const org = JSON.parse(execFileSync(process.execPath, ['apps/volt-admin/dist/main.js', 'org', 'create', '--name', `Bench ${r}`, '--credit', '1000000', '--json'], { cwd: root, env: { ...process.env, ...ctx.env }, encoding: 'utf8' }));
   const key = org.api_key;
   const { machines } = await call(ctx.gateway, key, 'GET', '/api/volt/machines?provider=lium&instance_type=dedicated&limit=200');
   // One GPU per pod, spread over the machines as a fleet of customers would.
@@ -150,6 +151,7 @@ async function main() {
     execFileSync(process.execPath, ['apps/volt-admin/dist/main.js', 'migrate'], { cwd: root, env: { ...process.env, ...env }, stdio: 'ignore' });
     const ready = (app) => new RegExp(`"url":"(http://[^"]+)","msg":"${app} ready"`);
     const node = ['--require', '@volt/telemetry/register'];
+    await start([...node, 'apps/ledger/dist/main.js'], env, ready('ledger'));
     const pods = await start([...node, 'apps/pods/dist/main.js'], env, ready('pods'));
     const gateway = await start([...node, 'apps/gateway/dist/main.js'], env, ready('gateway'));
     const ctx = { env, sim: sim.url, gateway: gateway.url, podsPid: pods.pid };

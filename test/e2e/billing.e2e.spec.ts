@@ -1,17 +1,32 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger, createVoucher } from '@volt/ledger-infra';
+import { randomUUID } from 'node:crypto';
+import { EventStore } from '@volt/event-store';
+import { decideForOrganization } from '@volt/identity-infra';
+import { eventually, podReaches, simInstances } from '../support/pods';
 import { startStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let ledger: Ledger;
 beforeAll(async () => {
-  stack = await startStack({ ledger: true });
+  // Two copies of the simulated fleet: 16 spot RTX 4090s at 0.25 USD per GPU-hour.
+  stack = await startStack({ credit: 0, liumCopies: 2 });
   ledger = new Ledger(stack.db.db);
 });
 afterAll(() => stack?.stop());
 
-const settled = () => stack.ledger!.runtime.projections.catchUp();
+const settled = () => stack.ledger.runtime.projections.catchUp();
+
+async function setPodCreateLimit(orgId: string, n: number) {
+  const id = randomUUID();
+  const set = await decideForOrganization(new EventStore(stack.db.db), { commandId: id, orgId, actor: { type: 'system', id: 'test' }, correlationId: id }, {
+    type: 'SetOrganizationLimits',
+    data: { requestsPerHour: 100_000, podCreatesPer15Min: n, requestedAt: new Date().toISOString() },
+  });
+  expect(set.ok).toBe(true);
+  for (const g of stack.gateways) await g.runtime.projections.catchUp();
+}
 
 describe('balance, transactions and vouchers', () => {
   it('shows credit, holds and charges in the balance and the history, newest first', async () => {
@@ -64,10 +79,60 @@ describe('balance, transactions and vouchers', () => {
     await settled();
     const before = await rows();
     expect(before.balances.length).toBeGreaterThan(3);
-    await stack.ledger!.runtime.projections.rebuild('ledger.balances');
-    await stack.ledger!.runtime.projections.rebuild('ledger.history');
+    await stack.ledger.runtime.projections.rebuild('ledger.balances');
+    await stack.ledger.runtime.projections.rebuild('ledger.history');
     expect(await rows()).toEqual(before);
     // And the read model agrees with the ledger's own accounts, micro-dollar for micro-dollar.
     for (const b of before.balances) expect(Number(b.balance)).toBe((await ledger.account(b.account_id as string)).balance);
+  });
+});
+
+describe('402: a pod starts only with its first hour reserved', () => {
+  it('lets exactly 10 of 100 concurrent creates through on a balance that covers 10 first hours; the 90 get 402 and no instance', async () => {
+    const org = await stack.createOrg('Ten Pods');
+    // Spot RTX 4090s (mach_rtx4090_02 and _04): 0.25 USD per GPU-hour, so ten first hours are 2.50 USD.
+    await ledger.transfer({ id: `credit:${org.orgId}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org.orgId), amount: usdToMicros(2.5) });
+    await settled();
+    await setPodCreateLimit(org.orgId, 1000);
+    const before = (await simInstances(stack)).length;
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => stack.call('POST', '/api/volt/pods', { key: org.apiKey, body: { machine_id: i % 2 ? 'mach_rtx4090_02' : 'mach_rtx4090_04', template_id: 'tpl_pytorch21' } })),
+    );
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 402)).toHaveLength(90);
+    const refused = answers.find((a) => a.status === 402)!;
+    expect(refused.body).toMatchObject({ error: true, status: 402, code: 'INSUFFICIENT_BALANCE', message: expect.stringMatching(/Insufficient balance: this needs 0\.25 USD for its first hour/) });
+    const created = new Set(answers.filter((a) => a.status === 201).map((a) => a.body.id));
+    await eventually('the 10 instances', async () => (await simInstances(stack)).length === before + 10);
+    expect((await simInstances(stack)).filter((i) => created.has(i.tag)).length).toBe(10);
+    expect((await stack.call('GET', '/api/volt/pods', { key: org.apiKey })).body.total).toBe(10);
+    await settled();
+    expect((await stack.call('GET', '/api/volt/balance', { key: org.apiKey })).body).toMatchObject({ balance: 2.5, held: 2.5, available: 0 });
+  });
+
+  it('gives the hold back when a pod stops, and asks for a new one to start it again', async () => {
+    const org = await stack.createOrg('Start Stop');
+    await ledger.transfer({ id: `credit:${org.orgId}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org.orgId), amount: usdToMicros(1) });
+    const created = await stack.call('POST', '/api/volt/pods', { key: org.apiKey, body: { machine_id: 'mach_rtx4090_01', template_id: 'tpl_pytorch21' } });
+    expect(created.status).toBe(201);
+    const podId = created.body.id;
+    await podReaches(stack, podId, 'running', { key: org.apiKey });
+    await stack.call('POST', `/api/volt/pods/${podId}/stop`, { key: org.apiKey });
+    await podReaches(stack, podId, 'stopped', { key: org.apiKey });
+    await eventually('the hold to be released', async () => {
+      await settled();
+      return (await stack.call('GET', '/api/volt/balance', { key: org.apiKey })).body.held === 0;
+    });
+    // Spend the money elsewhere: the start is refused with 402 and the pod stays stopped.
+    await ledger.transfer({ id: `spend:${org.orgId}`, debit: customerAccount(org.orgId), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(0.9) });
+    const refused = await stack.call('POST', `/api/volt/pods/${podId}/start`, { key: org.apiKey });
+    expect(refused.status).toBe(402);
+    expect((await stack.call('GET', `/api/volt/pods/${podId}`, { key: org.apiKey })).body.status).toBe('stopped');
+    await ledger.transfer({ id: `topup:${org.orgId}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org.orgId), amount: usdToMicros(1) });
+    expect((await stack.call('POST', `/api/volt/pods/${podId}/start`, { key: org.apiKey })).body.status).toBe('starting');
+    await podReaches(stack, podId, 'running', { key: org.apiKey });
+    await settled();
+    expect((await stack.call('GET', '/api/volt/balance', { key: org.apiKey })).body.held).toBe(0.39);
   });
 });

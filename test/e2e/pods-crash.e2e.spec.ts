@@ -6,6 +6,9 @@ import { allMigrations } from '@volt/schema';
 import { Keyring } from '@volt/secrets';
 import { TEST_NATS_URL, createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
 import { gatewayService } from '../../apps/gateway/src/gateway.service';
+import { ledgerService } from '../../apps/ledger/src/ledger.service';
+import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
+import { Ledger } from '@volt/ledger-infra';
 import { startProviderSim, type ProviderSim } from '../../apps/provider-sim/src/server';
 import { eventually } from '../support/pods';
 import { startApp, type AppProcess } from '../support/process';
@@ -14,6 +17,7 @@ let db: TestDatabase;
 let messaging: TestMessaging;
 let sim: ProviderSim;
 let gateway: RunningService;
+let ledger: RunningService;
 let env: Record<string, string>;
 let apiKey: string;
 const running: AppProcess[] = [];
@@ -36,13 +40,17 @@ beforeAll(async () => {
     VOLT_CREATE_GRACE_MS: '1000',
     VOLT_ORPHAN_GRACE_MS: '1000',
   };
-  apiKey = (await createOrganization(new EventStore(db.db), { name: 'Crash Org' })).apiKey;
+  const org = await createOrganization(new EventStore(db.db), { name: 'Crash Org' });
+  apiKey = org.apiKey;
+  await new Ledger(db.db).transfer({ id: `credit:${org.orgId}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org.orgId), amount: usdToMicros(1000) });
   gateway = await startService(gatewayService({ ...env, LOG_LEVEL: 'silent' }), { ...env, LOG_LEVEL: 'silent' });
+  ledger = await startService(ledgerService(), { ...env, LOG_LEVEL: 'silent' });
 });
 
 afterAll(async () => {
   await Promise.all(running.map((p) => p.stop()));
   await gateway?.stop();
+  await ledger?.stop();
   await sim?.close();
   await messaging?.cleanup();
   await db?.drop();

@@ -3,6 +3,8 @@ import { allMigrations } from '@volt/schema';
 import { Keyring } from '@volt/secrets';
 import { EventStore } from '@volt/event-store';
 import { createOrganization } from '@volt/identity-infra';
+import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
+import { Ledger } from '@volt/ledger-infra';
 import { TEST_NATS_URL, createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
 import { gatewayService } from '../../apps/gateway/src/gateway.service';
 import { ledgerService } from '../../apps/ledger/src/ledger.service';
@@ -29,8 +31,7 @@ export interface TestStack {
   gateway: RunningService;
   gateways: RunningService[];
   pods: RunningService;
-  /** The ledger service, when the stack was asked for it. */
-  ledger?: RunningService;
+  ledger: RunningService;
   /** The simulated GPU clouds this stack's pods service talks to. */
   sim: ProviderSim;
   apiKey: string;
@@ -44,11 +45,14 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-/** Gateways and the pods service in this process, on a database and NATS prefix of their own. */
-export async function startStack(options: { env?: Record<string, string>; gateways?: number; transitionMs?: number; ledger?: boolean } = {}): Promise<TestStack> {
+/**
+ * Gateways, the pods and ledger services in this process, on a database and NATS prefix of
+ * their own, with provider-sim. Each organization starts with `credit` USD (default 10,000).
+ */
+export async function startStack(options: { env?: Record<string, string>; gateways?: number; transitionMs?: number; credit?: number; liumCopies?: number } = {}): Promise<TestStack> {
   const db = await createTestDatabase(allMigrations);
   const messaging = await createTestMessaging();
-  const sim = await startProviderSim({ transitionMs: options.transitionMs ?? 100, liumCopies: 1, targonCapacity: 4, priceDrift: 0, pricePeriodMs: 60_000 });
+  const sim = await startProviderSim({ transitionMs: options.transitionMs ?? 100, liumCopies: options.liumCopies ?? 1, targonCapacity: 4, priceDrift: 0, pricePeriodMs: 60_000 });
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
     NATS_URL: TEST_NATS_URL,
@@ -68,13 +72,17 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     ...options.env,
   };
   const pods = await startService(podsService(env), env);
-  const ledger = options.ledger ? await startService(ledgerService(), env) : undefined;
+  const ledger = await startService(ledgerService(), env);
   const gateways: RunningService[] = [];
   for (let i = 0; i < (options.gateways ?? 1); i++) gateways.push(await startService(gatewayService(env), env));
   const store = new EventStore(db.db);
 
   const createOrg = async (name: string) => {
     const org = await createOrganization(store, { name });
+    const credit = options.credit ?? 10_000;
+    if (credit > 0) {
+      await new Ledger(db.db).transfer({ id: `test-credit:${org.orgId}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org.orgId), amount: usdToMicros(credit) });
+    }
     // Every gateway instance answers from its read model: wait until each has it.
     for (const g of gateways) await g.runtime.projections.catchUp();
     return { orgId: org.orgId, apiKey: org.apiKey };
@@ -117,7 +125,7 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     async stop() {
       for (const g of gateways) await g.stop();
       await pods.stop();
-      await ledger?.stop();
+      await ledger.stop();
       await sim.close();
       await messaging.cleanup();
       await db.drop();

@@ -2,6 +2,7 @@ import { serviceModule, type ServiceDefinition } from '@volt/platform';
 import { PodLifecycle, Providers, Reconciler, podsProjections, refreshCatalogue, seedSystemTemplates } from '@volt/pods-infra';
 import { allMigrations } from '@volt/schema';
 import { PodsCommandsController } from './pods.commands.controller';
+import { ledgerHolds } from './ledger-holds';
 import { parsePodsConfig } from './pods.config';
 import { POD_LIFECYCLE } from './tokens';
 
@@ -20,7 +21,7 @@ export function podsService(env: NodeJS.ProcessEnv = process.env): ServiceDefini
     transport: true,
     relay: true,
     module: (runtime) => {
-      lifecycle = new PodLifecycle({ db: runtime.db, store: runtime.store, providers, keyring: config.keyring, logger: runtime.logger, crashAt: config.crashAt });
+      lifecycle = new PodLifecycle({ db: runtime.db, store: runtime.store, providers, holds: ledgerHolds(runtime), keyring: config.keyring, logger: runtime.logger, crashAt: config.crashAt });
       reconciler = new Reconciler(runtime.db, runtime.store, providers, lifecycle, config.reconciler, runtime.logger);
       return serviceModule(runtime, { controllers: [PodsCommandsController], providers: [{ provide: POD_LIFECYCLE, useValue: lifecycle }] });
     },

@@ -56,7 +56,7 @@ export const ledgerStream = (transferId: string) => `ledger:transfer:${transferI
 /** POST /api/volt/billing/vouchers/redeem. */
 export const RedeemVoucherBodySchema = z.strictObject({ code: z.string().trim().min(4).max(64).regex(/^[A-Za-z0-9-]+$/, 'letters, digits and hyphens') }).meta({ id: 'RedeemVoucherRequest' });
 export const RedeemVoucher = defineCommand('ledger', 'RedeemVoucher', z.object({ code: z.string(), requestedAt: at }));
-export const ledgerCommands = [RedeemVoucher] as const;
+
 
 export const BalanceSchema = z
   .object({ balance: z.number(), held: z.number(), available: z.number(), arrears: z.number(), currency: z.literal('USD') })
@@ -68,3 +68,13 @@ export const TransactionListSchema = z.object({ transactions: z.array(Transactio
 export const VoucherRedeemedSchema = z
   .object({ code: z.string(), amount: z.number(), currency: z.literal('USD'), message: z.string() })
   .meta({ id: 'VoucherRedeemed' });
+
+/** Reserve money on the calling organization's balance (pods ask for a pod's first hour). */
+export const PlaceHold = defineCommand(
+  'ledger',
+  'PlaceHold',
+  z.object({ holdId: TransferIdSchema, amount: Micros, resource: z.string().max(200).nullable(), description: z.string().max(200), expiresAt: at, requestedAt: at }),
+);
+/** Give a hold back; releasing a hold that is unknown or already closed changes nothing. */
+export const ReleaseHold = defineCommand('ledger', 'ReleaseHold', z.object({ holdId: TransferIdSchema, requestedAt: at }));
+export const ledgerCommands = [RedeemVoucher, PlaceHold, ReleaseHold] as const;

@@ -184,6 +184,8 @@ export const PodRequested = defineEvent(
     image: z.string(),
     sshKeyIds: z.array(z.string()),
     confidential: z.boolean(),
+    /** The ledger hold that reserves the first hour (released when the pod stops or ends). */
+    holdId: z.string().nullable(),
     requestedAt: at,
   }),
 );
@@ -197,7 +199,7 @@ export const PodAttestationRecorded = defineEvent(
 export const PodRunning = defineEvent('pods', 'PodRunning', z.object({ podId: z.string(), ip: z.string().nullable(), sshPort: z.number().int().nullable(), at }));
 export const PodStopRequested = defineEvent('pods', 'PodStopRequested', z.object({ podId: z.string(), reason: PodReasonSchema.nullable(), at }));
 export const PodStopped = defineEvent('pods', 'PodStopped', z.object({ podId: z.string(), at }));
-export const PodStartRequested = defineEvent('pods', 'PodStartRequested', z.object({ podId: z.string(), at }));
+export const PodStartRequested = defineEvent('pods', 'PodStartRequested', z.object({ podId: z.string(), holdId: z.string().nullable(), at }));
 export const PodUpdated = defineEvent(
   'pods',
   'PodUpdated',

@@ -40,7 +40,7 @@ export type PodCommand =
   | { type: 'MarkRunning'; data: Ref & { ip: string | null; sshPort: number | null } }
   | { type: 'RequestStop'; data: Ref & { reason: PodReason | null } }
   | { type: 'MarkStopped'; data: Ref }
-  | { type: 'RequestStart'; data: Ref }
+  | { type: 'RequestStart'; data: Ref & { holdId: string | null } }
   | { type: 'UpdatePod'; data: Ref & { name?: string; sshKeyIds?: string[]; volumeSizeGb?: number; gpuCount?: number } }
   | { type: 'RequestDelete'; data: Ref }
   | { type: 'MarkDeleted'; data: Ref }
@@ -71,6 +71,9 @@ export interface PodState {
   gpuCount: number;
   volumeSizeGb: number;
   pricePerGpuHour: number;
+  costPerHour: number;
+  /** The ledger hold reserving the current run's first hour, until it is released. */
+  holdId: string | null;
 }
 
 const initialState = (): PodState => ({
@@ -89,6 +92,8 @@ const initialState = (): PodState => ({
   gpuCount: 0,
   volumeSizeGb: 0,
   pricePerGpuHour: 0,
+  costPerHour: 0,
+  holdId: null,
 });
 
 const seconds = (from: string, to: string) => Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000);
@@ -122,6 +127,8 @@ function evolve(state: PodState, event: PodEvent): PodState {
         gpuCount: d.gpuCount,
         volumeSizeGb: d.volumeSizeGb,
         pricePerGpuHour: d.pricePerGpuHour,
+        costPerHour: d.costPerHour,
+        holdId: d.holdId,
       };
     }
     case 'PodProvisioned':
@@ -135,10 +142,17 @@ function evolve(state: PodState, event: PodEvent): PodState {
     case 'PodStopped':
       return { ...state, status: 'stopped' };
     case 'PodStartRequested':
-      return { ...state, status: 'starting', attested: false };
+      return { ...state, status: 'starting', attested: false, holdId: event.data.holdId };
     case 'PodUpdated': {
       const d = event.data;
-      return { ...state, name: d.name ?? state.name, sshKeyIds: d.sshKeyIds ?? state.sshKeyIds, volumeSizeGb: d.volumeSizeGb ?? state.volumeSizeGb, gpuCount: d.gpuCount ?? state.gpuCount };
+      return {
+        ...state,
+        name: d.name ?? state.name,
+        sshKeyIds: d.sshKeyIds ?? state.sshKeyIds,
+        volumeSizeGb: d.volumeSizeGb ?? state.volumeSizeGb,
+        gpuCount: d.gpuCount ?? state.gpuCount,
+        costPerHour: d.costPerHour ?? state.costPerHour,
+      };
     }
     case 'PodDeleteRequested':
       return leave(state, 'deleting', event.data.at);
@@ -179,7 +193,7 @@ function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<t
     case 'RequestStart':
       if (s === 'running' || s === 'starting' || s === 'deploying') return [];
       if (s !== 'stopped') return conflict(`Pod is ${s}; only a stopped pod can be started.`);
-      return [{ type: 'PodStartRequested', data: { podId: d.podId, at: d.at } }];
+      return [{ type: 'PodStartRequested', data: { podId: d.podId, holdId: command.data.holdId, at: d.at } }];
     case 'UpdatePod':
       return update(command.data, state);
     case 'RequestDelete': {

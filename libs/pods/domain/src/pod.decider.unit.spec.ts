@@ -27,6 +27,7 @@ const requested = (over: Partial<Extract<PodEvent, { type: 'PodRequested' }>['da
     image: 'pytorch/pytorch:2.1.0',
     sshKeyIds: [],
     confidential: false,
+    holdId: null,
     requestedAt: t(0),
     ...over,
   },
@@ -52,9 +53,9 @@ describe('pod decider', () => {
   it('makes stop on a stopped pod and start on a running pod no-ops, and refuses the impossible', () => {
     const stopped: PodEvent[] = [requested(), provisioned, running, { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(20) } }, { type: 'PodStopped', data: { podId: 'pod_a', at: t(21) } }];
     given(podDecider, stopped).when({ type: 'RequestStop', data: { podId: 'pod_a', reason: null, at: t(30) } }).then([]);
-    given(podDecider, [requested(), provisioned, running]).when({ type: 'RequestStart', data: { podId: 'pod_a', at: t(30) } }).then([]);
+    given(podDecider, [requested(), provisioned, running]).when({ type: 'RequestStart', data: { podId: 'pod_a', holdId: null, at: t(30) } }).then([]);
     given(podDecider, [requested()]).when({ type: 'RequestStop', data: { podId: 'pod_a', reason: null, at: t(30) } }).thenError('CONFLICT');
-    given(podDecider).when({ type: 'RequestStart', data: { podId: 'pod_a', at: t(30) } }).thenError('NOT_FOUND');
+    given(podDecider).when({ type: 'RequestStart', data: { podId: 'pod_a', holdId: null, at: t(30) } }).thenError('NOT_FOUND');
   });
 
   it('changes hardware only while stopped, and reprices GPUs at the launch rate', () => {
@@ -84,7 +85,7 @@ describe('pod decider', () => {
     given(podDecider, failed).when({ type: 'RecordProvisioned', data: { podId: 'pod_a', instanceId: 'i-9', at: t(2) } }).then([]);
     given(podDecider, failed).when({ type: 'MarkRunning', data: { podId: 'pod_a', ip: null, sshPort: null, at: t(3) } }).then([]);
     given(podDecider, failed).when({ type: 'MarkTerminated', data: { podId: 'pod_a', reason: 'instance_lost', message: 'x', at: t(3) } }).then([]);
-    given(podDecider, failed).when({ type: 'RequestStart', data: { podId: 'pod_a', at: t(3) } }).thenError('CONFLICT');
+    given(podDecider, failed).when({ type: 'RequestStart', data: { podId: 'pod_a', holdId: null, at: t(3) } }).thenError('CONFLICT');
     given(podDecider, failed).when({ type: 'RequestDelete', data: { podId: 'pod_a', at: t(3) } }).then([{ type: 'PodDeleteRequested', data: { podId: 'pod_a', at: t(3) } }]);
   });
 });

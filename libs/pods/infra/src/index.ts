@@ -3,6 +3,7 @@ import { podSessionsProjection } from './read-models/pod-sessions/projection';
 import { sshKeyListProjection } from './read-models/ssh-key-list/projection';
 import { templateListProjection } from './read-models/templates/projection';
 
+export * from './commands/holds';
 export * from './commands/pods.handlers';
 export * from './commands/ssh-keys.handlers';
 export * from './commands/templates.handlers';

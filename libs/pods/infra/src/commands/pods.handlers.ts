@@ -1,5 +1,6 @@
 import { domainError, type CommandEnvelope, type CommandReply, type DomainError, type MessageOf } from '@volt/contracts';
 import type { Database, EventStore } from '@volt/event-store';
+import { usdToMicros } from '@volt/ledger-contracts';
 import { CreatePod, DeletePod, podStream, StartPod, StopPod, UpdatePod, type PodReason, type PodRequested, type PodStatus } from '@volt/pods-contracts';
 import { podDecider, type PodCommand, type PodEvent } from '@volt/pods-domain';
 import type { Keyring } from '@volt/secrets';
@@ -10,6 +11,7 @@ import { findMachine, forgetMachine } from '../read-models/machines/catalogue';
 import type { PodRow } from '../read-models/pod-sessions/query';
 import { resolveDeployImage, type DeployImage } from '../read-models/templates/resolve';
 import { decideFor, requireTenant } from './decide';
+import type { HoldPort } from './holds';
 import { systemEnvelope } from './system-envelope';
 
 type Reply<T> = Promise<CommandReply<T>>;
@@ -22,6 +24,7 @@ export interface PodLifecycleDeps {
   db: Database;
   store: EventStore;
   providers: Providers;
+  holds: HoldPort;
   keyring: Keyring;
   logger?: Logger;
   crashAt?: CrashPoint;
@@ -47,9 +50,24 @@ const ACTIONS: Record<'start' | 'stop', Partial<Record<PodStatus, string>>> = {
 export class PodLifecycle {
   constructor(private readonly deps: PodLifecycleDeps) {}
 
-  /** Decides one pod command on behalf of the customer (envelope) or the service itself. */
-  decide(envelope: CommandEnvelope, command: PodCommand) {
-    return decideFor(this.deps.store, podDecider, podStream(command.data.podId), envelope, command);
+  /**
+   * Decides one pod command on behalf of the customer (envelope) or the service itself. A pod
+   * that stops running or ends gives its first-hour hold back to the ledger.
+   */
+  async decide(envelope: CommandEnvelope, command: PodCommand) {
+    const outcome = await decideFor(this.deps.store, podDecider, podStream(command.data.podId), envelope, command);
+    if (outcome.ok && !outcome.replayed && outcome.events.some((e) => RELEASES_HOLD.has(e.type))) await this.releaseHold(command.data.podId, envelope);
+    return outcome;
+  }
+
+  private async releaseHold(podId: string, envelope: CommandEnvelope): Promise<void> {
+    const state = await this.state(podId);
+    if (state.holdId && envelope.tenantId) await this.deps.holds.release(envelope.tenantId, state.holdId, envelope.correlationId);
+  }
+
+  private async state(podId: string) {
+    const events = await this.deps.store.readStream(podStream(podId));
+    return { ...events.reduce((s, e) => podDecider.evolve(s, { type: e.type, data: e.data } as PodEvent), podDecider.initialState()), version: events.length };
   }
 
   /** The reconciler's decisions: deterministic ids per pod version, so a repeated sweep appends nothing twice. */
@@ -62,9 +80,17 @@ export class PodLifecycle {
     const tenantId = requireTenant(envelope);
     const checked = await this.validate(tenantId, d);
     if ('code' in checked) return { ok: false, error: checked };
+    // The first hour is reserved before anything is recorded or provisioned: no money, no pod.
+    const holdId = `${d.podId}:run:0`;
+    const held = await this.deps.holds.place(tenantId, { holdId, amount: hourOf(checked.requested.costPerHour), resource: d.podId, description: `first hour of ${d.podId}`, correlationId: envelope.correlationId });
+    if (!held.ok) return { ok: false, error: held.error };
+    checked.requested.holdId = holdId;
     this.crash('before-request-append');
     const outcome = await this.decide(envelope, { type: 'RequestPod', data: { ...checked.requested, requestedAt: d.requestedAt } });
-    if (!outcome.ok) return { ok: false, error: outcome.error };
+    if (!outcome.ok) {
+      await this.deps.holds.release(tenantId, holdId, envelope.correlationId);
+      return { ok: false, error: outcome.error };
+    }
     const provisioned = await this.provision(tenantId, checked.requested, checked.spec, envelope.id);
     if (!provisioned.ok) return { ok: false, error: provisioned.error, checkpoint: provisioned.checkpoint ?? outcome.checkpoint };
     return { ok: true, checkpoint: provisioned.checkpoint ?? outcome.checkpoint, result: { podId: d.podId } };
@@ -108,9 +134,20 @@ export class PodLifecycle {
     return { ok: true as const, checkpoint: recorded.checkpoint };
   }
 
-  async start(envelope: CommandEnvelope) {
+  /** A stopped pod starts only with its next first hour reserved (402 otherwise). */
+  async start(envelope: CommandEnvelope): Reply<{ id: string; status: PodStatus; message: string }> {
     const d = StartPod.schema.parse(envelope.data);
-    return this.powerAction(envelope, 'start', { type: 'RequestStart', data: { podId: d.podId, at: d.requestedAt } });
+    const state = await this.state(d.podId);
+    let holdId: string | null = null;
+    if (state.exists && state.status === 'stopped' && envelope.tenantId) {
+      holdId = `${d.podId}:run:${state.version}`;
+      const held = await this.deps.holds.place(envelope.tenantId, { holdId, amount: hourOf(state.costPerHour), resource: d.podId, description: `first hour of ${d.podId} after a start`, correlationId: envelope.correlationId });
+      if (!held.ok) return { ok: false, error: held.error };
+    }
+    const reply = await this.powerAction(envelope, 'start', { type: 'RequestStart', data: { podId: d.podId, holdId, at: d.requestedAt } });
+    // Someone else's start won the race (or it failed): this hold is not needed.
+    if (holdId && (!reply.ok || reply.result.status !== 'starting')) await this.deps.holds.release(envelope.tenantId!, holdId, envelope.correlationId);
+    return reply;
   }
 
   async stop(envelope: CommandEnvelope) {
@@ -273,6 +310,7 @@ export class PodLifecycle {
       image: deploy.image,
       sshKeyIds: d.sshKeyIds,
       confidential: machine.confidential,
+      holdId: null,
     };
     return { requested, spec: await this.specOf(tenantId, requested, deploy) };
   }
@@ -289,3 +327,9 @@ function staleInventory(machineId: string, provider: string): DomainError {
     extra: { error_type: 'stale_inventory', offer_id: machineId, provider, retry_suggested: true },
   };
 }
+
+/** Pod events after which its hold is given back: it stopped running, or ended. */
+const RELEASES_HOLD = new Set(['PodStopRequested', 'PodDeleteRequested', 'PodFailed', 'PodTerminatedByProvider']);
+
+/** One hour at a USD rate, in the ledger's micro-dollars. */
+const hourOf = (costPerHour: number) => usdToMicros(costPerHour.toFixed(6));
