@@ -6,7 +6,7 @@ import { HOLD_TTL_MS, type HoldPort } from '@volt/pods-infra';
 
 const TIMEOUT_MS = 5_000;
 
-/** The pods context's holds, as commands to the ledger service (ids derived from the hold's, so a retry is one command). */
+/** The pods context's holds, as commands to the ledger service. The ledger applies each hold id once. */
 export function ledgerHolds(runtime: VoltRuntime): HoldPort {
   const send = (type: string, tenantId: string, correlationId: string, data: Record<string, unknown>, key: string) =>
     runtime.commands.send(
@@ -41,7 +41,10 @@ export function ledgerHolds(runtime: VoltRuntime): HoldPort {
     },
     async release(tenantId, holdId, correlationId) {
       try {
-        await send('ReleaseHold', tenantId, correlationId, { holdId }, holdId);
+        // A fresh command id each time: a second release (say, delete after stop) must reach the
+        // ledger rather than be dropped as a JetStream duplicate of the first; the ledger's own
+        // release id makes it change nothing.
+        await send('ReleaseHold', tenantId, correlationId, { holdId }, `${holdId}:${randomUUID()}`);
       } catch (error) {
         // The hold expires on its own (HOLD_TTL_MS); nothing is lost by a release that did not arrive.
         runtime.logger.warn({ holdId, err: error }, 'hold release not confirmed; it will expire');
