@@ -164,7 +164,7 @@ async function main() {
   if (migrate.status !== 0) return shutdown(1);
   // The demo organization: created once, and on later runs made sure to hold the same key.
   const apiKey = demoApiKey();
-  const demo = spawnSync(process.execPath, ['apps/volt-admin/dist/main.js', 'org', 'create', '--name', 'Demo', '--slug', 'demo', '--api-key', apiKey, '--if-exists', 'reuse', '--json'], {
+  const demo = spawnSync(process.execPath, ['apps/volt-admin/dist/main.js', 'org', 'create', '--name', 'Demo', '--slug', 'demo', '--api-key', apiKey, '--if-exists', 'reuse', '--credit', process.env.VOLT_DEMO_CREDIT || '100', '--json'], {
     cwd: root,
     env,
     encoding: 'utf8',
