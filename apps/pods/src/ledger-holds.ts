@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { domainError } from '@volt/contracts';
 import { uuidFromName } from '@volt/event-store';
 import type { VoltRuntime } from '@volt/platform';
-import { HOLD_TTL_MS, type HoldPort } from '@volt/pods-infra';
+import { HOLD_TTL_MS, systemEnvelope, type HoldPort } from '@volt/pods-infra';
 
 const TIMEOUT_MS = 5_000;
 
@@ -11,17 +11,7 @@ export function ledgerHolds(runtime: VoltRuntime): HoldPort {
   const send = (type: string, tenantId: string, correlationId: string, data: Record<string, unknown>, key: string) =>
     runtime.commands.send(
       'ledger',
-      {
-        id: uuidFromName(`${type}:${key}`),
-        type,
-        schemaVersion: 1,
-        tenantId,
-        correlationId,
-        causationId: null,
-        actor: { type: 'system', id: 'pods' },
-        issuedAt: new Date().toISOString(),
-        data: { ...data, requestedAt: new Date().toISOString() },
-      },
+      { ...systemEnvelope(tenantId, uuidFromName(`${type}:${key}`), correlationId, type), data: { ...data, requestedAt: new Date().toISOString() } },
       { timeoutMs: TIMEOUT_MS },
     );
   return {

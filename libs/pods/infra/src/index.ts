@@ -5,6 +5,7 @@ import { templateListProjection } from './read-models/templates/projection';
 
 export * from './commands/holds';
 export * from './commands/pods.handlers';
+export * from './commands/system-envelope';
 export * from './commands/ssh-keys.handlers';
 export * from './commands/templates.handlers';
 export * from './migrations';
