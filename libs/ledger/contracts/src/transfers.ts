@@ -19,6 +19,16 @@ export const LedgerRequestSchema = z.discriminatedUnion('kind', [
     resource: z.string().max(200).nullable().default(null),
     description: z.string().max(200).default(''),
   }),
+  z.object({
+    kind: z.literal('charge'),
+    id: TransferIdSchema,
+    debit: AccountId,
+    credit: AccountId,
+    amount: Micros,
+    holdId: TransferIdSchema.nullable().default(null),
+    resource: z.string().max(200).nullable().default(null),
+    description: z.string().max(200).default(''),
+  }),
   z.object({ kind: z.literal('capture'), id: TransferIdSchema, holdId: TransferIdSchema, amount: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }),
   z.object({ kind: z.literal('release'), id: TransferIdSchema, holdId: TransferIdSchema }),
 ]);
@@ -50,7 +60,10 @@ export const HoldClosed = defineEvent(
   z.object({ transferId: z.string(), holdId: z.string(), debit: z.string(), credit: z.string(), held: z.number().int(), captured: z.number().int(), how: z.enum(['captured', 'released', 'expired']), tenantId: z.string().nullable(), resource: z.string().nullable(), at }),
 );
 
-export const ledgerEvents = [TransferPosted, HoldPlaced, HoldClosed] as const;
+/** Usage paid: `fromHold` of `amount` came out of the resource's hold, the rest from the available balance. */
+export const ChargePosted = defineEvent('ledger', 'ChargePosted', z.object({ ...Entry, holdId: z.string().nullable(), fromHold: z.number().int() }));
+
+export const ledgerEvents = [TransferPosted, HoldPlaced, HoldClosed, ChargePosted] as const;
 export const ledgerStream = (transferId: string) => `ledger:transfer:${transferId}`;
 
 /** POST /api/volt/billing/vouchers/redeem. */

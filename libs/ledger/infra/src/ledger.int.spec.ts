@@ -140,3 +140,23 @@ describe('ledger: randomized concurrent workloads (property-based)', () => {
     );
   });
 });
+
+describe('ledger: charges', () => {
+  it('takes a charge from the resource’s hold first, then from what is available, and refuses what neither covers', async () => {
+    const org = fresh();
+    await deposit(org, 10);
+    const hold = { id: `hold:${org}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(3), expiresAt: new Date(Date.now() + 3600_000).toISOString() };
+    await ledger.hold(hold);
+    const charge = (i: number, usd: number) => ledger.charge({ id: `charge:${org}:${i}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(usd), holdId: hold.id, resource: 'pod_x' });
+    expect(await charge(1, 2)).toMatchObject({ ok: true });
+    expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(8), held: usdToMicros(1), available: usdToMicros(7) });
+    expect(await charge(2, 4)).toMatchObject({ ok: true });
+    expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(4), held: 0, available: usdToMicros(4) });
+    expect(await charge(2, 4)).toMatchObject({ ok: true, duplicate: true });
+    expect(await charge(3, 4.5)).toMatchObject({ ok: false, code: 'INSUFFICIENT_BALANCE' });
+    expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(4), held: 0, available: usdToMicros(4) });
+    // The hold, emptied by charges, still closes exactly once.
+    expect(await ledger.release({ id: `rel:${org}`, holdId: hold.id })).toMatchObject({ ok: true, duplicate: false });
+    expect(await total()).toBe(0);
+  });
+});

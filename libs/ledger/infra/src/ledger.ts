@@ -108,6 +108,11 @@ export class Ledger {
     return this.apply({ kind: 'hold', ...r }, context);
   }
 
+  /** Usage: taken from the hold first (which stays open with the rest), then from the available balance. */
+  charge(r: Omit<Extract<LedgerRequest, { kind: 'charge' }>, 'kind'>, context?: LedgerContext) {
+    return this.apply({ kind: 'charge', ...r }, context);
+  }
+
   capture(r: { id: string; holdId: string; amount: number }, context?: LedgerContext) {
     return this.apply({ kind: 'capture', ...r }, context);
   }

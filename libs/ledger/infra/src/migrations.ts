@@ -80,6 +80,36 @@ export const ledgerMigrations: Record<string, Migration> = {
           RETURN false;
         END $$;
 
+        -- A charge (kind 'charge'): money for usage, taken first from the resource's hold (which
+        -- stays open with what is left) and the rest from what the customer has available. Called
+        -- by ledger_apply_one once the id is taken.
+        CREATE FUNCTION ledger_charge(p jsonb, p_event jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+        DECLARE
+          v_id text := p->>'id';
+          v_amount bigint := (p->>'amount')::bigint;
+          v_hold ledger_entries;
+          v_take bigint := 0;
+          v_shard smallint := abs(hashtext(p->>'id')) % 16;
+          v_data jsonb;
+        BEGIN
+          IF p->>'holdId' IS NOT NULL THEN
+            SELECT * INTO v_hold FROM ledger_entries WHERE entry_id = p->>'holdId' AND kind = 'hold' AND debit = p->>'debit' FOR UPDATE;
+            IF FOUND AND v_hold.status = 'pending' THEN v_take := least(v_amount, v_hold.amount); END IF;
+          END IF;
+          IF NOT ledger_pair(p->>'debit', p->>'credit', v_amount, -v_take, v_shard) THEN
+            DELETE FROM ledger_entries WHERE entry_id = v_id;
+            RETURN jsonb_build_object('outcome', 'VL001');
+          END IF;
+          IF v_take > 0 THEN UPDATE ledger_entries SET amount = amount - v_take WHERE entry_id = v_hold.entry_id; END IF;
+          v_data := jsonb_build_object('transferId', v_id, 'debit', p->>'debit', 'credit', p->>'credit', 'amount', v_amount,
+                      'holdId', p->'holdId', 'fromHold', v_take, 'tenantId', ledger_tenant(p->>'debit'), 'resource', p->'resource',
+                      'description', coalesce(p->>'description', ''), 'at', p_event->>'occurred_at');
+          RETURN jsonb_build_object('outcome', 'posted', 'event', jsonb_build_object(
+            'stream_id', 'ledger:transfer:' || v_id, 'expected_version', 0, 'check_ids', true,
+            'events', jsonb_build_array(p_event || jsonb_build_object('type', 'ChargePosted', 'schema_version', 1, 'data', v_data,
+                        'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', v_data->>'tenantId')))));
+        END $$;
+
         -- Applies one request (p) inside the caller's transaction and returns its outcome
         -- ('posted', 'duplicate', 'mismatch', or a refusal: 'VL001' not enough money, 'VL002'
         -- unknown hold, 'VL003' hold already closed, 'VL004' capture above the hold) with the
@@ -107,14 +137,16 @@ export const ledgerMigrations: Record<string, Migration> = {
           IF NOT FOUND THEN
             SELECT * INTO v_old FROM ledger_entries WHERE entry_id = v_id;
             IF v_old.kind = v_kind AND (
-                 (v_kind IN ('transfer', 'hold') AND v_old.debit = p->>'debit' AND v_old.credit = p->>'credit' AND v_old.amount = v_amount)
+                 (v_kind IN ('transfer', 'hold', 'charge') AND v_old.debit = p->>'debit' AND v_old.credit = p->>'credit' AND v_old.amount = v_amount)
               OR (v_kind IN ('capture', 'release', 'expire') AND v_old.hold_id = p->>'holdId' AND (v_kind <> 'capture' OR v_old.amount = v_amount))) THEN
               RETURN jsonb_build_object('outcome', 'duplicate');
             END IF;
             RETURN jsonb_build_object('outcome', 'mismatch');
           END IF;
 
-          IF v_kind = 'transfer' THEN
+          IF v_kind = 'charge' THEN
+            RETURN ledger_charge(p, p_event);
+          ELSIF v_kind = 'transfer' THEN
             IF NOT ledger_pair(p->>'debit', p->>'credit', v_amount, 0, v_shard) THEN v_refusal := 'VL001'; END IF;
             v_type := 'TransferPosted';
             v_data := jsonb_build_object('transferId', v_id, 'debit', p->>'debit', 'credit', p->>'credit', 'amount', v_amount,
@@ -178,7 +210,7 @@ export const ledgerMigrations: Record<string, Migration> = {
         .execute(db);
     },
     async down(db: Kysely<any>) {
-      await sql`DROP FUNCTION IF EXISTS ledger_apply(jsonb, jsonb); DROP FUNCTION IF EXISTS ledger_apply_one(jsonb, jsonb); DROP FUNCTION IF EXISTS ledger_pair(text, text, bigint, bigint, smallint); DROP FUNCTION IF EXISTS ledger_move(text, bigint, bigint, smallint);
+      await sql`DROP FUNCTION IF EXISTS ledger_apply(jsonb, jsonb); DROP FUNCTION IF EXISTS ledger_apply_one(jsonb, jsonb); DROP FUNCTION IF EXISTS ledger_charge(jsonb, jsonb); DROP FUNCTION IF EXISTS ledger_pair(text, text, bigint, bigint, smallint); DROP FUNCTION IF EXISTS ledger_move(text, bigint, bigint, smallint);
         DROP FUNCTION IF EXISTS ledger_tenant(text); DROP FUNCTION IF EXISTS ledger_kind(text);
         DROP TABLE IF EXISTS ledger_entries, ledger_accounts`.execute(db);
     },

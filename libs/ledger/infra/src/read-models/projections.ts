@@ -19,6 +19,10 @@ export const ledgerBalancesProjection = eachEvent('ledger.balances', ['ledger_ba
   async HoldPlaced(trx, e: EventEnvelope<any>) {
     await move(trx, e.data.debit, 0, e.data.amount);
   },
+  async ChargePosted(trx, e: EventEnvelope<any>) {
+    await move(trx, e.data.debit, -e.data.amount, -e.data.fromHold);
+    await move(trx, e.data.credit, e.data.amount, 0);
+  },
   async HoldClosed(trx, e: EventEnvelope<any>) {
     await move(trx, e.data.debit, -e.data.captured, -e.data.held);
     if (e.data.captured > 0) await move(trx, e.data.credit, e.data.captured, 0);
@@ -47,6 +51,11 @@ async function record(trx: Trx, e: EventEnvelope<any>, accountId: string, type: 
 /** ledger_history: each customer's movements, newest first by position. Holds appear when captured. */
 export const ledgerHistoryProjection = eachEvent('ledger.history', ['ledger_history'], {
   async TransferPosted(trx, e: EventEnvelope<any>) {
+    const d = e.data;
+    await record(trx, e, d.debit, typeOf(d.credit, false), -d.amount, d.resource, d.description);
+    await record(trx, e, d.credit, typeOf(d.debit, true), d.amount, d.resource, d.description);
+  },
+  async ChargePosted(trx, e: EventEnvelope<any>) {
     const d = e.data;
     await record(trx, e, d.debit, typeOf(d.credit, false), -d.amount, d.resource, d.description);
     await record(trx, e, d.credit, typeOf(d.debit, true), d.amount, d.resource, d.description);
