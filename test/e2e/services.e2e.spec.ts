@@ -15,7 +15,7 @@ beforeAll(async () => {
   db = await createTestDatabase(allMigrations);
   messaging = await createTestMessaging();
   const env = { DATABASE_URL: db.url, NATS_URL: TEST_NATS_URL, VOLT_NATS_PREFIX: messaging.prefix, PORT: '0', LOG_LEVEL: 'silent' };
-  for (const definition of [billingService, ledgerService(), fineTuneService, attestationService]) running.push(await startService(definition, env));
+  for (const definition of [billingService(), ledgerService(), fineTuneService, attestationService]) running.push(await startService(definition, env));
 });
 afterAll(async () => {
   for (const service of running) await service.stop();

@@ -1,4 +1,49 @@
-import { opsOnlyService } from '@volt/platform';
+import { z } from 'zod';
+import { parseConfig, serviceModule, type ServiceDefinition } from '@volt/platform';
+import { ChargingCycle, metersProjection } from '@volt/billing-infra';
+import { Ledger } from '@volt/ledger-infra';
 import { allMigrations } from '@volt/schema';
 
-export const billingService = opsOnlyService('billing', 8082, allMigrations);
+const BillingConfigSchema = z.object({
+  /** How often accrued usage is charged (and the width of a charge window). */
+  VOLT_BILLING_CADENCE_MS: z.coerce.number().int().min(100).default(60_000),
+});
+
+/**
+ * The billing service: meters follow pod events (read model billing.meters) and a cycle
+ * every cadence charges them through the ledger. One ledger whoever calls it: its rules
+ * live in the database functions, so billing posts charges through the ledger library.
+ */
+export function billingService(env: NodeJS.ProcessEnv = process.env): ServiceDefinition {
+  const config = parseConfig(BillingConfigSchema, env);
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  return {
+    service: 'billing',
+    defaultPort: 8082,
+    migrations: allMigrations,
+    projections: [metersProjection],
+    relay: true,
+    module: (runtime) => serviceModule(runtime),
+    async onStart(runtime) {
+      const cycle = new ChargingCycle(runtime.db, runtime.store, new Ledger(runtime.db), config.VOLT_BILLING_CADENCE_MS, runtime.logger);
+      const tick = () => {
+        running = runtime.projections
+          .catchUp()
+          .then(() => cycle.run())
+          .then((r) => r.charges > 0 && runtime.logger.info(r, 'charged usage'))
+          .catch((error) => runtime.logger.error({ err: error }, 'charging cycle failed; the next one retries it'))
+          .finally(() => {
+            runtime.relay?.nudge();
+            if (timer) timer = setTimeout(tick, config.VOLT_BILLING_CADENCE_MS);
+          });
+      };
+      timer = setTimeout(tick, config.VOLT_BILLING_CADENCE_MS);
+    },
+    async onStop() {
+      clearTimeout(timer);
+      timer = undefined;
+      await running;
+    },
+  };
+}

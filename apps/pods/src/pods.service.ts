@@ -1,6 +1,7 @@
 import { serviceModule, type ServiceDefinition } from '@volt/platform';
 import { PodLifecycle, Providers, Reconciler, podsProjections, refreshCatalogue, seedSystemTemplates } from '@volt/pods-infra';
 import { allMigrations } from '@volt/schema';
+import { BillingEventsController } from './billing-events.controller';
 import { PodsCommandsController } from './pods.commands.controller';
 import { ledgerHolds } from './ledger-holds';
 import { parsePodsConfig } from './pods.config';
@@ -23,7 +24,7 @@ export function podsService(env: NodeJS.ProcessEnv = process.env): ServiceDefini
     module: (runtime) => {
       lifecycle = new PodLifecycle({ db: runtime.db, store: runtime.store, providers, holds: ledgerHolds(runtime), keyring: config.keyring, logger: runtime.logger, crashAt: config.crashAt });
       reconciler = new Reconciler(runtime.db, runtime.store, providers, lifecycle, config.reconciler, runtime.logger);
-      return serviceModule(runtime, { controllers: [PodsCommandsController], providers: [{ provide: POD_LIFECYCLE, useValue: lifecycle }] });
+      return serviceModule(runtime, { controllers: [PodsCommandsController, BillingEventsController], providers: [{ provide: POD_LIFECYCLE, useValue: lifecycle }] });
     },
     // Ready only after the catalogue is loaded and the first sweep has compared Volt with every provider.
     async onStart(runtime) {

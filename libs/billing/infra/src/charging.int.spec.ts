@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventStore, eventStoreMigrations } from '@volt/event-store';
+import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
+import { Ledger, ledgerMigrations } from '@volt/ledger-infra';
+import { ProjectionRunner, projectionMigrations } from '@volt/projections';
+import { createTestDatabase, type TestDatabase } from '@volt/testing';
+import { ChargingCycle } from './charging';
+import { metersProjection } from './meters.projection';
+import { billingMigrations } from './migrations';
+
+let t: TestDatabase;
+let store: EventStore;
+let ledger: Ledger;
+let runner: ProjectionRunner;
+beforeAll(async () => {
+  t = await createTestDatabase([eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations]);
+  store = new EventStore(t.db);
+  ledger = new Ledger(t.db);
+  runner = new ProjectionRunner(t.db, store, [metersProjection]);
+});
+afterAll(() => t.drop());
+
+const t0 = Date.parse('2026-06-01T10:00:00.000Z');
+const at = (s: number) => new Date(t0 + s * 1000).toISOString();
+const meta = (org: string) => ({ tenantId: org, correlationId: 'c', causationId: null, actor: { type: 'system' as const, id: 'test' } });
+
+async function podLife(org: string, podId: string, events: [string, number, Record<string, unknown>?][]) {
+  for (const [type, s, extra] of events) {
+    const data =
+      type === 'PodRequested'
+        ? { podId, costPerHour: 0.39, volumeSizeGb: 50, holdId: null, requestedAt: at(s), ...extra }
+        : { podId, at: at(s), ...(type === 'PodStopRequested' ? { reason: null } : {}), ...extra };
+    await store.append(`pods:pod:${podId}`, [{ type, data, metadata: meta(org), occurredAt: at(s) }], { expectedVersion: 'any' });
+  }
+  await runner.catchUp();
+}
+
+describe('charging cycle (controlled clock)', () => {
+  it('charges exactly rate × running seconds, then storage while stopped, nothing while deploying or after delete', async () => {
+    const org = 'org_clock1';
+    await ledger.transfer({ id: 'fund:clock1', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    // Requested at 0, running at 10 s (deploying is free), stopped at 3,735 s, deleted 1,800 s later.
+    await podLife(org, 'pod_clock1', [
+      ['PodRequested', 0],
+      ['PodRunning', 10, { ip: null, sshPort: null }],
+      ['PodStopRequested', 3735],
+      ['PodDeleteRequested', 5535],
+    ]);
+    const cycle = new ChargingCycle(t.db, store, ledger, 60_000);
+    // A cycle every 60 s of the clock, well past the delete.
+    for (let s = 0; s <= 7200; s += 60) await cycle.run(new Date(t0 + s * 1000));
+    const gpu = Math.floor((390_000 * 3725) / 3600); // 0.39 USD/h for 3,725 s
+    const storage = Math.floor((50 * 137 * 1800) / 3600); // 50 GB at 0.000137 USD/GB-h for 1,800 s
+    expect(gpu).toBe(403_541);
+    expect(storage).toBe(3_425);
+    expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(10) - gpu - storage, held: 0, available: usdToMicros(10) - gpu - storage });
+    // Cycles after the end, and cycles repeated for the same moment, charge nothing more.
+    await cycle.run(new Date(t0 + 9000_000));
+    await cycle.run(new Date(t0 + 9000_000));
+    expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(10) - gpu - storage);
+  });
+
+  it('gives the same total whether charged every minute or once at the end', async () => {
+    const life = (org: string) =>
+      podLife(org, `pod_${org}`, [
+        ['PodRequested', 0, { costPerHour: 2.69, volumeSizeGb: 200 }],
+        ['PodRunning', 37, { ip: null, sshPort: null }],
+        ['PodStopRequested', 1999],
+        ['PodRunning', 2500, { ip: null, sshPort: null }],
+        ['PodDeleteRequested', 4321],
+      ]);
+    for (const org of ['org_every', 'org_once']) await ledger.transfer({ id: `fund:${org}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(50) });
+    const cycle = new ChargingCycle(t.db, store, ledger, 60_000);
+    await life('org_every');
+    for (let s = 0; s <= 4400; s += 60) await cycle.run(new Date(t0 + s * 1000));
+    // The second pod's whole life reaches billing only now: one cycle charges all of its windows.
+    await life('org_once');
+    await cycle.run(new Date(t0 + 4400_000));
+    const spentEvery = usdToMicros(50) - (await ledger.account(customerAccount('org_every'))).balance;
+    const spentOnce = usdToMicros(50) - (await ledger.account(customerAccount('org_once'))).balance;
+    const expected = Math.floor((2_690_000 * 1962) / 3600) + Math.floor((200 * 137 * 501) / 3600) + Math.floor((2_690_000 * 1821) / 3600);
+    expect(spentEvery).toBe(expected);
+    expect(spentOnce).toBe(expected);
+  });
+
+  it('records what the balance cannot pay as arrears and says the balance is exhausted, once per window', async () => {
+    const org = 'org_poor';
+    await ledger.transfer({ id: 'fund:poor', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: 1000 });
+    await podLife(org, 'pod_poor', [
+      ['PodRequested', 0],
+      ['PodRunning', 0, { ip: null, sshPort: null }],
+    ]);
+    const cycle = new ChargingCycle(t.db, store, ledger, 60_000);
+    const first = await cycle.run(new Date(t0 + 120_000));
+    expect(first.exhausted).toEqual([org]);
+    await cycle.run(new Date(t0 + 120_000));
+    const exhausted = await store.readStream(`billing:org:${org}`);
+    expect(exhausted.map((e) => e.type)).toEqual(['BalanceExhausted', 'BalanceExhausted']);
+    // Each 60 s window is 6,500 micro-dollars; neither fits in 1,000.
+    expect((await ledger.account(customerAccount(org))).balance).toBe(1000);
+    expect((await ledger.account(`arrears:${org}`)).balance).toBe(-13_000);
+  });
+});

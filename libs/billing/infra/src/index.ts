@@ -1,0 +1,3 @@
+export * from './charging';
+export * from './meters.projection';
+export * from './migrations';

@@ -1,0 +1,46 @@
+import { type Kysely, sql } from 'kysely';
+import type { Migration } from 'kysely/migration';
+
+export const billingMigrations: Record<string, Migration> = {
+  '2026-11-23T0600-billing-meters': {
+    async up(db: Kysely<any>) {
+      // Read model of the pods' prices and holds, projected from pod events.
+      await sql`CREATE TABLE billing_pods (
+        pod_id          text PRIMARY KEY,
+        tenant_id       text NOT NULL,
+        gpu_rate        bigint NOT NULL,
+        volume_size_gb  integer NOT NULL,
+        hold_id         text
+      )`.execute(db);
+      // One meter per stretch of usage at one rate: GPU time while running, storage while stopped.
+      // Rates are micro-dollars per hour; charged_until moves as charges are posted.
+      await sql`CREATE TABLE billing_meters (
+        meter_id       text PRIMARY KEY,
+        pod_id         text NOT NULL,
+        tenant_id      text NOT NULL,
+        kind           text NOT NULL,
+        rate           bigint NOT NULL,
+        hold_id        text,
+        started_at     timestamptz NOT NULL,
+        ended_at       timestamptz
+      )`.execute(db);
+      await sql`CREATE INDEX billing_meters_open ON billing_meters (pod_id) WHERE ended_at IS NULL`.execute(db);
+      // Not a read model: the charging cycle's own record, so a retried window repeats its first decision.
+      await sql`CREATE TABLE billing_charges (
+        meter_id    text NOT NULL,
+        win         bigint NOT NULL,
+        amount      bigint NOT NULL,
+        mode        text NOT NULL,
+        charged_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (meter_id, win)
+      )`.execute(db);
+      await sql`CREATE TABLE billing_progress (
+        meter_id        text PRIMARY KEY,
+        charged_until   timestamptz NOT NULL
+      )`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`DROP TABLE IF EXISTS billing_progress, billing_charges, billing_meters, billing_pods`.execute(db);
+    },
+  },
+};
