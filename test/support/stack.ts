@@ -7,6 +7,7 @@ import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-cont
 import { Ledger } from '@volt/ledger-infra';
 import { TEST_NATS_URL, createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
 import { gatewayService } from '../../apps/gateway/src/gateway.service';
+import { billingService } from '../../apps/billing/src/billing.service';
 import { ledgerService } from '../../apps/ledger/src/ledger.service';
 import { podsService } from '../../apps/pods/src/pods.service';
 import { startProviderSim, type ProviderSim } from '../../apps/provider-sim/src/server';
@@ -32,6 +33,7 @@ export interface TestStack {
   gateways: RunningService[];
   pods: RunningService;
   ledger: RunningService;
+  billing: RunningService;
   /** The simulated GPU clouds this stack's pods service talks to. */
   sim: ProviderSim;
   apiKey: string;
@@ -73,6 +75,7 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
   };
   const pods = await startService(podsService(env), env);
   const ledger = await startService(ledgerService(), env);
+  const billing = await startService(billingService(env), env);
   const gateways: RunningService[] = [];
   for (let i = 0; i < (options.gateways ?? 1); i++) gateways.push(await startService(gatewayService(env), env));
   const store = new EventStore(db.db);
@@ -114,6 +117,7 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     gateways,
     pods,
     ledger,
+    billing,
     sim,
     apiKey: first.apiKey,
     orgId: first.orgId,
@@ -125,6 +129,7 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     async stop() {
       for (const g of gateways) await g.stop();
       await pods.stop();
+      await billing.stop();
       await ledger.stop();
       await sim.close();
       await messaging.cleanup();
