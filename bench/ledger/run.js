@@ -2,7 +2,8 @@
 // npm run bench:ledger — ledger transfers with the balance check and idempotent ids, 64
 // concurrent clients, BENCH_SECONDS (default 10) per run: on one hot account pair, and spread
 // over 1,000 accounts. Reference in the same run: the cheapest durable write PostgreSQL does
-// (one-row INSERT, autocommit) at the same concurrency. BENCH_ROUNDS (default 3); medians.
+// (one-row INSERT, autocommit) at the same concurrency. Then metering scale: BENCH_METERS
+// (default 10,000) running meters charged in one billing cycle. BENCH_ROUNDS (default 3); medians.
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const os = require('node:os');
@@ -14,6 +15,7 @@ const CLIENTS = 64;
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const ACCOUNTS = 1000;
+const METERS = Number(process.env.BENCH_METERS ?? 10_000);
 
 const percentile = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -70,6 +72,29 @@ async function main() {
         }),
       );
     }
+    // Metering scale: METERS running meters (GPU, 2.69 USD/h, one per pod, 100 organizations),
+    // each one minute into its life, charged in one cycle.
+    const { ChargingCycle } = require('@volt/billing-infra');
+    const { EventStore } = require('@volt/event-store');
+    const now = Date.now();
+    const cadence = 60_000;
+    const windowStart = Math.floor(now / cadence) * cadence;
+    const meterRuns = [];
+    for (let r = 0; r < rounds; r++) {
+      await sql`TRUNCATE billing_meters, billing_progress, billing_charges`.execute(db);
+      const rows = Array.from({ length: METERS }, (_, i) => ({
+        meter_id: `bench${r}-m${i}`, pod_id: `pod_bench${r}${i}`, tenant_id: `acct${i % 100}`, kind: 'gpu', rate: 2_690_000, hold_id: null,
+        started_at: new Date(windowStart - cadence),
+      }));
+      for (let i = 0; i < rows.length; i += 1000) await db.insertInto('billing_meters').values(rows.slice(i, i + 1000)).execute();
+      const writesBefore = Number((await sql`SELECT count(*)::text AS n FROM ledger_entries`.execute(db)).rows[0].n);
+      const cycle = new ChargingCycle(db, new EventStore(db), ledger, cadence);
+      const t0 = performance.now();
+      const report = await cycle.run(new Date(windowStart + 1));
+      const seconds = (performance.now() - t0) / 1000;
+      const writes = Number((await sql`SELECT count(*)::text AS n FROM ledger_entries`.execute(db)).rows[0].n) - writesBefore;
+      meterRuns.push({ seconds, writes, charges: report.charges });
+    }
     const sum = Number((await sql`SELECT sum(balance)::text AS s FROM ledger_accounts`.execute(db)).rows[0].s);
     const m = (k, f) => median(results[k].map((x) => x[f]));
     const f0 = (x) => Math.round(x).toLocaleString('en-US');
@@ -80,6 +105,8 @@ async function main() {
     console.log(`| spread over ${ACCOUNTS} accounts | ${f0(m('spread', 'rate'))} | ${f1(m('spread', 'p50'))} | ${f1(m('spread', 'p99'))} | ${(m('spread', 'rate') / m('ref', 'rate')).toFixed(2)}× | ≥ 5,000/s |`);
     console.log(`| one hot account pair | ${f0(m('hot', 'rate'))} | ${f1(m('hot', 'p50'))} | ${f1(m('hot', 'p99'))} | ${(m('hot', 'rate') / m('ref', 'rate')).toFixed(2)}× | ≥ 1,000/s |`);
     console.log(`| reference: one-row INSERT, autocommit | ${f0(m('ref', 'rate'))} | ${f1(m('ref', 'p50'))} | ${f1(m('ref', 'p99'))} | 1.00× | |`);
+    const mc = median(meterRuns.map((x) => x.seconds));
+    console.log(`\nMetering: ${METERS.toLocaleString('en-US')} running meters charged in one cycle: ${mc.toFixed(2)} s (median of ${rounds}; target < 5 s), ${meterRuns[0].writes.toLocaleString('en-US')} ledger writes (one charge each), ${(METERS / mc).toFixed(0)} meters/s`);
     console.log(`\nper-round transfers/s: spread ${results.spread.map((x) => f0(x.rate)).join(' ')}; hot ${results.hot.map((x) => f0(x.rate)).join(' ')}; refused: ${results.spread.concat(results.hot).reduce((s, x) => s + x.failed, 0)}`);
   } finally {
     await db.destroy();

@@ -4,9 +4,7 @@ import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-cont
 import { Ledger, ledgerMigrations } from '@volt/ledger-infra';
 import { ProjectionRunner, projectionMigrations } from '@volt/projections';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
-import { ChargingCycle } from './charging';
-import { metersProjection } from './meters.projection';
-import { billingMigrations } from './migrations';
+import { ChargingCycle, billingMigrations, metersProjection } from '@volt/billing-infra';
 
 let t: TestDatabase;
 let store: EventStore;
