@@ -12,6 +12,8 @@ export interface ChargeLedger {
   transfer(r: { id: string; debit: string; credit: string; amount: number; resource: string | null; description: string }): Promise<LedgerOutcome>;
 }
 
+type Mode = 'balance' | 'arrears';
+
 interface Meter {
   meter_id: string;
   pod_id: string;
@@ -33,7 +35,7 @@ export interface CycleReport {
 }
 
 const HOUR_MS = 3_600_000;
-const WIDTH = 32;
+const WIDTH = 64;
 
 /**
  * Charges usage in fixed windows of `cadenceMs`. A meter's charge for window k is
@@ -52,21 +54,75 @@ export class ChargingCycle {
     private readonly logger?: Logger,
   ) {}
 
+  /** One cycle at a time across all billing instances (a PostgreSQL advisory lock); a cycle that finds it taken does nothing. */
   async run(now = new Date()): Promise<CycleReport> {
+    return this.db.connection().execute(async (conn) => {
+      const lock = await sql<{ ok: boolean }>`SELECT pg_try_advisory_lock(hashtext('volt:billing:cycle')) AS ok`.execute(conn);
+      if (!lock.rows[0].ok) return { meters: 0, charges: 0, arrears: 0, exhausted: [] };
+      try {
+        return await this.runLocked(now);
+      } finally {
+        await sql`SELECT pg_advisory_unlock(hashtext('volt:billing:cycle'))`.execute(conn).catch(() => undefined);
+      }
+    });
+  }
+
+  private async runLocked(now: Date): Promise<CycleReport> {
     const { rows } = await sql<Meter>`SELECT m.*, p.charged_until FROM billing_meters m LEFT JOIN billing_progress p USING (meter_id)
       WHERE coalesce(p.charged_until, m.started_at) < coalesce(m.ended_at, ${now})`.execute(this.db);
     const report: CycleReport = { meters: rows.length, charges: 0, arrears: 0, exhausted: [] };
+    // Decisions already taken for these meters (by a cycle that crashed, or one running beside this one).
+    const decided = new Map<string, Mode>();
+    const ids = rows.map((r) => r.meter_id);
+    for (let i = 0; i < ids.length; i += 5000) {
+      const found = await this.db.selectFrom('billing_charges').select(['meter_id', 'win', 'mode']).where('meter_id', 'in', ids.slice(i, i + 5000)).execute();
+      for (const d of found) decided.set(`${d.meter_id}:${d.win}`, d.mode as Mode);
+    }
+    const progress = new Map<string, Date>();
+    const paid: { meterId: string; win: number; amount: number }[] = [];
     let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(WIDTH, rows.length) }, async () => {
-        while (next < rows.length) await this.chargeMeter(rows[next++], now, report);
-      }),
-    );
+    try {
+      await Promise.all(
+        Array.from({ length: Math.min(WIDTH, rows.length) }, async () => {
+          while (next < rows.length) await this.chargeMeter(rows[next++], now, report, decided, progress, paid);
+        }),
+      );
+    } finally {
+      // Both only save work: after a crash, a paid window charged again is a duplicate the ledger ignores.
+      await this.savePaid(paid);
+      await this.saveProgress(progress);
+    }
     report.exhausted = [...new Set(report.exhausted)];
     return report;
   }
 
-  private async chargeMeter(m: Meter, now: Date, report: CycleReport): Promise<void> {
+  private async savePaid(paid: { meterId: string; win: number; amount: number }[]): Promise<void> {
+    for (let i = 0; i < paid.length; i += 5000) {
+      const part = paid.slice(i, i + 5000);
+      await sql`INSERT INTO billing_charges (meter_id, win, amount, mode)
+        SELECT m, w, a, 'balance' FROM unnest(${part.map((p) => p.meterId)}::text[], ${part.map((p) => p.win)}::bigint[], ${part.map((p) => p.amount)}::bigint[]) AS u(m, w, a)
+        ON CONFLICT (meter_id, win) DO NOTHING`.execute(this.db);
+    }
+  }
+
+  private async saveProgress(progress: Map<string, Date>): Promise<void> {
+    const all = [...progress].map(([meterId, until]) => ({ meterId, until }));
+    for (let i = 0; i < all.length; i += 5000) {
+      const part = all.slice(i, i + 5000);
+      await sql`INSERT INTO billing_progress (meter_id, charged_until)
+        SELECT * FROM unnest(${part.map((p) => p.meterId)}::text[], ${part.map((p) => p.until.toISOString())}::timestamptz[])
+        ON CONFLICT (meter_id) DO UPDATE SET charged_until = greatest(billing_progress.charged_until, EXCLUDED.charged_until)`.execute(this.db);
+    }
+  }
+
+  private async chargeMeter(
+    m: Meter,
+    now: Date,
+    report: CycleReport,
+    decided: Map<string, Mode>,
+    progress: Map<string, Date>,
+    paid: { meterId: string; win: number; amount: number }[],
+  ): Promise<void> {
     const rate = Number(m.rate);
     const start = m.started_at.getTime();
     const end = Math.min((m.ended_at ?? now).getTime(), now.getTime());
@@ -79,29 +135,29 @@ export class ChargingCycle {
       if (!m.ended_at && winEnd > now.getTime()) break;
       const until = Math.min(end, winEnd);
       const amount = accrued(until) - accrued(Math.max(start, winStart));
-      if (amount > 0) await this.chargeWindow(m, k, amount, report);
-      await sql`INSERT INTO billing_progress (meter_id, charged_until) VALUES (${m.meter_id}, ${new Date(until)})
-        ON CONFLICT (meter_id) DO UPDATE SET charged_until = greatest(billing_progress.charged_until, EXCLUDED.charged_until)`.execute(this.db);
+      if (amount > 0 && (await this.chargeWindow(m, k, amount, report, decided.get(`${m.meter_id}:${k}`))) === 'balance') paid.push({ meterId: m.meter_id, win: k, amount });
+      progress.set(m.meter_id, new Date(until));
     }
   }
 
-  /** Charges one window from the balance (the pod's hold first); what the balance cannot pay goes to arrears. */
-  private async chargeWindow(m: Meter, k: number, amount: number, report: CycleReport): Promise<void> {
+  /**
+   * Charges one window from the balance (the pod's hold first); what the balance cannot pay
+   * goes to arrears. A window found owed before stays owed: that decision is recorded before
+   * the arrears transfer, and repeated.
+   */
+  private async chargeWindow(m: Meter, k: number, amount: number, report: CycleReport, decided: Mode | undefined): Promise<Mode> {
     const chargeId = `charge:${m.meter_id}:${k}`;
-    const decided = await this.db.selectFrom('billing_charges').select('mode').where('meter_id', '=', m.meter_id).where('win', '=', k).executeTakeFirst();
-    let mode = decided?.mode as 'balance' | 'arrears' | undefined;
+    let mode = decided;
     const description = m.kind === 'gpu' ? 'GPU time' : 'storage while stopped';
     if (!mode) {
       const paid = await this.ledger.charge({ id: chargeId, debit: customerAccount(m.tenant_id), credit: SYSTEM_ACCOUNTS.revenue, amount, holdId: m.hold_id, resource: m.pod_id, description });
       if (!paid.ok && paid.code !== 'INSUFFICIENT_BALANCE') throw new Error(`charge ${chargeId} refused: ${paid.message}`);
       mode = paid.ok ? 'balance' : 'arrears';
-      await this.db.insertInto('billing_charges').values({ meter_id: m.meter_id, win: k, amount, mode }).onConflict((oc) => oc.columns(['meter_id', 'win']).doNothing()).execute();
-      // Whoever recorded the decision first is the decision.
-      mode = ((await this.db.selectFrom('billing_charges').select('mode').where('meter_id', '=', m.meter_id).where('win', '=', k).executeTakeFirstOrThrow()).mode as 'balance' | 'arrears');
+      if (mode === 'arrears') await this.db.insertInto('billing_charges').values({ meter_id: m.meter_id, win: k, amount, mode }).onConflict((oc) => oc.columns(['meter_id', 'win']).doNothing()).execute();
     }
     charges.inc({ mode });
     report.charges++;
-    if (mode === 'balance') return;
+    if (mode === 'balance') return mode;
     report.arrears++;
     report.exhausted.push(m.tenant_id);
     const owed = await this.ledger.transfer({ id: `${chargeId}:arrears`, debit: arrearsAccount(m.tenant_id), credit: SYSTEM_ACCOUNTS.revenue, amount, resource: m.pod_id, description: `${description} (unpaid)` });
@@ -120,5 +176,6 @@ export class ChargingCycle {
       { expectedVersion: 'any' },
     );
     this.logger?.warn({ tenantId: m.tenant_id, podId: m.pod_id, chargeId }, 'balance exhausted; usage recorded as arrears');
+    return mode;
   }
 }
