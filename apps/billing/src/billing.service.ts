@@ -7,6 +7,8 @@ import { allMigrations } from '@volt/schema';
 const BillingConfigSchema = z.object({
   /** How often accrued usage is charged (and the width of a charge window). */
   VOLT_BILLING_CADENCE_MS: z.coerce.number().int().min(100).default(60_000),
+  /** Testing only: the process kills itself after charging this many windows (the crash tests). */
+  VOLT_FAULT_CRASH_AFTER_CHARGES: z.coerce.number().int().min(1).optional(),
 });
 
 /**
@@ -26,7 +28,10 @@ export function billingService(env: NodeJS.ProcessEnv = process.env): ServiceDef
     relay: true,
     module: (runtime) => serviceModule(runtime),
     async onStart(runtime) {
-      const cycle = new ChargingCycle(runtime.db, runtime.store, new Ledger(runtime.db), config.VOLT_BILLING_CADENCE_MS, runtime.logger);
+      let charged = 0;
+      const crashAfter = config.VOLT_FAULT_CRASH_AFTER_CHARGES;
+      const afterCharge = crashAfter ? () => ++charged >= crashAfter && process.kill(process.pid, 'SIGKILL') : undefined;
+      const cycle = new ChargingCycle(runtime.db, runtime.store, new Ledger(runtime.db), config.VOLT_BILLING_CADENCE_MS, runtime.logger, afterCharge);
       const tick = () => {
         running = runtime.projections
           .catchUp()
@@ -38,7 +43,8 @@ export function billingService(env: NodeJS.ProcessEnv = process.env): ServiceDef
             if (timer) timer = setTimeout(tick, config.VOLT_BILLING_CADENCE_MS);
           });
       };
-      timer = setTimeout(tick, config.VOLT_BILLING_CADENCE_MS);
+      // The first cycle right after start: usage accrued while no billing instance ran is charged now.
+      timer = setTimeout(tick, 1000);
     },
     async onStop() {
       clearTimeout(timer);

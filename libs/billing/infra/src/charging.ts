@@ -52,6 +52,8 @@ export class ChargingCycle {
     private readonly ledger: ChargeLedger,
     private readonly cadenceMs: number,
     private readonly logger?: Logger,
+    /** Called after each window charged (the crash tests kill the process from here). */
+    private readonly afterCharge?: () => void,
   ) {}
 
   /** One cycle at a time across all billing instances (a PostgreSQL advisory lock); a cycle that finds it taken does nothing. */
@@ -157,6 +159,7 @@ export class ChargingCycle {
     }
     charges.inc({ mode });
     report.charges++;
+    this.afterCharge?.();
     if (mode === 'balance') return mode;
     report.arrears++;
     report.exhausted.push(m.tenant_id);
