@@ -160,3 +160,20 @@ describe('ledger: charges', () => {
     expect(await total()).toBe(0);
   });
 });
+
+describe('ledger: arrears', () => {
+  it('pays what an organization owes first from its next top-up', async () => {
+    const org = fresh();
+    // 3 USD of usage went unpaid into arrears.
+    await ledger.transfer({ id: `owed:${org}`, debit: `arrears:${org}`, credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(3) });
+    await deposit(org, 2);
+    expect((await ledger.account(`arrears:${org}`)).balance).toBe(-usdToMicros(1));
+    expect((await ledger.account(customerAccount(org))).balance).toBe(0);
+    await deposit(org, 10);
+    expect((await ledger.account(`arrears:${org}`)).balance).toBe(0);
+    expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(9));
+    expect(await total()).toBe(0);
+    const settled = (await new EventStore(t.db).readAll({ transactionId: '0', position: '0' }, 100000)).filter((e) => e.type === 'TransferPosted' && (e.data as { credit: string }).credit === `arrears:${org}`);
+    expect(settled.map((e) => (e.data as { amount: number }).amount)).toEqual([usdToMicros(2), usdToMicros(1)]);
+  });
+});

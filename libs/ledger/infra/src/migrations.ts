@@ -125,6 +125,8 @@ export const ledgerMigrations: Record<string, Migration> = {
           v_data jsonb;
           v_refusal text;
           v_shard smallint := abs(hashtext(p->>'id')) % 16;
+          v_owed bigint := 0;
+          v_extra jsonb := '[]'::jsonb;
         BEGIN
           -- The id is taken first and once. A concurrent twin in another transaction waits
           -- here for the first to commit (then it is a duplicate) or roll back (then it goes on).
@@ -152,6 +154,20 @@ export const ledgerMigrations: Record<string, Migration> = {
             v_data := jsonb_build_object('transferId', v_id, 'debit', p->>'debit', 'credit', p->>'credit', 'amount', v_amount,
                         'tenantId', coalesce(ledger_tenant(p->>'debit'), ledger_tenant(p->>'credit')), 'resource', p->'resource',
                         'description', coalesce(p->>'description', ''), 'at', p_event->>'occurred_at');
+            -- Money coming in from outside (a top-up, a voucher) pays what the organization owes first.
+            IF v_refusal IS NULL AND ledger_kind(p->>'credit') = 'customer' AND ledger_kind(p->>'debit') = 'system' THEN
+              SELECT -coalesce(sum(balance), 0) INTO v_owed FROM ledger_accounts WHERE account_id = 'arrears:' || ledger_tenant(p->>'credit');
+              IF v_owed > 0 THEN
+                v_owed := least(v_owed, v_amount);
+                PERFORM ledger_pair(p->>'credit', 'arrears:' || ledger_tenant(p->>'credit'), v_owed, 0, v_shard);
+                v_extra := jsonb_build_array(jsonb_build_object(
+                  'event_id', md5('ledger:' || v_id || ':arrears')::uuid, 'occurred_at', p_event->>'occurred_at', 'type', 'TransferPosted', 'schema_version', 1,
+                  'data', jsonb_build_object('transferId', v_id || ':arrears', 'debit', p->>'credit', 'credit', 'arrears:' || ledger_tenant(p->>'credit'),
+                            'amount', v_owed, 'tenantId', ledger_tenant(p->>'credit'), 'resource', NULL, 'description', 'arrears paid from ' || v_id,
+                            'at', p_event->>'occurred_at'),
+                  'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', ledger_tenant(p->>'credit'))));
+              END IF;
+            END IF;
           ELSIF v_kind = 'hold' THEN
             IF NOT ledger_move(p->>'debit', 0, v_amount, v_shard) THEN v_refusal := 'VL001'; END IF;
             v_type := 'HoldPlaced';
@@ -186,7 +202,7 @@ export const ledgerMigrations: Record<string, Migration> = {
           RETURN jsonb_build_object('outcome', 'posted', 'event', jsonb_build_object(
             'stream_id', 'ledger:transfer:' || v_id, 'expected_version', 0, 'check_ids', true,
             'events', jsonb_build_array(p_event || jsonb_build_object('type', v_type, 'schema_version', 1, 'data', v_data,
-                        'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', v_data->>'tenantId')))));
+                        'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', v_data->>'tenantId'))) || v_extra));
         END $$;
 
         -- Applies many requests in one transaction (one commit for all) and appends their
