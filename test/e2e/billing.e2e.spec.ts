@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { EventStore } from '@volt/event-store';
 import { decideForOrganization } from '@volt/identity-infra';
 import { eventually, podReaches, simInstances } from '../support/pods';
-import { startStack, type TestStack } from '../support/stack';
+import { settle, startStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let ledger: Ledger;
@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-const settled = () => stack.ledger.runtime.projections.catchUp();
+const settled = () => settle(stack.db, stack.ledger);
 
 async function setPodCreateLimit(orgId: string, n: number) {
   const id = randomUUID();
@@ -25,7 +25,7 @@ async function setPodCreateLimit(orgId: string, n: number) {
     data: { requestsPerHour: 100_000, podCreatesPer15Min: n, requestedAt: new Date().toISOString() },
   });
   expect(set.ok).toBe(true);
-  for (const g of stack.gateways) await g.runtime.projections.catchUp();
+  await settle(stack.db, ...stack.gateways);
 }
 
 describe('balance, transactions and vouchers', () => {

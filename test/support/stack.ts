@@ -1,7 +1,8 @@
 import { startService, type RunningService } from '@volt/platform';
 import { allMigrations } from '@volt/schema';
 import { Keyring } from '@volt/secrets';
-import { EventStore } from '@volt/event-store';
+import { sql } from 'kysely';
+import { checkpointOf, EventStore } from '@volt/event-store';
 import { createOrganization } from '@volt/identity-infra';
 import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger } from '@volt/ledger-infra';
@@ -86,8 +87,11 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     if (credit > 0) {
       await new Ledger(db.db).transfer({ id: `test-credit:${org.orgId}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org.orgId), amount: usdToMicros(credit) });
     }
-    // Every gateway instance answers from its read model: wait until each has it.
-    for (const g of gateways) await g.runtime.projections.catchUp();
+    // Every gateway instance answers from its read model: wait until each has applied the
+    // organization's last event (a catch-up alone can stop short while an older transaction is open).
+    const events = await store.readStream(`identity:org:${org.orgId}`);
+    const last = checkpointOf(events[events.length - 1]);
+    for (const g of gateways) await g.runtime.projections.waitFor(last);
     return { orgId: org.orgId, apiKey: org.apiKey };
   };
   const first = await createOrg('E2E Org');
@@ -136,4 +140,15 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
       await db.drop();
     },
   };
+}
+
+/**
+ * Waits until each service's read models have applied everything appended so far. (A plain
+ * catch-up can stop short while an older transaction is still open: the store's readers wait
+ * for it rather than skip past it.)
+ */
+export async function settle(db: TestDatabase, ...services: RunningService[]): Promise<void> {
+  const { rows } = await sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text, position::text FROM es_events ORDER BY transaction_id DESC, position DESC LIMIT 1`.execute(db.db);
+  if (rows.length === 0) return;
+  for (const s of services) await s.runtime.projections.waitFor({ transactionId: rows[0].transaction_id, position: rows[0].position });
 }
