@@ -136,3 +136,43 @@ describe('402: a pod starts only with its first hour reserved', () => {
     expect((await stack.call('GET', '/api/volt/balance', { key: org.apiKey })).body.held).toBe(0.39);
   });
 });
+
+describe('usage and costs (seed 003 summaries, /v1/usage)', () => {
+  it('sums a pod’s GPU hours and stopped storage by provider, GPU type, day and pod', async () => {
+    const org = await stack.createOrg('Costs Co');
+    const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const at = (h: number) => new Date(Date.parse(`${day}T10:00:00.000Z`) + h * 3600_000).toISOString();
+    const podId = 'pod_costs1';
+    const meta = { tenantId: org.orgId, correlationId: 'c', causationId: null, actor: { type: 'system' as const, id: 'test' } };
+    const store = new EventStore(stack.db.db);
+    for (const [type, h, data] of [
+      ['PodRequested', 0, { podId, provider: 'lium', gpuType: 'H100 80GB', costPerHour: 2.69, volumeSizeGb: 50, holdId: null, requestedAt: at(0) }],
+      ['PodRunning', 0, { podId, ip: null, sshPort: null, at: at(0) }],
+      ['PodStopRequested', 2, { podId, reason: null, at: at(2) }],
+      ['PodDeleteRequested', 3, { podId, at: at(3) }],
+    ] as const) {
+      await store.append(`pods:pod:${podId}`, [{ type, data, metadata: meta, occurredAt: at(h) }], { expectedVersion: 'any' });
+    }
+    await settle(stack.db, stack.billing);
+    const get = async (path: string) => (await stack.call('GET', path, { key: org.apiKey })).body;
+    // 2 h at 2.69 USD/h, then 1 h of 50 GB at 0.000137 USD/GB-h: 5.38 + 0.00685.
+    expect(await get(`/api/volt/costs?session_id=${podId}`)).toEqual({ session_id: podId, total_cost: 5.39, currency: 'USD' });
+    expect(await get(`/api/volt/costs?start_date=${day}&end_date=${day}&period=daily`)).toEqual({
+      consumer_id: org.orgId,
+      total_cost: 5.39,
+      currency: 'USD',
+      session_count: 1,
+      hours_used: 2,
+      by_provider: { lium: 5.39 },
+      by_gpu_type: { 'H100 80GB': 5.39 },
+      period: 'daily',
+      by_period: [{ period: day, total_cost: 5.39 }],
+    });
+    expect((await get(`/v1/usage?from=${day}`)).usage).toEqual([{ date: day, resource: podId, gpu_seconds: 7200, storage_seconds: 3600, cost: 5.39, currency: 'USD' }]);
+    expect((await get('/api/volt/costs/monthly')).consumer_id).toBe(org.orgId);
+    const bad = await stack.call('GET', '/api/volt/costs?start_date=2026-13-40&period=weekly', { key: org.apiKey });
+    expect(bad.status).toBe(400);
+    expect(bad.body.details.map((d: { field: string }) => d.field).sort()).toEqual(['period', 'start_date']);
+    expect((await stack.call('GET', `/api/volt/costs?start_date=${day}&end_date=2020-01-01`, { key: org.apiKey })).status).toBe(400);
+  });
+});

@@ -78,6 +78,9 @@ export const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/api/volt/providers', scope: 'machines', takesId: false },
   { method: 'GET', path: '/api/volt/balance', scope: 'billing', takesId: false },
   { method: 'GET', path: '/api/volt/billing/transactions', scope: 'billing', takesId: false },
+  { method: 'GET', path: '/api/volt/costs', scope: 'billing', takesId: false },
+  { method: 'GET', path: '/api/volt/costs/monthly', scope: 'billing', takesId: false },
+  { method: 'GET', path: '/v1/usage', scope: 'billing', takesId: false },
 ];
 
 export interface Ids {

@@ -5,6 +5,7 @@ import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ApiKeysService, IdentityCommands } from './api-keys/api-keys.service';
 import { AuditController } from './audit/audit.controller';
 import { BillingController } from './billing/billing.controller';
+import { UsageController } from './billing/usage.controller';
 import { Authenticator } from './auth/authenticator';
 import { DockerCredentialsController } from './docker-credentials/docker-credentials.controller';
 import { GATEWAY_LIMITS, parseGatewayConfig, SECRETS_KEYRING } from './gateway.config';
@@ -18,7 +19,7 @@ import { PodsController } from './pods/pods.controller';
 import { SshKeysController } from './ssh-keys/ssh-keys.controller';
 import { TemplatesController } from './templates/templates.controller';
 
-export const gatewayControllers = [ApiKeysController, OrgsController, AuditController, SshKeysController, TemplatesController, DockerCredentialsController, PodsController, MachinesController, BillingController];
+export const gatewayControllers = [ApiKeysController, OrgsController, AuditController, SshKeysController, TemplatesController, DockerCredentialsController, PodsController, MachinesController, BillingController, UsageController];
 
 /** How often this instance writes the keys' last-used times, and prunes expired limits and idempotency records. */
 const USAGE_FLUSH_MS = 5_000;

@@ -1,3 +1,4 @@
 export * from './charging';
 export * from './meters.projection';
 export * from './migrations';
+export * from './usage';

@@ -31,7 +31,7 @@ export const metersProjection = eachEvent('billing.meters', ['billing_meters', '
     const d = e.data;
     await trx
       .insertInto('billing_pods')
-      .values({ pod_id: d.podId, tenant_id: e.tenantId, gpu_rate: usdToMicros(d.costPerHour.toFixed(6)), volume_size_gb: d.volumeSizeGb, hold_id: d.holdId })
+      .values({ pod_id: d.podId, tenant_id: e.tenantId, provider: d.provider ?? 'unknown', gpu_type: d.gpuType ?? 'unknown', gpu_rate: usdToMicros(d.costPerHour.toFixed(6)), volume_size_gb: d.volumeSizeGb, hold_id: d.holdId })
       .onConflict((oc) => oc.column('pod_id').doNothing())
       .execute();
   },

@@ -8,6 +8,8 @@ export const billingMigrations: Record<string, Migration> = {
       await sql`CREATE TABLE billing_pods (
         pod_id          text PRIMARY KEY,
         tenant_id       text NOT NULL,
+        provider        text NOT NULL,
+        gpu_type        text NOT NULL,
         gpu_rate        bigint NOT NULL,
         volume_size_gb  integer NOT NULL,
         hold_id         text
