@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseConfig } from '@volt/platform';
-import { Keyring } from '@volt/secrets';
+import { KeyringSettingSchema, type Keyring } from '@volt/secrets';
 
 export const GATEWAY_LIMITS = Symbol('GatewayLimits');
 export const SECRETS_KEYRING = Symbol('SecretsKeyring');
@@ -13,13 +13,7 @@ export interface GatewayLimits {
 const GatewayConfigSchema = z.object({
   VOLT_RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(1000),
   VOLT_POD_CREATE_LIMIT: z.coerce.number().int().min(1).default(10),
-  VOLT_SECRETS_KEY: z.string().superRefine((value, ctx) => {
-    try {
-      Keyring.parse(value);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    }
-  }),
+  VOLT_SECRETS_KEY: KeyringSettingSchema,
 });
 
 export interface GatewayConfig {
@@ -31,6 +25,6 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   const config = parseConfig(GatewayConfigSchema, env);
   return {
     limits: { requestsPerHour: config.VOLT_RATE_LIMIT_PER_HOUR, podCreatesPer15Min: config.VOLT_POD_CREATE_LIMIT },
-    keyring: Keyring.parse(config.VOLT_SECRETS_KEY),
+    keyring: config.VOLT_SECRETS_KEY,
   };
 }

@@ -2,7 +2,7 @@ import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import type { EventEnvelope } from '@volt/contracts';
 import { BalanceExhausted } from '@volt/billing-contracts';
-import type { PodLifecycle, PodRow } from '@volt/pods-infra';
+import { runningPodsOf, type PodLifecycle } from '@volt/pods-infra';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import { POD_LIFECYCLE } from './tokens';
 
@@ -17,7 +17,7 @@ export class BillingEventsController {
   @EventPattern('volt.evt.billing.BalanceExhausted')
   async balanceExhausted(@Payload() event: EventEnvelope) {
     const data = BalanceExhausted.schema.parse(event.data);
-    const running = (await this.runtime.db.selectFrom('pods_sessions').select(['pod_id', 'tenant_id']).where('tenant_id', '=', data.tenantId).where('status', '=', 'running').execute()) as Pick<PodRow, 'pod_id' | 'tenant_id'>[];
+    const running = await runningPodsOf(this.runtime.db, data.tenantId);
     // The decision ids derive from the event's: a redelivery stops nothing twice.
     for (const row of running) await this.pods.stopFor(row, 'insufficient_balance', `exhausted-${event.id}`);
     if (running.length > 0) this.runtime.logger.warn({ tenantId: data.tenantId, stopped: running.length }, 'balance exhausted: running pods stopped');

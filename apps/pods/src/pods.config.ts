@@ -1,18 +1,12 @@
 import { z } from 'zod';
 import { parseConfig } from '@volt/platform';
 import type { CrashPoint, ProvidersConfig, ReconcilerOptions } from '@volt/pods-infra';
-import { Keyring } from '@volt/secrets';
+import { KeyringSettingSchema, type Keyring } from '@volt/secrets';
 
 const ms = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
 
 const PodsConfigSchema = z.object({
-  VOLT_SECRETS_KEY: z.string().superRefine((value, ctx) => {
-    try {
-      Keyring.parse(value);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    }
-  }),
+  VOLT_SECRETS_KEY: KeyringSettingSchema,
   VOLT_PROVIDER_LIUM_URL: z.string().url().default('http://127.0.0.1:8090/lium'),
   VOLT_PROVIDER_TARGON_URL: z.string().url().default('http://127.0.0.1:8090/targon'),
   VOLT_PROVIDER_TIMEOUT_MS: ms(2_000),
@@ -42,7 +36,7 @@ export interface PodsConfig {
 export function parsePodsConfig(env: NodeJS.ProcessEnv): PodsConfig {
   const c = parseConfig(PodsConfigSchema, env);
   return {
-    keyring: Keyring.parse(c.VOLT_SECRETS_KEY),
+    keyring: c.VOLT_SECRETS_KEY,
     providers: {
       liumUrl: c.VOLT_PROVIDER_LIUM_URL,
       targonUrl: c.VOLT_PROVIDER_TARGON_URL,

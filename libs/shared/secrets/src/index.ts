@@ -1,1 +1,2 @@
 export * from './keyring';
+export * from './setting';

@@ -65,9 +65,11 @@ export class PodLifecycle {
     if (state.holdId && envelope.tenantId) await this.deps.holds.release(envelope.tenantId, state.holdId, envelope.correlationId);
   }
 
+  /** The pod's state from its stream, with the stream's version and the pod's organization. */
   private async state(podId: string) {
     const events = await this.deps.store.readStream(podStream(podId));
-    return { ...events.reduce((s, e) => podDecider.evolve(s, { type: e.type, data: e.data } as PodEvent), podDecider.initialState()), version: events.length };
+    const state = events.reduce((s, e) => podDecider.evolve(s, { type: e.type, data: e.data } as PodEvent), podDecider.initialState());
+    return { ...state, version: events.length, tenantId: events[0]?.tenantId ?? null };
   }
 
   /** The reconciler's decisions: deterministic ids per pod version, so a repeated sweep appends nothing twice. */
@@ -119,14 +121,10 @@ export class PodLifecycle {
         : `${requested.provider} did not complete the request (${(error as Error).message}). Nothing was charged; retry in a few seconds.`;
       const failed = await this.decideAsSystem(row, { type: 'Fail', data: { podId: requested.podId, reason, message, whenStatus: 'deploying', at: at() } }, `fail-${key}`);
       this.deps.logger?.warn({ podId: requested.podId, provider: requested.provider, reason }, 'pod provisioning refused');
-      const error2: DomainError = stale
-        ? {
-            code: 'STALE_INVENTORY',
-            message: 'The selected offer is no longer available. Please refresh inventory and select a different offer.',
-            extra: { error_type: 'stale_inventory', offer_id: requested.machineId, provider: requested.provider, retry_suggested: true },
-          }
+      const refusal = stale
+        ? staleInventory(requested.machineId, requested.provider)
         : domainError('PROVIDER_UNAVAILABLE', `Upstream provider (${requested.provider}) temporarily unavailable. Retry after a few seconds.`);
-      return { ok: false as const, error: error2, checkpoint: failed.ok ? failed.checkpoint : null };
+      return { ok: false as const, error: refusal, checkpoint: failed.ok ? failed.checkpoint : null };
     }
     this.crash('after-provider-call');
     const recorded = await this.decideAsSystem(row, { type: 'RecordProvisioned', data: { podId: requested.podId, instanceId, at: at() } }, `provisioned-${instanceId}`);
@@ -167,18 +165,17 @@ export class PodLifecycle {
     const outcome = await this.decide(envelope, command);
     if (!outcome.ok) return { ok: false, error: outcome.error };
     if (outcome.events.length > 0 && !outcome.replayed) await this.carry(podId, action);
-    const status = await this.statusOf(podId, outcome.events);
+    const { status } = await this.state(podId);
     return { ok: true, checkpoint: outcome.checkpoint, result: { id: podId, status, message: ACTIONS[action][status] ?? `Pod is ${status}.` } };
   }
 
   /** Carries an intent to the provider now; if that fails, the reconciler carries it on its next sweep. */
   async carry(podId: string, action: 'start' | 'stop' | 'destroy'): Promise<void> {
-    const events = await this.deps.store.readStream(podStream(podId));
-    const state = events.reduce((s, e) => podDecider.evolve(s, { type: e.type, data: e.data } as PodEvent), podDecider.initialState());
+    const state = await this.state(podId);
     if (!state.instanceId) return;
     const provider = this.deps.providers.get(state.provider);
     try {
-      if (action === 'start') await provider.start(state.instanceId, { gpuCount: state.gpuCount, volumeGb: state.volumeSizeGb, sshKeys: await this.publicKeys(events[0].tenantId!, state.sshKeyIds) });
+      if (action === 'start') await provider.start(state.instanceId, { gpuCount: state.gpuCount, volumeGb: state.volumeSizeGb, sshKeys: await this.publicKeys(state.tenantId!, state.sshKeyIds) });
       else if (action === 'stop') await provider.stop(state.instanceId);
       else await provider.destroy(state.instanceId);
     } catch (error) {
@@ -201,16 +198,10 @@ export class PodLifecycle {
     const outcome = await this.decide(envelope, { type: 'RequestDelete', data: { podId: d.podId, at: d.requestedAt } });
     if (!outcome.ok) return { ok: false, error: outcome.error };
     if (outcome.events.length > 0 && !outcome.replayed) await this.carry(d.podId, 'destroy');
-    const status = await this.statusOf(d.podId, outcome.events);
+    const { status } = await this.state(d.podId);
     const message =
       status === 'deleted' ? 'Pod and all associated resources have been deleted.' : 'Pod is being deleted; its instance and local volume are being destroyed. It shows as deleted once the provider confirms.';
     return { ok: true, checkpoint: outcome.checkpoint, result: { id: d.podId, status, message } };
-  }
-
-  private async statusOf(podId: string, decided: PodEvent[]): Promise<PodStatus> {
-    const events = await this.deps.store.readStream(podStream(podId));
-    const state = events.reduce((s, e) => podDecider.evolve(s, { type: e.type, data: e.data } as PodEvent), podDecider.initialState());
-    return decided.length > 0 || events.length > 0 ? state.status : 'deploying';
   }
 
   /** Image, ports, env and registry login: from the template when there is one (its login opened only here). */

@@ -52,7 +52,8 @@ const isTerminal = (s: string | undefined) => s === 'deleted' || s === 'failed' 
  * service sweeps at a time (a PostgreSQL advisory lock).
  */
 export class Reconciler {
-  private readonly retries = new Map<string, { attempts: number; nextAt: number; action: string }>();
+  /** Backoff per repeated call (key: `<pod>:<action>`, or an instance id for destroys). */
+  private readonly retries = new Map<string, { attempts: number; nextAt: number }>();
   private readonly counted = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
@@ -161,7 +162,7 @@ export class Reconciler {
             await lost();
             return true;
           }
-          if (now - row.created_at.getTime() < this.options.createGraceMs || !this.due(row.pod_id, 'create')) return false;
+          if (now - row.created_at.getTime() < this.options.createGraceMs || !this.due(`${row.pod_id}:create`)) return false;
           const again = await this.lifecycle.respec(row);
           if ('code' in again) await say('Fail', 'provider_error', again.message);
           else await this.lifecycle.provision(row.tenant_id, again.requested, again.spec, `reprovision-${row.pod_id}`);
@@ -173,7 +174,7 @@ export class Reconciler {
           else await say('Fail', 'spot_reclaimed', `${row.provider} reclaimed the spot instance before it was ready. Nothing is charged; try again or use a dedicated machine.`);
           return true;
         }
-        if (row.status === 'starting' && instance.state === 'stopped' && this.due(row.pod_id, 'start')) {
+        if (row.status === 'starting' && instance.state === 'stopped' && this.due(`${row.pod_id}:start`)) {
           await this.lifecycle.carry(row.pod_id, 'start');
           return true;
         }
@@ -199,7 +200,7 @@ export class Reconciler {
           await this.destroy(provider, instance);
           return true;
         }
-        if (instance.state === 'running' && this.due(row.pod_id, 'stop')) {
+        if (instance.state === 'running' && this.due(`${row.pod_id}:stop`)) {
           await this.lifecycle.carry(row.pod_id, 'stop');
           return true;
         }
@@ -207,7 +208,7 @@ export class Reconciler {
       case 'stopped':
         if (!instance) return lost().then(() => true);
         if (instance.state === 'reclaimed') return reclaimed().then(() => true);
-        if (instance.state === 'running' && this.due(row.pod_id, 'stop')) {
+        if (instance.state === 'running' && this.due(`${row.pod_id}:stop`)) {
           await this.lifecycle.carry(row.pod_id, 'stop');
           return true;
         }
@@ -285,11 +286,9 @@ export class Reconciler {
 
   /** Destroys with backoff; a destroy that was asked before and had no effect counts as a failure. */
   private async destroy(provider: ProviderAdapter, instance: ProviderInstance, retryKey = instance.instanceId): Promise<boolean> {
-    const previous = this.retries.get(retryKey);
-    if (previous && Date.now() < previous.nextAt) return false;
-    if (previous) destroyFailures.inc();
-    const attempts = (previous?.attempts ?? 0) + 1;
-    this.retries.set(retryKey, { attempts, nextAt: Date.now() + Math.min(60_000, this.options.retryBackoffMs * 2 ** (attempts - 1)), action: 'destroy' });
+    const attempt = this.due(retryKey);
+    if (!attempt) return false;
+    if (attempt > 1) destroyFailures.inc();
     try {
       await provider.destroy(instance.instanceId);
     } catch (error) {
@@ -299,14 +298,13 @@ export class Reconciler {
     return true;
   }
 
-  /** Whether a repeated call of `action` on this pod is due (backoff between attempts). */
-  private due(podId: string, action: string): boolean {
-    const key = `${podId}:${action}`;
+  /** The number of this attempt if a (repeated) call under `key` is due, else 0: backoff doubles up to a minute. */
+  private due(key: string): number {
     const previous = this.retries.get(key);
-    if (previous && Date.now() < previous.nextAt) return false;
+    if (previous && Date.now() < previous.nextAt) return 0;
     const attempts = (previous?.attempts ?? 0) + 1;
-    this.retries.set(key, { attempts, nextAt: Date.now() + Math.min(60_000, this.options.retryBackoffMs * 2 ** (attempts - 1)), action });
-    return true;
+    this.retries.set(key, { attempts, nextAt: Date.now() + Math.min(60_000, this.options.retryBackoffMs * 2 ** (attempts - 1)) });
+    return attempts;
   }
 
   private async publishGauges(): Promise<void> {

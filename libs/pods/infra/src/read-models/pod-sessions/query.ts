@@ -133,3 +133,8 @@ export async function countSessions(db: Database): Promise<{ provider: string; s
     .execute();
   return rows.map((r) => ({ provider: r.provider as string, status: r.status as string, n: Number(r.n) }));
 }
+
+/** An organization's running pods (the ones a stop for lack of money applies to). */
+export async function runningPodsOf(db: Database, tenantId: string): Promise<Pick<PodRow, 'pod_id' | 'tenant_id'>[]> {
+  return (await db.selectFrom('pods_sessions').select(['pod_id', 'tenant_id']).where('tenant_id', '=', tenantId).where('status', '=', 'running').execute()) as Pick<PodRow, 'pod_id' | 'tenant_id'>[];
+}
