@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore, eventStoreMigrations } from '@volt/event-store';
-import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
+import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, microsToUsd, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger, ledgerMigrations } from '@volt/ledger-infra';
 import { ProjectionRunner, projectionMigrations } from '@volt/projections';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
-import { ChargingCycle, billingMigrations, metersProjection } from '@volt/billing-infra';
+import { ChargingCycle, GracePolicy, billingMigrations, metersProjection, podUsage } from '@volt/billing-infra';
 
 let t: TestDatabase;
 let store: EventStore;
@@ -56,6 +56,8 @@ describe('charging cycle (controlled clock)', () => {
     await cycle.run(new Date(t0 + 9000_000));
     await cycle.run(new Date(t0 + 9000_000));
     expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(10) - gpu - storage);
+    // The pod's cost as its detail shows it is what the ledger charged, to the cent.
+    expect(await podUsage(t.db, org, 'pod_clock1', new Date(t0 + 9000_000))).toEqual({ uptime_hours: 1.03, total_cost: microsToUsd(gpu + storage) });
   });
 
   it('gives the same total whether charged every minute or once at the end', async () => {
@@ -97,5 +99,73 @@ describe('charging cycle (controlled clock)', () => {
     // Each 60 s window is 6,500 micro-dollars; neither fits in 1,000.
     expect((await ledger.account(customerAccount(org))).balance).toBe(1000);
     expect((await ledger.account(`arrears:${org}`)).balance).toBe(-13_000);
+  });
+});
+
+describe('grace period at zero balance (controlled clock, the default 72 h and 24 h)', () => {
+  const HOUR = 3_600_000;
+  const events = async (org: string) => (await store.readStream(`billing:org:${org}`)).filter((e) => e.type !== 'BalanceExhausted');
+  // An organization with 1,000 micro-dollars whose pod ran 60 s and was stopped: its GPU
+  // minute (6,500) is owed from the first cycle, and storage accrues after. Hourly windows
+  // keep three days of charging short.
+  async function broke(org: string) {
+    await ledger.transfer({ id: `fund:${org}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: 1000 });
+    await podLife(org, `pod_${org}`, [
+      ['PodRequested', 0],
+      ['PodRunning', 0, { ip: null, sshPort: null }],
+      ['PodStopRequested', 60],
+    ]);
+  }
+  async function tick(cycle: ChargingCycle, grace: GracePolicy, ms: number) {
+    const report = await cycle.run(new Date(t0 + ms));
+    await grace.run(report.exhausted, new Date(t0 + ms));
+  }
+
+  it('warns 24 h before and expires 72 h after the first unpaid charge, naming the stopped pods, once each', async () => {
+    const org = 'org_late';
+    await broke(org);
+    const cycle = new ChargingCycle(t.db, store, ledger, HOUR);
+    const grace = new GracePolicy(t.db, store, ledger, 72 * HOUR, 24 * HOUR);
+    const zero = 120_000;
+    await tick(cycle, grace, zero);
+    expect((await ledger.account(arrearsAccount(org))).balance).toBeLessThan(0);
+    await tick(cycle, grace, zero + 48 * HOUR - 1);
+    expect(await events(org)).toEqual([]);
+    await tick(cycle, grace, zero + 48 * HOUR);
+    await tick(cycle, grace, zero + 49 * HOUR);
+    const warned = await events(org);
+    expect(warned.map((e) => e.type)).toEqual(['PodsDeletionScheduled']);
+    expect(warned[0].data).toMatchObject({ tenantId: org, zeroSince: new Date(t0 + zero).toISOString(), deleteAt: new Date(t0 + zero + 72 * HOUR).toISOString(), podIds: [`pod_${org}`] });
+    await tick(cycle, grace, zero + 72 * HOUR - 1);
+    expect((await events(org)).length).toBe(1);
+    await tick(cycle, grace, zero + 72 * HOUR);
+    await tick(cycle, grace, zero + 73 * HOUR);
+    const expired = await events(org);
+    expect(expired.map((e) => e.type)).toEqual(['PodsDeletionScheduled', 'GracePeriodExpired']);
+    expect(expired[1].data).toMatchObject({ tenantId: org, podIds: [`pod_${org}`] });
+    // Storage kept accruing (what the 1,000 could not pay, as arrears); the balance never went below zero.
+    expect((await ledger.account(customerAccount(org))).balance).toBeGreaterThanOrEqual(0);
+    expect((await ledger.account(arrearsAccount(org))).balance).toBeLessThan(-6500);
+  });
+
+  it('stops the clock when a top-up pays the arrears, and keeps it running while it does not', async () => {
+    const org = 'org_payer';
+    await broke(org);
+    const cycle = new ChargingCycle(t.db, store, ledger, HOUR);
+    const grace = new GracePolicy(t.db, store, ledger, 72 * HOUR, 24 * HOUR);
+    await tick(cycle, grace, 120_000);
+    await tick(cycle, grace, 50 * HOUR);
+    expect((await events(org)).map((e) => e.type)).toEqual(['PodsDeletionScheduled']);
+    // A top-up smaller than what is owed pays part of the arrears and leaves the balance at zero: the clock runs on.
+    const owed = -(await ledger.account(arrearsAccount(org))).balance;
+    await ledger.transfer({ id: `topup1:${org}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: owed - 100 });
+    await tick(cycle, grace, 51 * HOUR);
+    expect((await events(org)).map((e) => e.type)).toEqual(['PodsDeletionScheduled']);
+    // One that covers the rest stops it: nothing is deleted at 72 h.
+    await ledger.transfer({ id: `topup2:${org}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(5) });
+    await tick(cycle, grace, 52 * HOUR);
+    await tick(cycle, grace, 80 * HOUR);
+    expect((await events(org)).map((e) => e.type)).toEqual(['PodsDeletionScheduled', 'BalanceRestored']);
+    expect((await ledger.account(arrearsAccount(org))).balance).toBe(0);
   });
 });

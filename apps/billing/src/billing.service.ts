@@ -1,12 +1,16 @@
 import { z } from 'zod';
 import { parseConfig, serviceModule, type ServiceDefinition } from '@volt/platform';
-import { ChargingCycle, metersProjection } from '@volt/billing-infra';
+import { ChargingCycle, GracePolicy, metersProjection } from '@volt/billing-infra';
 import { Ledger } from '@volt/ledger-infra';
 import { allMigrations } from '@volt/schema';
 
 const BillingConfigSchema = z.object({
   /** How often accrued usage is charged (and the width of a charge window). */
   VOLT_BILLING_CADENCE_MS: z.coerce.number().int().min(100).default(60_000),
+  /** How long an organization may stay at zero balance (owing arrears) before its stopped pods are deleted. */
+  VOLT_BILLING_GRACE_MS: z.coerce.number().int().min(1).default(72 * 3_600_000),
+  /** How long before that deletion PodsDeletionScheduled warns of it. */
+  VOLT_BILLING_GRACE_WARNING_MS: z.coerce.number().int().min(0).default(24 * 3_600_000),
   /** Testing only: the process kills itself after charging this many windows (the crash tests). */
   VOLT_FAULT_CRASH_AFTER_CHARGES: z.coerce.number().int().min(1).optional(),
 });
@@ -31,12 +35,17 @@ export function billingService(env: NodeJS.ProcessEnv = process.env): ServiceDef
       let charged = 0;
       const crashAfter = config.VOLT_FAULT_CRASH_AFTER_CHARGES;
       const afterCharge = crashAfter ? () => ++charged >= crashAfter && process.kill(process.pid, 'SIGKILL') : undefined;
-      const cycle = new ChargingCycle(runtime.db, runtime.store, new Ledger(runtime.db), config.VOLT_BILLING_CADENCE_MS, runtime.logger, afterCharge);
+      const ledger = new Ledger(runtime.db);
+      const cycle = new ChargingCycle(runtime.db, runtime.store, ledger, config.VOLT_BILLING_CADENCE_MS, runtime.logger, afterCharge);
+      const grace = new GracePolicy(runtime.db, runtime.store, ledger, config.VOLT_BILLING_GRACE_MS, config.VOLT_BILLING_GRACE_WARNING_MS, runtime.logger);
       const tick = () => {
         running = runtime.projections
           .catchUp()
           .then(() => cycle.run())
-          .then((r) => r.charges > 0 && runtime.logger.info(r, 'charged usage'))
+          .then(async (r) => {
+            if (r.charges > 0) runtime.logger.info(r, 'charged usage');
+            await grace.run(r.exhausted);
+          })
           .catch((error) => runtime.logger.error({ err: error }, 'charging cycle failed; the next one retries it'))
           .finally(() => {
             runtime.relay?.nudge();

@@ -16,6 +16,7 @@ import {
   type Pod,
 } from '@volt/pods-contracts';
 import { findPod, listPods, podDetail, runSecondsAt, type PodRow } from '@volt/pods-infra';
+import { podUsage } from '@volt/billing-infra';
 import { sendCommand } from '../commands';
 import { Access } from '../http/access';
 import { ApiException, parseWith } from '../http/api-error';
@@ -24,7 +25,7 @@ import { ApiDoc } from '../openapi/api-doc';
 
 type Action = { id: string; status: Pod['status']; message: string };
 
-/** Seed 000's pods, with seed 002's can-terminate. Reads come from the session-state read model. */
+/** Seed 000's pods, with seed 002's can-terminate. Reads come from the session-state read model (and billing's meters for cost). */
 @Controller('api/volt/pods')
 export class PodsController {
   constructor(@Inject(RUNTIME) private readonly runtime: VoltRuntime) {}
@@ -33,6 +34,12 @@ export class PodsController {
     const row = PodIdSchema.safeParse(id).success ? await findPod(this.runtime.db, caller.tenantId, id) : undefined;
     if (!row) throw ApiException.of('NOT_FOUND', 'Pod not found.');
     return row;
+  }
+
+  /** The pod as its read model has it, with uptime and cost from billing's meters (what the ledger charges). */
+  private async detail(caller: Caller, id: string): Promise<Pod> {
+    const row = await this.row(caller, id);
+    return podDetail(row, await podUsage(this.runtime.db, caller.tenantId, row.pod_id));
   }
 
   private send<T>(caller: Caller, type: string, data: unknown): Promise<T> {
@@ -54,7 +61,7 @@ export class PodsController {
   @ApiDoc({ summary: 'Get a pod with its IP, ports, uptime and cost', response: PodSchema })
   @Access({ scope: 'pods' })
   async get(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<Pod> {
-    return podDetail(await this.row(caller, id));
+    return this.detail(caller, id);
   }
 
   @Get(':id/can-terminate')
@@ -86,7 +93,7 @@ export class PodsController {
       data = { ...common, name: b.name ?? podId, provider: 'lium', machineId: b.machine_id, resourceName: null, templateId: b.template_id, image: null, maxCostPerHour: null, sshKeyIds: b.ssh_key_ids, gpuCount: b.gpu_count, volumeSizeGb: b.volume_size_gb };
     }
     const created = await this.send<{ podId: string }>(caller, 'CreatePod', data);
-    return podDetail(await this.row(caller, created.podId));
+    return this.detail(caller, created.podId);
   }
 
   @Put(':id')

@@ -14,7 +14,27 @@ export const BalanceExhausted = defineEvent(
   z.object({ tenantId: z.string(), podId: z.string(), chargeId: z.string(), unpaid: z.number().int(), at: z.iso.datetime() }),
 );
 
-export const billingEvents = [BalanceExhausted] as const;
+/**
+ * The organization has been at zero balance, owing arrears, since `zeroSince`: unless it pays,
+ * its stopped pods (`podIds`) are deleted at `deleteAt`. Emitted once, a warning period before.
+ */
+export const PodsDeletionScheduled = defineEvent(
+  'billing',
+  'PodsDeletionScheduled',
+  z.object({ tenantId: z.string(), zeroSince: z.iso.datetime(), deleteAt: z.iso.datetime(), podIds: z.array(z.string()), at: z.iso.datetime() }),
+);
+
+/** The grace period at zero balance is over: the organization's stopped pods are to be deleted. */
+export const GracePeriodExpired = defineEvent(
+  'billing',
+  'GracePeriodExpired',
+  z.object({ tenantId: z.string(), zeroSince: z.iso.datetime(), podIds: z.array(z.string()), at: z.iso.datetime() }),
+);
+
+/** The organization's arrears are paid: its grace clock is stopped and nothing is scheduled for deletion. */
+export const BalanceRestored = defineEvent('billing', 'BalanceRestored', z.object({ tenantId: z.string(), zeroSince: z.iso.datetime(), at: z.iso.datetime() }));
+
+export const billingEvents = [BalanceExhausted, PodsDeletionScheduled, GracePeriodExpired, BalanceRestored] as const;
 export const billingStream = (tenantId: string) => `billing:org:${tenantId}`;
 
 const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date YYYY-MM-DD').refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), { message: 'not a calendar date', params: { rule: 'date' } });

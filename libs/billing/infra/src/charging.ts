@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import { uuidFromName, type Database, type EventStore } from '@volt/event-store';
-import { billingStream } from '@volt/billing-contracts';
+import type { Database, EventStore } from '@volt/event-store';
+import { appendBillingEvent } from './billing-events';
 import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, type LedgerOutcome } from '@volt/ledger-contracts';
 import { counter, type Logger } from '@volt/telemetry';
 
@@ -165,19 +165,7 @@ export class ChargingCycle {
     report.exhausted.push(m.tenant_id);
     const owed = await this.ledger.transfer({ id: `${chargeId}:arrears`, debit: arrearsAccount(m.tenant_id), credit: SYSTEM_ACCOUNTS.revenue, amount, resource: m.pod_id, description: `${description} (unpaid)` });
     if (!owed.ok) throw new Error(`arrears ${chargeId} refused: ${owed.message}`);
-    await this.store.append(
-      billingStream(m.tenant_id),
-      [
-        {
-          id: uuidFromName(`exhausted:${chargeId}`),
-          type: 'BalanceExhausted',
-          data: { tenantId: m.tenant_id, podId: m.pod_id, chargeId, unpaid: amount, at: new Date().toISOString() },
-          metadata: { tenantId: m.tenant_id, correlationId: chargeId, causationId: null, actor: { type: 'system', id: 'billing' } },
-          occurredAt: new Date().toISOString(),
-        },
-      ],
-      { expectedVersion: 'any' },
-    );
+    await appendBillingEvent(this.store, m.tenant_id, `exhausted:${chargeId}`, 'BalanceExhausted', { tenantId: m.tenant_id, podId: m.pod_id, chargeId, unpaid: amount, at: new Date().toISOString() });
     this.logger?.warn({ tenantId: m.tenant_id, podId: m.pod_id, chargeId }, 'balance exhausted; usage recorded as arrears');
     return mode;
   }

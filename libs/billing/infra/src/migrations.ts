@@ -45,4 +45,18 @@ export const billingMigrations: Record<string, Migration> = {
       await sql`DROP TABLE IF EXISTS billing_progress, billing_charges, billing_meters, billing_pods`.execute(db);
     },
   },
+  '2026-11-24T0900-billing-grace': {
+    async up(db: Kysely<any>) {
+      // Not a read model: the grace clock of each organization at zero balance, kept by the charging cycle.
+      await sql`CREATE TABLE billing_grace (
+        tenant_id   text PRIMARY KEY,
+        zero_since  timestamptz NOT NULL,
+        warned_at   timestamptz,
+        expired_at  timestamptz
+      )`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`DROP TABLE IF EXISTS billing_grace`.execute(db);
+    },
+  },
 };

@@ -75,8 +75,24 @@ export async function costSummary(db: Database, tenantId: string, from: Date, to
   return { ...summary, period, by_period: Object.entries(by).map(([p, cost]) => ({ period: p, total_cost: cost })) };
 }
 
-/** GET /api/volt/costs?session_id=…: one pod's accrued cost. */
+/**
+ * One pod's usage as its meters stand now: hours running and the cost so far, each meter
+ * valued as the charging cycle values it (⌊rate × time⌋ micro-dollars), so that a settled
+ * pod's cost is, to the cent, what the ledger charged for it.
+ */
+export async function podUsage(db: Database, tenantId: string, podId: string, now = new Date()): Promise<{ uptime_hours: number; total_cost: number }> {
+  const meters = await db.selectFrom('billing_meters').select(['kind', 'rate', 'started_at', 'ended_at']).where('pod_id', '=', podId).where('tenant_id', '=', tenantId).execute();
+  let micros = 0;
+  let runMs = 0;
+  for (const m of meters) {
+    const ms = Math.max(0, Math.min((m.ended_at ?? now).getTime(), now.getTime()) - m.started_at.getTime());
+    micros += Math.floor((Number(m.rate) * ms) / 3_600_000);
+    if (m.kind === 'gpu') runMs += ms;
+  }
+  return { uptime_hours: Math.round(runMs / 36_000) / 100, total_cost: usd(micros) };
+}
+
+/** GET /api/volt/costs?session_id=…: one pod's cost so far. */
 export async function podCost(db: Database, tenantId: string, podId: string) {
-  const rows = (await spans(db, tenantId, new Date(0), new Date(Date.now() + 1000))).filter((r) => r.pod_id === podId);
-  return { session_id: podId, total_cost: usd(rows.reduce((s, r) => s + r.micros, 0)), currency: 'USD' as const };
+  return { session_id: podId, total_cost: (await podUsage(db, tenantId, podId)).total_cost, currency: 'USD' as const };
 }

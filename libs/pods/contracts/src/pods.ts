@@ -205,7 +205,12 @@ export const PodUpdated = defineEvent(
   'PodUpdated',
   z.object({ podId: z.string(), name: z.string().optional(), sshKeyIds: z.array(z.string()).optional(), volumeSizeGb: z.number().int().optional(), gpuCount: z.number().int().optional(), costPerHour: z.number().optional(), at }),
 );
-export const PodDeleteRequested = defineEvent('pods', 'PodDeleteRequested', z.object({ podId: z.string(), at }));
+/** A delete Volt decided on itself (an unpaid grace period over) carries why; a customer's carries no reason. */
+export const PodDeleteRequested = defineEvent(
+  'pods',
+  'PodDeleteRequested',
+  z.object({ podId: z.string(), reason: PodReasonSchema.nullable().optional(), message: z.string().optional(), at }),
+);
 export const PodDeleted = defineEvent('pods', 'PodDeleted', z.object({ podId: z.string(), at }));
 export const PodFailed = defineEvent('pods', 'PodFailed', z.object({ podId: z.string(), reason: PodReasonSchema, message: z.string(), at }));
 export const PodTerminatedByProvider = defineEvent('pods', 'PodTerminatedByProvider', z.object({ podId: z.string(), reason: PodReasonSchema, message: z.string(), at }));

@@ -42,7 +42,7 @@ export type PodCommand =
   | { type: 'MarkStopped'; data: Ref }
   | { type: 'RequestStart'; data: Ref & { holdId: string | null } }
   | { type: 'UpdatePod'; data: Ref & { name?: string; sshKeyIds?: string[]; volumeSizeGb?: number; gpuCount?: number } }
-  | { type: 'RequestDelete'; data: Ref }
+  | { type: 'RequestDelete'; data: Ref & { reason?: PodReason; message?: string } }
   | { type: 'MarkDeleted'; data: Ref }
   | { type: 'Fail'; data: Observed & { reason: PodReason; message: string } }
   | { type: 'MarkTerminated'; data: Observed & { reason: PodReason; message: string } };
@@ -201,7 +201,8 @@ function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<t
       if (s === 'running' && state.instanceType === 'spot' && runtimeMinutes(state, d.at) < state.minimumRuntimeMinutes) {
         return conflict(`Spot pods run at least ${state.minimumRuntimeMinutes} minutes; this one has run ${runtimeMinutes(state, d.at)}. See GET /api/volt/pods/${d.podId}/can-terminate.`);
       }
-      return [{ type: 'PodDeleteRequested', data: { podId: d.podId, at: d.at } }];
+      const { reason, message } = command.data;
+      return [{ type: 'PodDeleteRequested', data: reason ? { podId: d.podId, reason, message, at: d.at } : { podId: d.podId, at: d.at } }];
     }
     case 'MarkDeleted':
       return s === 'deleting' ? [{ type: 'PodDeleted', data: { podId: d.podId, at: d.at } }] : [];

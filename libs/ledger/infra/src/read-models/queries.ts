@@ -12,7 +12,9 @@ export async function balanceOf(db: Database, orgId: string) {
   const held = Number(c?.held ?? 0);
   // Unpaid usage is debited to the arrears account: a negative balance there is what is owed.
   const owed = Math.max(0, -Number(get(arrearsAccount(orgId))?.balance ?? 0));
-  return { balance: microsToUsd(balance), held: microsToUsd(held), available: microsToUsd(balance - held), arrears: microsToUsd(owed), currency: 'USD' as const };
+  // Exact to the micro-dollar: a balance rounded up to a cent would promise money that is not there.
+  const usd = (micros: number) => microsToUsd(micros, true);
+  return { balance: usd(balance), held: usd(held), available: usd(balance - held), arrears: usd(owed), currency: 'USD' as const };
 }
 
 /** GET /api/volt/billing/transactions: newest first. */

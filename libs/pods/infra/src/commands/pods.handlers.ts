@@ -160,6 +160,13 @@ export class PodLifecycle {
     return outcome;
   }
 
+  /** Deletes a pod for Volt's own reasons (its organization's grace period at zero balance is over), recording why. */
+  async deleteFor(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, reason: PodReason, message: string, key: string) {
+    const outcome = await this.decideAsSystem(row, { type: 'RequestDelete', data: { podId: row.pod_id, reason, message, at: new Date().toISOString() } }, key);
+    if (outcome.ok && outcome.events.length > 0) await this.carry(row.pod_id, 'destroy');
+    return outcome;
+  }
+
   private async powerAction(envelope: CommandEnvelope, action: 'start' | 'stop', command: PodCommand): Reply<{ id: string; status: PodStatus; message: string }> {
     const podId = command.data.podId;
     const outcome = await this.decide(envelope, command);

@@ -66,7 +66,8 @@ export const podSessionsProjection = eachEvent('pods.sessions', ['pods_sessions'
     if (d.costPerHour !== undefined) values.cost_per_hour = d.costPerHour;
     await set(trx, d.podId, values);
   },
-  PodDeleteRequested: (trx, e) => set(trx, e.data.podId, { ...status('deleting', e.data.at), ...leaveRunning(e.data.at) }),
+  PodDeleteRequested: (trx, e) =>
+    set(trx, e.data.podId, { ...status('deleting', e.data.at, { reason: e.data.reason ?? null, status_message: e.data.message ?? null }), ...leaveRunning(e.data.at) }),
   PodDeleted: (trx, e) => set(trx, e.data.podId, { status: 'deleted', status_at: e.data.at, ip: null, ssh_port: null }),
   PodFailed: (trx, e) => set(trx, e.data.podId, { ...status('failed', e.data.at, { reason: e.data.reason, status_message: e.data.message }), ...leaveRunning(e.data.at) }),
   PodTerminatedByProvider: (trx, e) =>

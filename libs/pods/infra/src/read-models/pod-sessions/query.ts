@@ -62,9 +62,8 @@ export function podSummary(r: PodRow): PodSummary {
   };
 }
 
-/** Detail, with uptime and cost from the pod's own running intervals at its launch rate. */
-export function podDetail(r: PodRow, now = new Date()): Pod {
-  const hours = runSecondsAt(r, now) / 3600;
+/** Detail; uptime and cost are billing's (its meters are what the ledger charges), passed in by the caller. */
+export function podDetail(r: PodRow, usage: Pick<Pod, 'uptime_hours' | 'total_cost'>): Pod {
   return {
     ...podSummary(r),
     machine_id: r.machine_id,
@@ -80,8 +79,7 @@ export function podDetail(r: PodRow, now = new Date()): Pod {
     location: r.location,
     confidential: r.confidential,
     attestation: r.confidential ? 'intel_tdx' : null,
-    uptime_hours: Math.round(hours * 100) / 100,
-    total_cost: Math.round(hours * r.cost_per_hour * 100) / 100,
+    ...usage,
   };
 }
 
@@ -134,7 +132,7 @@ export async function countSessions(db: Database): Promise<{ provider: string; s
   return rows.map((r) => ({ provider: r.provider as string, status: r.status as string, n: Number(r.n) }));
 }
 
-/** An organization's running pods (the ones a stop for lack of money applies to). */
-export async function runningPodsOf(db: Database, tenantId: string): Promise<Pick<PodRow, 'pod_id' | 'tenant_id'>[]> {
-  return (await db.selectFrom('pods_sessions').select(['pod_id', 'tenant_id']).where('tenant_id', '=', tenantId).where('status', '=', 'running').execute()) as Pick<PodRow, 'pod_id' | 'tenant_id'>[];
+/** An organization’s pods in the given statuses (the ones a stop or delete for lack of money applies to). */
+export async function podsInStatus(db: Database, tenantId: string, statuses: PodStatus[]): Promise<Pick<PodRow, 'pod_id' | 'tenant_id'>[]> {
+  return (await db.selectFrom('pods_sessions').select(['pod_id', 'tenant_id']).where('tenant_id', '=', tenantId).where('status', 'in', statuses).execute()) as Pick<PodRow, 'pod_id' | 'tenant_id'>[];
 }
