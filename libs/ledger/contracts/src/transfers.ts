@@ -64,7 +64,11 @@ export const HoldClosed = defineEvent(
 export const ChargePosted = defineEvent('ledger', 'ChargePosted', z.object({ ...Entry, holdId: z.string().nullable(), fromHold: z.number().int() }));
 
 export const ledgerEvents = [TransferPosted, HoldPlaced, HoldClosed, ChargePosted] as const;
-export const ledgerStream = (transferId: string) => `ledger:transfer:${transferId}`;
+/**
+ * The ledger's journal: every ledger event of a UTC day (the day its transaction ran) on one
+ * stream, hash-chained like every stream, so an auditor verifies a day's money in one chain.
+ */
+export const ledgerJournal = (day: string) => `ledger:journal:${day}`;
 
 /** POST /api/volt/billing/vouchers/redeem. */
 export const RedeemVoucherBodySchema = z.strictObject({ code: z.string().trim().min(4).max(64).regex(/^[A-Za-z0-9-]+$/, 'letters, digits and hyphens') }).meta({ id: 'RedeemVoucherRequest' });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore, eventStoreMigrations } from '@volt/event-store';
-import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
+import { SYSTEM_ACCOUNTS, customerAccount, ledgerJournal, usdToMicros } from '@volt/ledger-contracts';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
 import { Ledger } from './ledger';
 import { ledgerMigrations } from './migrations';
@@ -35,7 +35,8 @@ describe('ledger: transfers', () => {
     expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(6), held: 0, available: usdToMicros(6) });
     expect(await total()).toBe(0);
     // One event per request that moved money, in the event store, tamper-evident like the rest.
-    const events = await new EventStore(t.db).readStream(`ledger:transfer:${spend.id}`);
+    const journal = await new EventStore(t.db).readStream(ledgerJournal(new Date().toISOString().slice(0, 10)));
+    const events = journal.filter((e) => (e.data as { transferId: string }).transferId === spend.id);
     expect(events.map((e) => [e.type, (e.data as { amount: number }).amount, e.tenantId])).toEqual([['TransferPosted', usdToMicros(4), org]]);
   });
 
