@@ -63,6 +63,76 @@ describe('ledger: transfers', () => {
   });
 });
 
+describe('ledger: batches of plain transfers (applied as sets)', () => {
+  const journalIds = async (ids: string[]) => {
+    const { rows } = await sql<{ id: string }>`SELECT data->>'transferId' AS id FROM es_events WHERE type = 'TransferPosted' AND data->>'transferId' = ANY(${ids})`.execute(t.db);
+    return rows.map((r) => r.id).sort();
+  };
+
+  it('posts a whole batch at once, with one event each, ending where one by one would', async () => {
+    const [a, b, c] = [fresh(), fresh(), fresh()];
+    for (const org of [a, b, c]) await deposit(org, 10);
+    const accounts = [a, b, c].map(customerAccount);
+    // Sent in one tick, so they go to the database as one batch.
+    const requests = Array.from({ length: 30 }, (_, i) => ({ id: `set:${a}:${i}`, debit: accounts[i % 3], credit: accounts[(i + 1) % 3], amount: 100_000 + i }));
+    const results = await Promise.all(requests.map((r) => ledger.transfer(r)));
+    expect(results.every((r) => r.ok && !r.duplicate)).toBe(true);
+    const net = (k: number) => requests.reduce((s, r) => s + (r.credit === accounts[k] ? r.amount : 0) - (r.debit === accounts[k] ? r.amount : 0), 0);
+    for (let k = 0; k < 3; k++) expect((await ledger.account(accounts[k])).balance).toBe(usdToMicros(10) + net(k));
+    expect(await journalIds(requests.map((r) => r.id))).toEqual(requests.map((r) => r.id).sort());
+    expect(await total()).toBe(0);
+  });
+
+  it('falls back to one by one when a customer in the batch is short, an id was seen before, or an id repeats', async () => {
+    const [x, y] = [fresh(), fresh()];
+    await deposit(x, 1);
+    await deposit(y, 10);
+    const seen = { id: `seen:${x}`, debit: customerAccount(y), credit: SYSTEM_ACCOUNTS.revenue, amount: 1000 };
+    expect(await ledger.transfer(seen)).toMatchObject({ ok: true });
+    const batch = [
+      { id: `short:${x}:1`, debit: customerAccount(x), credit: SYSTEM_ACCOUNTS.revenue, amount: 600_000 },
+      { id: `short:${x}:2`, debit: customerAccount(x), credit: SYSTEM_ACCOUNTS.revenue, amount: 600_000 },
+      { id: `pay:${y}`, debit: customerAccount(y), credit: customerAccount(x), amount: 2_000_000 },
+      seen,
+      { ...seen, amount: 2000 },
+      { id: `twice:${y}`, debit: customerAccount(y), credit: SYSTEM_ACCOUNTS.revenue, amount: 5 },
+      { id: `twice:${y}`, debit: customerAccount(y), credit: SYSTEM_ACCOUNTS.revenue, amount: 5 },
+    ];
+    const results = await Promise.all(batch.map((r) => ledger.transfer(r)));
+    expect(results.map((r) => (r.ok ? (r.duplicate ? 'duplicate' : 'posted') : r.code))).toEqual([
+      'posted', // in order: x has 1.00 and spends 0.60
+      'INSUFFICIENT_BALANCE', // then 0.40 is short of 0.60 (y's payment comes after it)
+      'posted',
+      'duplicate',
+      'CONFLICT',
+      'posted',
+      'duplicate',
+    ]);
+    expect(await ledger.account(customerAccount(x))).toEqual({ balance: 400_000 + 2_000_000, held: 0, available: 2_400_000 });
+    expect(await ledger.account(customerAccount(y))).toMatchObject({ balance: usdToMicros(10) - 1000 - 2_000_000 - 5 });
+    expect(await journalIds([`short:${x}:1`, `short:${x}:2`, `pay:${y}`, `twice:${y}`])).toEqual([`pay:${y}`, `short:${x}:1`, `twice:${y}`]);
+    expect(await total()).toBe(0);
+  });
+
+  it('lets four instances cross transfers between the same accounts at once without deadlock or overdraft', async () => {
+    const [a, b] = [fresh(), fresh()];
+    await deposit(a, 5);
+    await deposit(b, 5);
+    const [A, B] = [customerAccount(a), customerAccount(b)];
+    const results = await Promise.all(
+      Array.from({ length: 400 }, (_, i) => ledgers[i % 4].transfer({ id: `cross:${a}:${i}`, debit: i % 2 ? A : B, credit: i % 2 ? B : A, amount: 50_000 })),
+    );
+    // No deadlock surfaced (Promise.all would have rejected); a refusal is only ever for money.
+    expect(results.every((r) => r.ok || r.code === 'INSUFFICIENT_BALANCE')).toBe(true);
+    // The balances are exactly what the posted transfers add up to, and neither went below zero.
+    const intoA = results.reduce((s, r, i) => s + (r.ok ? (i % 2 ? -50_000 : 50_000) : 0), 0);
+    expect((await ledger.account(A)).balance).toBe(usdToMicros(5) + intoA);
+    expect((await ledger.account(B)).balance).toBe(usdToMicros(5) - intoA);
+    expect(Math.abs(intoA)).toBeLessThanOrEqual(usdToMicros(5));
+    expect(await total()).toBe(0);
+  });
+});
+
 describe('ledger: holds', () => {
   it('reserves, captures part, returns the rest; a closed hold cannot close again; holds expire', async () => {
     const org = fresh();

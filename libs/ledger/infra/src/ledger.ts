@@ -48,6 +48,7 @@ const LANES = 1;
 export class Ledger {
   private queue: Pending[] = [];
   private inFlight = 0;
+  private scheduled = false;
 
   constructor(private readonly db: Database) {}
 
@@ -60,7 +61,15 @@ export class Ledger {
     };
     return new Promise((resolve, reject) => {
       this.queue.push({ request: parsed, event, resolve, reject });
-      if (this.inFlight < LANES) void this.flush();
+      // The flush starts once the callers of this turn have all queued: callers woken by one
+      // batch's answers come back together, and would otherwise go as a batch of one and the rest.
+      if (this.inFlight < LANES && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          void this.flush();
+        });
+      }
     });
   }
 

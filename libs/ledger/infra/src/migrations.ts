@@ -279,23 +279,7 @@ export const ledgerMigrations: Record<string, Migration> = {
       // checks of one stream per transfer gone). Requests still apply once: the journal row
       // (ledger_entries) is the idempotency record, so the event ids need no check. The
       // per-request stream fields ledger_apply_one returns are not used from here on.
-      await sql`CREATE OR REPLACE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
-        DECLARE
-          v_result jsonb;
-          v_outcomes text[] := '{}';
-          v_events jsonb := '[]'::jsonb;
-        BEGIN
-          FOR i IN 0 .. jsonb_array_length(p_requests) - 1 LOOP
-            v_result := ledger_apply_one(p_requests->i, p_events->i);
-            v_outcomes := v_outcomes || (v_result->>'outcome');
-            IF v_result ? 'event' THEN v_events := v_events || (v_result->'event'->'events'); END IF;
-          END LOOP;
-          IF jsonb_array_length(v_events) > 0 THEN
-            PERFORM es_append(jsonb_build_array(jsonb_build_object(
-              'stream_id', 'ledger:journal:' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'check_ids', false, 'events', v_events)));
-          END IF;
-          RETURN v_outcomes;
-        END $$`.execute(db);
+      await sql.raw(applyOneByOne).execute(db);
     },
     async down(db: Kysely<any>) {
       // Back to one stream per request.
@@ -315,4 +299,88 @@ export const ledgerMigrations: Record<string, Migration> = {
         END $$`.execute(db);
     },
   },
+  '2026-11-24T1100-ledger-plain-transfers': {
+    async up(db: Kysely<any>) {
+      // A batch of plain transfers (no hold, no charge, no money coming in from outside, which
+      // would pay arrears) applied as sets: its ids taken in one INSERT, every account row it
+      // moves locked in one statement in account order, then one UPDATE. It applies only when
+      // each customer account it debits had, before the batch, at least the sum of the batch's
+      // debits from it available: then every order of its transfers is a valid one, and the
+      // batch ends where applying them one by one would. Anything else (an id seen before, a
+      // customer short of money, another kind) raises 'VLFB0', which rolls the attempt back,
+      // and the batch goes through ledger_apply_one request by request.
+      await sql`CREATE FUNCTION ledger_batch(p_requests jsonb, p_events jsonb)
+        RETURNS TABLE (i integer, id text, debit text, credit text, amount bigint, shard smallint, r jsonb, e jsonb) LANGUAGE sql STABLE AS $$
+          SELECT x.i::integer, x.r->>'id', x.r->>'debit', x.r->>'credit', (x.r->>'amount')::bigint, (abs(hashtext(x.r->>'id')) % 16)::smallint, x.r, p_events->(x.i::integer - 1)
+          FROM jsonb_array_elements(p_requests) WITH ORDINALITY AS x(r, i) $$`.execute(db);
+      await sql`CREATE FUNCTION ledger_apply_plain(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
+        DECLARE
+          n integer := jsonb_array_length(p_requests);
+          v_count integer;
+        BEGIN
+          SELECT count(DISTINCT b.id) INTO v_count FROM ledger_batch(p_requests, p_events) b
+           WHERE b.r->>'kind' = 'transfer' AND NOT (ledger_kind(b.debit) = 'system' AND ledger_kind(b.credit) = 'customer');
+          IF v_count <> n THEN RAISE EXCEPTION 'not a batch of plain transfers' USING ERRCODE = 'VLFB0'; END IF;
+          INSERT INTO ledger_entries (entry_id, kind, debit, credit, amount, tenant_id, resource, description)
+            SELECT b.id, 'transfer', b.debit, b.credit, b.amount, coalesce(ledger_tenant(b.debit), ledger_tenant(b.credit)), b.r->>'resource', coalesce(b.r->>'description', '')
+            FROM ledger_batch(p_requests, p_events) b ORDER BY b.i
+          ON CONFLICT (entry_id) DO NOTHING;
+          GET DIAGNOSTICS v_count = ROW_COUNT;
+          IF v_count <> n THEN RAISE EXCEPTION 'an id was seen before' USING ERRCODE = 'VLFB0'; END IF;
+          -- Accounts on first use; then every row the batch moves, locked in account order.
+          INSERT INTO ledger_accounts (account_id, shard, kind, tenant_id)
+            SELECT DISTINCT v.a, CASE WHEN ledger_kind(v.a) = 'system' THEN v.s ELSE 0 END, ledger_kind(v.a), ledger_tenant(v.a)
+            FROM ledger_batch(p_requests, p_events) b, LATERAL (VALUES (b.debit, b.shard), (b.credit, b.shard)) AS v(a, s)
+          ON CONFLICT DO NOTHING;
+          WITH m AS (
+            SELECT v.a AS account_id, CASE WHEN ledger_kind(v.a) = 'system' THEN v.s ELSE 0 END AS shard, sum(v.d) AS delta, sum(greatest(-v.d, 0)) AS debits
+            FROM ledger_batch(p_requests, p_events) b, LATERAL (VALUES (b.debit, b.shard, -b.amount), (b.credit, b.shard, b.amount)) AS v(a, s, d)
+            GROUP BY 1, 2
+          ), locked AS (
+            SELECT a.account_id, a.shard, a.kind, a.balance, a.held FROM ledger_accounts a JOIN m USING (account_id, shard)
+            ORDER BY a.account_id, a.shard FOR UPDATE OF a
+          )
+          SELECT count(*) INTO v_count FROM locked l JOIN m USING (account_id, shard) WHERE l.kind = 'customer' AND l.balance - m.debits < l.held;
+          IF v_count > 0 THEN RAISE EXCEPTION 'a customer is short of money' USING ERRCODE = 'VLFB0'; END IF;
+          UPDATE ledger_accounts a SET balance = a.balance + m.delta
+            FROM (SELECT v.a AS account_id, CASE WHEN ledger_kind(v.a) = 'system' THEN v.s ELSE 0 END AS shard, sum(v.d) AS delta
+                  FROM ledger_batch(p_requests, p_events) b, LATERAL (VALUES (b.debit, b.shard, -b.amount), (b.credit, b.shard, b.amount)) AS v(a, s, d)
+                  GROUP BY 1, 2) m
+           WHERE a.account_id = m.account_id AND a.shard = m.shard AND m.delta <> 0;
+          PERFORM es_append(jsonb_build_array(jsonb_build_object(
+            'stream_id', 'ledger:journal:' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'check_ids', false,
+            'events', (SELECT jsonb_agg(t.e || jsonb_build_object('type', 'TransferPosted', 'schema_version', 1, 'data', t.d,
+                                  'metadata', (t.e->'metadata') || jsonb_build_object('tenantId', t.d->>'tenantId')) ORDER BY t.i)
+                       FROM (SELECT b.i, b.e, jsonb_build_object('transferId', b.id, 'debit', b.debit, 'credit', b.credit, 'amount', b.amount,
+                                    'tenantId', coalesce(ledger_tenant(b.debit), ledger_tenant(b.credit)), 'resource', b.r->'resource',
+                                    'description', coalesce(b.r->>'description', ''), 'at', b.e->>'occurred_at') AS d
+                             FROM ledger_batch(p_requests, p_events) b) t))));
+          RETURN array_fill('posted'::text, ARRAY[n]);
+        END $$`.execute(db);
+      await sql.raw(applyOneByOne.replace("BEGIN\n          FOR", "BEGIN\n          IF jsonb_array_length(p_requests) > 1 THEN\n            BEGIN\n              RETURN ledger_apply_plain(p_requests, p_events);\n            EXCEPTION WHEN SQLSTATE 'VLFB0' THEN\n              NULL; -- rolled back to here: one by one below\n            END;\n          END IF;\n          FOR")).execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql.raw(applyOneByOne).execute(db);
+      await sql`DROP FUNCTION IF EXISTS ledger_apply_plain(jsonb, jsonb); DROP FUNCTION IF EXISTS ledger_batch(jsonb, jsonb)`.execute(db);
+    },
+  },
 };
+
+/** ledger_apply as of the journal: each request through ledger_apply_one, the batch's events in one append to the day's journal. */
+const applyOneByOne = `CREATE OR REPLACE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
+        DECLARE
+          v_result jsonb;
+          v_outcomes text[] := '{}';
+          v_events jsonb := '[]'::jsonb;
+        BEGIN
+          FOR i IN 0 .. jsonb_array_length(p_requests) - 1 LOOP
+            v_result := ledger_apply_one(p_requests->i, p_events->i);
+            v_outcomes := v_outcomes || (v_result->>'outcome');
+            IF v_result ? 'event' THEN v_events := v_events || (v_result->'event'->'events'); END IF;
+          END LOOP;
+          IF jsonb_array_length(v_events) > 0 THEN
+            PERFORM es_append(jsonb_build_array(jsonb_build_object(
+              'stream_id', 'ledger:journal:' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'check_ids', false, 'events', v_events)));
+          END IF;
+          RETURN v_outcomes;
+        END $$`;
