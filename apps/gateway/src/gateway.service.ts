@@ -12,7 +12,7 @@ import { GATEWAY_LIMITS, parseGatewayConfig, SECRETS_KEYRING } from './gateway.c
 import { ApiExceptionFilter } from './http/error-handling';
 import { registerPipeline } from './http/pipeline';
 import { registerOpenApi } from './openapi/openapi';
-import { ReadCache } from './read-cache';
+import { ReadCache, serializeReply } from './read-cache';
 import { MachinesController } from './machines/machines.controller';
 import { OrgsController } from './orgs/orgs.controller';
 import { PodsController } from './pods/pods.controller';
@@ -66,6 +66,7 @@ export function gatewayService(env: NodeJS.ProcessEnv = process.env): ServiceDef
     },
     async configure(app, runtime) {
       const fastify = app.getHttpAdapter().getInstance();
+      fastify.setReplySerializer(serializeReply);
       const limiter = new RateLimiter(runtime.db);
       const idempotency = new IdempotencyStore(runtime.db);
       audit = new AuditLog(runtime.db, (error) => runtime.logger.error({ err: error }, 'audit batch failed'));

@@ -56,6 +56,8 @@ export class ReadCache {
     const epoch = this.epoch;
     const value = await load();
     if ((this.generations.get(key) ?? 0) === generation && this.epoch === epoch) {
+      // Frozen: every request that hits it shares it, so its JSON can be kept (see serializeReply).
+      deepFreeze(value);
       if (this.size >= MAX_ENTRIES) this.clear();
       let variants = this.entries.get(key);
       if (!variants) this.entries.set(key, (variants = new Map()));
@@ -88,3 +90,23 @@ export class ReadCache {
     this.size = 0;
   }
 }
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
+}
+
+const serialized = new WeakMap<object, string>();
+
+/**
+ * The gateway's JSON serializer: a frozen object (a cached read model, which nothing can
+ * change) is serialized once and its text reused for every request it answers.
+ */
+export function serializeReply(payload: unknown): string {
+  if (typeof payload !== 'object' || payload === null || !Object.isFrozen(payload)) return JSON.stringify(payload);
+  let text = serialized.get(payload);
+  if (text === undefined) serialized.set(payload, (text = JSON.stringify(payload)));
+  return text;
+}
+

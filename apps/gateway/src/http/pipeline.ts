@@ -39,10 +39,15 @@ export function presentedKey(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
+// The reset time is the end of the hour's window: the same text for a whole hour of requests.
+let reset = { ms: 0, text: '' };
+
 function rateHeaders(reply: FastifyReply, decision: RateDecision): void {
+  const ms = decision.resetAt.getTime();
+  if (ms !== reset.ms) reset = { ms, text: decision.resetAt.toISOString() };
   reply.header('X-RateLimit-Limit', decision.limit);
   reply.header('X-RateLimit-Remaining', decision.remaining);
-  reply.header('X-RateLimit-Reset', decision.resetAt.toISOString());
+  reply.header('X-RateLimit-Reset', reset.text);
 }
 
 function refuseRate(reply: FastifyReply, decision: RateDecision, message: string): void {
