@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { defineEvent } from '@volt/contracts';
 
-/** Seed 002: storage costs 0.000137 USD per GB-hour, i.e. 137 micro-dollars. */
-export const STORAGE_MICROS_PER_GB_HOUR = 137;
+export * from './price-book';
 
 /**
  * An organization's usage could not be paid from its balance: what was not paid went to its
