@@ -4,6 +4,7 @@ import { Ledger, createVoucher } from '@volt/ledger-infra';
 import { randomUUID } from 'node:crypto';
 import { EventStore } from '@volt/event-store';
 import { decideForOrganization } from '@volt/identity-infra';
+import { usageOf } from '@volt/billing-infra';
 import { eventually, podReaches, simInstances } from '../support/pods';
 import { settle, startStack, type TestStack } from '../support/stack';
 
@@ -174,5 +175,23 @@ describe('usage and costs (seed 003 summaries, /v1/usage)', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.details.map((d: { field: string }) => d.field).sort()).toEqual(['period', 'start_date']);
     expect((await stack.call('GET', `/api/volt/costs?start_date=${day}&end_date=2020-01-01`, { key: org.apiKey })).status).toBe(400);
+  });
+
+  it('rebuilds the usage read model (pods’ rates and meters) from the event store into identical rows and answers', async () => {
+    const rows = async () => ({
+      pods: await stack.db.db.selectFrom('billing_pods').selectAll().orderBy('pod_id').execute(),
+      meters: await stack.db.db.selectFrom('billing_meters').selectAll().orderBy('meter_id').execute(),
+    });
+    await settle(stack.db, stack.billing);
+    const before = await rows();
+    // The pods of this file's tests: real ones (run, stopped, started) and the costs test's.
+    expect(before.meters.length).toBeGreaterThan(3);
+    expect(before.meters.some((m) => m.kind === 'storage')).toBe(true);
+    const org = (await stack.db.db.selectFrom('billing_pods').select('tenant_id').where('pod_id', '=', 'pod_costs1').executeTakeFirstOrThrow()).tenant_id as string;
+    const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const usageBefore = await usageOf(stack.db.db, org, new Date(`${day}T00:00:00Z`), new Date(`${day}T23:59:59Z`));
+    await stack.billing.runtime.projections.rebuild('billing.meters');
+    expect(await rows()).toEqual(before);
+    expect(await usageOf(stack.db.db, org, new Date(`${day}T00:00:00Z`), new Date(`${day}T23:59:59Z`))).toEqual(usageBefore);
   });
 });
