@@ -133,6 +133,34 @@ describe('ledger: batches of plain transfers (applied as sets)', () => {
   });
 });
 
+describe('ledger: two transactions in flight per instance', () => {
+  it('runs a capture or release (which must run alone) while both lanes are kept busy with transfers on other accounts', async () => {
+    const org = fresh();
+    const pairs = [fresh(), fresh()];
+    await deposit(org, 10);
+    for (const p of pairs) await deposit(p, 100);
+    const hold = { id: `lane-hold:${org}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(1), expiresAt: new Date(Date.now() + 60_000).toISOString() };
+    expect(await ledger.hold(hold)).toMatchObject({ ok: true });
+    // Two streams of transfers on disjoint accounts keep both of the instance's lanes busy, their
+    // batches overlapping: at no moment is nothing in flight unless the ledger makes room.
+    let stop = false;
+    let k = 0;
+    const streams = pairs.flatMap((p) =>
+      Array.from({ length: 16 }, async () => {
+        while (!stop) await ledger.transfer({ id: `lane-busy:${p}:${k++}`, debit: customerAccount(p), credit: customerAccount(`${p}b`), amount: 1 });
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const released = await Promise.race([ledger.release({ id: `lane-rel:${org}`, holdId: hold.id }), new Promise((r) => setTimeout(() => r('still waiting after 3 s'), 3000))]);
+    stop = true;
+    await Promise.all(streams);
+    expect(released).toMatchObject({ ok: true });
+    expect(k).toBeGreaterThan(32);
+    expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(10), held: 0, available: usdToMicros(10) });
+    expect(await total()).toBe(0);
+  });
+});
+
 describe('ledger: holds', () => {
   it('reserves, captures part, returns the rest; a closed hold cannot close again; holds expire', async () => {
     const org = fresh();

@@ -21,22 +21,32 @@ export interface LedgerContext {
 }
 
 type Request = LedgerRequest | { kind: 'expire'; id: string; holdId: string };
-interface Pending {
-  request: Request;
-  event: unknown;
-  resolve: (outcome: LedgerOutcome) => void;
-  reject: (error: unknown) => void;
-}
-
 /** Requests per transaction at most. */
 const MAX_BATCH = 256;
 /**
- * Transactions in flight at once per instance. One: two batches in flight lock crossing
- * accounts in different orders and deadlock (measured: spread transfers fell from 2,800/s to
- * 1,500/s with a 1 s p99); locking each batch's accounts up front in one order cost more than
- * it gained. Instances still run side by side; a deadlock between them is retried.
+ * Transactions in flight at once per instance. Two, on disjoint accounts: a request joins a
+ * batch only if no batch in flight touches its organizations (or the system accounts it
+ * touches), so the two never wait on each other's rows and cannot deadlock; a hold's capture or
+ * release (whose accounts only the database knows) runs alone. Measured: spread transfers
+ * ≈1.4× one lane's; before the accounts were kept apart, two lanes deadlocked and measured worse.
  */
-const LANES = 1;
+const LANES = 2;
+
+type Pending = {
+  request: Request;
+  event: unknown;
+  /** What the request may lock: its organizations, the system accounts it names, or '*' (anything). */
+  keys: string[];
+  resolve: (outcome: LedgerOutcome) => void;
+  reject: (error: unknown) => void;
+};
+
+const keyOf = (account: string) => (account.startsWith('sys:') ? account : account.slice(account.indexOf(':') + 1));
+
+function keysOf(request: Request): string[] {
+  if (request.kind === 'capture' || request.kind === 'release' || request.kind === 'expire') return ['*'];
+  return [keyOf(request.debit), keyOf(request.credit)];
+}
 
 /**
  * The double-entry ledger. Every request (transfer, hold, capture, release) has its own id
@@ -47,8 +57,10 @@ const LANES = 1;
  */
 export class Ledger {
   private queue: Pending[] = [];
-  private inFlight = 0;
+  private lanes = 0;
   private scheduled = false;
+  /** Keys held by the batches in flight, with how many hold each. */
+  private readonly busy = new Map<string, number>();
 
   constructor(private readonly db: Database) {}
 
@@ -60,32 +72,72 @@ export class Ledger {
       metadata: { correlationId: context.correlationId ?? parsed.id, causationId: context.causationId ?? null, actor: context.actor ?? { type: 'system', id: 'ledger' } },
     };
     return new Promise((resolve, reject) => {
-      this.queue.push({ request: parsed, event, resolve, reject });
-      // The flush starts once the callers of this turn have all queued: callers woken by one
-      // batch's answers come back together, and would otherwise go as a batch of one and the rest.
-      if (this.inFlight < LANES && !this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => {
-          this.scheduled = false;
-          void this.flush();
-        });
+      this.queue.push({ request: parsed, event, keys: keysOf(parsed), resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /**
+   * Batches start once the callers of this turn have all queued: callers woken by one batch's
+   * answers come back together, and would otherwise go as a batch of one and the rest.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.lanes >= LANES || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.lanes < LANES) {
+        const batch = this.take(LANES - this.lanes);
+        if (batch.length === 0) break;
+        void this.runLane(batch);
       }
     });
   }
 
-  private async flush(): Promise<void> {
-    this.inFlight++;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH);
-      batchSize.observe(batch.length);
-      try {
-        const outcomes = await this.run(batch);
-        batch.forEach((p, i) => p.resolve(this.outcome(p.request, outcomes[i])));
-      } catch (error) {
-        for (const p of batch) p.reject(error);
+  private conflicts(keys: string[]): boolean {
+    if (this.busy.size === 0) return false;
+    return this.busy.has('*') || keys.some((k) => k === '*' || this.busy.has(k));
+  }
+
+  /** The next batch: queued requests clear of every batch in flight, at most a free lane's share of the queue. */
+  private take(freeLanes: number): Pending[] {
+    const limit = Math.min(MAX_BATCH, Math.ceil(this.queue.length / freeLanes));
+    const batch: Pending[] = [];
+    const rest: Pending[] = [];
+    let barrier = false;
+    for (const p of this.queue) {
+      // A request that must run alone ('*') and cannot yet holds back everything after it, or
+      // a steady stream of other batches would keep it waiting for ever.
+      if (!barrier && batch.length < limit && !this.conflicts(p.keys)) batch.push(p);
+      else {
+        if (p.keys[0] === '*') barrier = true;
+        rest.push(p);
       }
     }
-    this.inFlight--;
+    this.queue = rest;
+    for (const p of batch) for (const k of p.keys) this.busy.set(k, (this.busy.get(k) ?? 0) + 1);
+    return batch;
+  }
+
+  private async runLane(batch: Pending[]): Promise<void> {
+    this.lanes++;
+    batchSize.observe(batch.length);
+    try {
+      const outcomes = await this.run(batch);
+      batch.forEach((p, i) => p.resolve(this.outcome(p.request, outcomes[i])));
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+    } finally {
+      for (const p of batch) {
+        for (const k of p.keys) {
+          const left = this.busy.get(k)! - 1;
+          if (left === 0) this.busy.delete(k);
+          else this.busy.set(k, left);
+        }
+      }
+      this.lanes--;
+      this.schedule();
+    }
   }
 
   /** One transaction; retried whole when PostgreSQL picks it as a deadlock victim (every request is idempotent). */
