@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger, createVoucher } from '@volt/ledger-infra';
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { EventStore } from '@volt/event-store';
 import { decideForOrganization } from '@volt/identity-infra';
 import { usageOf } from '@volt/billing-infra';
@@ -135,6 +136,30 @@ describe('402: a pod starts only with its first hour reserved', () => {
     await podReaches(stack, podId, 'running', { key: org.apiKey });
     await settled();
     expect((await stack.call('GET', '/api/volt/balance', { key: org.apiKey })).body.held).toBe(0.39);
+  });
+});
+
+describe('settling at stop and delete', () => {
+  it('charges a pod’s GPU time to the second when it stops, not at the next 60 s cycle, and its detail shows what was charged', async () => {
+    const org = await stack.createOrg('Settle Co');
+    await ledger.transfer({ id: `credit:${org.orgId}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org.orgId), amount: usdToMicros(50) });
+    const podId = (await stack.call('POST', '/api/volt/pods', { key: org.apiKey, body: { machine_id: 'mach_h100_01', template_id: 'tpl_pytorch21' } })).body.id;
+    await podReaches(stack, podId, 'running', { key: org.apiKey });
+    await new Promise((r) => setTimeout(r, 1500));
+    await stack.call('POST', `/api/volt/pods/${podId}/stop`, { key: org.apiKey });
+    // The GPU meter's whole life, as billing recorded it, charged by the ledger within seconds.
+    const charged = async () => {
+      const { rows } = await sql<{ n: string }>`SELECT coalesce(sum(amount), 0)::text AS n FROM ledger_entries WHERE kind = 'charge' AND resource = ${podId}`.execute(stack.db.db);
+      return Number(rows[0].n);
+    };
+    const expected = await eventually('the GPU meter to close', async () => {
+      const m = await stack.db.db.selectFrom('billing_meters').selectAll().where('pod_id', '=', podId).where('kind', '=', 'gpu').executeTakeFirst();
+      return m?.ended_at ? Math.floor((Number(m.rate) * (m.ended_at.getTime() - m.started_at.getTime())) / 3_600_000) : undefined;
+    });
+    expect(expected).toBeGreaterThan(0);
+    await eventually('the stop to be settled', async () => (await charged()) === expected, 10_000);
+    const detail = (await stack.call('GET', `/api/volt/pods/${podId}`, { key: org.apiKey })).body;
+    expect(detail.total_cost).toBeCloseTo(Math.round(expected / 10_000) / 100, 2);
   });
 });
 

@@ -1,0 +1,39 @@
+import { Controller, Inject } from '@nestjs/common';
+import { EventPattern } from '@nestjs/microservices';
+
+export const SETTLE_SOON = Symbol('SettleSoon');
+
+export interface Settler {
+  /** Runs a charging cycle shortly. */
+  soon(): void;
+}
+
+/**
+ * A pod that stops or ends is settled now, not at the next cycle: its closed meter is charged to
+ * its end by a cycle run a moment after the news (the cycle's windows and ids are the same
+ * whenever it runs, so an extra run charges nothing twice).
+ */
+@Controller()
+export class PodEventsController {
+  constructor(@Inject(SETTLE_SOON) private readonly settler: Settler) {}
+
+  @EventPattern('volt.evt.pods.PodStopRequested')
+  stopped(_event: unknown) {
+    this.settler.soon();
+  }
+
+  @EventPattern('volt.evt.pods.PodDeleteRequested')
+  deleted(_event: unknown) {
+    this.settler.soon();
+  }
+
+  @EventPattern('volt.evt.pods.PodFailed')
+  failed(_event: unknown) {
+    this.settler.soon();
+  }
+
+  @EventPattern('volt.evt.pods.PodTerminatedByProvider')
+  terminated(_event: unknown) {
+    this.settler.soon();
+  }
+}
