@@ -1,4 +1,4 @@
-import { createHash, randomInt } from 'node:crypto';
+import { hash, randomInt } from 'node:crypto';
 import { API_KEY_PREFIX } from '@volt/identity-contracts';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -10,8 +10,8 @@ export function randomBase62(n: number): string {
   return out;
 }
 
-/** The digest a key is stored and looked up by. */
-export const hashApiKey = (secret: string) => createHash('sha256').update(secret).digest('hex');
+/** The digest a key is stored and looked up by (on every request: the one-shot hash is a third of createHash's cost). */
+export const hashApiKey = (secret: string) => hash('sha256', secret, 'hex');
 
 /** Seed 000's preview: `volt_...` and the secret's last four characters. */
 export const previewOf = (secret: string) => `volt_...${secret.slice(-4)}`;
