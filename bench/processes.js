@@ -25,4 +25,19 @@ async function stopAll(signal = 'SIGTERM') {
   await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', r)))));
 }
 
-module.exports = { start, stopAll };
+/** The environment Volt's services run with in a benchmark: its own database and NATS prefix, limits out of the way. */
+function serviceEnv(database, prefix, extra = {}) {
+  return {
+    DATABASE_URL: database.url,
+    NATS_URL: process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222',
+    VOLT_NATS_PREFIX: prefix,
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    VOLT_SECRETS_KEY: require('@volt/secrets').Keyring.generate(),
+    // The benchmarks measure the pipeline, not the limits: every request is counted but none refused.
+    VOLT_RATE_LIMIT_PER_HOUR: '1000000000',
+    ...extra,
+  };
+}
+
+module.exports = { start, stopAll, serviceEnv };

@@ -4,13 +4,10 @@
 // the Volt/Emmett ratios. BENCH_ROUNDS (default 5) and BENCH_SCALE (default 1) adjust it.
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
+const { median } = require('../stats');
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const run = (file) => JSON.parse(execFileSync(process.execPath, [path.join(__dirname, file)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 }).trim().split('\n').pop());
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const get = (o, key) => key.split('.').reduce((x, k) => x[k], o);
 
 const volt = [];

@@ -7,12 +7,12 @@
 const { execFileSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const path = require('node:path');
+const { median } = require('../stats');
 const autocannon = require('autocannon');
 const { freshDatabase } = require('../event-store/common');
-const { start, stopAll } = require('../processes');
+const { serviceEnv, start, stopAll } = require('../processes');
 
 const root = path.resolve(__dirname, '../..');
-const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const tracing = process.env.BENCH_TRACING !== '0';
@@ -29,25 +29,12 @@ function load(url, key) {
   });
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function main() {
   const database = await freshDatabase('gw');
   const prefix = `bgw${randomBytes(3).toString('hex')}`;
   try {
-    const env = {
-      DATABASE_URL: database.url,
-      NATS_URL,
-      VOLT_NATS_PREFIX: prefix,
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      VOLT_SECRETS_KEY: require('@volt/secrets').Keyring.generate(),
-      // The benchmark measures the pipeline, not the limit: every request is counted but none refused.
-      VOLT_RATE_LIMIT_PER_HOUR: '1000000000',
-    };
+    const env = serviceEnv(database, prefix);
     execFileSync(process.execPath, ['apps/volt-admin/dist/main.js', 'migrate'], { cwd: root, env: { ...process.env, ...env }, stdio: 'ignore' });
     const org = JSON.parse(execFileSync(process.execPath, ['apps/volt-admin/dist/main.js', 'org', 'create', '--name', 'Bench', '--json'], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' }));
     const ready = (app) => new RegExp(`"url":"(http://[^"]+)","msg":"${app} ready"`);

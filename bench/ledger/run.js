@@ -6,6 +6,7 @@
 // (default 10,000) running meters charged in one billing cycle. BENCH_ROUNDS (default 3); medians.
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
+const { median, percentile } = require('../stats');
 const os = require('node:os');
 const { sql } = require('kysely');
 const { freshDatabase } = require('../event-store/common');
@@ -17,11 +18,6 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const ACCOUNTS = 1000;
 const METERS = Number(process.env.BENCH_METERS ?? 10_000);
 
-const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
-};
-const median = (xs) => percentile(xs, 50);
 
 /** `CLIENTS` workers calling `op(i)` for `seconds`; throughput and latency of the successful calls. */
 async function load(op) {

@@ -12,12 +12,12 @@ const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { median, percentile } = require('../stats');
 const { Client } = require('pg');
 const { freshDatabase } = require('../event-store/common');
-const { start, stopAll } = require('../processes');
+const { serviceEnv, start, stopAll } = require('../processes');
 
 const root = path.resolve(__dirname, '../..');
-const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 const PODS = Number(process.env.BENCH_PODS ?? 1000);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -27,11 +27,6 @@ const cpuSeconds = (pid) => {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 };
-const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
-const median = (xs) => percentile(xs, 50);
 
 /** Runs `jobs` with `CLIENTS` workers; returns each job's latency in ms. */
 async function pool(jobs) {
@@ -136,18 +131,11 @@ async function main() {
   try {
     const copies = Math.ceil((PODS * 1.5) / 36); // 36 dedicated GPUs per copy of the simulated fleet
     const sim = await start(['apps/provider-sim/dist/main.js'], { PORT: '0', SIM_STATE_FILE: stateFile, SIM_TRANSITION_MS: '0', SIM_LIUM_COPIES: String(copies), SIM_PRICE_DRIFT: '0' }, /listening on (http:\/\/\S+)/);
-    const env = {
-      DATABASE_URL: database.url,
-      NATS_URL,
-      VOLT_NATS_PREFIX: prefix,
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      VOLT_SECRETS_KEY: require('@volt/secrets').Keyring.generate(),
+    const env = serviceEnv(database, prefix, {
       VOLT_PROVIDER_LIUM_URL: `${sim.url}/lium`,
       VOLT_PROVIDER_TARGON_URL: `${sim.url}/targon`,
-      VOLT_RATE_LIMIT_PER_HOUR: '1000000000',
       VOLT_POD_CREATE_LIMIT: '1000000000',
-    };
+    });
     execFileSync(process.execPath, ['apps/volt-admin/dist/main.js', 'migrate'], { cwd: root, env: { ...process.env, ...env }, stdio: 'ignore' });
     const ready = (app) => new RegExp(`"url":"(http://[^"]+)","msg":"${app} ready"`);
     const node = ['--require', '@volt/telemetry/register'];

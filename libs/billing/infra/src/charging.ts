@@ -34,7 +34,11 @@ export interface CycleReport {
   exhausted: string[];
 }
 
-const HOUR_MS = 3_600_000;
+/**
+ * What a meter at `rate` micro-dollars per hour has accrued after `ms` milliseconds: floored once,
+ * so the charging cycle's windows and a pod's shown cost value the same time the same way.
+ */
+export const accruedMicros = (rate: number, ms: number) => Math.floor((rate * ms) / 3_600_000);
 const WIDTH = 64;
 
 /**
@@ -129,7 +133,7 @@ export class ChargingCycle {
     const start = m.started_at.getTime();
     const end = Math.min((m.ended_at ?? now).getTime(), now.getTime());
     const from = (m.charged_until ?? m.started_at).getTime();
-    const accrued = (t: number) => Math.floor((rate * (t - start)) / HOUR_MS);
+    const accrued = (t: number) => accruedMicros(rate, t - start);
     for (let k = Math.floor(from / this.cadenceMs); k * this.cadenceMs < end; k++) {
       const winStart = k * this.cadenceMs;
       const winEnd = winStart + this.cadenceMs;

@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
 import type { Database } from '@volt/event-store';
+import { microsToUsd as usd } from '@volt/ledger-contracts';
+import { accruedMicros } from './charging';
 
 interface Span {
   day: Date;
@@ -31,8 +33,6 @@ async function spans(db: Database, tenantId: string, from: Date, to: Date): Prom
     FROM d WHERE de > ds GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3`.execute(db);
   return rows.map((r) => ({ ...r, seconds: Number(r.seconds), micros: Number(r.micros) }));
 }
-
-const usd = (micros: number) => Math.round(micros / 10_000) / 100;
 
 /** GET /v1/usage: GPU-seconds, storage GB-seconds and cost per day and pod. */
 export async function usageOf(db: Database, tenantId: string, from: Date, to: Date) {
@@ -86,7 +86,7 @@ export async function podUsage(db: Database, tenantId: string, podId: string, no
   let runMs = 0;
   for (const m of meters) {
     const ms = Math.max(0, Math.min((m.ended_at ?? now).getTime(), now.getTime()) - m.started_at.getTime());
-    micros += Math.floor((Number(m.rate) * ms) / 3_600_000);
+    micros += accruedMicros(Number(m.rate), ms);
     if (m.kind === 'gpu') runMs += ms;
   }
   return { uptime_hours: Math.round(runMs / 36_000) / 100, total_cost: usd(micros) };

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { uuidFromName, type Database } from '@volt/event-store';
-import { LedgerRequestSchema, type LedgerOutcome, type LedgerRequest } from '@volt/ledger-contracts';
+import { LedgerRequestSchema, accountTenant, type LedgerOutcome, type LedgerRequest } from '@volt/ledger-contracts';
 import { counter, histogram } from '@volt/telemetry';
 import type { Actor } from '@volt/contracts';
 
@@ -42,7 +42,8 @@ type Pending = {
   reject: (error: unknown) => void;
 };
 
-const keyOf = (account: string) => (account.startsWith('sys:') ? account : account.slice(account.indexOf(':') + 1));
+/** An organization's accounts share its key; each of Volt's own accounts is a key of its own. */
+const keyOf = (account: string) => accountTenant(account) ?? account;
 
 function keysOf(request: Request): string[] {
   if (request.kind === 'capture' || request.kind === 'release' || request.kind === 'expire') return ['*'];

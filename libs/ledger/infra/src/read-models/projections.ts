@@ -48,18 +48,17 @@ async function record(trx: Trx, e: EventEnvelope<any>, accountId: string, type: 
     .execute();
 }
 
+/** A transfer or a charge: money from debit to credit, on both sides' histories. */
+async function recordMove(trx: Trx, e: EventEnvelope<any>) {
+  const d = e.data;
+  await record(trx, e, d.debit, typeOf(d.credit, false), -d.amount, d.resource, d.description);
+  await record(trx, e, d.credit, typeOf(d.debit, true), d.amount, d.resource, d.description);
+}
+
 /** ledger_history: each customer's movements, newest first by position. Holds appear when captured. */
 export const ledgerHistoryProjection = eachEvent('ledger.history', ['ledger_history'], {
-  async TransferPosted(trx, e: EventEnvelope<any>) {
-    const d = e.data;
-    await record(trx, e, d.debit, typeOf(d.credit, false), -d.amount, d.resource, d.description);
-    await record(trx, e, d.credit, typeOf(d.debit, true), d.amount, d.resource, d.description);
-  },
-  async ChargePosted(trx, e: EventEnvelope<any>) {
-    const d = e.data;
-    await record(trx, e, d.debit, typeOf(d.credit, false), -d.amount, d.resource, d.description);
-    await record(trx, e, d.credit, typeOf(d.debit, true), d.amount, d.resource, d.description);
-  },
+  TransferPosted: recordMove,
+  ChargePosted: recordMove,
   async HoldClosed(trx, e: EventEnvelope<any>) {
     const d = e.data;
     await record(trx, e, d.debit, typeOf(d.credit, false), -d.captured, d.resource, `captured from hold ${d.holdId}`);

@@ -8,7 +8,7 @@ import type { Logger } from '@volt/telemetry';
 import { OfferUnavailableError, type CreateInstance } from '../providers/port';
 import type { Providers } from '../providers/providers';
 import { findMachine, forgetMachine } from '../read-models/machines/catalogue';
-import type { PodRow } from '../read-models/pod-sessions/query';
+import { podsInStatus, type PodRow } from '../read-models/pod-sessions/query';
 import { resolveDeployImage, type DeployImage } from '../read-models/templates/resolve';
 import { decideFor, requireTenant } from './decide';
 import type { HoldPort } from './holds';
@@ -153,18 +153,29 @@ export class PodLifecycle {
     return this.powerAction(envelope, 'stop', { type: 'RequestStop', data: { podId: d.podId, reason: null, at: d.requestedAt } });
   }
 
-  /** Stops a pod for Volt's own reasons (an exhausted balance), recording why. */
-  async stopFor(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, reason: PodReason, key: string) {
-    const outcome = await this.decideAsSystem(row, { type: 'RequestStop', data: { podId: row.pod_id, reason, at: new Date().toISOString() } }, key);
-    if (outcome.ok && outcome.events.length > 0) await this.carry(row.pod_id, 'stop');
-    return outcome;
+  /**
+   * An organization out of money: its running pods are stopped (not deleted), reason
+   * insufficient_balance. `key` (the news's id) makes a redelivery decide nothing twice.
+   */
+  async stopForUnpaid(tenantId: string, key: string): Promise<number> {
+    const running = await podsInStatus(this.deps.db, tenantId, ['running']);
+    for (const row of running) {
+      const outcome = await this.decideAsSystem(row, { type: 'RequestStop', data: { podId: row.pod_id, reason: 'insufficient_balance', at: new Date().toISOString() } }, `exhausted-${key}`);
+      if (outcome.ok && outcome.events.length > 0) await this.carry(row.pod_id, 'stop');
+    }
+    return running.length;
   }
 
-  /** Deletes a pod for Volt's own reasons (its organization's grace period at zero balance is over), recording why. */
-  async deleteFor(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, reason: PodReason, message: string, key: string) {
-    const outcome = await this.decideAsSystem(row, { type: 'RequestDelete', data: { podId: row.pod_id, reason, message, at: new Date().toISOString() } }, key);
-    if (outcome.ok && outcome.events.length > 0) await this.carry(row.pod_id, 'destroy');
-    return outcome;
+  /** An organization whose grace period at zero balance (since `zeroSince`) is over: its stopped pods are deleted, saying why. */
+  async deleteForUnpaid(tenantId: string, zeroSince: string, key: string): Promise<number> {
+    // The pods stopped now, whichever billing named: one still stopping when billing looked is deleted too.
+    const stopped = await podsInStatus(this.deps.db, tenantId, ['stopped', 'stopping']);
+    const message = `Deleted after the grace period at zero balance (since ${zeroSince}) ended with arrears unpaid.`;
+    for (const row of stopped) {
+      const outcome = await this.decideAsSystem(row, { type: 'RequestDelete', data: { podId: row.pod_id, reason: 'insufficient_balance', message, at: new Date().toISOString() } }, `grace-${key}`);
+      if (outcome.ok && outcome.events.length > 0) await this.carry(row.pod_id, 'destroy');
+    }
+    return stopped.length;
   }
 
   private async powerAction(envelope: CommandEnvelope, action: 'start' | 'stop', command: PodCommand): Reply<{ id: string; status: PodStatus; message: string }> {
