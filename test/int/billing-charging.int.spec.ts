@@ -168,4 +168,21 @@ describe('grace period at zero balance (controlled clock, the default 72 h and 2
     expect((await events(org)).map((e) => e.type)).toEqual(['PodsDeletionScheduled', 'BalanceRestored']);
     expect((await ledger.account(arrearsAccount(org))).balance).toBe(0);
   });
+
+  it('stops the clock of an organization whose arrears were recorded after its top-up, paying them from the balance', async () => {
+    const org = 'org_late_owed';
+    await broke(org);
+    const cycle = new ChargingCycle(t.db, store, ledger, HOUR);
+    const grace = new GracePolicy(t.db, store, ledger, 72 * HOUR, 24 * HOUR);
+    await tick(cycle, grace, 120_000);
+    await ledger.transfer({ id: `topup:${org}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(5) });
+    // A window refused before the top-up whose arrears land after it.
+    await ledger.transfer({ id: `late-owed:${org}`, debit: arrearsAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: 7000 });
+    expect((await ledger.account(arrearsAccount(org))).balance).toBe(-7000);
+    await tick(cycle, grace, 2 * HOUR);
+    expect((await events(org)).map((e) => e.type)).toEqual(['BalanceRestored']);
+    expect((await ledger.account(arrearsAccount(org))).balance).toBe(0);
+    await tick(cycle, grace, 80 * HOUR);
+    expect((await events(org)).map((e) => e.type)).toEqual(['BalanceRestored']);
+  });
 });

@@ -4,9 +4,10 @@ import { arrearsAccount } from '@volt/ledger-contracts';
 import type { Logger } from '@volt/telemetry';
 import { appendBillingEvent } from './billing-events';
 
-/** What the grace policy needs of the ledger: an account's balance (an arrears account is negative while owed). */
+/** What the grace policy needs of the ledger: an account's balance (an arrears account is negative while owed), and paying arrears from what is available. */
 export interface BalanceLedger {
   account(accountId: string): Promise<{ balance: number }>;
+  settleArrears(tenantId: string): Promise<number>;
 }
 
 interface Clock {
@@ -18,7 +19,8 @@ interface Clock {
 
 /**
  * The policy for organizations at zero balance. The clock starts at the first charge their
- * balance could not pay (arrears) and stops when a top-up has paid all arrears. `warningMs`
+ * balance could not pay (arrears) and stops when all arrears are paid (by a top-up, or from
+ * money that was available when they were recorded). `warningMs`
  * before `graceMs` have passed, PodsDeletionScheduled names the stopped pods to be deleted;
  * when they have passed, GracePeriodExpired tells the pods service to delete them. Each
  * event's id derives from (organization, clock start): repeating a step appends nothing.
@@ -50,6 +52,8 @@ export class GracePolicy {
     const t = c.tenant_id;
     const since = c.zero_since.toISOString();
     const key = `${t}:${since}`;
+    // Money that arrived while a charge was being recorded as owed pays it now.
+    await this.ledger.settleArrears(t);
     if ((await this.ledger.account(arrearsAccount(t))).balance >= 0) {
       await appendBillingEvent(this.store, t, `grace-restored:${key}`, 'BalanceRestored', { tenantId: t, zeroSince: since, at: now.toISOString() });
       await this.db.deleteFrom('billing_grace').where('tenant_id', '=', t).where('zero_since', '=', c.zero_since).execute();

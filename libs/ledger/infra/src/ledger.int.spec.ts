@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore, eventStoreMigrations } from '@volt/event-store';
-import { SYSTEM_ACCOUNTS, customerAccount, ledgerJournal, usdToMicros } from '@volt/ledger-contracts';
+import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, ledgerJournal, usdToMicros } from '@volt/ledger-contracts';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
 import { Ledger } from './ledger';
 import { ledgerMigrations } from './migrations';
@@ -261,6 +261,26 @@ describe('ledger: charges', () => {
 });
 
 describe('ledger: arrears', () => {
+  it('pays arrears from what is available, as far as it goes, once however many settle at once', async () => {
+    const org = fresh();
+    const owe = (id: string, amount: number) => ledger.transfer({ id, debit: arrearsAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount });
+    expect(await ledger.settleArrears(org)).toBe(0);
+    await deposit(org, 3);
+    // Owed after the money arrived (the race a charge cycle can lose to a top-up).
+    await owe(`owed:${org}:1`, usdToMicros(5));
+    expect(await ledger.settleArrears(org)).toBe(usdToMicros(3));
+    expect((await ledger.account(customerAccount(org))).balance).toBe(0);
+    expect((await ledger.account(arrearsAccount(org))).balance).toBe(-usdToMicros(2));
+    await deposit(org, 100);
+    expect((await ledger.account(arrearsAccount(org))).balance).toBe(0);
+    await owe(`owed:${org}:2`, usdToMicros(4));
+    const paid = await Promise.all(Array.from({ length: 10 }, (_, i) => ledgers[i % 4].settleArrears(org)));
+    expect(paid.reduce((a, b) => a + b, 0)).toBe(usdToMicros(4));
+    expect((await ledger.account(arrearsAccount(org))).balance).toBe(0);
+    expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(100 - 2 - 4));
+    expect(await total()).toBe(0);
+  });
+
   it('pays what an organization owes first from its next top-up', async () => {
     const org = fresh();
     // 3 USD of usage went unpaid into arrears.

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { uuidFromName, type Database } from '@volt/event-store';
 import { LedgerRequestSchema, accountTenant, type LedgerOutcome, type LedgerRequest } from '@volt/ledger-contracts';
@@ -49,6 +50,9 @@ function keysOf(request: Request): string[] {
   if (request.kind === 'capture' || request.kind === 'release' || request.kind === 'expire') return ['*'];
   return [keyOf(request.debit), keyOf(request.credit)];
 }
+
+/** A deadlock victim or a serialization failure: the transaction did nothing and can run again. */
+const retryable = (error: unknown) => ['40P01', '40001'].includes((error as { code?: string }).code ?? '');
 
 /**
  * The double-entry ledger. Every request (transfer, hold, capture, release) has its own id
@@ -149,8 +153,7 @@ export class Ledger {
         ${JSON.stringify(batch.map((p) => p.event))}::jsonb) AS outcomes`.execute(this.db);
       return rows[0].outcomes;
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      if ((code === '40P01' || code === '40001') && attempt < 5) return this.run(batch, attempt + 1);
+      if (retryable(error) && attempt < 5) return this.run(batch, attempt + 1);
       throw error;
     }
   }
@@ -196,6 +199,23 @@ export class Ledger {
       .execute();
     const outcomes = await Promise.all(due.map(({ entry_id }) => this.apply({ kind: 'expire', id: `expire:${entry_id}`, holdId: entry_id as string })));
     return outcomes.filter((o) => o.ok && !o.duplicate).length;
+  }
+
+  /**
+   * Pays what an organization owes (its arrears) from what it has available now, as far as that
+   * goes; returns the amount paid. Arrears can arise with money available when a top-up lands
+   * between a refused charge and the recording of what it owed.
+   */
+  async settleArrears(tenantId: string, attempt = 0): Promise<number> {
+    const id = randomUUID();
+    const event = { event_id: id, occurred_at: new Date().toISOString(), metadata: { correlationId: `arrears-settle:${tenantId}`, causationId: null, actor: { type: 'system', id: 'ledger' } } };
+    try {
+      const { rows } = await sql<{ paid: string }>`SELECT ledger_settle_arrears(${tenantId}, ${JSON.stringify(event)}::jsonb)::text AS paid`.execute(this.db);
+      return Number(rows[0].paid);
+    } catch (error) {
+      if (retryable(error) && attempt < 5) return this.settleArrears(tenantId, attempt + 1);
+      throw error;
+    }
   }
 
   /** The write side's own view of an account (authoritative, unlike the read model). */

@@ -364,6 +364,41 @@ export const ledgerMigrations: Record<string, Migration> = {
       await sql`DROP FUNCTION IF EXISTS ledger_apply_plain(jsonb, jsonb); DROP FUNCTION IF EXISTS ledger_batch(jsonb, jsonb)`.execute(db);
     },
   },
+  '2026-11-24T1200-ledger-settle-arrears': {
+    async up(db: Kysely<any>) {
+      // Arrears recorded while money was arriving (a charge refused, a top-up, then the arrears
+      // transfer) leave an organization owing with money available; this pays them from it. Both
+      // rows are locked first, in account order as ledger_pair takes them, and the amount is
+      // computed under the locks: two settlements at once pay once.
+      await sql`CREATE FUNCTION ledger_settle_arrears(p_tenant text, p_event jsonb) RETURNS bigint LANGUAGE plpgsql AS $$
+        DECLARE
+          v_arrears text := 'arrears:' || p_tenant;
+          v_customer text := 'cust:' || p_tenant;
+          v_owed bigint;
+          v_available bigint;
+          v_amount bigint;
+          v_id text := 'arrears-settle:' || p_tenant || ':' || (p_event->>'event_id');
+        BEGIN
+          SELECT -balance INTO v_owed FROM ledger_accounts WHERE account_id = v_arrears AND shard = 0 FOR UPDATE;
+          SELECT balance - held INTO v_available FROM ledger_accounts WHERE account_id = v_customer AND shard = 0 FOR UPDATE;
+          v_amount := least(coalesce(v_owed, 0), coalesce(v_available, 0));
+          IF v_amount <= 0 THEN RETURN 0; END IF;
+          INSERT INTO ledger_entries (entry_id, kind, debit, credit, amount, tenant_id, description)
+            VALUES (v_id, 'transfer', v_customer, v_arrears, v_amount, p_tenant, 'arrears paid from the balance');
+          PERFORM ledger_pair(v_customer, v_arrears, v_amount, 0, 0::smallint);
+          PERFORM es_append(jsonb_build_array(jsonb_build_object(
+            'stream_id', 'ledger:journal:' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'check_ids', false,
+            'events', jsonb_build_array(p_event || jsonb_build_object('type', 'TransferPosted', 'schema_version', 1,
+              'data', jsonb_build_object('transferId', v_id, 'debit', v_customer, 'credit', v_arrears, 'amount', v_amount, 'tenantId', p_tenant,
+                                         'resource', NULL, 'description', 'arrears paid from the balance', 'at', p_event->>'occurred_at'),
+              'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', p_tenant))))));
+          RETURN v_amount;
+        END $$`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`DROP FUNCTION IF EXISTS ledger_settle_arrears(text, jsonb)`.execute(db);
+    },
+  },
 };
 
 /** ledger_apply as of the journal: each request through ledger_apply_one, the batch's events in one append to the day's journal. */
