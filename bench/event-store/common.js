@@ -115,17 +115,20 @@ async function streamReadLoad(store) {
   return { perSecond: best };
 }
 
-/** Every scenario both stores run. */
-async function commonScenarios(store) {
-  return {
-    sequential: await appendLoad(store, { prefix: 'seq', streams: 1, perStream: n(1500), batch: 1 }),
-    streams16: await appendLoad(store, { prefix: 'c16', streams: 16, perStream: n(250), batch: 1 }),
-    streams64: await appendLoad(store, { prefix: 'c64', streams: 64, perStream: n(150), batch: 1 }),
-    batch1: await appendLoad(store, { prefix: 'b1', streams: 1, perStream: n(300), batch: 10 }),
-    batch16: await appendLoad(store, { prefix: 'b16', streams: 16, perStream: n(100), batch: 10 }),
-    streamRead: await streamReadLoad(store),
-    readAll: await readAllLoad(store, n(200_000)),
+/** Every scenario both stores run (or, given `only`, those named). */
+async function commonScenarios(store, only) {
+  const scenarios = {
+    sequential: () => appendLoad(store, { prefix: 'seq', streams: 1, perStream: n(1500), batch: 1 }),
+    streams16: () => appendLoad(store, { prefix: 'c16', streams: 16, perStream: n(250), batch: 1 }),
+    streams64: () => appendLoad(store, { prefix: 'c64', streams: 64, perStream: n(150), batch: 1 }),
+    batch1: () => appendLoad(store, { prefix: 'b1', streams: 1, perStream: n(300), batch: 10 }),
+    batch16: () => appendLoad(store, { prefix: 'b16', streams: 16, perStream: n(100), batch: 10 }),
+    streamRead: () => streamReadLoad(store),
+    readAll: () => readAllLoad(store, n(200_000)),
   };
+  const results = {};
+  for (const [name, run] of Object.entries(scenarios)) if (!only || only.includes(name)) results[name] = await run();
+  return results;
 }
 
 module.exports = { freshDatabase, commonScenarios, appendLoad, event, percentile, n };

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run bench:event-store — Volt's event store against Emmett's on the same PostgreSQL,
-// round by round (each store in its own process, order alternating), then the medians and
-// the Volt/Emmett ratios. BENCH_ROUNDS (default 5) and BENCH_SCALE (default 1) adjust it.
+// round by round (each store in its own process, order rotating), then the medians and the
+// Volt/Emmett ratios; in the same rounds, PostgreSQL's floor (floor.js) for the scenarios where
+// one caller waits on each call. BENCH_ROUNDS (default 5) and BENCH_SCALE (default 1) adjust it.
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const { median } = require('../stats');
@@ -10,15 +11,16 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const run = (file) => JSON.parse(execFileSync(process.execPath, [path.join(__dirname, file)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 }).trim().split('\n').pop());
 const get = (o, key) => key.split('.').reduce((x, k) => x[k], o);
 
-const volt = [];
-const emmett = [];
+const all = { volt: [], emmett: [], floor: [] };
+const stores = Object.keys(all);
 for (let r = 0; r < rounds; r++) {
-  const order = r % 2 === 0 ? ['volt', 'emmett'] : ['emmett', 'volt'];
+  const order = stores.map((_, i) => stores[(i + r) % stores.length]);
   for (const store of order) {
     process.stderr.write(`round ${r + 1}/${rounds}: ${store}…\n`);
-    (store === 'volt' ? volt : emmett).push(run(`${store}.js`).results);
+    all[store].push(run(`${store}.js`).results);
   }
 }
+const { volt, emmett, floor } = all;
 
 const rows = [
   ['single appends, 1 stream sequential (appends/s)', 'sequential.perSecond', '≥ 2×'],
@@ -38,13 +40,16 @@ const rows = [
 ];
 const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
 console.log(`\nEvent store benchmark: medians of ${rounds} paired rounds (${new Date().toISOString().slice(0, 10)}, ${require('node:os').cpus().length} cores)\n`);
-console.log('| measure | Volt | Emmett 0.42 | Volt/Emmett | target |');
-console.log('| --- | ---: | ---: | ---: | --- |');
+console.log('| measure | Volt | Emmett 0.42 | Volt/Emmett | target | PostgreSQL floor | floor/Emmett |');
+console.log('| --- | ---: | ---: | ---: | --- | ---: | ---: |');
+const has = (results, key) => get(results, key.split('.')[0]) !== undefined;
 for (const [label, key, target = ''] of rows) {
   const v = median(volt.map((x) => get(x, key)));
   const e = median(emmett.map((x) => get(x, key)));
   const ratio = e > 0 && !/missed|duplicated|events in/.test(label) ? `${(v / e).toFixed(2)}×` : '';
-  console.log(`| ${label} | ${fmt(v)} | ${fmt(e)} | ${ratio} | ${target} |`);
+  const f = has(floor[0], key) ? median(floor.map((x) => get(x, key))) : undefined;
+  const floorRatio = f !== undefined && ratio ? `${(f / e).toFixed(2)}×` : '';
+  console.log(`| ${label} | ${fmt(v)} | ${fmt(e)} | ${ratio} | ${target} | ${f === undefined ? '' : fmt(f)} | ${floorRatio} |`);
 }
 const only = [
   ['projection catch-up (events/s)', 'projection.perSecond', '≥ 50,000/s'],
@@ -53,6 +58,6 @@ const only = [
   ['relay lag p99 (ms)', 'relay.p99', '< 1,000 ms'],
   ['relay lag max (ms)', 'relay.max'],
 ];
-for (const [label, key, target = ''] of only) console.log(`| ${label} | ${fmt(median(volt.map((x) => get(x, key))))} | – | | ${target} |`);
+for (const [label, key, target = ''] of only) console.log(`| ${label} | ${fmt(median(volt.map((x) => get(x, key))))} | – | | ${target} | | |`);
 const perRound = (key) => volt.map((x, i) => `${(get(x, key) / get(emmett[i], key)).toFixed(2)}`).join(' ');
-console.log(`\nper-round ratios — sequential: ${perRound('sequential.perSecond')}; 16 streams: ${perRound('streams16.perSecond')}; 64 streams: ${perRound('streams64.perSecond')}`);
+console.log(`\nper-round Volt/Emmett — sequential: ${perRound('sequential.perSecond')}; 16 streams: ${perRound('streams16.perSecond')}; 64 streams: ${perRound('streams64.perSecond')}; 10-event batches: ${perRound('batch1.perSecond')}; stream read: ${perRound('streamRead.perSecond')}`);

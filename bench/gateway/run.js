@@ -41,8 +41,9 @@ async function main() {
     // As npm start and docker-compose run them: with the OpenTelemetry SDK loaded first
     // (spans are made for every request and query, exported when OTEL_EXPORTER_OTLP_ENDPOINT is set).
     const node = tracing ? ['--require', '@volt/telemetry/register'] : [];
+    const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
     await start([...node, 'apps/pods/dist/main.js'], env, ready('pods'));
-    const gateway = (await start([...node, 'apps/gateway/dist/main.js'], env, ready('gateway'))).url;
+    const gateway = (await start([...node, ...profile, 'apps/gateway/dist/main.js'], env, ready('gateway'))).url;
     // A realistic list: five keys.
     for (let i = 0; i < 5; i++) {
       const key = execFileSync('bash', ['-c', `d=$(mktemp -d) && ssh-keygen -q -t ed25519 -N '' -C bench -f $d/k && cat $d/k.pub && rm -r $d`], { encoding: 'utf8' }).trim();

@@ -1,5 +1,7 @@
+import { finished } from 'node:stream/promises';
 import { sql } from 'kysely';
-import type { Database } from '@volt/event-store';
+import { from as copyFrom } from 'pg-copy-streams';
+import { poolOf, type Database } from '@volt/event-store';
 import type { AuditEntry, AuditQuery } from '@volt/identity-contracts';
 
 export interface AuditRecord {
@@ -29,6 +31,20 @@ const toRow = (r: AuditRecord) => ({
   occurred_at: r.occurredAt,
 });
 
+const COPY_COLUMNS = 'tenant_id, actor_type, actor_id, method, route, resource_id, status, request_id, trace_id, client_ip, occurred_at';
+
+/** A value in COPY's text format: \N for null; backslash, tab, newline and carriage return escaped; NUL (which text refuses) dropped. */
+export function copyField(value: string | number | null): string {
+  if (value === null) return '\\N';
+  const text = String(value);
+  return /[\\\t\n\r\0]/.test(text) ? text.replace(/[\\\t\n\r\0]/g, (c) => COPY_ESCAPES[c]) : text;
+}
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '' };
+
+function copyLine(r: AuditRecord): string {
+  return `${[r.tenantId, r.actor.type, r.actor.id, r.method, r.route, r.resourceId, r.status, r.requestId, r.traceId, r.clientIp, r.occurredAt.toISOString()].map(copyField).join('\t')}\n`;
+}
+
 /**
  * The request audit log (append-only; the table refuses UPDATE and DELETE). A request
  * that changes state is written before its response leaves; reads are written in
@@ -56,34 +72,49 @@ export class AuditLog {
   }
 
   /**
-   * One statement however long the batch: the rows as one JSON parameter (serialized natively;
-   * pg's array literals were escaped element by element in JavaScript, on the gateway's request
-   * path), committed without waiting for the WAL flush: a crash can lose the last fraction of a
-   * second of read records, never a write's (those use record()).
+   * The batch as one COPY: PostgreSQL's cheapest way in, and the cheapest text to make on the
+   * gateway (half the cost, both sides, of the one-JSON-parameter INSERT it replaced; every read
+   * is audited, so this runs at the gateway's full request rate). Committed without waiting for
+   * the WAL flush: a crash can lose the last fraction of a second of read records, never a
+   * write's (those use record()).
    */
   private async insertBatch(batch: AuditRecord[]): Promise<void> {
-    const rows = JSON.stringify(batch.map(toRow));
-    await this.db.transaction().execute(async (trx) => {
-      await sql`SET LOCAL synchronous_commit = off`.execute(trx);
-      await sql`INSERT INTO gw_audit_log (tenant_id, actor_type, actor_id, method, route, resource_id, status, request_id, trace_id, client_ip, occurred_at)
-        SELECT tenant_id, actor_type, actor_id, method, route, resource_id, status, request_id, trace_id, client_ip, occurred_at
-        FROM jsonb_to_recordset(${rows}::jsonb) AS r(tenant_id text, actor_type text, actor_id text, method text, route text, resource_id text,
-          status int, request_id text, trace_id text, client_ip text, occurred_at timestamptz)`.execute(trx);
-    });
+    const pool = poolOf(this.db);
+    if (!pool) throw new Error('AuditLog needs a database made by createDatabase');
+    let text = '';
+    for (const r of batch) text += copyLine(r);
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL synchronous_commit = off');
+      const copy = client.query(copyFrom(`COPY gw_audit_log (${COPY_COLUMNS}) FROM STDIN`));
+      copy.end(text);
+      await finished(copy);
+      await client.query('COMMIT');
+      client.release();
+    } catch (error) {
+      // The connection may be mid-COPY: drop it rather than hand it back to the pool.
+      client.release(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
   }
 
+  /**
+   * Writes what is pending, after any batch already on its way: when it returns, every record
+   * made before the call is stored (or reported to onError). Batches go one at a time, in order.
+   */
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.flushing;
     const batch = this.pending;
     this.pending = [];
-    if (batch.length === 0) return;
-    this.flushing = this.insertBatch(batch).then(
-        () => undefined,
-        (error) => this.onError(error),
-      );
-    await this.flushing;
+    const previous = this.flushing;
+    const current = (async () => {
+      await previous?.catch(() => undefined);
+      if (batch.length > 0) await this.insertBatch(batch).catch((error: unknown) => this.onError(error));
+    })();
+    this.flushing = current;
+    await current;
   }
 }
 

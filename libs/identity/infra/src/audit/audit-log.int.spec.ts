@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '@volt/testing';
+import { identityMigrations } from '../migrations';
+import { AuditLog, type AuditRecord, queryAuditLog } from './audit-log';
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await createTestDatabase([identityMigrations]);
+});
+afterAll(() => t.drop());
+
+const read = (overrides: Partial<AuditRecord>): AuditRecord => ({
+  tenantId: 'org_audit',
+  actor: { type: 'api_key', id: 'ak_1' },
+  method: 'GET',
+  route: '/api/volt/ssh-keys',
+  resourceId: null,
+  status: 200,
+  requestId: 'req-1',
+  traceId: null,
+  clientIp: '127.0.0.1',
+  occurredAt: new Date('2026-11-23T10:00:00.123Z'),
+  ...overrides,
+});
+
+const all = async (tenantId: string) => (await queryAuditLog(t.db, tenantId, { limit: 200 })).entries.reverse();
+
+describe('AuditLog: read records batched through COPY', () => {
+  it('stores every value exactly, whatever characters a client put in it', async () => {
+    const tricky = ['tab\there', 'new\nline', 'carriage\rreturn', 'back\\slash', '\\N', 'both\\\t\n', 'ünïcödé ✓ 🚀', "quote ' and \"", ''];
+    const audit = new AuditLog(t.db, (error) => { throw error; });
+    tricky.forEach((value, i) =>
+      audit.recordLater(read({ tenantId: 'org_chars', resourceId: value, requestId: `req-${i}`, route: `/r/${value}`, traceId: i % 2 ? null : 'a'.repeat(32) })),
+    );
+    audit.recordLater(read({ tenantId: 'org_chars', resourceId: 'nul\u0000byte', requestId: 'req-nul', clientIp: null }));
+    await audit.flush();
+
+    const entries = await all('org_chars');
+    expect(entries.map((e) => e.resource_id)).toEqual([...tricky, 'nulbyte']);
+    expect(entries.map((e) => e.route)).toEqual([...tricky.map((v) => `/r/${v}`), '/api/volt/ssh-keys']);
+    expect(entries.map((e) => e.trace_id)).toEqual([...tricky.map((_, i) => (i % 2 ? null : 'a'.repeat(32))), null]);
+    expect(entries[entries.length - 1].client_ip).toBeNull();
+    expect(entries.every((e) => e.occurred_at === '2026-11-23T10:00:00.123Z' && e.status === 200 && e.actor.id === 'ak_1')).toBe(true);
+  });
+
+  it('writes a batch larger than one flush in order, and nothing twice', async () => {
+    const audit = new AuditLog(t.db, (error) => { throw error; });
+    for (let i = 0; i < 5_200; i++) audit.recordLater(read({ tenantId: 'org_many', requestId: `req-${i}` }));
+    await audit.flush();
+    const rows = await t.db.selectFrom('gw_audit_log').select(['request_id']).where('tenant_id', '=', 'org_many').orderBy('id').execute();
+    expect(rows.map((r) => r.request_id)).toEqual(Array.from({ length: 5_200 }, (_, i) => `req-${i}`));
+  });
+
+  it('reports a batch PostgreSQL refused and keeps working afterwards', async () => {
+    const errors: unknown[] = [];
+    const audit = new AuditLog(t.db, (error) => errors.push(error));
+    audit.recordLater(read({ tenantId: 'org_refused', status: Number.NaN }));
+    await audit.flush();
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toMatch(/integer/);
+    expect(await all('org_refused')).toEqual([]);
+
+    audit.recordLater(read({ tenantId: 'org_refused', requestId: 'after' }));
+    await audit.flush();
+    expect((await all('org_refused')).map((e) => e.request_id)).toEqual(['after']);
+  });
+});
