@@ -37,4 +37,7 @@ it('follows one request from HTTP through the command over NATS, the handler and
   expect(inTrace.some((s) => s.attributes['db.system'] === 'postgresql' || s.attributes['db.system.name'] === 'postgresql'), names.join(', ')).toBe(true);
   // The published event carries the trace onward in its headers.
   expect(event.headers?.get('traceparent')).toContain(traceId);
+  // And the request's audit record names the same trace.
+  const audit = await stack.call('GET', `/v1/audit?route=${encodeURIComponent('/api/volt/ssh-keys')}&limit=1`);
+  expect(audit.body.entries[0]).toMatchObject({ method: 'POST', resource_id: created.body.id, trace_id: traceId });
 });

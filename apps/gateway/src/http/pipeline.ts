@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { roleAtLeast } from '@volt/identity-contracts';
 import type { AuditLog, IdempotencyStore, KeyPrincipal, RateDecision, RateLimiter } from '@volt/identity-infra';
-import { currentTraceContext, type Logger } from '@volt/telemetry';
+import { currentTraceId, type Logger } from '@volt/telemetry';
 import type { Authenticator } from '../auth/authenticator';
 import { ApiException } from './api-error';
 import type { RouteAccess } from './access';
@@ -23,7 +23,7 @@ export interface PipelineDeps {
   logger: Logger;
 }
 
-type VoltRequest = FastifyRequest & { volt?: Caller; idempotent?: { tenantId: string; key: string } };
+type VoltRequest = FastifyRequest & { volt?: Caller; idempotent?: { tenantId: string; key: string }; routeUrl?: string };
 
 /** Served to anyone: health, readiness, metrics and the API's own description. */
 const PUBLIC = /^\/(health|ready|metrics|openapi\.json|docs)(\/|\?|$)/;
@@ -66,8 +66,11 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
 
   fastify.addHook('onRequest', async (request: VoltRequest, reply) => {
     if (PUBLIC.test(request.url)) return;
-    const access = (request.routeOptions.config as { access?: RouteAccess } | undefined)?.access;
-    const matched = request.routeOptions.url !== undefined;
+    // Fastify builds routeOptions afresh on every read: read it once per request.
+    const route = request.routeOptions;
+    const access = (route.config as { access?: RouteAccess } | undefined)?.access;
+    request.routeUrl = route.url;
+    const matched = route.url !== undefined;
     if (matched && !access) {
       sendError(reply, ApiException.of('NOT_FOUND', 'Route not found.'));
       return reply;
@@ -174,7 +177,7 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
       tenantId: caller.tenantId,
       actor: caller.actor,
       method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
+      route: request.routeUrl ?? 'unmatched',
       resourceId: resourceIdOf(request, reply.statusCode, body),
       status: reply.statusCode,
       requestId: caller.requestId,
@@ -191,7 +194,9 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
 
 /** The request's trace: the active span's, or (without a tracer) the caller's traceparent. */
 function traceIdOf(request: FastifyRequest): string | null {
-  const traceparent = currentTraceContext().traceparent ?? request.headers.traceparent;
+  const active = currentTraceId();
+  if (active) return active;
+  const traceparent = request.headers.traceparent;
   const id = typeof traceparent === 'string' ? traceparent.split('-')[1] : undefined;
   return id && /^[0-9a-f]{32}$/.test(id) ? id : null;
 }

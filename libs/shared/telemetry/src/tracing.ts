@@ -1,4 +1,4 @@
-import { context, propagation, trace, SpanKind, SpanStatusCode, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { context, isSpanContextValid, propagation, trace, SpanKind, SpanStatusCode, type Attributes, type Context, type Span } from '@opentelemetry/api';
 
 export { SpanKind };
 export const tracer = () => trace.getTracer('volt');
@@ -28,6 +28,12 @@ export function currentTraceHeaders(): Record<string, string> {
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
   return carrier;
+}
+
+/** The active span's trace id, or null with no active span (read per request: no header text made). */
+export function currentTraceId(): string | null {
+  const span = trace.getActiveSpan()?.spanContext();
+  return span && isSpanContextValid(span) ? span.traceId : null;
 }
 
 /** A context whose parent is the trace described by the given W3C headers. */
