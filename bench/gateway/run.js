@@ -3,7 +3,7 @@
 // (API key, rate limit, scope check, audit, read model in PostgreSQL) against a bare
 // Fastify route answering the same JSON, each in its own process, driven by autocannon
 // at 64 connections in alternating order. BENCH_ROUNDS (default 3) and BENCH_SECONDS
-// (default 10) adjust it.
+// (default 10) adjust it; BENCH_PROFILE_DIR=<dir> writes the gateway's CPU profile there.
 const { execFileSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const path = require('node:path');

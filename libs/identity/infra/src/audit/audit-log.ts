@@ -34,7 +34,7 @@ const toRow = (r: AuditRecord) => ({
 const COPY_COLUMNS = 'tenant_id, actor_type, actor_id, method, route, resource_id, status, request_id, trace_id, client_ip, occurred_at';
 
 /** A value in COPY's text format: \N for null; backslash, tab, newline and carriage return escaped; NUL (which text refuses) dropped. */
-export function copyField(value: string | number | null): string {
+function copyField(value: string | number | null): string {
   if (value === null) return '\\N';
   const text = String(value);
   return /[\\\t\n\r\0]/.test(text) ? text.replace(/[\\\t\n\r\0]/g, (c) => COPY_ESCAPES[c]) : text;
