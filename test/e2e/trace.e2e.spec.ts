@@ -40,4 +40,9 @@ it('follows one request from HTTP through the command over NATS, the handler and
   // And the request's audit record names the same trace.
   const audit = await stack.call('GET', `/v1/audit?route=${encodeURIComponent('/api/volt/ssh-keys')}&limit=1`);
   expect(audit.body.entries[0]).toMatchObject({ method: 'POST', resource_id: created.body.id, trace_id: traceId });
+  // That read is recorded too, in the next batch (a COPY, made under the pg instrumentation), with its own trace.
+  await new Promise((r) => setTimeout(r, 500));
+  const reads = await stack.call('GET', `/v1/audit?route=${encodeURIComponent('/v1/audit')}&limit=1`);
+  expect(reads.body.entries[0]).toMatchObject({ method: 'GET', status: 200, trace_id: expect.stringMatching(/^[0-9a-f]{32}$/) });
+  expect(reads.body.entries[0].trace_id).not.toBe(traceId);
 });
