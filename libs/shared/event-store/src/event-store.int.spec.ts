@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, testEvent, type TestDatabase } from '@volt/testing';
 import { START_OF_STORE } from '@volt/contracts';
-import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, eventStoreMigrations, newId, verifyStore } from './index';
+import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, createDatabase, eventStoreMigrations, newId, verifyStore } from './index';
 
 let t: TestDatabase;
 let store: EventStore;
@@ -108,6 +108,27 @@ describe('append and read a stream', () => {
     );
     expect(new Set(results.map((r) => r.positions[0])).size).toBe(1);
     expect(await store.readStream('s-idem-race')).toHaveLength(1);
+  });
+});
+
+describe('event times', () => {
+  it('reads back the instant appended, to the millisecond, whatever its offset or precision and whatever the session time zone', async () => {
+    const given = ['2026-01-02T03:04:05.678Z', '2026-01-02T03:04:05Z', '2026-01-02T03:04:05.5Z', '2026-01-02T03:04:05.678912Z', '2026-01-02T05:04:05.25+02:00', '1999-12-31T23:59:59.999Z'];
+    const expected = ['2026-01-02T03:04:05.678Z', '2026-01-02T03:04:05.000Z', '2026-01-02T03:04:05.500Z', '2026-01-02T03:04:05.678Z', '2026-01-02T03:04:05.250Z', '1999-12-31T23:59:59.999Z'];
+    const appended = await store.append('s-times', given.map((occurredAt) => ({ ...testEvent('Timed'), occurredAt })), { expectedVersion: 0 });
+    expect((await store.readStream('s-times')).map((e) => e.occurredAt)).toEqual(expected);
+    // A server or database whose time zone is not UTC changes nothing.
+    await sql.raw(`ALTER DATABASE ${t.name} SET timezone = 'Asia/Kolkata'`).execute(t.db);
+    const elsewhere = createDatabase(t.url, { max: 1 });
+    try {
+      const other = new EventStore(elsewhere);
+      expect((await other.readStream('s-times')).map((e) => e.occurredAt)).toEqual(expected);
+      expect((await other.readEvents([...(await store.readStream('s-times')).map((e) => e.id)])).map((e) => e.occurredAt)).toEqual(expected);
+      expect(appended.positions.every((p) => /^[0-9]+$/.test(p))).toBe(true);
+    } finally {
+      await elsewhere.destroy();
+      await sql.raw(`ALTER DATABASE ${t.name} RESET timezone`).execute(t.db);
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import type { EventEnvelope, GlobalCheckpoint, MessageMetadata } from '@volt/contracts';
-import type { Pool } from 'pg';
+import { types as pgTypes, type Pool } from 'pg';
 import { poolOf, type Database } from './database';
 import { APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
 import { ConcurrencyConflictError, EventIdReusedError } from './errors';
@@ -54,12 +54,21 @@ export interface EventStoreOptions {
 
 const UNIQUE_VIOLATION = '23505';
 
-// Casts keep bigint and xid8 exact in JavaScript. Queries alias the table `e` and order by
-// `e.` columns: a bare ORDER BY position would sort by the text alias, not the number.
-// Rows come back as arrays (cheaper to build than objects) and the time as epoch
-// milliseconds (cheaper than parsing a timestamptz), in the order of EventRow.
-const EVENT_COLUMNS = `e.position::text, e.transaction_id::text, e.stream_id, e.stream_version, e.event_id, e.type,
-  e.schema_version, e.data, e.metadata, (extract(epoch FROM e.occurred_at) * 1000)::float8`;
+// Rows come back as arrays (cheaper to build than objects), in the order of EventRow. The
+// position, transaction id and time stay the text PostgreSQL sent (see EVENT_TYPES): exact for
+// bigint and xid8, and the time as UTC text is cheaper for the server to write than any number
+// and cheaper for us to turn into ISO than a Date (a fifth of a 10,000-event read, measured).
+const EVENT_COLUMNS = `e.position, e.transaction_id, e.stream_id, e.stream_version, e.event_id, e.type,
+  e.schema_version, e.data, e.metadata, e.occurred_at AT TIME ZONE 'UTC'`;
+
+const INT8 = 20;
+const TIMESTAMP = 1114;
+const XID8 = 5069;
+const asText = (text: string) => text;
+/** pg's parsers, except that bigint, xid8 and timestamp stay text, whatever anything set globally. */
+const EVENT_TYPES = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === INT8 || oid === XID8 || oid === TIMESTAMP ? asText : pgTypes.getTypeParser(oid, format)),
+};
 
 /**
  * The append-only event store. Appends made concurrently in one process are group
@@ -207,7 +216,7 @@ export class EventStore {
   }
 
   private async queryEvents(name: string, text: string, values: unknown[]): Promise<EventEnvelope[]> {
-    const result = await this.pool.query<EventRow>({ name, text, values, rowMode: 'array' });
+    const result = await this.pool.query<EventRow>({ name, text, values, rowMode: 'array', types: EVENT_TYPES });
     return result.rows.map(toEnvelope);
   }
 
@@ -279,11 +288,20 @@ function settle(pending: PendingAppend, row: AppendRow): void {
   }
 }
 
-/** position, transaction id, stream, version, event id, type, schema version, data, metadata, occurred-at (epoch ms). */
-export type EventRow = [string, string, string, number, string, string, number, unknown, MessageMetadata, number];
+/** position, transaction id, stream, version, event id, type, schema version, data, metadata, occurred-at (UTC timestamp text). */
+export type EventRow = [string, string, string, number, string, string, number, unknown, MessageMetadata, string];
+
+const UTC_TIMESTAMP = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d+))?$/;
+
+/** PostgreSQL's ISO text of a UTC timestamp (`2026-11-23 16:01:14.255`) as an ISO instant with milliseconds, truncated as Date would. */
+export function isoFromUtcTimestamp(text: string): string {
+  const m = UTC_TIMESTAMP.exec(text);
+  if (!m) return new Date(`${text.replace(' ', 'T')}Z`).toISOString();
+  return `${m[1]}T${m[2]}.${((m[3] ?? '') + '000').slice(0, 3)}Z`;
+}
 
 export function toEnvelope(row: EventRow): EventEnvelope {
-  const [position, transactionId, streamId, streamVersion, id, type, schemaVersion, data, m, occurredAtMs] = row;
+  const [position, transactionId, streamId, streamVersion, id, type, schemaVersion, data, m, occurredAt] = row;
   return {
     id,
     type,
@@ -292,7 +310,7 @@ export function toEnvelope(row: EventRow): EventEnvelope {
     streamVersion,
     position,
     transactionId,
-    occurredAt: new Date(occurredAtMs).toISOString(),
+    occurredAt: isoFromUtcTimestamp(occurredAt),
     tenantId: m.tenantId ?? null,
     correlationId: m.correlationId,
     causationId: m.causationId ?? null,
