@@ -294,7 +294,7 @@ export type EventRow = [string, string, string, number, string, string, number, 
 const UTC_TIMESTAMP = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d+))?$/;
 
 /** PostgreSQL's ISO text of a UTC timestamp (`2026-11-23 16:01:14.255`) as an ISO instant with milliseconds, truncated as Date would. */
-export function isoFromUtcTimestamp(text: string): string {
+function isoFromUtcTimestamp(text: string): string {
   const m = UTC_TIMESTAMP.exec(text);
   if (!m) return new Date(`${text.replace(' ', 'T')}Z`).toISOString();
   return `${m[1]}T${m[2]}.${((m[3] ?? '') + '000').slice(0, 3)}Z`;
