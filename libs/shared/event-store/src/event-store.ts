@@ -48,7 +48,11 @@ interface AppendRow {
 export interface EventStoreOptions {
   /** Most appends sent to PostgreSQL in one round trip. */
   maxBatch?: number;
-  /** Batches in flight at once (each on its own connection). */
+  /**
+   * Batches in flight at once (each on its own connection). One by default: everything that
+   * queued while it was in flight goes in the next batch, one commit for all (measured against
+   * two: +10–25% appends/s at 16 and 64 concurrent streams, lower p99).
+   */
   writers?: number;
 }
 
@@ -88,7 +92,7 @@ export class EventStore {
     options: EventStoreOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 256;
-    this.writers = options.writers ?? 2;
+    this.writers = options.writers ?? 1;
     const pool = poolOf(db);
     if (!pool) throw new Error('EventStore needs a database made by createDatabase');
     this.pool = pool;
