@@ -58,6 +58,20 @@ async function waitForCount(gateway, key, status, n, timeoutMs = 120_000) {
   }
 }
 
+/** Waits until the catalogue (refreshed from the providers on a cadence) shows every slot's GPU free. */
+async function waitForFreeGpus(gateway, key, slots, timeoutMs = 60_000) {
+  const needed = new Map();
+  for (const id of slots) needed.set(id, (needed.get(id) ?? 0) + 1);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { machines } = await call(gateway, key, 'GET', '/api/volt/machines?provider=lium&instance_type=dedicated&limit=200');
+    const free = new Map(machines.map((m) => [m.id, m.available_gpus]));
+    if ([...needed].every(([id, n]) => (free.get(id) ?? 0) >= n)) return;
+    if (Date.now() > deadline) throw new Error(`the catalogue still shows the reference's GPUs taken after ${timeoutMs / 1000} s`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
 async function call(gateway, key, method, url, body) {
   const r = await fetch(`${gateway}${url}`, { method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
   const text = await r.text();
@@ -84,6 +98,8 @@ async function round(ctx, r) {
   );
   await pool(refIds.map((id) => () => fetch(`${ctx.sim}/lium/v1/pods/${id}`, { method: 'DELETE' })));
   await new Promise((res) => setTimeout(res, 1500)); // the reconciler sees none of these as Volt's (tagged, unknown pods are orphans only after a grace)
+  // Creates are checked against the catalogue: on a slow machine its refresh can lag the cleanup.
+  await waitForFreeGpus(ctx.gateway, key, slots.slice(0, PODS));
 
   const cpu0 = cpuSeconds(ctx.podsPid);
   const ids = [];
