@@ -51,7 +51,7 @@ async function main() {
       if (r.status !== 201) throw new Error(`could not add an SSH key: ${r.status} ${await r.text()}`);
     }
     const body = await (await fetch(`${gateway}/api/volt/ssh-keys`, { headers: { 'x-api-key': org.api_key } })).text();
-    const bare = (await start([path.join(__dirname, 'bare.js')], { BENCH_BODY: body }, /^(http:\/\/\S+)\n/m)).url;
+    const bare = (await start([...profile, path.join(__dirname, 'bare.js')], { BENCH_BODY: body }, /^(http:\/\/\S+)\n/m)).url;
     const checked = await (await fetch(`${bare}/api/volt/ssh-keys`)).text();
     if (checked !== body) throw new Error('the bare route does not answer the same body');
 

@@ -34,15 +34,29 @@ const toRow = (r: AuditRecord) => ({
 const COPY_COLUMNS = 'tenant_id, actor_type, actor_id, method, route, resource_id, status, request_id, trace_id, client_ip, occurred_at';
 
 /** A value in COPY's text format: \N for null; backslash, tab, newline and carriage return escaped; NUL (which text refuses) dropped. */
-function copyField(value: string | number | null): string {
+function copyField(value: string | null): string {
   if (value === null) return '\\N';
-  const text = String(value);
-  return /[\\\t\n\r\0]/.test(text) ? text.replace(/[\\\t\n\r\0]/g, (c) => COPY_ESCAPES[c]) : text;
+  return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]) : value;
 }
+const COPY_SPECIAL = /[\\\t\n\r\0]/;
+const COPY_SPECIALS = /[\\\t\n\r\0]/g;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '' };
 
+// Records made in the same millisecond share their time's text (reads arrive tens per millisecond).
+let lastTime = { ms: Number.NaN, text: '' };
+function timeText(at: Date): string {
+  const ms = at.getTime();
+  if (ms !== lastTime.ms) lastTime = { ms, text: at.toISOString() };
+  return lastTime.text;
+}
+
+// Concatenated rather than mapped and joined: this runs once per request the gateway serves.
 function copyLine(r: AuditRecord): string {
-  return `${[r.tenantId, r.actor.type, r.actor.id, r.method, r.route, r.resourceId, r.status, r.requestId, r.traceId, r.clientIp, r.occurredAt.toISOString()].map(copyField).join('\t')}\n`;
+  return (
+    copyField(r.tenantId) + '\t' + copyField(r.actor.type) + '\t' + copyField(r.actor.id) + '\t' + copyField(r.method) + '\t' +
+    copyField(r.route) + '\t' + copyField(r.resourceId) + '\t' + r.status + '\t' + copyField(r.requestId) + '\t' +
+    copyField(r.traceId) + '\t' + copyField(r.clientIp) + '\t' + timeText(r.occurredAt) + '\n'
+  );
 }
 
 /**
