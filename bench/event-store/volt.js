@@ -109,8 +109,9 @@ async function main() {
   const store = new EventStore(db);
   try {
     const results = await commonScenarios(adapter(store));
-    results.projection = await projectionCatchUp(db, store);
-    results.relay = await relayLag(database.url, store);
+    const only = process.env.BENCH_SCENARIOS?.split(',');
+    if (!only || only.includes('projection')) results.projection = await projectionCatchUp(db, store);
+    if (!only || only.includes('relay')) results.relay = await relayLag(database.url, store);
     process.stdout.write(`${JSON.stringify({ store: 'volt', results })}\n`);
   } finally {
     await db.destroy();

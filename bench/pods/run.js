@@ -28,6 +28,40 @@ const cpuSeconds = (pid) => {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 };
 
+/** CPU seconds so far of every process on the machine, summed by what it is (a service, PostgreSQL, NATS, this benchmark). */
+function cpuByProcess() {
+  const by = {};
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd;
+    let seconds;
+    try {
+      cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      seconds = cpuSeconds(pid);
+    } catch {
+      continue; // gone meanwhile
+    }
+    const app = /apps\/([\w-]+)\/dist/.exec(cmd)?.[1];
+    const label = Number(pid) === process.pid ? 'benchmark client' : app ?? (/^postgres/.test(cmd) ? 'postgresql' : /nats-server/.test(cmd) ? 'nats-server' : 'other');
+    by[label] = (by[label] ?? 0) + seconds;
+  }
+  return by;
+}
+
+/** PostgreSQL's counters for the benchmark's database: transactions committed, and rows written per table. */
+async function pgCounters(databaseUrl) {
+  const pg = new Client({ connectionString: databaseUrl });
+  await pg.connect();
+  try {
+    // Backends report their counters when idle, at most once a second.
+    await new Promise((res) => setTimeout(res, 1200));
+    const [db] = (await pg.query('SELECT xact_commit::int AS commits FROM pg_stat_database WHERE datname = current_database()')).rows;
+    const tables = (await pg.query('SELECT relname, (n_tup_ins + n_tup_upd + n_tup_del)::int AS written FROM pg_stat_user_tables')).rows;
+    return { commits: db.commits, written: Object.fromEntries(tables.map((t) => [t.relname, t.written])) };
+  } finally {
+    await pg.end();
+  }
+}
+
 /** Runs `jobs` with `CLIENTS` workers; returns each job's latency in ms. */
 async function pool(jobs) {
   const latencies = [];
@@ -101,7 +135,9 @@ async function round(ctx, r) {
   // Creates are checked against the catalogue: on a slow machine its refresh can lag the cleanup.
   await waitForFreeGpus(ctx.gateway, key, slots.slice(0, PODS));
 
+  const pg0 = await pgCounters(ctx.env.DATABASE_URL);
   const cpu0 = cpuSeconds(ctx.podsPid);
+  const byProcess0 = cpuByProcess();
   const ids = [];
   const t0 = performance.now();
   const createLatency = await pool(
@@ -110,8 +146,12 @@ async function round(ctx, r) {
     }),
   );
   const tCreated = performance.now();
+  const byProcess1 = cpuByProcess();
+  const createCpu = Object.fromEntries(Object.keys(byProcess1).map((k) => [k, ((byProcess1[k] - (byProcess0[k] ?? 0)) * 1000) / PODS]));
   await waitForCount(ctx.gateway, key, 'running', PODS);
   const tRunning = performance.now();
+  const pg1 = await pgCounters(ctx.env.DATABASE_URL);
+  const writtenPerCreate = Object.fromEntries(Object.keys(pg1.written).map((t) => [t, (pg1.written[t] - (pg0.written[t] ?? 0)) / PODS]));
   const stopLatency = await pool(ids.map((id) => () => call(ctx.gateway, key, 'POST', `/api/volt/pods/${id}/stop`)));
   await waitForCount(ctx.gateway, key, 'stopped', PODS);
   const tStopped = performance.now();
@@ -137,6 +177,9 @@ async function round(ctx, r) {
     deleteP99: percentile(deleteLatency, 99),
     eventsPerPod: events / PODS,
     cpuPerPod: cpu / PODS,
+    createCpu,
+    commitsPerCreate: (pg1.commits - pg0.commits) / PODS,
+    writtenPerCreate,
   };
 }
 
@@ -154,7 +197,9 @@ async function main() {
     });
     execFileSync(process.execPath, ['apps/volt-admin/dist/main.js', 'migrate'], { cwd: root, env: { ...process.env, ...env }, stdio: 'ignore' });
     const ready = (app) => new RegExp(`"url":"(http://[^"]+)","msg":"${app} ready"`);
-    const node = ['--require', '@volt/telemetry/register'];
+    // BENCH_PROFILE_DIR=<dir>: each service writes its CPU profile there when it stops.
+    const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+    const node = ['--require', '@volt/telemetry/register', ...profile];
     await start([...node, 'apps/ledger/dist/main.js'], env, ready('ledger'));
     const pods = await start([...node, 'apps/pods/dist/main.js'], env, ready('pods'));
     const gateway = await start([...node, 'apps/gateway/dist/main.js'], env, ready('gateway'));
@@ -179,7 +224,13 @@ async function main() {
     console.log(`| deletes/s (to deleted) | ${f1(m('deleteRate'))} | | |`);
     console.log(`| delete call p99 (ms) | ${f1(m('deleteP99'))} | | |`);
     console.log(`| events written per pod | ${f1(m('eventsPerPod'))} | | |`);
-    console.log(`| pods-service CPU s per pod lifecycle | ${(m('cpuPerPod') * 1000).toFixed(1)} ms | | |`);
+    console.log(`| pods-service CPU per pod lifecycle | ${(m('cpuPerPod') * 1000).toFixed(1)} ms | | |`);
+    const labels = [...new Set(results.flatMap((x) => Object.keys(x.createCpu)))];
+    const perCreate = labels.map((k) => [k, median(results.map((x) => x.createCpu[k] ?? 0))]).filter(([, ms]) => ms >= 0.05).sort((a, b) => b[1] - a[1]);
+    console.log(`\nCPU per create, by process (ms, create phase): ${perCreate.map(([k, ms]) => `${k} ${ms.toFixed(2)}`).join(', ')}; total ${perCreate.reduce((t, [, ms]) => t + ms, 0).toFixed(2)} ms`);
+    const tables = [...new Set(results.flatMap((x) => Object.keys(x.writtenPerCreate)))];
+    const rowsPerCreate = tables.map((t) => [t, median(results.map((x) => x.writtenPerCreate[t] ?? 0))]).filter(([, n]) => n >= 0.05).sort((a, b) => b[1] - a[1]);
+    console.log(`PostgreSQL per create, until all running (every service): ${f1(m('commitsPerCreate'))} commits; rows written ${rowsPerCreate.map(([t, n]) => `${t} ${f1(n)}`).join(', ')}`);
     console.log(`\nper-round create p99 (ms): ${results.map((x) => f1(x.createP99)).join(' ')}; running after last create (s): ${results.map((x) => f1(x.runningAfterLastCreate)).join(' ')}`);
   } finally {
     await stopAll();

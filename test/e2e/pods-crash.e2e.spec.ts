@@ -34,6 +34,8 @@ beforeAll(async () => {
     LOG_LEVEL: 'info',
     VOLT_SECRETS_KEY: Keyring.generate(),
     VOLT_POD_CREATE_LIMIT: '1000',
+    // The waits below poll the API for up to a minute: well past the default 1,000 requests an hour on a fast machine.
+    VOLT_RATE_LIMIT_PER_HOUR: '1000000',
     VOLT_PROVIDER_LIUM_URL: `${sim.url}/lium`,
     VOLT_PROVIDER_TARGON_URL: `${sim.url}/targon`,
     VOLT_RECONCILE_INTERVAL_MS: '100',
@@ -56,10 +58,12 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const pods = async (): Promise<{ id: string; status: string }[]> =>
-  (await (await fetch(`${gateway.url}/api/volt/pods?status=active`, { headers: { 'x-api-key': apiKey } })).json()).pods.concat(
-    (await (await fetch(`${gateway.url}/api/volt/pods?status=inactive`, { headers: { 'x-api-key': apiKey } })).json()).pods,
-  );
+async function podsWith(status: 'active' | 'inactive'): Promise<{ id: string; status: string }[]> {
+  const response = await fetch(`${gateway.url}/api/volt/pods?status=${status}`, { headers: { 'x-api-key': apiKey } });
+  if (response.status !== 200) throw new Error(`GET /api/volt/pods answered ${response.status}: ${await response.text()}`);
+  return (await response.json()).pods;
+}
+const pods = async () => [...(await podsWith('active')), ...(await podsWith('inactive'))];
 const liveInstances = () => sim.world.list('lium').filter((i) => i.phase !== 'terminating');
 
 describe('the pods service killed with SIGKILL in the middle of a create', () => {

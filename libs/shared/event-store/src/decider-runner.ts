@@ -34,23 +34,22 @@ export async function runDecider<C, E extends Message, S>(
   input: RunDeciderInput<C>,
 ): Promise<DecisionOutcome<E>> {
   const firstId = uuidFromName(`${input.commandId}:0`);
-  const [already] = await store.readEvents([firstId]);
-  if (already) {
-    const stored = (await store.readStream(already.streamId, { fromVersion: already.streamVersion - 1 })).filter(
-      (e) => e.causationId === input.commandId,
-    );
-    const last = stored[stored.length - 1];
-    return {
-      ok: true,
-      events: stored.map((e) => ({ type: e.type, data: e.data }) as E),
-      checkpoint: { transactionId: last.transactionId, position: last.position },
-      replayed: true,
-    };
-  }
-
   const maxRetries = input.maxRetries ?? 10;
   for (let attempt = 0; ; attempt++) {
     const history = await store.readStream(input.streamId);
+    // A redelivered command finds its first run's events in the history it loads anyway:
+    // answer from them rather than deciding again against a stream that has moved on.
+    const first = history.findIndex((e) => e.id === firstId);
+    if (first >= 0) {
+      const stored = history.slice(first).filter((e) => e.causationId === input.commandId);
+      const last = stored[stored.length - 1];
+      return {
+        ok: true,
+        events: stored.map((e) => ({ type: e.type, data: e.data }) as E),
+        checkpoint: { transactionId: last.transactionId, position: last.position },
+        replayed: true,
+      };
+    }
     const state = fold(decider, history.map((e) => ({ type: e.type, data: e.data }) as E));
     const decision = decider.decide(input.command, state);
     if (isDomainError(decision)) return { ok: false, error: decision };

@@ -40,7 +40,8 @@ export class VoltRuntime {
   static async create(options: RuntimeOptions): Promise<VoltRuntime> {
     const { config, service } = options;
     const logger = options.logger ?? createLogger(service, config.LOG_LEVEL);
-    const db = createDatabase(config.DATABASE_URL, { max: config.VOLT_DB_POOL_SIZE });
+    // Named, so that pg_stat_activity and PostgreSQL's logs tell which service a connection serves.
+    const db = createDatabase(config.DATABASE_URL, { max: config.VOLT_DB_POOL_SIZE, application_name: `volt-${service}` });
     await migrateToLatest(db, ...options.migrations);
     const store = new EventStore(db);
     const nc = await connectNats(config.NATS_URL, service);

@@ -128,15 +128,21 @@ export class ProjectionRunner {
   }
 
   private async run(): Promise<void> {
+    const batchSize = this.options.batchSize ?? 5000;
     while (!this.stopped) {
-      let read = 0;
+      let read: number;
       try {
-        read = await this.catchUp();
+        read = await this.round();
+        this.settleWaiters();
       } catch (error) {
         this.options.logger?.error({ err: error }, 'projection batch failed; retrying');
         await this.idle.sleep(500);
+        continue;
       }
-      if (read === 0) await this.idle.sleep(this.options.idleMs ?? 20);
+      // A short batch was everything there was: look again at once only for someone waiting
+      // (read-your-writes); otherwise at the next poll or nudge, rather than spend a read
+      // finding nothing after every batch.
+      if (read === 0 || (read < batchSize && this.waiters.size === 0)) await this.idle.sleep(this.options.idleMs ?? 20);
     }
   }
 
