@@ -59,4 +59,15 @@ export const billingMigrations: Record<string, Migration> = {
       await sql`DROP TABLE IF EXISTS billing_grace`.execute(db);
     },
   },
+  '2026-11-29T2200-billing-meter-lookups': {
+    async up(db: Kysely<any>) {
+      // Meters are kept for good, so a pod's cost (every pod detail) and an organization's usage
+      // must not scan all of them: the open-meter index covers only pods still metering.
+      await sql`CREATE INDEX billing_meters_by_pod ON billing_meters (pod_id)`.execute(db);
+      await sql`CREATE INDEX billing_meters_by_tenant ON billing_meters (tenant_id, started_at)`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`DROP INDEX IF EXISTS billing_meters_by_pod, billing_meters_by_tenant`.execute(db);
+    },
+  },
 };
