@@ -110,8 +110,14 @@ describe('reconciliation', () => {
       return !ids.includes(untagged.id) && !ids.includes(ghost.id);
     });
     expect(await metric(stack.pods.url, 'gpu_orphans_detected_total')).toBe(before + 2);
-    const sessions = await (await fetch(`${stack.pods.url}/metrics`)).text();
-    expect(sessions).toMatch(/gpu_sessions_active\{provider="lium",status="[a-z-]+"\} \d+/);
+    // The sessions gauge counts live pods (ended ones are no session), as the read model holds them.
+    await eventually('gpu_sessions_active to count the live pods', async () => {
+      const live = await stack.db.db.selectFrom('pods_sessions').select(['provider', 'status']).where('status', 'not in', ['deleted', 'failed', 'terminated-provider']).execute();
+      const text = await (await fetch(`${stack.pods.url}/metrics`)).text();
+      const gauge = [...text.matchAll(/^gpu_sessions_active\{provider="([a-z]+)",status="([a-z-]+)"\} (\d+)$/gm)].flatMap((m) => Array(Number(m[3])).fill(`${m[1]}/${m[2]}`));
+      const expected = live.map((r) => `${r.provider}/${r.status}`);
+      return expected.length > 0 && JSON.stringify(gauge.sort()) === JSON.stringify(expected.sort());
+    });
   });
 
   it('concurrent stop, start and delete on one pod end in a legal state that the provider agrees with', async () => {

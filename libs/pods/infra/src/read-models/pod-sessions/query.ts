@@ -122,11 +122,15 @@ export async function podStatuses(db: Database, ids: string[]): Promise<Map<stri
   return new Map(rows.map((r) => [r.pod_id as string, r.status as PodStatus]));
 }
 
+/**
+ * Live pods per provider and status (seed 003's active sessions). Ended pods are left out: they
+ * are no session, and counting them would read every pod ever kept on each sweep.
+ */
 export async function countSessions(db: Database): Promise<{ provider: string; status: string; n: number }[]> {
   const rows = await db
     .selectFrom('pods_sessions')
     .select(['provider', 'status', sql<string>`count(*)`.as('n')])
-    .where('status', '!=', 'deleted')
+    .where('status', 'not in', [...TERMINAL_STATUSES])
     .groupBy(['provider', 'status'])
     .execute();
   return rows.map((r) => ({ provider: r.provider as string, status: r.status as string, n: Number(r.n) }));
