@@ -129,6 +129,10 @@ async function commonScenarios(store, only = process.env.BENCH_SCENARIOS?.split(
     streamRead: () => streamReadLoad(store),
     readAll: () => readAllLoad(store, n(200_000)),
   };
+  // Untimed warm-up of the paths measured below (connections, prepared statements, JIT), so
+  // that the first scenario does not pay for them; every store gets the same one.
+  await appendLoad(store, { prefix: 'warm', streams: 4, perStream: 100, batch: 1 });
+  await appendLoad(store, { prefix: 'warm-batch', streams: 1, perStream: 30, batch: 10 });
   const results = {};
   for (const [name, run] of Object.entries(scenarios)) if (!only || only.includes(name)) results[name] = await run();
   return results;
