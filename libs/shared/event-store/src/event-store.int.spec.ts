@@ -242,3 +242,30 @@ describe('read all without skipping', () => {
     expect(batch[1].position).toBe(later.positions[0]);
   });
 });
+
+describe('batched appends on a growing store', () => {
+  it('look up event ids by index even when the session planned them while the store was empty', async () => {
+    // One connection, so es_append's cached plans and the scan counters are this session's.
+    const one = await createTestDatabase([eventStoreMigrations], { poolSize: 1 });
+    try {
+      const small = new EventStore(one.db);
+      const scans = async () => {
+        await sql`SELECT pg_stat_force_next_flush()`.execute(one.db);
+        return (await sql<{ n: number }>`SELECT seq_scan::int AS n FROM pg_stat_user_tables WHERE relname = 'es_events'`.execute(one.db)).rows[0].n;
+      };
+      // Three appends at once: the first goes alone, the other two as one es_append batch, whose
+      // caller-chosen ids it checks.
+      const batch = (tag: string) =>
+        Promise.all([1, 2, 3].map((k) => small.append(`grow-${tag}-${k}`, [{ ...testEvent('A'), id: newId() }], { expectedVersion: 0 })));
+      await batch('first'); // plans made on an empty table
+      await sql`INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type, schema_version, data, metadata, occurred_at, hash)
+        SELECT nextval('es_position_seq'), pg_current_xact_id(), 'filler', i, gen_random_uuid(), 'F', 1, '{}', '{}', now(), '\\x00'
+        FROM generate_series(1, 20000) i`.execute(one.db);
+      const before = await scans();
+      for (let i = 0; i < 5; i++) await batch(`later-${i}`);
+      expect((await scans()) - before).toBe(0);
+    } finally {
+      await one.drop();
+    }
+  });
+});

@@ -231,4 +231,15 @@ export const eventStoreMigrations: Record<string, Migration> = {
       `.execute(db);
     },
   },
+  '2026-11-29T2300-event-store-append-lookups': {
+    async up(db: Kysely<any>) {
+      // es_append's lookups (a stream's head, caller-chosen event ids) are by unique keys. A
+      // session plans them once and keeps the plan; planned while es_events was small, that plan
+      // was a sequential scan, and it stayed one as the table grew (until the next ANALYZE).
+      await sql`ALTER FUNCTION es_append(jsonb) SET enable_seqscan = off`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`ALTER FUNCTION es_append(jsonb) RESET enable_seqscan`.execute(db);
+    },
+  },
 };
