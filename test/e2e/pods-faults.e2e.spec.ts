@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TERMINAL_STATUSES } from '@volt/pods-contracts';
 import { generateSshKey } from '../support/ssh';
 import { eventually, metric, podReaches, simAdmin, simInstances } from '../support/pods';
 import { startStack, type TestStack } from '../support/stack';
@@ -112,7 +113,7 @@ describe('reconciliation', () => {
     expect(await metric(stack.pods.url, 'gpu_orphans_detected_total')).toBe(before + 2);
     // The sessions gauge counts live pods (ended ones are no session), as the read model holds them.
     await eventually('gpu_sessions_active to count the live pods', async () => {
-      const live = await stack.db.db.selectFrom('pods_sessions').select(['provider', 'status']).where('status', 'not in', ['deleted', 'failed', 'terminated-provider']).execute();
+      const live = await stack.db.db.selectFrom('pods_sessions').select(['provider', 'status']).where('status', 'not in', [...TERMINAL_STATUSES]).execute();
       const text = await (await fetch(`${stack.pods.url}/metrics`)).text();
       const gauge = [...text.matchAll(/^gpu_sessions_active\{provider="([a-z]+)",status="([a-z-]+)"\} (\d+)$/gm)].flatMap((m) => Array(Number(m[3])).fill(`${m[1]}/${m[2]}`));
       const expected = live.map((r) => `${r.provider}/${r.status}`);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createTestDatabase, type TestDatabase } from '@volt/testing';
+import { createTestDatabase, tableScans, type TestDatabase } from '@volt/testing';
 import { billingMigrations } from './migrations';
 import { podUsage, usageOf } from './usage';
 
@@ -18,20 +18,12 @@ beforeAll(async () => {
 });
 afterAll(() => t.drop());
 
-/** Scans of billing_meters so far, as PostgreSQL counts them once this backend has reported. */
-async function meterScans(): Promise<{ seq: number; idx: number }> {
-  await sql`SELECT pg_stat_force_next_flush()`.execute(t.db);
-  const { rows } = await sql<{ seq: number; idx: number }>`SELECT seq_scan::int AS seq, coalesce(idx_scan, 0)::int AS idx
-    FROM pg_stat_user_tables WHERE relname = 'billing_meters'`.execute(t.db);
-  return rows[0];
-}
-
 describe('usage lookups over a long meter history', () => {
   it('find one pod\'s cost and one organization\'s usage through indexes, not by scanning every meter', async () => {
-    const before = await meterScans();
+    const before = await tableScans(t.db, 'billing_meters');
     const pod = await podUsage(t.db, 'org_7', 'pod_7');
     const usage = await usageOf(t.db, 'org_7', new Date(Date.now() - 7 * 86_400_000), new Date());
-    const after = await meterScans();
+    const after = await tableScans(t.db, 'billing_meters');
 
     expect(pod.total_cost).toBeGreaterThan(0); // five meters found, each a day or more of GPU time
     expect(usage).toBeDefined();

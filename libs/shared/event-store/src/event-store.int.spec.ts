@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createTestDatabase, testEvent, type TestDatabase } from '@volt/testing';
+import { createTestDatabase, tableScans, testEvent, type TestDatabase } from '@volt/testing';
 import { START_OF_STORE } from '@volt/contracts';
 import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, createDatabase, eventStoreMigrations, newId, verifyStore } from './index';
 
@@ -249,10 +249,7 @@ describe('batched appends on a growing store', () => {
     const one = await createTestDatabase([eventStoreMigrations], { poolSize: 1 });
     try {
       const small = new EventStore(one.db);
-      const scans = async () => {
-        await sql`SELECT pg_stat_force_next_flush()`.execute(one.db);
-        return (await sql<{ n: number }>`SELECT seq_scan::int AS n FROM pg_stat_user_tables WHERE relname = 'es_events'`.execute(one.db)).rows[0].n;
-      };
+      const scans = async () => (await tableScans(one.db, 'es_events')).seq;
       // Three appends at once: the first goes alone, the other two as one es_append batch, whose
       // caller-chosen ids it checks.
       const batch = (tag: string) =>

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Migration } from 'kysely/migration';
+import { sql } from 'kysely';
 import { Client } from 'pg';
 import { createDatabase, migrateToLatest, type Database } from '@volt/event-store';
 
@@ -51,4 +52,16 @@ export async function createTestDatabase(
       await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };
+}
+
+/**
+ * Sequential and index scans PostgreSQL has counted on a table so far. The counters are the
+ * calling session's once it has reported them, so give the database one connection
+ * (`poolSize: 1`) when the scans to count are its own.
+ */
+export async function tableScans(db: Database, table: string): Promise<{ seq: number; idx: number }> {
+  await sql`SELECT pg_stat_force_next_flush()`.execute(db);
+  const { rows } = await sql<{ seq: number; idx: number }>`SELECT seq_scan::int AS seq, coalesce(idx_scan, 0)::int AS idx
+    FROM pg_stat_user_tables WHERE relname = ${table}`.execute(db);
+  return rows[0];
 }
