@@ -69,6 +69,18 @@ describe('append and read a stream', () => {
     }
   });
 
+  it('fails the append, not the process, when the query after a lost race fails', async () => {
+    const stores = Array.from({ length: 6 }, () => new EventStore(t.db, { writers: 1 }));
+    for (const s of stores) s.streamVersion = () => Promise.reject(new Error('connection lost'));
+    for (let round = 0; round < 10; round++) {
+      const outcomes = await Promise.allSettled(
+        stores.map((s, i) => s.append('s-race-3', [testEvent('Raced', { i })], { expectedVersion: round })),
+      );
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+      expect(outcomes.flatMap((o) => (o.status === 'rejected' ? [(o.reason as Error).message] : []))).toEqual(Array(5).fill('connection lost'));
+    }
+  });
+
   it('keeps one gap-free, verifiable chain when many processes append to one stream at once', async () => {
     // Separate stores race each other as lone appends (one statement, arbitrated by the unique
     // index) while one store group-commits batches (es_append, under the stream's lock).
@@ -99,6 +111,18 @@ describe('append and read a stream', () => {
     expect(await store.readStream('s-idem')).toHaveLength(2);
     const reused = await store.append('s-other', [testEvent('A', {}, ids[0])], { expectedVersion: 'any' }).catch((e) => e);
     expect(reused).toBeInstanceOf(EventIdReusedError);
+  });
+
+  it('answers a lone event appended again with its original position, whatever the expected version', async () => {
+    const id = newId();
+    const original = await store.append('s-idem-one', [testEvent('A', {}, id)], { expectedVersion: 0 });
+    for (const expectedVersion of [0, 1, 'any'] as const) {
+      const again = await store.append('s-idem-one', [testEvent('A', {}, id)], { expectedVersion });
+      expect(again).toEqual({ ...original, duplicate: true });
+    }
+    expect(await store.readStream('s-idem-one')).toHaveLength(1);
+    await expect(store.append('s-idem-other', [testEvent('A', {}, id)], { expectedVersion: 0 })).rejects.toBeInstanceOf(EventIdReusedError);
+    await expect(store.append('s-idem-one', [testEvent('B')], { expectedVersion: 0 })).rejects.toBeInstanceOf(ConcurrencyConflictError);
   });
 
   it('keeps concurrent idempotent retries to one copy', async () => {

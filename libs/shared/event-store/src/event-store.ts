@@ -118,10 +118,16 @@ export class EventStore {
     while (this.inFlight < this.writers && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.inFlight++;
-      void this.write(batch).finally(() => {
-        this.inFlight--;
-        this.flush();
-      });
+      // A failure on a follow-up query (a conflict's current version, a repeat's original
+      // event) fails the appends still waiting; settled ones ignore a second answer.
+      void this.write(batch)
+        .catch((error: unknown) => {
+          for (const p of batch) p.reject(error instanceof Error ? error : new Error(String(error)));
+        })
+        .finally(() => {
+          this.inFlight--;
+          this.flush();
+        });
     }
   }
 
