@@ -1,5 +1,9 @@
 import { GENESIS_HASH_SQL } from './migrations';
 
+/** The stream's last event (its version and hash), as `last`: no row when the stream is new. */
+const lastEventOf = (stream: string) => `LEFT JOIN LATERAL (SELECT ev.stream_version, ev.hash FROM es_events ev WHERE ev.stream_id = ${stream}
+  ORDER BY ev.stream_version DESC LIMIT 1) last ON true`;
+
 /**
  * One append as one statement, for when it is the only one in flight. There is no
  * lock: it reads the stream's head, checks the expected version and inserts the
@@ -23,8 +27,7 @@ WITH RECURSIVE input AS (
 ), head AS (
   SELECT coalesce(last.stream_version, 0) AS version, coalesce(last.hash, ${GENESIS_HASH_SQL}) AS hash
   FROM (SELECT 1) one
-  LEFT JOIN LATERAL (SELECT ev.stream_version, ev.hash FROM es_events ev WHERE ev.stream_id = $1
-                     ORDER BY ev.stream_version DESC LIMIT 1) last ON true
+  ${lastEventOf('$1')}
 ), go AS (
   SELECT (SELECT n FROM existing) = 0 AND ($2::int IS NULL OR $2::int = (SELECT version FROM head)) AS ok
 ), numbered AS (
@@ -70,9 +73,59 @@ SELECT p.position, pg_current_xact_id(), $1, h.version + 1, $3::uuid, $4, $5::in
                      $7::jsonb, $8::timestamptz)
 FROM (SELECT coalesce(last.stream_version, 0) AS version, coalesce(last.hash, ${GENESIS_HASH_SQL}) AS hash
       FROM (SELECT 1) one
-      LEFT JOIN LATERAL (SELECT ev.stream_version, ev.hash FROM es_events ev WHERE ev.stream_id = $1
-                         ORDER BY ev.stream_version DESC LIMIT 1) last ON true) h,
+      ${lastEventOf('$1')}) h,
      LATERAL (SELECT nextval('es_position_seq') AS position) p
 WHERE $2::int IS NULL OR h.version = $2::int
 ON CONFLICT (event_id) DO NOTHING
 RETURNING position::text AS positions, stream_version, transaction_id::text AS transaction_id`;
+
+/**
+ * A group-committed batch in which every request appends one event to a stream no other
+ * request in it names (the usual batch: concurrent appends to different streams), as one
+ * statement over the same JSON payload as es_append. Without es_append's per-request
+ * PL/pgSQL and its locks it costs 10–30% less per batch (measured, 16 and 64 requests); a
+ * writer that raced it on a stream makes it fail on the (stream, version) unique index, and
+ * the caller then appends each request alone. Its events and hashes are those es_append
+ * makes. The lookups are LATERAL … LIMIT 1 so that they stay index scans: a plan made on a
+ * small table would otherwise hash-join a sequential scan of es_events and keep doing so.
+ */
+export const APPEND_EACH_SQL = `
+WITH req AS MATERIALIZED (
+  SELECT (r.o - 1)::integer AS request_index, r.stream_id, r.expected_version, r.check_ids,
+         (r.events->0->>'event_id')::uuid AS id, r.events->0->>'type' AS type,
+         (r.events->0->>'schema_version')::integer AS schema_version, r.events->0->'data' AS data,
+         r.events->0->'metadata' AS metadata, (r.events->0->>'occurred_at')::timestamptz AS at
+  FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (stream_id text, expected_version integer, check_ids boolean, events jsonb))
+       WITH ORDINALITY AS r(stream_id, expected_version, check_ids, events, o)
+), seen AS MATERIALIZED (
+  SELECT q.request_index, ev.stream_id, ev.stream_version, ev.position, ev.transaction_id
+  FROM req q CROSS JOIN LATERAL (SELECT e.stream_id, e.stream_version, e.position, e.transaction_id FROM es_events e
+                                 WHERE q.check_ids AND e.event_id = q.id LIMIT 1) ev
+), head AS MATERIALIZED (
+  SELECT q.request_index, coalesce(last.stream_version, 0) AS version, coalesce(last.hash, ${GENESIS_HASH_SQL}) AS hash
+  FROM req q ${lastEventOf('q.stream_id')}
+), go AS MATERIALIZED (
+  SELECT q.*, h.version + 1 AS version, h.hash AS prev, nextval('es_position_seq') AS position
+  FROM req q JOIN head h USING (request_index)
+  WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.request_index = q.request_index)
+    AND (q.expected_version IS NULL OR q.expected_version = h.version)
+), inserted AS (
+  INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type, schema_version,
+                         tenant_id, data, metadata, occurred_at, hash)
+  SELECT g.position, pg_current_xact_id(), g.stream_id, g.version, g.id, g.type, g.schema_version, g.metadata->>'tenantId',
+         g.data, g.metadata, g.at,
+         es_event_hash(g.prev, g.position, pg_current_xact_id(), g.stream_id, g.version, g.id, g.type, g.schema_version,
+                       g.data, g.metadata, g.at)
+  FROM go g
+  RETURNING event_id
+)
+SELECT q.request_index,
+       CASE WHEN s.request_index IS NOT NULL THEN CASE WHEN s.stream_id = q.stream_id THEN 'duplicate' ELSE 'event_id_reused' END
+            WHEN g.request_index IS NULL THEN 'conflict' ELSE 'appended' END AS outcome,
+       coalesce(s.stream_version, g.version, h.version) AS stream_version,
+       coalesce(s.position, g.position)::text AS positions,
+       (CASE WHEN s.request_index IS NOT NULL THEN s.transaction_id WHEN g.request_index IS NOT NULL THEN pg_current_xact_id() END)::text
+         AS transaction_id
+FROM req q JOIN head h USING (request_index)
+LEFT JOIN seen s USING (request_index)
+LEFT JOIN go g USING (request_index)`;

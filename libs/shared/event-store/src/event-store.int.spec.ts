@@ -125,6 +125,36 @@ describe('append and read a stream', () => {
     await expect(store.append('s-idem-one', [testEvent('B')], { expectedVersion: 0 })).rejects.toBeInstanceOf(ConcurrencyConflictError);
   });
 
+  it('decides each append of a batch of one-event appends to different streams on its own', async () => {
+    const [kept, other] = [newId(), newId()];
+    await store.append('s-each-dup', [testEvent('A', {}, kept)], { expectedVersion: 0 });
+    const original = (await store.readStream('s-each-dup'))[0];
+    await store.append('s-each-conflict', [testEvent('A')], { expectedVersion: 0 });
+    // The first append goes alone; the rest queue meanwhile and go together as one batch.
+    const results = await Promise.allSettled([
+      store.append('s-each-first', [testEvent('A', {}, other)], { expectedVersion: 0 }),
+      store.append('s-each-new', [testEvent('A')], { expectedVersion: 0 }),
+      store.append('s-each-any', [testEvent('A')], { expectedVersion: 'any' }),
+      store.append('s-each-dup', [testEvent('A', {}, kept)], { expectedVersion: 0 }),
+      store.append('s-each-reused', [testEvent('A', {}, kept)], { expectedVersion: 0 }),
+      store.append('s-each-conflict', [testEvent('B')], { expectedVersion: 0 }),
+      store.append('s-each-next', [testEvent('A')], { expectedVersion: 0 }),
+    ]);
+    const [first, fresh, any, dup, reused, conflict, next] = results;
+    for (const r of [first, fresh, any, next]) expect(r).toMatchObject({ status: 'fulfilled', value: { streamVersion: 1, duplicate: false } });
+    expect(dup).toEqual({ status: 'fulfilled', value: { streamVersion: 1, positions: [original.position], transactionId: original.transactionId, duplicate: true } });
+    expect(reused).toMatchObject({ status: 'rejected', reason: expect.any(EventIdReusedError) });
+    expect(conflict).toMatchObject({ status: 'rejected', reason: expect.any(ConcurrencyConflictError) });
+    expect((conflict as PromiseRejectedResult).reason.actualVersion).toBe(1);
+    // One transaction for the batch, its events at new positions, every chain intact.
+    const batched = [fresh, any, next].map((r) => (r as PromiseFulfilledResult<{ transactionId: string; positions: string[] }>).value);
+    expect(new Set(batched.map((r) => r.transactionId)).size).toBe(1);
+    expect(new Set(batched.map((r) => r.positions[0])).size).toBe(3);
+    expect(await store.readStream('s-each-reused')).toHaveLength(0);
+    expect(await store.readStream('s-each-conflict')).toHaveLength(1);
+    expect((await verifyStore(t.db)).ok).toBe(true);
+  });
+
   it('keeps concurrent idempotent retries to one copy', async () => {
     const id = newId();
     const results = await Promise.all(
@@ -274,10 +304,14 @@ describe('batched appends on a growing store', () => {
     try {
       const small = new EventStore(one.db);
       const scans = async () => (await tableScans(one.db, 'es_events')).seq;
-      // Three appends at once: the first goes alone, the other two as one es_append batch, whose
-      // caller-chosen ids it checks.
-      const batch = (tag: string) =>
-        Promise.all([1, 2, 3].map((k) => small.append(`grow-${tag}-${k}`, [{ ...testEvent('A'), id: newId() }], { expectedVersion: 0 })));
+      // Three appends at once: the first goes alone, the other two as one batch, whose
+      // caller-chosen ids it checks: one event each (one statement), or two (es_append).
+      const batch = async (tag: string) => {
+        const singles = await Promise.all([1, 2, 3].map((k) => small.append(`grow-${tag}-${k}`, [{ ...testEvent('A'), id: newId() }], { expectedVersion: 0 })));
+        const pair = () => [{ ...testEvent('A'), id: newId() }, { ...testEvent('B'), id: newId() }];
+        const pairs = await Promise.all([1, 2, 3].map((k) => small.append(`grow-${tag}-pair-${k}`, pair(), { expectedVersion: 0 })));
+        for (const [, second, third] of [singles, pairs]) expect(second.transactionId).toBe(third.transactionId);
+      };
       await batch('first'); // plans made on an empty table
       await sql`INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type, schema_version, data, metadata, occurred_at, hash)
         SELECT nextval('es_position_seq'), pg_current_xact_id(), 'filler', i, gen_random_uuid(), 'F', 1, '{}', '{}', now(), '\\x00'

@@ -1,7 +1,7 @@
 import type { EventEnvelope, GlobalCheckpoint, MessageMetadata } from '@volt/contracts';
 import { types as pgTypes, type Pool } from 'pg';
 import { poolOf, type Database } from './database';
-import { APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
+import { APPEND_EACH_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
 import { ConcurrencyConflictError, EventIdReusedError } from './errors';
 import { newId } from './ids';
 
@@ -199,6 +199,7 @@ export class EventStore {
     settle(pending, { request_index: 0, outcome: 'duplicate', stream_version: existing.streamVersion, positions: existing.position, transaction_id: existing.transactionId });
   }
 
+  /** A batch in stream order: one statement when each request is one event on its own stream, else es_append. */
   private async callAppend(batch: PendingAppend[]): Promise<AppendRow[]> {
     const payload = batch.map((p) => ({
       stream_id: p.streamId,
@@ -213,10 +214,14 @@ export class EventStore {
         occurred_at: e.occurredAt,
       })),
     }));
+    const text = JSON.stringify(payload);
+    if (batch.every((p, i) => p.events.length === 1 && (i === 0 || p.streamId !== batch[i - 1].streamId))) {
+      return this.query<AppendRow>('volt_es_append_each', APPEND_EACH_SQL, [text]);
+    }
     return this.query<AppendRow>(
       'volt_es_append',
       'SELECT request_index, outcome, stream_version, positions, transaction_id::text AS transaction_id FROM es_append($1::jsonb)',
-      [JSON.stringify(payload)],
+      [text],
     );
   }
 
