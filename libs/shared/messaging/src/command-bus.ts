@@ -60,8 +60,9 @@ export class CommandBus {
     const subject = this.names.commandSubject(context, command.type);
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
     return withSpan(`${this.names.pattern(subject)} send`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject, 'messaging.message.id': command.id } }, async () => {
+      let timer: NodeJS.Timeout | undefined;
       const reply = new Promise<CommandReply<T>>((resolve, reject) => {
-        const timer = setTimeout(() => {
+        timer = setTimeout(() => {
           this.pending.delete(command.id);
           reject(new CommandTimeoutError(command.id, timeoutMs));
         }, timeoutMs);
@@ -79,6 +80,9 @@ export class CommandBus {
       try {
         await this.js.publish(subject, JSON.stringify(envelope), { msgID: command.id, headers: h });
       } catch (error) {
+        // Not sent: no reply is coming, and the wait must not time out later into a rejection
+        // nobody handles (which would end the process).
+        clearTimeout(timer);
         this.pending.delete(command.id);
         throw error;
       }

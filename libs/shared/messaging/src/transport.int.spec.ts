@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandEnvelope } from '@volt/contracts';
 import { eventStoreMigrations } from '@volt/event-store';
 import { createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
-import { CommandBus, CommandTimeoutError, JetStreamContext, JetStreamTransport, handleOnce, messagingMigrations } from './index';
+import { CommandBus, CommandTimeoutError, JetStreamContext, JetStreamTransport, handleOnce, messagingMigrations, messagingNames } from './index';
 
 let t: TestDatabase;
 let m: TestMessaging;
@@ -96,6 +96,15 @@ describe('JetStream transport and command bus', () => {
     const deadline = Date.now() + 5000;
     while (!handled[c.id] && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(handled[c.id]).toBe(1);
+    bus.stop();
+  });
+
+  it('fails a command that could not be sent at once, and nothing fails later', async () => {
+    // No stream takes this prefix's commands: JetStream refuses the publish.
+    const bus = new CommandBus(m.nc, messagingNames(`nostream${randomUUID().slice(0, 8)}`));
+    await expect(bus.send('test', command('Echo', { text: 'lost' }), { timeoutMs: 50 })).rejects.not.toBeInstanceOf(CommandTimeoutError);
+    // Past the timeout: a timer left behind would reject a promise nobody awaits (vitest fails on it).
+    await new Promise((r) => setTimeout(r, 150));
     bus.stop();
   });
 
