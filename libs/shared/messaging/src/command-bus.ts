@@ -72,6 +72,9 @@ export class CommandBus {
           resolve(r as CommandReply<T>);
         });
       });
+      // Handled from the start: a publish slower than the timeout must not leave the timeout's
+      // rejection unhandled for a moment (the caller still gets it: `reply` is what is returned).
+      reply.catch(() => undefined);
       const h = natsHeaders();
       h.set(Headers.replyTo, this.names.replySubject(this.instance, command.id));
       const trace = currentTraceHeaders();

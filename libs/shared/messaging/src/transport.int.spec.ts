@@ -108,6 +108,14 @@ describe('JetStream transport and command bus', () => {
     bus.stop();
   });
 
+  it('times out a command whose publish outlasts the wait, without an unhandled rejection', async () => {
+    const bus = new CommandBus(m.nc, m.names);
+    // A wait of 0 ms ends while JetStream is still storing a large command and acknowledging it.
+    await expect(bus.send('test', command('Echo', { text: 'x'.repeat(800_000) }), { timeoutMs: 0 })).rejects.toBeInstanceOf(CommandTimeoutError);
+    await new Promise((r) => setTimeout(r, 50));
+    bus.stop();
+  });
+
   it('redelivers a command whose handler failed, and replies once it succeeds', async () => {
     const bus = new CommandBus(m.nc, m.names);
     const c = command('Echo', { text: 'again' });
