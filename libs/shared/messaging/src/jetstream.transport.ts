@@ -92,7 +92,11 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     this.loops.push(
       (async () => {
         for await (const msg of messages) {
-          const task = this.handle(msg).finally(() => inFlight.delete(task));
+          // handle() answers every failure of a handler; what is left (an ack or nak on a closing
+          // connection) must not end this loop, or the service would stop consuming.
+          const task = this.handle(msg)
+            .catch((error: unknown) => this.options.logger?.error({ err: error, subject: msg.subject }, 'message could not be settled; it will be redelivered'))
+            .finally(() => inFlight.delete(task));
           inFlight.add(task);
           if (inFlight.size >= concurrency) await Promise.race(inFlight);
         }
