@@ -17,23 +17,8 @@ export interface Settler {
 export class PodEventsController {
   constructor(@Inject(SETTLE_SOON) private readonly settler: Settler) {}
 
-  @EventPattern('volt.evt.pods.PodStopRequested')
-  stopped(_event: unknown) {
-    this.settler.soon();
-  }
-
-  @EventPattern('volt.evt.pods.PodDeleteRequested')
-  deleted(_event: unknown) {
-    this.settler.soon();
-  }
-
-  @EventPattern('volt.evt.pods.PodFailed')
-  failed(_event: unknown) {
-    this.settler.soon();
-  }
-
-  @EventPattern('volt.evt.pods.PodTerminatedByProvider')
-  terminated(_event: unknown) {
+  @EventPattern(['volt.evt.pods.PodStopRequested', 'volt.evt.pods.PodDeleteRequested', 'volt.evt.pods.PodFailed', 'volt.evt.pods.PodTerminatedByProvider'])
+  podEnded(_event: unknown) {
     this.settler.soon();
   }
 }
