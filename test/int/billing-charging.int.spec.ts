@@ -3,7 +3,8 @@ import { EventStore, eventStoreMigrations } from '@volt/event-store';
 import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, microsToUsd, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger, ledgerMigrations } from '@volt/ledger-infra';
 import { ProjectionRunner, projectionMigrations } from '@volt/projections';
-import { createTestDatabase, type TestDatabase } from '@volt/testing';
+import { createTestDatabase, tableScans, type TestDatabase } from '@volt/testing';
+import { sql } from 'kysely';
 import { ChargingCycle, GracePolicy, billingMigrations, metersProjection, podUsage } from '@volt/billing-infra';
 
 let t: TestDatabase;
@@ -184,5 +185,72 @@ describe('grace period at zero balance (controlled clock, the default 72 h and 2
     expect((await ledger.account(arrearsAccount(org))).balance).toBe(0);
     await tick(cycle, grace, 80 * HOUR);
     expect((await events(org)).map((e) => e.type)).toEqual(['BalanceRestored']);
+  });
+});
+
+describe('the settled mark (a database of its own)', () => {
+  let own: TestDatabase;
+  let ownStore: EventStore;
+  let ownLedger: Ledger;
+  let ownRunner: ProjectionRunner;
+  beforeAll(async () => {
+    own = await createTestDatabase([eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations], { poolSize: 3 });
+    ownStore = new EventStore(own.db);
+    ownLedger = new Ledger(own.db);
+    ownRunner = new ProjectionRunner(own.db, ownStore, [metersProjection]);
+  });
+  afterAll(() => own.drop());
+
+  async function life(org: string, podId: string, events: [string, number][]) {
+    for (const [type, s] of events) {
+      const data = type === 'PodRequested' ? { podId, costPerHour: 0.39, volumeSizeGb: 50, holdId: null, requestedAt: at(s) } : { podId, at: at(s), ...(type === 'PodRunning' ? { ip: null, sshPort: null } : {}) };
+      await ownStore.append(`pods:pod:${podId}`, [{ type, data, metadata: meta(org), occurredAt: at(s) }], { expectedVersion: 'any' });
+    }
+    await ownRunner.catchUp();
+  }
+  // Each connection reports its scan counters once it is idle, at most once a second: wait, then
+  // have all three (held at once, so each its own) report before the counters are read.
+  const scans = async () => {
+    await new Promise((r) => setTimeout(r, 1100));
+    await Promise.all([1, 2, 3].map(() => sql`SELECT pg_stat_force_next_flush(), pg_sleep(0.05)`.execute(own.db)));
+    return tableScans(own.db, 'billing_meters');
+  };
+  const mark = async () => (await sql<{ p: string }>`SELECT position::text AS p FROM billing_settled_through`.execute(own.db)).rows[0]?.p ?? null;
+  const closedAt = async (podId: string) =>
+    (await sql<{ p: string }>`SELECT closed_position::text AS p FROM billing_meters WHERE pod_id = ${podId} AND ended_at IS NOT NULL`.execute(own.db)).rows[0].p;
+
+  it('stops at the first closed meter not yet charged to its end, and charges every window of both', async () => {
+    const org = 'org_mark';
+    await ownLedger.transfer({ id: 'fund:mark', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    // pod_early's meter closes first in the order but at 600 s; pod_late's closes after it, at 300 s.
+    await life(org, 'pod_early', [['PodRequested', 0], ['PodRunning', 0], ['PodDeleteRequested', 600]]);
+    await life(org, 'pod_late', [['PodRequested', 0], ['PodRunning', 0], ['PodDeleteRequested', 300]]);
+    const cycle = new ChargingCycle(own.db, ownStore, ownLedger, 60_000);
+    await cycle.run(new Date(t0 + 400_000));
+    // pod_late is settled, but pod_early, closed before it, is charged only to 400 s: no mark yet.
+    expect(await mark()).toBeNull();
+    await cycle.run(new Date(t0 + 700_000));
+    expect(await mark()).toBe(await closedAt('pod_late'));
+    const spent = usdToMicros(10) - (await ownLedger.account(customerAccount(org))).balance;
+    expect(spent).toBe(Math.floor((390_000 * 600) / 3600) + Math.floor((390_000 * 300) / 3600));
+  });
+
+  it('reads only open meters and those closed after the mark, not a long settled history', async () => {
+    const org = 'org_history';
+    await ownLedger.transfer({ id: 'fund:history', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    // 50,000 meters closed and settled before the mark, as a busy year leaves them.
+    await sql`INSERT INTO billing_meters (meter_id, pod_id, tenant_id, kind, rate, hold_id, started_at, ended_at, closed_transaction_id, closed_position)
+      SELECT 'old_' || i, 'pod_old_' || (i % 10000), ${org}, 'gpu', 390000, null, ${at(-90_000)}::timestamptz, ${at(-86_400)}::timestamptz, '1'::xid8, i
+      FROM generate_series(1, 50000) i`.execute(own.db);
+    await sql`ANALYZE billing_meters`.execute(own.db);
+    await life(org, 'pod_now', [['PodRequested', 1000], ['PodRunning', 1000]]);
+    const cycle = new ChargingCycle(own.db, ownStore, ownLedger, 60_000);
+    const before = await scans();
+    const report = await cycle.run(new Date(t0 + 1600_000));
+    const after = await scans();
+    expect(report.meters).toBe(1);
+    expect(after.seq - before.seq).toBe(0);
+    // Complete windows only, for a meter still open: 1,000 s to 1,560 s.
+    expect(usdToMicros(10) - (await ownLedger.account(customerAccount(org))).balance).toBe(Math.floor((390_000 * 560) / 3600));
   });
 });

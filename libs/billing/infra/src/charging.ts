@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import type { Database, EventStore } from '@volt/event-store';
+import type { GlobalCheckpoint } from '@volt/contracts';
+import { compareCheckpoints, type Database, type EventStore } from '@volt/event-store';
 import { appendBillingEvent } from './billing-events';
 import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, type LedgerOutcome } from '@volt/ledger-contracts';
 import { counter, type Logger } from '@volt/telemetry';
@@ -23,8 +24,12 @@ interface Meter {
   hold_id: string | null;
   started_at: Date;
   ended_at: Date | null;
+  /** Where in the global order the meter was closed (text: xid8 and bigint). */
+  closed_transaction_id: string | null;
+  closed_position: string | null;
   charged_until: Date | null;
 }
+
 
 export interface CycleReport {
   meters: number;
@@ -38,6 +43,19 @@ export interface CycleReport {
  * What a meter at `rate` micro-dollars per hour has accrued after `ms` milliseconds: floored once,
  * so the charging cycle's windows and a pod's shown cost value the same time the same way.
  */
+/** How far a meter is charged (ms): this cycle's progress, else the stored one, else its start. */
+function chargedTo(m: Meter, progress: Map<string, Date> | undefined): number {
+  return (progress?.get(m.meter_id) ?? m.charged_until ?? m.started_at).getTime();
+}
+
+/** Meters in the order they were closed. */
+function byPlace(a: Meter, b: Meter): number {
+  return compareCheckpoints(
+    { transactionId: a.closed_transaction_id!, position: a.closed_position! },
+    { transactionId: b.closed_transaction_id!, position: b.closed_position! },
+  );
+}
+
 export const accruedMicros = (rate: number, ms: number) => Math.floor((rate * ms) / 3_600_000);
 const WIDTH = 64;
 
@@ -74,8 +92,9 @@ export class ChargingCycle {
   }
 
   private async runLocked(now: Date): Promise<CycleReport> {
-    const { rows } = await sql<Meter>`SELECT m.*, p.charged_until FROM billing_meters m LEFT JOIN billing_progress p USING (meter_id)
-      WHERE coalesce(p.charged_until, m.started_at) < coalesce(m.ended_at, ${now})`.execute(this.db);
+    const settled = await this.settledThrough();
+    const candidates = await this.candidates(settled);
+    const rows = candidates.filter((m) => chargedTo(m, undefined) < (m.ended_at ?? now).getTime());
     const report: CycleReport = { meters: rows.length, charges: 0, arrears: 0, exhausted: [] };
     // Decisions already taken for these meters (by a cycle that crashed, or one running beside this one).
     const decided = new Map<string, Mode>();
@@ -98,8 +117,57 @@ export class ChargingCycle {
       await this.savePaid(paid);
       await this.saveProgress(progress);
     }
+    await this.advanceSettled(settled, candidates, progress);
     report.exhausted = [...new Set(report.exhausted)];
     return report;
+  }
+
+  /**
+   * The meters a cycle must look at: every open one, every one closed after the settled mark
+   * (settled or not: the mark moves over them), and any closed without a place in the order and
+   * not yet settled. Not the meters settled before the mark, which are most of them and only grow.
+   */
+  private async candidates(settled: GlobalCheckpoint): Promise<Meter[]> {
+    const columns = sql.raw(`m.meter_id, m.pod_id, m.tenant_id, m.kind, m.rate, m.hold_id, m.started_at, m.ended_at,
+      m.closed_transaction_id::text AS closed_transaction_id, m.closed_position::text AS closed_position, p.charged_until
+      FROM billing_meters m LEFT JOIN billing_progress p USING (meter_id)`);
+    const { rows } = await sql<Meter>`
+      SELECT ${columns} WHERE m.ended_at IS NULL
+      UNION ALL
+      SELECT ${columns} WHERE m.closed_transaction_id IS NOT NULL
+        AND (m.closed_transaction_id, m.closed_position) > (${settled.transactionId}::xid8, ${settled.position}::bigint)
+      UNION ALL
+      SELECT ${columns} WHERE m.ended_at IS NOT NULL AND m.closed_transaction_id IS NULL
+        AND coalesce(p.charged_until, m.started_at) < m.ended_at`.execute(this.db);
+    return rows;
+  }
+
+  private async settledThrough(): Promise<GlobalCheckpoint> {
+    const row = await sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text, position::text
+      FROM billing_settled_through`.execute(this.db);
+    return row.rows[0] ? { transactionId: row.rows[0].transaction_id, position: row.rows[0].position } : { transactionId: '0', position: '0' };
+  }
+
+  /**
+   * Moves the settled mark over the closed meters, in the order they were closed, up to the first
+   * one not yet charged to its end. The projection applies events in the global order, so any
+   * meter closed later than those read here is closed at a later place: none is passed over.
+   */
+  private async advanceSettled(from: GlobalCheckpoint, candidates: Meter[], progress: Map<string, Date>): Promise<void> {
+    const closed = candidates.filter((m) => m.closed_transaction_id !== null).sort(byPlace);
+    let mark = from;
+    for (let i = 0; i < closed.length; ) {
+      // Meters closed at the same place (marked by the migration) pass together or not at all.
+      let j = i;
+      let done = true;
+      for (; j < closed.length && byPlace(closed[j], closed[i]) === 0; j++) done &&= chargedTo(closed[j], progress) >= closed[j].ended_at!.getTime();
+      if (!done) break;
+      mark = { transactionId: closed[i].closed_transaction_id!, position: closed[i].closed_position! };
+      i = j;
+    }
+    if (mark === from) return;
+    await sql`INSERT INTO billing_settled_through (one, transaction_id, position) VALUES (true, ${mark.transactionId}::xid8, ${mark.position}::bigint)
+      ON CONFLICT (one) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position`.execute(this.db);
   }
 
   private async savePaid(paid: { meterId: string; win: number; amount: number }[]): Promise<void> {
@@ -137,8 +205,10 @@ export class ChargingCycle {
     for (let k = Math.floor(from / this.cadenceMs); k * this.cadenceMs < end; k++) {
       const winStart = k * this.cadenceMs;
       const winEnd = winStart + this.cadenceMs;
-      // An open meter waits for its window to finish; a closed one is settled to its end.
-      if (!m.ended_at && winEnd > now.getTime()) break;
+      // A window not over yet waits, unless the meter has ended: then it is settled to its end. (A
+      // meter ending later than now — a clock ahead of this one — waits too: a window charged in
+      // part could not be charged for the rest, its id being taken.)
+      if (winEnd > now.getTime() && !(m.ended_at && m.ended_at.getTime() <= now.getTime())) break;
       const until = Math.min(end, winEnd);
       const amount = accrued(until) - accrued(Math.max(start, winStart));
       if (amount > 0 && (await this.chargeWindow(m, k, amount, report, decided.get(`${m.meter_id}:${k}`))) === 'balance') paid.push({ meterId: m.meter_id, win: k, amount });

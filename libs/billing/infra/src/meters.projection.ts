@@ -6,8 +6,14 @@ import { eachEvent } from '@volt/projections';
 
 type Trx = Transaction<any>;
 
-async function close(trx: Trx, podId: string, at: string): Promise<void> {
-  await trx.updateTable('billing_meters').set({ ended_at: at }).where('pod_id', '=', podId).where('ended_at', 'is', null).execute();
+/** Ends the pod's open meter at the event's time, and records where in the global order it ended. */
+async function close(trx: Trx, e: EventEnvelope<any>): Promise<void> {
+  await trx
+    .updateTable('billing_meters')
+    .set({ ended_at: e.data.at, closed_transaction_id: e.transactionId, closed_position: e.position })
+    .where('pod_id', '=', e.data.podId)
+    .where('ended_at', 'is', null)
+    .execute();
 }
 
 async function open(trx: Trx, e: EventEnvelope<any>, kind: 'gpu' | 'storage'): Promise<void> {
@@ -45,14 +51,14 @@ export const metersProjection = eachEvent('billing.meters', ['billing_meters', '
     await trx.updateTable('billing_pods').set({ hold_id: e.data.holdId }).where('pod_id', '=', e.data.podId).execute();
   },
   async PodRunning(trx, e) {
-    await close(trx, e.data.podId, e.data.at);
+    await close(trx, e);
     await open(trx, e, 'gpu');
   },
   async PodStopRequested(trx, e) {
-    await close(trx, e.data.podId, e.data.at);
+    await close(trx, e);
     await open(trx, e, 'storage');
   },
-  PodDeleteRequested: (trx, e) => close(trx, e.data.podId, e.data.at),
-  PodFailed: (trx, e) => close(trx, e.data.podId, e.data.at),
-  PodTerminatedByProvider: (trx, e) => close(trx, e.data.podId, e.data.at),
+  PodDeleteRequested: close,
+  PodFailed: close,
+  PodTerminatedByProvider: close,
 });

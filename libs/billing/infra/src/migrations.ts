@@ -70,4 +70,42 @@ export const billingMigrations: Record<string, Migration> = {
       await sql`DROP INDEX IF EXISTS billing_meters_by_pod, billing_meters_by_tenant`.execute(db);
     },
   },
+  '2026-11-30T0100-billing-settled-through': {
+    async up(db: Kysely<any>) {
+      // Where in the global order each meter was closed (projected from the closing event), so the
+      // charging cycle reads only meters closed after the point through which all are settled,
+      // instead of every meter ever kept.
+      await sql`ALTER TABLE billing_meters ADD COLUMN closed_transaction_id xid8, ADD COLUMN closed_position bigint`.execute(db);
+      await sql`CREATE INDEX billing_meters_closed ON billing_meters (closed_transaction_id, closed_position)
+        WHERE closed_transaction_id IS NOT NULL`.execute(db);
+      // Closed without a place in the order (by an instance older than this migration): read every cycle.
+      await sql`CREATE INDEX billing_meters_closed_unplaced ON billing_meters (meter_id)
+        WHERE ended_at IS NOT NULL AND closed_transaction_id IS NULL`.execute(db);
+      // Not a read model: the charging cycle's own mark; every meter closed at or before it is settled.
+      await sql`CREATE TABLE billing_settled_through (
+        one             boolean PRIMARY KEY DEFAULT true CHECK (one),
+        transaction_id  xid8 NOT NULL,
+        position        bigint NOT NULL
+      )`.execute(db);
+      // Meters closed before now were all closed by events the projection has applied: the
+      // checkpoint it stored (in the projections' table, when this database has one) is a place at
+      // or after each of them. When all of them are charged to their end, that is the mark too.
+      await sql`DO $$ BEGIN
+        IF to_regclass('proj_checkpoints') IS NOT NULL THEN
+          UPDATE billing_meters m SET closed_transaction_id = c.transaction_id, closed_position = c.position
+            FROM proj_checkpoints c WHERE c.name = 'billing.meters' AND m.ended_at IS NOT NULL;
+          INSERT INTO billing_settled_through (transaction_id, position)
+            SELECT c.transaction_id, c.position FROM proj_checkpoints c
+            WHERE c.name = 'billing.meters' AND NOT EXISTS (
+              SELECT 1 FROM billing_meters m LEFT JOIN billing_progress p USING (meter_id)
+              WHERE m.ended_at IS NOT NULL AND coalesce(p.charged_until, m.started_at) < m.ended_at);
+        END IF;
+      END $$`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`DROP TABLE IF EXISTS billing_settled_through`.execute(db);
+      await sql`DROP INDEX IF EXISTS billing_meters_closed, billing_meters_closed_unplaced`.execute(db);
+      await sql`ALTER TABLE billing_meters DROP COLUMN IF EXISTS closed_transaction_id, DROP COLUMN IF EXISTS closed_position`.execute(db);
+    },
+  },
 };
