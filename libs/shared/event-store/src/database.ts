@@ -16,6 +16,10 @@ export function createDatabase(connectionString: string, options: Omit<PoolConfi
   // An idle connection the server closed (restart, failover) is dropped by the pool and
   // replaced on next use; without a listener the event would crash the process.
   pool.on('error', () => undefined);
+  // The same for a connection checked out but between queries (held for a lock or a
+  // transaction): pg stops listening to it while it is out, so its 'error' would end the
+  // process. Its holder learns of the loss from its next query, and the pool discards it.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   pools.set(db, pool);
   return db;

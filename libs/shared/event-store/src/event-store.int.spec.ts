@@ -297,6 +297,18 @@ describe('read all without skipping', () => {
   });
 });
 
+describe('connections', () => {
+  it('survives losing a connection held between queries: its holder sees an error, the pool goes on', async () => {
+    await t.db.connection().execute(async (conn) => {
+      const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(conn);
+      await sql`SELECT pg_terminate_backend(${rows[0].pid})`.execute(t.db);
+      await new Promise((r) => setTimeout(r, 200));
+      await expect(sql`SELECT 1`.execute(conn)).rejects.toThrow();
+    });
+    expect((await sql<{ one: number }>`SELECT 1 AS one`.execute(t.db)).rows[0].one).toBe(1);
+  });
+});
+
 describe('batched appends on a growing store', () => {
   it('look up event ids by index even when the session planned them while the store was empty', async () => {
     // One connection, so es_append's cached plans and the scan counters are this session's.

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore, eventStoreMigrations, type Database } from '@volt/event-store';
 import { TEST_NATS_URL, createTestDatabase, createTestMessaging, readWholeStream, testEvent, type TestDatabase, type TestMessaging } from '@volt/testing';
@@ -67,6 +68,28 @@ describe('outbox relay', () => {
     const ids = await eventIds(t.db);
     await until(async () => (await readWholeStream(m.nc, m.names.eventStream)).length === ids.length);
     await follower.stop();
+  });
+
+  it('stops leading when its lock connection is lost, and one relay leads again', async () => {
+    const a = new OutboxRelay(t.db, store, m.nc, m.names, { idleMs: 5, sealIntervalMs: 100 });
+    const b = new OutboxRelay(t.db, store, m.nc, m.names, { idleMs: 5, sealIntervalMs: 100 });
+    a.start();
+    b.start();
+    await until(async () => a.isActive || b.isActive);
+    // The session holding the lock ends (a restart, a network cut): PostgreSQL frees the lock.
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(t.db);
+    await new Promise((r) => setTimeout(r, 2000));
+    const seen: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      seen.push([a.isActive, b.isActive].filter(Boolean).length);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(new Set(seen)).toEqual(new Set([1]));
+    await store.append('pods:after-lost-lock', [testEvent('Failover')], { expectedVersion: 'any' });
+    const ids = await eventIds(t.db);
+    await until(async () => (await readWholeStream(m.nc, m.names.eventStream)).length === ids.length);
+    await a.stop();
+    await b.stop();
   });
 });
 

@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt/contracts';
-import { checkpointOf, compareCheckpoints, sealNextRange, Wakeable, type Database, type EventStore } from '@volt/event-store';
+import { checkpointOf, compareCheckpoints, poolOf, sealNextRange, Wakeable, type Database, type EventStore } from '@volt/event-store';
 import { counter, gauge, type Logger } from '@volt/telemetry';
 import { Headers, contextOfStream, type MessagingNames } from './names';
 
@@ -71,17 +71,7 @@ export class OutboxRelay {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       try {
-        await this.db.connection().execute(async (conn) => {
-          const lock = await sql<{ ok: boolean }>`SELECT pg_try_advisory_lock(hashtext(${this.lockKey})) AS ok`.execute(conn);
-          if (!lock.rows[0].ok) return;
-          this.active = true;
-          try {
-            await this.lead();
-          } finally {
-            this.active = false;
-            await sql`SELECT pg_advisory_unlock(hashtext(${this.lockKey}))`.execute(conn).catch(() => undefined);
-          }
-        });
+        await this.leadWhileLocked();
       } catch (error) {
         this.options.logger?.error({ err: error }, 'outbox relay failed; retrying');
       }
@@ -89,11 +79,44 @@ export class OutboxRelay {
     }
   }
 
-  private async lead(): Promise<void> {
+  /**
+   * Leads for as long as this process holds the lock. The lock lives with its session: if that
+   * connection is lost, PostgreSQL frees the lock for another relay, so this one stops at once
+   * rather than lead beside it.
+   */
+  private async leadWhileLocked(): Promise<void> {
+    const pool = poolOf(this.db);
+    if (!pool) throw new Error('OutboxRelay needs a database made by createDatabase');
+    const conn = await pool.connect();
+    let lost: Error | undefined;
+    const onLost = (error: Error) => {
+      lost = error;
+      this.idle.wake();
+    };
+    conn.on('error', onLost);
+    try {
+      const lock = await conn.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [this.lockKey]);
+      if (!lock.rows[0].ok) return;
+      this.active = true;
+      try {
+        await this.lead(() => lost);
+      } finally {
+        this.active = false;
+        if (!lost) await conn.query('SELECT pg_advisory_unlock(hashtext($1))', [this.lockKey]).catch(() => undefined);
+      }
+    } finally {
+      conn.removeListener('error', onLost);
+      conn.release(lost);
+    }
+  }
+
+  private async lead(lockLost: () => Error | undefined): Promise<void> {
     const js = jetstream(this.nc);
     let checkpoint = await this.startingCheckpoint();
     let lastSeal = 0;
     while (!this.stopped) {
+      const lost = lockLost();
+      if (lost) throw new Error(`lost the relay lock's connection (${lost.message}); no longer leading`);
       const events = await this.store.readAll(checkpoint, this.options.batchSize ?? 1000);
       if (events.length > 0) {
         await Promise.all(events.map((e) => js.publish(this.subjectOf(e), JSON.stringify(e), { msgID: e.id, headers: this.headersOf(e) })));
