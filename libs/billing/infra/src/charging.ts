@@ -30,7 +30,6 @@ interface Meter {
   charged_until: Date | null;
 }
 
-
 export interface CycleReport {
   meters: number;
   charges: number;
@@ -43,8 +42,11 @@ export interface CycleReport {
  * What a meter at `rate` micro-dollars per hour has accrued after `ms` milliseconds: floored once,
  * so the charging cycle's windows and a pod's shown cost value the same time the same way.
  */
+export const accruedMicros = (rate: number, ms: number) => Math.floor((rate * ms) / 3_600_000);
+const WIDTH = 64;
+
 /** How far a meter is charged (ms): this cycle's progress, else the stored one, else its start. */
-function chargedTo(m: Meter, progress: Map<string, Date> | undefined): number {
+function chargedTo(m: Meter, progress?: Map<string, Date>): number {
   return (progress?.get(m.meter_id) ?? m.charged_until ?? m.started_at).getTime();
 }
 
@@ -55,9 +57,6 @@ function byPlace(a: Meter, b: Meter): number {
     { transactionId: b.closed_transaction_id!, position: b.closed_position! },
   );
 }
-
-export const accruedMicros = (rate: number, ms: number) => Math.floor((rate * ms) / 3_600_000);
-const WIDTH = 64;
 
 /**
  * Charges usage in fixed windows of `cadenceMs`. A meter's charge for window k is
@@ -94,7 +93,7 @@ export class ChargingCycle {
   private async runLocked(now: Date): Promise<CycleReport> {
     const settled = await this.settledThrough();
     const candidates = await this.candidates(settled);
-    const rows = candidates.filter((m) => chargedTo(m, undefined) < (m.ended_at ?? now).getTime());
+    const rows = candidates.filter((m) => chargedTo(m) < (m.ended_at ?? now).getTime());
     const report: CycleReport = { meters: rows.length, charges: 0, arrears: 0, exhausted: [] };
     // Decisions already taken for these meters (by a cycle that crashed, or one running beside this one).
     const decided = new Map<string, Mode>();

@@ -83,8 +83,7 @@ export class CommandBus {
       try {
         await this.js.publish(subject, JSON.stringify(envelope), { msgID: command.id, headers: h });
       } catch (error) {
-        // Not sent: no reply is coming, and the wait must not time out later into a rejection
-        // nobody handles (which would end the process).
+        // Not sent: no reply is coming, so stop waiting for one.
         clearTimeout(timer);
         this.pending.delete(command.id);
         throw error;
