@@ -165,8 +165,10 @@ export class ChargingCycle {
       i = j;
     }
     if (mark === from) return;
+    // Forward only: a cycle that ran beside this one (its lock's connection lost) may have moved it further.
     await sql`INSERT INTO billing_settled_through (one, transaction_id, position) VALUES (true, ${mark.transactionId}::xid8, ${mark.position}::bigint)
-      ON CONFLICT (one) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position`.execute(this.db);
+      ON CONFLICT (one) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position
+      WHERE (billing_settled_through.transaction_id, billing_settled_through.position) < (EXCLUDED.transaction_id, EXCLUDED.position)`.execute(this.db);
   }
 
   private async savePaid(paid: { meterId: string; win: number; amount: number }[]): Promise<void> {
