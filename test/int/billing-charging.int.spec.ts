@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventStore, eventStoreMigrations } from '@volt/event-store';
+import { EventStore, eventStoreMigrations, migrateToLatest } from '@volt/event-store';
 import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, microsToUsd, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger, ledgerMigrations } from '@volt/ledger-infra';
 import { ProjectionRunner, projectionMigrations } from '@volt/projections';
@@ -252,5 +252,55 @@ describe('the settled mark (a database of its own)', () => {
     expect(after.seq - before.seq).toBe(0);
     // Complete windows only, for a meter still open: 1,000 s to 1,560 s.
     expect(usdToMicros(10) - (await ownLedger.account(customerAccount(org))).balance).toBe(Math.floor((390_000 * 560) / 3600));
+  });
+});
+
+describe('the settled-mark migration on a database that already has meters', () => {
+  const MIGRATION = '2026-11-30T0100-billing-settled-through';
+  const { [MIGRATION]: _newest, ...before } = billingMigrations;
+  const sets = [eventStoreMigrations, projectionMigrations, ledgerMigrations];
+
+  // A billing database as the previous release left it: the projection's checkpoint, a meter
+  // still open, and closed meters charged to their end or (when `owed`) not yet.
+  async function olderDatabase(owed: boolean): Promise<TestDatabase> {
+    const old = await createTestDatabase([...sets, before]);
+    await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES ('billing.meters', '900'::xid8, 4200)`.execute(old.db);
+    await sql`INSERT INTO billing_meters (meter_id, pod_id, tenant_id, kind, rate, hold_id, started_at, ended_at) VALUES
+      ('m_open', 'pod_a', 'org_m', 'gpu', 390000, null, ${at(0)}::timestamptz, null),
+      ('m_done', 'pod_b', 'org_m', 'gpu', 390000, null, ${at(0)}::timestamptz, ${at(600)}::timestamptz),
+      ('m_owed', 'pod_c', 'org_m', 'gpu', 390000, null, ${at(0)}::timestamptz, ${at(600)}::timestamptz)`.execute(old.db);
+    await sql`INSERT INTO billing_progress (meter_id, charged_until) VALUES ('m_done', ${at(600)}::timestamptz), ('m_owed', ${at(owed ? 300 : 600)}::timestamptz)`.execute(old.db);
+    await migrateToLatest(old.db, ...sets, billingMigrations);
+    return old;
+  }
+  const places = async (d: TestDatabase) =>
+    (await sql<{ meter_id: string; place: string | null }>`SELECT meter_id, closed_transaction_id::text || ':' || closed_position AS place FROM billing_meters ORDER BY meter_id`.execute(d.db)).rows;
+  const markOf = async (d: TestDatabase) => (await sql<{ m: string }>`SELECT transaction_id::text || ':' || position AS m FROM billing_settled_through`.execute(d.db)).rows[0]?.m ?? null;
+
+  it('places the closed meters at the projection checkpoint, and starts the mark there when all were settled', async () => {
+    const settled = await olderDatabase(false);
+    try {
+      expect(await places(settled)).toEqual([
+        { meter_id: 'm_done', place: '900:4200' },
+        { meter_id: 'm_open', place: null },
+        { meter_id: 'm_owed', place: '900:4200' },
+      ]);
+      expect(await markOf(settled)).toBe('900:4200');
+    } finally {
+      await settled.drop();
+    }
+    const owing = await olderDatabase(true);
+    try {
+      expect(await markOf(owing)).toBeNull();
+      // The next cycle charges what is owed (300 s to 600 s), then the mark passes both.
+      const l = new Ledger(owing.db);
+      await l.transfer({ id: 'fund:m', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount('org_m'), amount: usdToMicros(10) });
+      await new ChargingCycle(owing.db, new EventStore(owing.db), l, 60_000).run(new Date(t0 + 700_000));
+      expect(await markOf(owing)).toBe('900:4200');
+      // The open meter's complete windows (0 to 660 s) and the rest of the owed one.
+      expect(usdToMicros(10) - (await l.account(customerAccount('org_m'))).balance).toBe(Math.floor((390_000 * 660) / 3600) + Math.floor((390_000 * 600) / 3600) - Math.floor((390_000 * 300) / 3600));
+    } finally {
+      await owing.drop();
+    }
   });
 });
