@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { GlobalCheckpoint } from '@volt/contracts';
-import { compareCheckpoints, type Database, type EventStore } from '@volt/event-store';
+import { compareCheckpoints, withSessionLock, type Database, type EventStore } from '@volt/event-store';
 import { appendBillingEvent } from './billing-events';
 import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, type LedgerOutcome } from '@volt/ledger-contracts';
 import { counter, type Logger } from '@volt/telemetry';
@@ -79,15 +79,8 @@ export class ChargingCycle {
 
   /** One cycle at a time across all billing instances (a PostgreSQL advisory lock); a cycle that finds it taken does nothing. */
   async run(now = new Date()): Promise<CycleReport> {
-    return this.db.connection().execute(async (conn) => {
-      const lock = await sql<{ ok: boolean }>`SELECT pg_try_advisory_lock(hashtext('volt:billing:cycle')) AS ok`.execute(conn);
-      if (!lock.rows[0].ok) return { meters: 0, charges: 0, arrears: 0, exhausted: [] };
-      try {
-        return await this.runLocked(now);
-      } finally {
-        await sql`SELECT pg_advisory_unlock(hashtext('volt:billing:cycle'))`.execute(conn).catch(() => undefined);
-      }
-    });
+    const cycle = await withSessionLock(this.db, 'volt:billing:cycle', () => this.runLocked(now));
+    return cycle.held ? cycle.value : { meters: 0, charges: 0, arrears: 0, exhausted: [] };
   }
 
   private async runLocked(now: Date): Promise<CycleReport> {

@@ -49,3 +49,43 @@ export async function migrateToLatest(db: Database, ...sets: Record<string, Migr
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
+
+/**
+ * Runs `fn` while this process holds the session advisory lock named `key` (one holder across all
+ * processes), or answers `{ held: false }` at once when another holds it. The lock lives with its
+ * connection: `lost()` gives the error that ended that connection — PostgreSQL has then freed the
+ * lock for the next taker, so a holder that runs long should stop — and `onLost` is told at once.
+ */
+export async function withSessionLock<T>(
+  db: Database,
+  key: string,
+  fn: (lost: () => Error | undefined) => Promise<T>,
+  onLost?: (error: Error) => void,
+): Promise<{ held: true; value: T } | { held: false }> {
+  const pool = poolOf(db);
+  if (!pool) throw new Error('withSessionLock needs a database made by createDatabase');
+  const conn = await pool.connect();
+  let lost: Error | undefined;
+  const listener = (error: Error) => {
+    lost ??= error;
+    onLost?.(error);
+  };
+  conn.on('error', listener);
+  // A connection that failed a query of its own is not given back to the pool.
+  const failed = (error: Error) => {
+    lost ??= error;
+    throw error;
+  };
+  try {
+    const { rows } = await conn.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]).catch(failed);
+    if (!rows[0].ok) return { held: false };
+    try {
+      return { held: true, value: await fn(() => lost) };
+    } finally {
+      if (!lost) await conn.query('SELECT pg_advisory_unlock(hashtext($1))', [key]).catch((error: Error) => (lost ??= error));
+    }
+  } finally {
+    conn.removeListener('error', listener);
+    conn.release(lost);
+  }
+}

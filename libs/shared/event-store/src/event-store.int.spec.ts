@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, tableScans, testEvent, type TestDatabase } from '@volt/testing';
 import { START_OF_STORE } from '@volt/contracts';
-import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, createDatabase, eventStoreMigrations, newId, verifyStore } from './index';
+import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, createDatabase, eventStoreMigrations, newId, verifyStore, withSessionLock } from './index';
 
 let t: TestDatabase;
 let store: EventStore;
@@ -298,6 +298,35 @@ describe('read all without skipping', () => {
 });
 
 describe('connections', () => {
+  it('lets one holder at a time have a session lock, and tells the holder when its connection is lost', async () => {
+    let told: Error | undefined;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let seen: Error | undefined;
+    const holder = withSessionLock(
+      t.db,
+      'test:lock',
+      async (lost) => {
+        // Meanwhile another taker is refused at once.
+        expect(await withSessionLock(t.db, 'test:lock', async () => 'no')).toEqual({ held: false });
+        await sql`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(t.db);
+        await released;
+        seen = lost();
+        return 'held';
+      },
+      (error) => {
+        told = error;
+        release();
+      },
+    );
+    expect(await holder).toEqual({ held: true, value: 'held' });
+    expect(told).toBeInstanceOf(Error);
+    expect(seen).toBe(told);
+    // PostgreSQL freed it with the session: the next taker gets it.
+    expect(await withSessionLock(t.db, 'test:lock', async () => 'again')).toEqual({ held: true, value: 'again' });
+  });
+
   it('survives losing a connection held between queries: its holder sees an error, the pool goes on', async () => {
     await t.db.connection().execute(async (conn) => {
       const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(conn);

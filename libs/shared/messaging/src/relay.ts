@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt/contracts';
-import { checkpointOf, compareCheckpoints, poolOf, sealNextRange, Wakeable, type Database, type EventStore } from '@volt/event-store';
+import { checkpointOf, compareCheckpoints, sealNextRange, Wakeable, withSessionLock, type Database, type EventStore } from '@volt/event-store';
 import { counter, gauge, type Logger } from '@volt/telemetry';
 import { Headers, contextOfStream, type MessagingNames } from './names';
 
@@ -81,33 +81,23 @@ export class OutboxRelay {
 
   /**
    * Leads for as long as this process holds the lock. The lock lives with its session: if that
-   * connection is lost, PostgreSQL frees the lock for another relay, so this one stops at once
-   * rather than lead beside it.
+   * connection is lost, PostgreSQL frees the lock for another relay, so this one stops before its
+   * next batch rather than lead beside it.
    */
   private async leadWhileLocked(): Promise<void> {
-    const pool = poolOf(this.db);
-    if (!pool) throw new Error('OutboxRelay needs a database made by createDatabase');
-    const conn = await pool.connect();
-    let lost: Error | undefined;
-    const onLost = (error: Error) => {
-      lost = error;
-      this.idle.wake();
-    };
-    conn.on('error', onLost);
-    try {
-      const lock = await conn.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [this.lockKey]);
-      if (!lock.rows[0].ok) return;
-      this.active = true;
-      try {
-        await this.lead(() => lost);
-      } finally {
-        this.active = false;
-        if (!lost) await conn.query('SELECT pg_advisory_unlock(hashtext($1))', [this.lockKey]).catch(() => undefined);
-      }
-    } finally {
-      conn.removeListener('error', onLost);
-      conn.release(lost);
-    }
+    await withSessionLock(
+      this.db,
+      this.lockKey,
+      async (lost) => {
+        this.active = true;
+        try {
+          await this.lead(lost);
+        } finally {
+          this.active = false;
+        }
+      },
+      () => this.idle.wake(),
+    );
   }
 
   private async lead(lockLost: () => Error | undefined): Promise<void> {

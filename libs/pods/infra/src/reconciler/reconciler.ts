@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
-import type { Database, EventStore } from '@volt/event-store';
+import { withSessionLock, type Database, type EventStore } from '@volt/event-store';
 import { podStream, type PodReason } from '@volt/pods-contracts';
 import { counter, gauge, histogram, type Logger } from '@volt/telemetry';
 import type { PodLifecycle } from '../commands/pods.handlers';
@@ -89,15 +88,8 @@ export class Reconciler {
   async sweep(): Promise<SweepReport> {
     const end = sweepSeconds.startTimer();
     try {
-      return await this.db.connection().execute(async (conn) => {
-        const lock = await sql<{ ok: boolean }>`SELECT pg_try_advisory_lock(hashtext(${LOCK})) AS ok`.execute(conn);
-        if (!lock.rows[0].ok) return { swept: false, orphans: 0, actions: 0 };
-        try {
-          return await this.sweepLocked();
-        } finally {
-          await sql`SELECT pg_advisory_unlock(hashtext(${LOCK}))`.execute(conn).catch(() => undefined);
-        }
-      });
+      const sweep = await withSessionLock(this.db, LOCK, () => this.sweepLocked());
+      return sweep.held ? sweep.value : { swept: false, orphans: 0, actions: 0 };
     } finally {
       end();
     }
