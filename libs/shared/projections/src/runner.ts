@@ -39,6 +39,10 @@ export class ProjectionRunner {
     if (names.size !== projections.length) throw new Error('projection names must be unique');
   }
 
+  private get batchSize(): number {
+    return this.options.batchSize ?? 5000;
+  }
+
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
@@ -102,7 +106,7 @@ export class ProjectionRunner {
     let read = 0;
     await Promise.all(
       [...groups.values()].map(async ({ from, projections }) => {
-        const events = await this.store.readAll(from, this.options.batchSize ?? 5000);
+        const events = await this.store.readAll(from, this.batchSize);
         read = Math.max(read, events.length);
         if (events.length > 0) await Promise.all(projections.map((p) => this.apply(p, from, events)));
       }),
@@ -128,7 +132,6 @@ export class ProjectionRunner {
   }
 
   private async run(): Promise<void> {
-    const batchSize = this.options.batchSize ?? 5000;
     while (!this.stopped) {
       let read: number;
       try {
@@ -142,7 +145,7 @@ export class ProjectionRunner {
       // A short batch was everything there was: look again at once only for someone waiting
       // (read-your-writes); otherwise at the next poll or nudge, rather than spend a read
       // finding nothing after every batch.
-      if (read === 0 || (read < batchSize && this.waiters.size === 0)) await this.idle.sleep(this.options.idleMs ?? 20);
+      if (read === 0 || (read < this.batchSize && this.waiters.size === 0)) await this.idle.sleep(this.options.idleMs ?? 20);
     }
   }
 
@@ -159,7 +162,7 @@ export class ProjectionRunner {
   /** One batch: read, then apply and move the checkpoint in one transaction. */
   private async step(projection: Projection): Promise<number> {
     const from = await this.position(projection);
-    const events = await this.store.readAll(from, this.options.batchSize ?? 5000);
+    const events = await this.store.readAll(from, this.batchSize);
     if (events.length > 0) await this.apply(projection, from, events);
     return events.length;
   }
