@@ -29,15 +29,21 @@ afterAll(() => t.drop());
 describe('runDecider', () => {
   it('answers a redelivered command from its first run, even after the stream moved on', async () => {
     const first = await run('counter-1', 'cmd-a', 2);
-    expect(first).toMatchObject({ ok: true, replayed: false, events: [{ type: 'Added', data: { n: 2, total: 2 } }] });
+    expect(first).toMatchObject({ ok: true, replayed: false, events: [{ type: 'Added', data: { n: 2, total: 2 } }], state: 2 });
     expect((await run('counter-1', 'cmd-b', 1)).ok).toBe(true); // total 3: cmd-a decided again now would be refused
 
     const again = await run('counter-1', 'cmd-a', 2);
-    expect(again).toEqual({ ...first, replayed: true });
+    // The same answer; the state is the stream's as it stands now.
+    expect(again).toEqual({ ...first, replayed: true, state: 3 });
     expect((await store.readStream('counter-1')).map((e) => e.data)).toEqual([
       { n: 2, total: 2 },
       { n: 1, total: 3 },
     ]);
+  });
+
+  it('gives the state the decision leaves', async () => {
+    expect(await run('counter-5', 'cmd-e', 1)).toMatchObject({ ok: true, state: 1 });
+    expect(await run('counter-5', 'cmd-f', 2)).toMatchObject({ ok: true, state: 3 });
   });
 
   it('refuses a command id already used on another stream', async () => {

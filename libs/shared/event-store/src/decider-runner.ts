@@ -9,8 +9,9 @@ interface Message {
   data: unknown;
 }
 
-export type DecisionOutcome<E> =
-  | { ok: true; events: E[]; checkpoint: GlobalCheckpoint | null; replayed: boolean }
+/** On success, `state` is the stream's after the decision (for a replay, as the stream stands). */
+export type DecisionOutcome<E, S = unknown> =
+  | { ok: true; events: E[]; checkpoint: GlobalCheckpoint | null; replayed: boolean; state: S }
   | { ok: false; error: DomainError };
 
 export interface RunDeciderInput<C> {
@@ -32,11 +33,14 @@ export async function runDecider<C, E extends Message, S>(
   store: EventStore,
   decider: Decider<C, E, S>,
   input: RunDeciderInput<C>,
-): Promise<DecisionOutcome<E>> {
+): Promise<DecisionOutcome<E, S>> {
   const firstId = uuidFromName(`${input.commandId}:0`);
   const maxRetries = input.maxRetries ?? 10;
   for (let attempt = 0; ; attempt++) {
     const history = await store.readStream(input.streamId);
+    const version = history.length === 0 ? 0 : history[history.length - 1].streamVersion;
+    const toEvent = (e: (typeof history)[number]) => ({ type: e.type, data: e.data }) as E;
+    const state = fold(decider, history.map(toEvent));
     // A redelivered command finds its first run's events in the history it loads anyway:
     // answer from them rather than deciding again against a stream that has moved on.
     const first = history.findIndex((e) => e.id === firstId);
@@ -45,15 +49,15 @@ export async function runDecider<C, E extends Message, S>(
       const last = stored[stored.length - 1];
       return {
         ok: true,
-        events: stored.map((e) => ({ type: e.type, data: e.data }) as E),
+        events: stored.map(toEvent),
         checkpoint: { transactionId: last.transactionId, position: last.position },
         replayed: true,
+        state,
       };
     }
-    const state = fold(decider, history.map((e) => ({ type: e.type, data: e.data }) as E));
     const decision = decider.decide(input.command, state);
     if (isDomainError(decision)) return { ok: false, error: decision };
-    if (decision.length === 0) return { ok: true, events: [], checkpoint: null, replayed: false };
+    if (decision.length === 0) return { ok: true, events: [], checkpoint: null, replayed: false, state };
     const metadata: MessageMetadata = { ...input.metadata, causationId: input.commandId };
     try {
       const result = await store.append(
@@ -65,13 +69,14 @@ export async function runDecider<C, E extends Message, S>(
           metadata,
           occurredAt: input.occurredAt,
         })),
-        { expectedVersion: history.length === 0 ? 0 : history[history.length - 1].streamVersion },
+        { expectedVersion: version },
       );
       return {
         ok: true,
         events: decision,
         checkpoint: { transactionId: result.transactionId, position: result.positions[result.positions.length - 1] },
         replayed: result.duplicate,
+        state: decision.reduce(decider.evolve, state),
       };
     } catch (error) {
       if (error instanceof ConcurrencyConflictError && attempt < maxRetries) continue;

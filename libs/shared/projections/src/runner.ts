@@ -179,10 +179,15 @@ export class ProjectionRunner {
       return;
     }
     await this.db.transaction().execute(async (trx) => {
-      await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${projection.name}, '0'::xid8, 0)
-        ON CONFLICT DO NOTHING`.execute(trx);
-      const locked = await sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text, position::text
+      const lock = () => sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text, position::text
         FROM proj_checkpoints WHERE name = ${projection.name} FOR UPDATE`.execute(trx);
+      let locked = await lock();
+      // The row exists but for a projection's first batch (or after a rebuild): one query, not two, per batch.
+      if (locked.rows.length === 0) {
+        await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${projection.name}, '0'::xid8, 0)
+          ON CONFLICT DO NOTHING`.execute(trx);
+        locked = await lock();
+      }
       const stored = { transactionId: locked.rows[0].transaction_id, position: locked.rows[0].position };
       // Another instance may have applied part of this batch already.
       const overtaken = compareCheckpoints(stored, from) > 0;

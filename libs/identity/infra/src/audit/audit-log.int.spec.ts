@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KyselyPlugin } from 'kysely';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
 import { identityMigrations } from '../migrations';
 import { AuditLog, type AuditRecord, queryAuditLog } from './audit-log';
@@ -63,5 +64,43 @@ describe('AuditLog: read records batched through COPY', () => {
     audit.recordLater(read({ tenantId: 'org_refused', requestId: 'after' }));
     await audit.flush();
     expect((await all('org_refused')).map((e) => e.request_id)).toEqual(['after']);
+  });
+});
+
+describe('AuditLog: write records, committed before they resolve', () => {
+  it('stores concurrent records, each resolved once it is committed, in fewer statements than records', async () => {
+    let inserts = 0;
+    const counting: KyselyPlugin = {
+      transformQuery: (args) => {
+        if (args.node.kind === 'InsertQueryNode') inserts++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
+    const audit = new AuditLog(t.db.withPlugin(counting));
+    const stored = new Set<string>();
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        audit.record(read({ tenantId: 'org_writes', method: 'POST', requestId: `w-${i}` })).then(async () => {
+          const [row] = await t.db.selectFrom('gw_audit_log').select('request_id').where('request_id', '=', `w-${i}`).execute();
+          if (row) stored.add(row.request_id);
+        }),
+      ),
+    );
+    expect(stored.size).toBe(200);
+    // The first goes alone; those that arrived meanwhile share the next INSERT.
+    expect(inserts).toBeLessThan(10);
+  });
+
+  it('fails only the record the table refuses, not those committed with it', async () => {
+    const audit = new AuditLog(t.db);
+    const outcomes = await Promise.allSettled([
+      audit.record(read({ tenantId: 'org_mixed', method: 'POST', requestId: 'ok-1' })),
+      audit.record(read({ tenantId: 'org_mixed', method: 'POST', requestId: 'ok-2' })),
+      audit.record(read({ tenantId: 'org_mixed', method: 'POST', requestId: 'bad', status: Number.NaN })),
+      audit.record(read({ tenantId: 'org_mixed', method: 'POST', requestId: 'ok-3' })),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((await all('org_mixed')).map((e) => e.request_id).sort()).toEqual(['ok-1', 'ok-2', 'ok-3']);
   });
 });

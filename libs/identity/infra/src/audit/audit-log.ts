@@ -31,6 +31,12 @@ const toRow = (r: AuditRecord) => ({
   occurred_at: r.occurredAt,
 });
 
+interface PendingWrite {
+  row: ReturnType<typeof toRow>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 const COPY_COLUMNS = 'tenant_id, actor_type, actor_id, method, route, resource_id, status, request_id, trace_id, client_ip, occurred_at';
 
 /** A value in COPY's text format: \N for null; backslash, tab, newline and carriage return escaped; NUL (which text refuses) dropped. */
@@ -68,6 +74,8 @@ export class AuditLog {
   private pending: AuditRecord[] = [];
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
+  private readonly writes: PendingWrite[] = [];
+  private writing = false;
 
   constructor(
     private readonly db: Database,
@@ -75,8 +83,31 @@ export class AuditLog {
     private readonly flushMs = 250,
   ) {}
 
-  async record(entry: AuditRecord): Promise<void> {
-    await this.db.insertInto('gw_audit_log').values(toRow(entry)).execute();
+  /**
+   * Stores a state-changing request's record; resolves once it is committed. Group committed:
+   * while one INSERT is in flight, the records that arrive wait and go together in the next.
+   */
+  record(entry: AuditRecord): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.writes.push({ row: toRow(entry), resolve, reject });
+      if (!this.writing) void this.writeQueued();
+    });
+  }
+
+  private async writeQueued(): Promise<void> {
+    this.writing = true;
+    while (this.writes.length > 0) {
+      const batch = this.writes.splice(0, 1000);
+      try {
+        await this.db.insertInto('gw_audit_log').values(batch.map((w) => w.row)).execute();
+        for (const w of batch) w.resolve();
+      } catch (error) {
+        // One record the table refuses must not fail its neighbours: each goes again on its own.
+        if (batch.length === 1) batch[0].reject(error);
+        else await Promise.all(batch.map((w) => this.db.insertInto('gw_audit_log').values(w.row).execute().then(w.resolve, w.reject)));
+      }
+    }
+    this.writing = false;
   }
 
   recordLater(entry: AuditRecord): void {

@@ -2,7 +2,7 @@ import { domainError, type CommandEnvelope, type CommandReply, type DomainError,
 import type { Database, EventStore } from '@volt/event-store';
 import { usdToMicros } from '@volt/ledger-contracts';
 import { CreatePod, DeletePod, podStream, StartPod, StopPod, UpdatePod, type PodReason, type PodRequested, type PodStatus } from '@volt/pods-contracts';
-import { podDecider, type PodCommand, type PodEvent } from '@volt/pods-domain';
+import { podDecider, type PodCommand, type PodEvent, type PodState } from '@volt/pods-domain';
 import type { Keyring } from '@volt/secrets';
 import type { Logger } from '@volt/telemetry';
 import { OfferUnavailableError, type CreateInstance } from '../providers/port';
@@ -15,6 +15,8 @@ import type { HoldPort } from './holds';
 import { systemEnvelope } from './system-envelope';
 
 type Reply<T> = Promise<CommandReply<T>>;
+/** A pod's state with its stream's version and its organization. */
+type PodView = PodState & { version: number; tenantId: string | null };
 type Requested = MessageOf<typeof PodRequested>['data'];
 
 /** A crash seam for the kill tests: VOLT_FAULT_CRASH_AT names a point in create where the process dies. */
@@ -56,17 +58,14 @@ export class PodLifecycle {
    */
   async decide(envelope: CommandEnvelope, command: PodCommand) {
     const outcome = await decideFor(this.deps.store, podDecider, podStream(command.data.podId), envelope, command);
-    if (outcome.ok && !outcome.replayed && outcome.events.some((e) => RELEASES_HOLD.has(e.type))) await this.releaseHold(command.data.podId, envelope);
+    if (!outcome.ok || outcome.replayed || !outcome.events.some((e) => RELEASES_HOLD.has(e.type))) return outcome;
+    const { holdId } = outcome.state;
+    if (holdId && envelope.tenantId) await this.deps.holds.release(envelope.tenantId, holdId, envelope.correlationId);
     return outcome;
   }
 
-  private async releaseHold(podId: string, envelope: CommandEnvelope): Promise<void> {
-    const state = await this.state(podId);
-    if (state.holdId && envelope.tenantId) await this.deps.holds.release(envelope.tenantId, state.holdId, envelope.correlationId);
-  }
-
   /** The pod's state from its stream, with the stream's version and the pod's organization. */
-  private async state(podId: string) {
+  private async state(podId: string): Promise<PodView> {
     const events = await this.deps.store.readStream(podStream(podId));
     const state = events.reduce((s, e) => podDecider.evolve(s, { type: e.type, data: e.data } as PodEvent), podDecider.initialState());
     return { ...state, version: events.length, tenantId: events[0]?.tenantId ?? null };
@@ -161,7 +160,7 @@ export class PodLifecycle {
     const running = await podsInStatus(this.deps.db, tenantId, ['running']);
     for (const row of running) {
       const outcome = await this.decideAsSystem(row, { type: 'RequestStop', data: { podId: row.pod_id, reason: 'insufficient_balance', at: new Date().toISOString() } }, `exhausted-${key}`);
-      if (outcome.ok && outcome.events.length > 0) await this.carry(row.pod_id, 'stop');
+      if (outcome.ok && outcome.events.length > 0) await this.carry(row.pod_id, 'stop', { ...outcome.state, tenantId: row.tenant_id });
     }
     return running.length;
   }
@@ -173,7 +172,7 @@ export class PodLifecycle {
     const message = `Deleted after the grace period at zero balance (since ${zeroSince}) ended with arrears unpaid.`;
     for (const row of stopped) {
       const outcome = await this.decideAsSystem(row, { type: 'RequestDelete', data: { podId: row.pod_id, reason: 'insufficient_balance', message, at: new Date().toISOString() } }, `grace-${key}`);
-      if (outcome.ok && outcome.events.length > 0) await this.carry(row.pod_id, 'destroy');
+      if (outcome.ok && outcome.events.length > 0) await this.carry(row.pod_id, 'destroy', { ...outcome.state, tenantId: row.tenant_id });
     }
     return stopped.length;
   }
@@ -182,14 +181,17 @@ export class PodLifecycle {
     const podId = command.data.podId;
     const outcome = await this.decide(envelope, command);
     if (!outcome.ok) return { ok: false, error: outcome.error };
-    if (outcome.events.length > 0 && !outcome.replayed) await this.carry(podId, action);
-    const { status } = await this.state(podId);
+    if (outcome.events.length > 0 && !outcome.replayed) await this.carry(podId, action, { ...outcome.state, tenantId: envelope.tenantId });
+    const { status } = outcome.state;
     return { ok: true, checkpoint: outcome.checkpoint, result: { id: podId, status, message: ACTIONS[action][status] ?? `Pod is ${status}.` } };
   }
 
-  /** Carries an intent to the provider now; if that fails, the reconciler carries it on its next sweep. */
-  async carry(podId: string, action: 'start' | 'stop' | 'destroy'): Promise<void> {
-    const state = await this.state(podId);
+  /**
+   * Carries an intent to the provider now; if that fails, the reconciler carries it on its next
+   * sweep. `known` is the pod as a decision just left it (else its stream is read).
+   */
+  async carry(podId: string, action: 'start' | 'stop' | 'destroy', known?: Pick<PodView, keyof PodState | 'tenantId'>): Promise<void> {
+    const state = known ?? (await this.state(podId));
     if (!state.instanceId) return;
     const provider = this.deps.providers.get(state.provider);
     try {
@@ -204,8 +206,8 @@ export class PodLifecycle {
   async update(envelope: CommandEnvelope): Reply<{ podId: string }> {
     const d = UpdatePod.schema.parse(envelope.data);
     if (d.sshKeyIds) {
-      const missing = await this.missingKeys(requireTenant(envelope), d.sshKeyIds);
-      if (missing) return { ok: false, error: missing };
+      const keys = await this.requireKeys(requireTenant(envelope), d.sshKeyIds);
+      if (!Array.isArray(keys)) return { ok: false, error: keys };
     }
     const outcome = await this.decide(envelope, { type: 'UpdatePod', data: { podId: d.podId, name: d.name, sshKeyIds: d.sshKeyIds, volumeSizeGb: d.volumeSizeGb, gpuCount: d.gpuCount, at: d.requestedAt } });
     return outcome.ok ? { ok: true, checkpoint: outcome.checkpoint, result: { podId: d.podId } } : { ok: false, error: outcome.error };
@@ -215,8 +217,8 @@ export class PodLifecycle {
     const d = DeletePod.schema.parse(envelope.data);
     const outcome = await this.decide(envelope, { type: 'RequestDelete', data: { podId: d.podId, at: d.requestedAt } });
     if (!outcome.ok) return { ok: false, error: outcome.error };
-    if (outcome.events.length > 0 && !outcome.replayed) await this.carry(d.podId, 'destroy');
-    const { status } = await this.state(d.podId);
+    if (outcome.events.length > 0 && !outcome.replayed) await this.carry(d.podId, 'destroy', { ...outcome.state, tenantId: envelope.tenantId });
+    const { status } = outcome.state;
     const message =
       status === 'deleted' ? 'Pod and all associated resources have been deleted.' : 'Pod is being deleted; its instance and local volume are being destroyed. It shows as deleted once the provider confirms.';
     return { ok: true, checkpoint: outcome.checkpoint, result: { id: d.podId, status, message } };
@@ -232,14 +234,14 @@ export class PodLifecycle {
   }
 
   /** What the provider gets. The pod keeps the image it was requested with, even if its template changed since. */
-  private async specOf(tenantId: string, r: Omit<Requested, 'requestedAt'>, deploy: DeployImage): Promise<CreateInstance> {
+  private specOf(r: Omit<Requested, 'requestedAt'>, deploy: DeployImage, sshKeys: string[]): CreateInstance {
     return {
       tag: r.podId,
       offerId: r.offerId,
       gpuCount: r.gpuCount,
       volumeGb: r.volumeSizeGb,
       image: r.image,
-      sshKeys: await this.publicKeys(tenantId, r.sshKeyIds),
+      sshKeys,
       envVars: deploy.envVars,
       ports: deploy.ports,
       registryAuth: r.provider === 'lium' ? deploy.registryAuth : null,
@@ -251,29 +253,34 @@ export class PodLifecycle {
     const requested = (await this.deps.store.readStream(podStream(row.pod_id)))[0]?.data as Requested | undefined;
     if (!requested) return domainError('NOT_FOUND', `pod ${row.pod_id} has no history`);
     const deploy = await this.deployOf(row.tenant_id, requested.templateId, requested.image);
-    return 'code' in deploy ? deploy : { requested, spec: await this.specOf(row.tenant_id, requested, deploy) };
+    return 'code' in deploy ? deploy : { requested, spec: this.specOf(requested, deploy, await this.publicKeys(row.tenant_id, requested.sshKeyIds)) };
   }
 
+  /** The organization's public keys among `ids`, in their order; a key removed since is left out. */
   private async publicKeys(tenantId: string, ids: string[]): Promise<string[]> {
-    if (ids.length === 0) return [];
-    const rows = await this.deps.db.selectFrom('pods_ssh_keys').select(['key_id', 'public_key']).where('tenant_id', '=', tenantId).where('key_id', 'in', ids).execute();
-    return rows.map((r) => r.public_key as string);
+    const found = await this.keysOf(tenantId, ids);
+    return ids.filter((id) => found.has(id)).map((id) => found.get(id)!);
   }
 
-  private async missingKeys(tenantId: string, ids: string[]): Promise<DomainError | undefined> {
-    if (ids.length === 0) return undefined;
-    const rows = await this.deps.db.selectFrom('pods_ssh_keys').select('key_id').where('tenant_id', '=', tenantId).where('key_id', 'in', ids).execute();
-    const have = new Set(rows.map((r) => r.key_id as string));
-    const missing = ids.filter((id) => !have.has(id));
-    if (missing.length === 0) return undefined;
+  /** The organization's public keys for `ids`, or the error naming those it does not have. */
+  private async requireKeys(tenantId: string, ids: string[]): Promise<string[] | DomainError> {
+    const found = await this.keysOf(tenantId, ids);
+    const missing = ids.filter((id) => !found.has(id));
+    if (missing.length === 0) return ids.map((id) => found.get(id)!);
     const message = `SSH key${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found in this organization. Add keys with POST /api/volt/ssh-keys.`;
     return domainError('VALIDATION_ERROR', message, [{ field: 'ssh_key_ids', rule: 'exists', message }]);
   }
 
+  private async keysOf(tenantId: string, ids: string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.deps.db.selectFrom('pods_ssh_keys').select(['key_id', 'public_key']).where('tenant_id', '=', tenantId).where('key_id', 'in', ids).execute();
+    return new Map(rows.map((r) => [r.key_id as string, r.public_key as string]));
+  }
+
   /** Checks the request against the catalogue, the templates and the keys; prices it at today's offer. */
   private async validate(tenantId: string, d: MessageOf<typeof CreatePod>['data']): Promise<{ requested: Omit<Requested, 'requestedAt'>; spec: CreateInstance } | DomainError> {
-    const missing = await this.missingKeys(tenantId, d.sshKeyIds);
-    if (missing) return missing;
+    const sshKeys = await this.requireKeys(tenantId, d.sshKeyIds);
+    if (!Array.isArray(sshKeys)) return sshKeys;
     const provider = this.deps.providers.get(d.provider);
     const machineId = d.provider === 'targon' ? provider.machineIdOf(d.resourceName!) : d.machineId!;
     const machine = await findMachine(this.deps.db, machineId);
@@ -321,7 +328,7 @@ export class PodLifecycle {
       confidential: machine.confidential,
       holdId: null,
     };
-    return { requested, spec: await this.specOf(tenantId, requested, deploy) };
+    return { requested, spec: this.specOf(requested, deploy, sshKeys) };
   }
 
   private crash(point: CrashPoint): void {
