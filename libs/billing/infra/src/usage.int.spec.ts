@@ -22,12 +22,25 @@ describe('usage lookups over a long meter history', () => {
   it('find one pod\'s cost and one organization\'s usage through indexes, not by scanning every meter', async () => {
     const before = await tableScans(t.db, 'billing_meters');
     const pod = await podUsage(t.db, 'org_7', 'pod_7');
-    const usage = await usageOf(t.db, 'org_7', new Date(Date.now() - 7 * 86_400_000), new Date());
+    const from = new Date(Date.now() - 7 * 86_400_000);
+    const to = new Date();
+    const usage = await usageOf(t.db, 'org_7', from, to);
     const after = await tableScans(t.db, 'billing_meters');
 
     expect(pod.total_cost).toBeGreaterThan(0); // five meters found, each a day or more of GPU time
-    expect(usage).toBeDefined();
     expect(after.seq - before.seq).toBe(0);
     expect(after.idx - before.idx).toBeGreaterThanOrEqual(2);
+
+    // org_7's 500 meters (of its 100 pods) each overlap the week by about six days, split by day.
+    const { rows } = await sql<{ seconds: string }>`SELECT sum(extract(epoch FROM least(ended_at, ${to}) - greatest(started_at, ${from})))::text AS seconds
+      FROM billing_meters WHERE tenant_id = 'org_7'`.execute(t.db);
+    const expected = Number(rows[0].seconds);
+    const seconds = usage.usage.reduce((s, u) => s + u.gpu_seconds, 0);
+    expect(Math.abs(seconds - expected)).toBeLessThanOrEqual(usage.total); // each day's figure is rounded to the second
+    expect(new Set(usage.usage.map((u) => u.resource))).toEqual(new Set(Array.from({ length: 100 }, (_, i) => `pod_${i * 100 + 7}`)));
+    expect(usage.usage.every((u) => u.date >= from.toISOString().slice(0, 10) && u.date <= to.toISOString().slice(0, 10) && u.storage_seconds === 0)).toBe(true);
+    // 0.39 USD per hour; each entry's cost is rounded to the cent.
+    const cost = usage.usage.reduce((s, u) => s + u.cost, 0);
+    expect(Math.abs(cost - (expected / 3600) * 0.39)).toBeLessThanOrEqual(0.005 * usage.total + 1e-6);
   });
 });
