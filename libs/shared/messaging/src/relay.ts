@@ -9,7 +9,7 @@ import { Headers, contextOfStream, type MessagingNames } from './names';
 export interface RelayOptions {
   name?: string;
   batchSize?: number;
-  /** How long to wait when the store has nothing new. */
+  /** The first rest when the store has nothing new (rests grow to 250 ms while nothing comes). */
   idleMs?: number;
   /** How often the active relay seals new ranges of the global order. */
   sealIntervalMs?: number;
@@ -33,7 +33,7 @@ const lagSeconds = gauge('volt_relay_lag_seconds', 'Age of the newest event the 
 export class OutboxRelay {
   private stopped = false;
   private running: Promise<void> | undefined;
-  private readonly idle = new Wakeable();
+  private readonly idle: Wakeable;
   private active = false;
   private readonly name: string;
   private readonly lockKey: string;
@@ -46,6 +46,7 @@ export class OutboxRelay {
     private readonly options: RelayOptions = {},
   ) {
     this.name = options.name ?? 'outbox';
+    this.idle = new Wakeable(options.idleMs ?? 20);
     this.lockKey = `volt-relay:${names.prefix}:${this.name}`;
   }
 
@@ -122,7 +123,8 @@ export class OutboxRelay {
           /* seal every complete range available now */
         }
       }
-      if (events.length === 0) await this.idle.sleep(this.options.idleMs ?? 20);
+      if (events.length > 0) this.idle.busy();
+      else await this.idle.rest();
     }
   }
 

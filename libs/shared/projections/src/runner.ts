@@ -27,7 +27,7 @@ export class ProjectionRunner {
   private readonly waiters = new Set<Waiter>();
   private stopped = true;
   private loop: Promise<void> | undefined;
-  private readonly idle = new Wakeable();
+  private readonly idle: Wakeable;
 
   constructor(
     private readonly db: Database,
@@ -35,6 +35,7 @@ export class ProjectionRunner {
     readonly projections: Projection[],
     private readonly options: ProjectionRunnerOptions = {},
   ) {
+    this.idle = new Wakeable(options.idleMs ?? 20);
     const names = new Set(projections.map((p) => p.name));
     if (names.size !== projections.length) throw new Error('projection names must be unique');
   }
@@ -145,7 +146,8 @@ export class ProjectionRunner {
       // A short batch was everything there was: look again at once only for someone waiting
       // (read-your-writes); otherwise at the next poll or nudge, rather than spend a read
       // finding nothing after every batch.
-      if (read === 0 || (read < this.batchSize && this.waiters.size === 0)) await this.idle.sleep(this.options.idleMs ?? 20);
+      if (read > 0) this.idle.busy();
+      if (read === 0 || (read < this.batchSize && this.waiters.size === 0)) await this.idle.rest();
     }
   }
 
