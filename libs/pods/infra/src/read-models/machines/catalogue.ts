@@ -22,12 +22,36 @@ const toMachine = (r: any): Machine => ({
   resource_name: r.resource_name,
 });
 
+/** Columns of pods_machines, each with its type in the refresh's JSON payload (refreshed_at apart). */
+const COLUMNS = {
+  machine_id: 'text',
+  provider: 'text',
+  offer_id: 'text',
+  resource_name: 'text',
+  gpu_type: 'text',
+  gpu_count: 'integer',
+  gpu_vram_gb: 'integer',
+  cpu_cores: 'integer',
+  ram_gb: 'integer',
+  storage_gb: 'integer',
+  cost_per_gpu_hour: 'double precision',
+  available_gpus: 'integer',
+  location: 'text',
+  confidential: 'boolean',
+  instance_type: 'text',
+  minimum_runtime_minutes: 'integer',
+} as const;
+const NAMES = Object.keys(COLUMNS);
+const list = (prefix: string) => sql.raw(NAMES.map((c) => `${prefix}${c}`).join(', '));
+
 /**
- * Refreshes the catalogue from each provider: its offers replace the provider's
- * rows in one transaction. A provider that does not answer keeps its last rows and
- * is shown as unavailable.
+ * Refreshes the catalogue from each provider, in one statement per provider (the offers go as
+ * one JSON parameter, so a catalogue of any size fits): offers no longer listed are removed,
+ * new ones added, and only the rows whose offer changed are written (`refreshed_at` is when a
+ * row last changed). A provider that does not answer keeps its last rows and is shown as
+ * unavailable.
  */
-export async function refreshCatalogue(db: Database, providers: Providers, now = new Date()): Promise<void> {
+export async function refreshCatalogue(db: Database, providers: Pick<Providers, 'all'>, now = new Date()): Promise<void> {
   await Promise.all(
     providers.all.map(async (provider) => {
       let offers: Offer[];
@@ -41,34 +65,35 @@ export async function refreshCatalogue(db: Database, providers: Providers, now =
           .execute();
         return;
       }
+      const rows = offers.map((o) => ({
+        machine_id: o.machineId,
+        provider: o.provider,
+        offer_id: o.offerId,
+        resource_name: o.resourceName,
+        gpu_type: o.gpuType,
+        gpu_count: o.gpuCount,
+        gpu_vram_gb: o.vramGb,
+        cpu_cores: o.cpuCores,
+        ram_gb: o.ramGb,
+        storage_gb: o.storageGb,
+        cost_per_gpu_hour: o.pricePerGpuHour,
+        available_gpus: o.availableGpus,
+        location: o.location,
+        confidential: o.confidential,
+        instance_type: o.instanceType,
+        minimum_runtime_minutes: o.minimumRuntimeMinutes,
+      }));
       await db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('pods_machines').where('provider', '=', provider.name).execute();
-        if (offers.length > 0) {
-          await trx
-            .insertInto('pods_machines')
-            .values(
-              offers.map((o) => ({
-                machine_id: o.machineId,
-                provider: o.provider,
-                offer_id: o.offerId,
-                resource_name: o.resourceName,
-                gpu_type: o.gpuType,
-                gpu_count: o.gpuCount,
-                gpu_vram_gb: o.vramGb,
-                cpu_cores: o.cpuCores,
-                ram_gb: o.ramGb,
-                storage_gb: o.storageGb,
-                cost_per_gpu_hour: o.pricePerGpuHour,
-                available_gpus: o.availableGpus,
-                location: o.location,
-                confidential: o.confidential,
-                instance_type: o.instanceType,
-                minimum_runtime_minutes: o.minimumRuntimeMinutes,
-                refreshed_at: now,
-              })),
-            )
-            .execute();
-        }
+        await sql`WITH incoming AS (
+            SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(${sql.raw(Object.entries(COLUMNS).map(([c, t]) => `${c} ${t}`).join(', '))})
+          ), gone AS (
+            DELETE FROM pods_machines m WHERE m.provider = ${provider.name}
+              AND NOT EXISTS (SELECT 1 FROM incoming i WHERE i.machine_id = m.machine_id)
+          )
+          INSERT INTO pods_machines (${list('')}, refreshed_at)
+          SELECT ${list('i.')}, ${now}::timestamptz FROM incoming i
+          ON CONFLICT (machine_id) DO UPDATE SET (${list('')}, refreshed_at) = (${list('EXCLUDED.')}, EXCLUDED.refreshed_at)
+          WHERE (${list('pods_machines.')}) IS DISTINCT FROM (${list('EXCLUDED.')})`.execute(trx);
         const row = { name: provider.name, kind: provider.confidential ? 'confidential' : 'standard', status: 'ok', machines: offers.length, refreshed_at: now };
         await trx
           .insertInto('pods_providers')
