@@ -118,7 +118,8 @@ export async function livePods(db: Database): Promise<PodRow[]> {
 /** Pod ids among `ids` that are terminal (or unknown) in the read model. */
 export async function podStatuses(db: Database, ids: string[]): Promise<Map<string, PodStatus>> {
   if (ids.length === 0) return new Map();
-  const rows = await db.selectFrom('pods_sessions').select(['pod_id', 'status']).where('pod_id', 'in', ids).execute();
+  // One array parameter, not one per id: a provider may list more instances than a statement has parameters.
+  const rows = await db.selectFrom('pods_sessions').select(['pod_id', 'status']).where('pod_id', '=', sql<string>`ANY(${ids}::text[])`).execute();
   return new Map(rows.map((r) => [r.pod_id as string, r.status as PodStatus]));
 }
 
