@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordKeyUsage } from '@volt/identity-infra';
+import { EventStore } from '@volt/event-store';
+import { createOrganization, recordKeyUsage } from '@volt/identity-infra';
 import { Authenticator } from '../../apps/gateway/src/auth/authenticator';
 import { startStack, type TestStack } from '../support/stack';
 
@@ -32,6 +33,15 @@ describe('API keys (seed 000 and seed 001)', () => {
     expect(JSON.stringify(list.body)).not.toContain(secret);
     expect((await stack.call('GET', '/api/volt/ssh-keys', { key: null, headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
     expect((await stack.call('GET', '/api/volt/ssh-keys', { key: secret })).status).toBe(200);
+  });
+
+  it('accepts a key made a moment ago elsewhere (volt-admin, another instance), even by a gateway that had been idle', async () => {
+    // The gateways' read-model loops have backed off to their longest rest by now.
+    await new Promise((r) => setTimeout(r, 1_500));
+    // What `volt-admin org create` does: the organization and its owner key, appended straight to the store.
+    const org = await createOrganization(new EventStore(stack.db.db), { name: 'Made Elsewhere' });
+    expect((await stack.call('GET', '/api/volt/ssh-keys', { key: org.apiKey, via: 1 })).status).toBe(200);
+    expect((await stack.call('GET', '/api/volt/ssh-keys', { key: org.apiKey, via: 0 })).status).toBe(200);
   });
 
   it('keeps last_used without a write per request: visible at once on the instance that saw it, and in the table after a flush', async () => {

@@ -51,7 +51,7 @@ export function gatewayService(env: NodeJS.ProcessEnv = process.env): ServiceDef
     projections: identityProjections,
     relay: true,
     module: (runtime) => {
-      auth = new Authenticator(runtime.db);
+      auth = new Authenticator(runtime.db, () => runtime.projections.waitForHead(2_000));
       return serviceModule(runtime, {
         controllers: gatewayControllers,
         providers: [

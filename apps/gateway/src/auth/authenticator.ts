@@ -27,7 +27,11 @@ export class Authenticator {
   private unfollow?: () => void;
   private readonly usage = new Map<string, Date>();
 
-  constructor(private readonly db: Database) {}
+  /** `current` brings this instance's read models up to date with the store. */
+  constructor(
+    private readonly db: Database,
+    private readonly current: () => Promise<void>,
+  ) {}
 
   async listen(nc: NatsConnection, names: MessagingNames): Promise<void> {
     this.unfollow = await followEvents(
@@ -62,12 +66,25 @@ export class Authenticator {
     const hash = hashApiKey(secret);
     const entry = this.cache.get(hash);
     if (entry && entry.until >= now) return this.accept(entry.principal, now);
-    return findActiveKeyByHash(this.db, hash).then((found) => {
+    return this.lookUp(hash).then((found) => {
       const principal = found ?? null;
       if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
       this.cache.set(hash, { principal, until: now + (principal ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) });
       return this.accept(principal, now);
     });
+  }
+
+  /**
+   * A key created elsewhere a moment ago (through another gateway instance, or `volt-admin`)
+   * may not be in this instance's read model yet: before a key counts as unknown (and is
+   * remembered as such), the read model is brought up to date and asked again.
+   */
+  private async lookUp(hash: string): Promise<KeyPrincipal | undefined> {
+    const found = await findActiveKeyByHash(this.db, hash);
+    if (found) return found;
+    // A read model that cannot catch up in time (stuck behind a long transaction) answers as it stands.
+    await this.current().catch(() => undefined);
+    return findActiveKeyByHash(this.db, hash);
   }
 
   private accept(principal: KeyPrincipal | null, now: number): KeyPrincipal | null {

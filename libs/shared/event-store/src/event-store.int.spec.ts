@@ -289,11 +289,14 @@ describe('read all without skipping', () => {
     await new Promise((r) => setTimeout(r, 50));
     const later = await store.append('after-long', [testEvent('After')], { expectedVersion: 'any' });
     expect(await store.readAll(cp, 100)).toEqual([]);
+    // The head is what readAll would give: not past what it holds back.
+    expect(await store.head()).toEqual(cp);
     release();
     await longTx;
     const batch = await store.readAll(cp, 100);
     expect(batch.map((e) => e.type)).toEqual(['Long', 'After']);
     expect(batch[1].position).toBe(later.positions[0]);
+    expect(await store.head()).toEqual(checkpointOf(batch[1]));
   });
 });
 

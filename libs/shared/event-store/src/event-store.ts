@@ -1,4 +1,4 @@
-import type { EventEnvelope, GlobalCheckpoint, MessageMetadata } from '@volt/contracts';
+import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint, type MessageMetadata } from '@volt/contracts';
 import { types as pgTypes, type Pool } from 'pg';
 import { poolOf, type Database } from './database';
 import { APPEND_EACH_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
@@ -260,6 +260,22 @@ export class EventStore {
        ORDER BY e.transaction_id, e.position LIMIT $3`,
       [after.transactionId, after.position, limit],
     );
+  }
+
+  /**
+   * The last event of the global order that `readAll` would give now (the start of the store
+   * when there is none): a reader that has reached it has seen every event committed before
+   * the call, except those that readAll holds back behind a transaction still open.
+   */
+  async head(): Promise<GlobalCheckpoint> {
+    const [row] = await this.query<{ transaction_id: string; position: string }>(
+      'volt_es_head',
+      `SELECT transaction_id::text, position::text FROM es_events
+       WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY transaction_id DESC, position DESC LIMIT 1`,
+      [],
+    );
+    return row ? { transactionId: row.transaction_id, position: row.position } : START_OF_STORE;
   }
 
   /** The stream's current version (0 when it does not exist). */

@@ -80,6 +80,15 @@ export class ProjectionRunner {
     });
   }
 
+  /**
+   * Resolves once every projection has applied what the store holds now: for a read that must
+   * see a change another process made a moment ago (this process's own appends are waited for
+   * with `waitFor` and their checkpoints).
+   */
+  async waitForHead(timeoutMs?: number): Promise<void> {
+    await this.waitFor(await this.store.head(), timeoutMs);
+  }
+
   /** Applies everything available now; returns how many events were read. */
   async catchUp(): Promise<number> {
     let total = 0;
