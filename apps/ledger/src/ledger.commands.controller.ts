@@ -60,15 +60,19 @@ export class LedgerCommandsController {
     const envelope = CommandEnvelopeSchema.safeParse(message);
     const data = envelope.success ? schema.safeParse(envelope.data.data) : undefined;
     if (!envelope.success || !data?.success || !envelope.data.tenantId) return { ok: false, error: domainError('VALIDATION_ERROR', 'malformed ledger command') };
-    return run(data.data, envelope.data.tenantId, envelope.data as CommandEnvelope);
+    const reply = await run(data.data, envelope.data.tenantId, envelope.data as CommandEnvelope);
+    // The ledger appends inside its own transactions: tell this process's relay and read models
+    // there is something new now, rather than leave it to their next poll.
+    if (reply.ok) {
+      this.runtime.relay?.nudge();
+      this.runtime.projections.nudge();
+    }
+    return reply;
   }
 
   /** Read-your-writes: waits until the read models have applied the transfer's event. */
   private async visible(transferId: string): Promise<void> {
     const [event] = await this.runtime.store.readEvents([uuidFromName(`ledger:${transferId}`)]);
-    if (event) {
-      this.runtime.relay?.nudge();
-      await this.runtime.projections.waitFor(checkpointOf(event));
-    }
+    if (event) await this.runtime.projections.waitFor(checkpointOf(event));
   }
 }
