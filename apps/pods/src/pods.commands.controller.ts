@@ -94,12 +94,9 @@ export class PodsCommandsController {
       if ((error as Error).name === 'ZodError') return { ok: false, error: domainError('VALIDATION_ERROR', `malformed ${parsed.data.type} command`) };
       throw error;
     }
-    // A refusal may still have recorded something (a failed pod): the caller's next read sees it too.
-    if (reply.checkpoint) {
-      this.runtime.relay?.nudge();
-      // Read-your-writes: the caller's next read must already see this change.
-      await this.runtime.projections.waitFor(reply.checkpoint);
-    }
+    // Read-your-writes: the caller's next read must already see this change, and a refusal may
+    // still have recorded something (a failed pod) that it must see too.
+    if (reply.checkpoint) await this.runtime.projections.waitFor(reply.checkpoint);
     return reply;
   }
 }

@@ -21,10 +21,7 @@ export class IdentityCommands {
       command,
     );
     if (!reply.ok) throw ApiException.fromDomain(reply.error);
-    if (reply.checkpoint) {
-      this.runtime.relay?.nudge();
-      await this.runtime.projections.waitFor(reply.checkpoint);
-    }
+    if (reply.checkpoint) await this.runtime.projections.waitFor(reply.checkpoint);
     return reply.result;
   }
 }

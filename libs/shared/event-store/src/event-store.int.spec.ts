@@ -155,6 +155,21 @@ describe('append and read a stream', () => {
     expect((await verifyStore(t.db)).ok).toBe(true);
   });
 
+  it('tells its listeners after each append that stored something, not after a repeat', async () => {
+    const local = new EventStore(t.db);
+    let told = 0;
+    local.onAppended(() => told++);
+    const event = { ...testEvent('Told'), id: newId() };
+    await local.append('s-told', [event], { expectedVersion: 0 });
+    expect(told).toBe(1);
+    await local.append('s-told', [event], { expectedVersion: 0 }); // the same event again: a no-op
+    expect(told).toBe(1);
+    await local.append('s-told', [testEvent('Told')], { expectedVersion: 1 });
+    expect(told).toBe(2);
+    await expect(local.append('s-told', [testEvent('Told')], { expectedVersion: 1 })).rejects.toBeInstanceOf(ConcurrencyConflictError);
+    expect(told).toBe(2);
+  });
+
   it('keeps concurrent idempotent retries to one copy', async () => {
     const id = newId();
     const results = await Promise.all(

@@ -86,6 +86,7 @@ export class EventStore {
   private readonly writers: number;
 
   private readonly pool: Pool;
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     readonly db: Database,
@@ -98,6 +99,11 @@ export class EventStore {
     this.pool = pool;
   }
 
+  /** `listener` is told after each append of this store that stored something (the process's tailing loops look at once). */
+  onAppended(listener: () => void): void {
+    this.listeners.add(listener);
+  }
+
   append(streamId: string, events: NewEvent[], options: { expectedVersion: ExpectedVersion }): Promise<AppendResult> {
     if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
     const expected = options.expectedVersion === 'any' ? null : options.expectedVersion;
@@ -107,7 +113,10 @@ export class EventStore {
         expected,
         checkIds: events.some((e) => e.id !== undefined),
         events: events.map((e) => ({ ...e, id: e.id ?? newId() })),
-        resolve,
+        resolve: (result) => {
+          resolve(result);
+          if (!result.duplicate) for (const listener of this.listeners) listener();
+        },
         reject,
       });
       this.flush();

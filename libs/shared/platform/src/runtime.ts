@@ -49,6 +49,10 @@ export class VoltRuntime {
     await ensureStreams(nc, names);
     const projections = new ProjectionRunner(db, store, options.projections ?? [], { logger });
     const relay = options.relay ? new OutboxRelay(db, store, nc, names, { logger }) : undefined;
+    store.onAppended(() => {
+      projections.nudge();
+      relay?.nudge();
+    });
     return new VoltRuntime(service, logger, db, store, nc, names, new CommandBus(nc, names), projections, relay);
   }
 
