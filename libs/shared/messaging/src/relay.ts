@@ -58,14 +58,14 @@ export class OutboxRelay {
     this.running ??= this.loop();
   }
 
-  /** Something was appended: look now rather than at the next poll. */
+  /** Something was appended: look now rather than at the next poll (a relay that is not leading waits for the lock as before). */
   nudge(): void {
-    this.idle.wake();
+    if (this.active) this.idle.wake();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.nudge();
+    this.idle.wake();
     await this.running;
   }
 
