@@ -1,66 +1,66 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { eventStoreMigrations } from '@volt/event-store';
 import { MachineQuerySchema } from '@volt/pods-contracts';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
 import { podsMigrations } from '../../migrations';
-import type { Offer, ProviderAdapter } from '../../providers/port';
+import { ProviderHttp } from '../../providers/http-client';
+import { LiumAdapter } from '../../providers/lium.adapter';
 import { findMachine, listProviders, queryMachines, refreshCatalogue } from './catalogue';
 
+// A real HTTP server speaking Lium's offer listing, with the executors the test sets (null: down).
+let executors: Record<string, unknown>[] | null = [];
+let server: http.Server;
+let lium: { all: LiumAdapter[] };
 let t: TestDatabase;
+
 beforeAll(async () => {
   t = await createTestDatabase([eventStoreMigrations, podsMigrations]);
+  server = http.createServer((req, res) => {
+    if (req.url !== '/v1/executors' || !executors) return res.writeHead(503).end('{}');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ executors }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  lium = { all: [new LiumAdapter(new ProviderHttp('lium', { baseUrl, timeoutMs: 5_000, retries: 0, backoffMs: 5, breakerThreshold: 100, breakerCooldownMs: 100 }))] };
 });
-afterAll(() => t.drop());
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  await t.drop();
+});
 
-const offer = (i: number, overrides: Partial<Offer> = {}): Offer => ({
-  machineId: `mach_test_${i}`,
-  provider: 'lium',
-  offerId: `offer_${i}`,
-  resourceName: null,
-  gpuType: 'H100 80GB',
-  gpuCount: 8,
-  vramGb: 80,
-  cpuCores: 64,
-  ramGb: 512,
-  storageGb: 1000,
-  pricePerGpuHour: 2.5,
-  availableGpus: 8,
-  location: 'US-East',
-  confidential: false,
-  instanceType: 'dedicated',
-  minimumRuntimeMinutes: 0,
+const executor = (i: number, overrides: Record<string, unknown> = {}) => ({
+  id: `test_${i}`,
+  gpu_model: 'H100 80GB',
+  gpu_count: 8,
+  gpu_memory_gb: 80,
+  cpu_count: 64,
+  memory_gb: 512,
+  disk_gb: 1000,
+  price_per_gpu_hour: 2.5,
+  free_gpus: 8,
+  region: 'US-East',
+  rental: 'on_demand',
+  min_rental_minutes: 0,
   ...overrides,
 });
-
-/** A provider whose offers the test sets; `null` makes its listing fail. */
-function provider(offers: () => Offer[] | null) {
-  const adapter = {
-    name: 'lium',
-    confidential: false,
-    listOffers: async () => {
-      const list = offers();
-      if (!list) throw new Error('provider down');
-      return list;
-    },
-  } as unknown as ProviderAdapter;
-  return { all: [adapter] };
-}
 
 const versions = async () =>
   new Map((await sql<{ machine_id: string; xmin: string }>`SELECT machine_id, xmin::text FROM pods_machines`.execute(t.db)).rows.map((r) => [r.machine_id, r.xmin]));
 
 describe('the machine catalogue refresh', () => {
-  it('takes a catalogue of any size (more offers than one statement has room for parameters)', async () => {
+  it('takes a catalogue of any size, rewrites only what changed, and keeps its rows while the provider is down', async () => {
     // 5,000 offers × 16 columns would be 80,000 parameters; PostgreSQL allows 65,535.
-    let offers: Offer[] | null = Array.from({ length: 5_000 }, (_, i) => offer(i));
-    await refreshCatalogue(t.db, provider(() => offers));
+    executors = Array.from({ length: 5_000 }, (_, i) => executor(i));
+    await refreshCatalogue(t.db, lium);
     expect((await queryMachines(t.db, MachineQuerySchema.parse({ provider: 'lium' }))).total).toBe(5_000);
 
     // Then: one offer repriced, one withdrawn, one new; the other 4,997 rows are not rewritten.
     const before = await versions();
-    offers = [...offers.slice(0, 4_999).map((o, i) => (i === 7 ? { ...o, pricePerGpuHour: 1.75, availableGpus: 3 } : o)), offer(9_999)].filter((o) => o.machineId !== 'mach_test_11');
-    await refreshCatalogue(t.db, provider(() => offers));
+    executors = [...executors.slice(0, 4_999).map((e, i) => (i === 7 ? { ...e, price_per_gpu_hour: 1.75, free_gpus: 3 } : e)), executor(9_999)].filter((e) => e.id !== 'test_11');
+    await refreshCatalogue(t.db, lium);
     const after = await versions();
     expect(after.size).toBe(4_999);
     expect(after.has('mach_test_11')).toBe(false);
@@ -72,8 +72,8 @@ describe('the machine catalogue refresh', () => {
     expect(await listProviders(t.db)).toMatchObject([{ name: 'lium', status: 'ok', machines: 4_999 }]);
 
     // A provider that does not answer keeps its rows and shows as unavailable.
-    offers = null;
-    await refreshCatalogue(t.db, provider(() => offers));
+    executors = null;
+    await refreshCatalogue(t.db, lium);
     expect((await versions()).size).toBe(4_999);
     expect(await listProviders(t.db)).toMatchObject([{ name: 'lium', status: 'unavailable' }]);
   });
