@@ -1,5 +1,6 @@
 // The benchmarks' child processes: started from the repository root, stopped together.
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
@@ -40,4 +41,31 @@ function serviceEnv(database, prefix, extra = {}) {
   };
 }
 
-module.exports = { start, stopAll, serviceEnv };
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** CPU seconds (user and system) a process has used so far. */
+const cpuSeconds = (pid) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+};
+
+/** CPU seconds so far of every process on the machine, summed by what it is (a service, PostgreSQL, NATS, this benchmark). */
+function cpuByProcess() {
+  const by = {};
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd;
+    let seconds;
+    try {
+      cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      seconds = cpuSeconds(pid);
+    } catch {
+      continue; // gone meanwhile
+    }
+    const app = /apps\/([\w-]+)\/dist/.exec(cmd)?.[1];
+    const label = Number(pid) === process.pid ? 'benchmark client' : app ?? (/^postgres/.test(cmd) ? 'postgresql' : /nats-server/.test(cmd) ? 'nats-server' : 'other');
+    by[label] = (by[label] ?? 0) + seconds;
+  }
+  return by;
+}
+
+module.exports = { start, stopAll, serviceEnv, cpuSeconds, cpuByProcess };

@@ -15,38 +15,12 @@ const path = require('node:path');
 const { median, percentile } = require('../stats');
 const { Client } = require('pg');
 const { freshDatabase } = require('../event-store/common');
-const { serviceEnv, start, stopAll } = require('../processes');
+const { cpuByProcess, cpuSeconds, serviceEnv, start, stopAll } = require('../processes');
 
 const root = path.resolve(__dirname, '../..');
 const PODS = Number(process.env.BENCH_PODS ?? 1000);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-
-const cpuSeconds = (pid) => {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-};
-
-/** CPU seconds so far of every process on the machine, summed by what it is (a service, PostgreSQL, NATS, this benchmark). */
-function cpuByProcess() {
-  const by = {};
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    let cmd;
-    let seconds;
-    try {
-      cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      seconds = cpuSeconds(pid);
-    } catch {
-      continue; // gone meanwhile
-    }
-    const app = /apps\/([\w-]+)\/dist/.exec(cmd)?.[1];
-    const label = Number(pid) === process.pid ? 'benchmark client' : app ?? (/^postgres/.test(cmd) ? 'postgresql' : /nats-server/.test(cmd) ? 'nats-server' : 'other');
-    by[label] = (by[label] ?? 0) + seconds;
-  }
-  return by;
-}
-
 /** PostgreSQL's counters for the benchmark's database: transactions committed, and rows written per table. */
 async function pgCounters(databaseUrl) {
   const pg = new Client({ connectionString: databaseUrl });
