@@ -65,7 +65,9 @@ describe('balance exhaustion', () => {
     const ledger = new Ledger(stack.db.db);
     expect(await ledger.transfer({ id: `topup:${payer.orgId}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(payer.orgId), amount: 100_000_000 })).toMatchObject({ ok: true });
 
-    const billingEvents = async (orgId: string) => (await new EventStore(stack.db.db).readStream(billingStream(orgId))).filter((e) => e.type !== 'BalanceExhausted');
+    type BillingNews = { type: string; data: { podIds?: string[]; deleteAt: string; at: string; zeroSince: string } };
+    const billingEvents = async (orgId: string) =>
+      (await new EventStore(stack.db.db).readStream(billingStream(orgId))).filter((e) => e.type !== 'BalanceExhausted') as BillingNews[];
     const deleted = await podReaches(stack, latePod, 'deleted', { key: late.apiKey, timeoutMs: 30_000 });
     expect(deleted).toMatchObject({ reason: 'insufficient_balance' });
     expect(deleted.status_message).toMatch(/grace period at zero balance/);

@@ -61,7 +61,7 @@ afterAll(async () => {
 async function podsWith(status: 'active' | 'inactive'): Promise<{ id: string; status: string }[]> {
   const response = await fetch(`${gateway.url}/api/volt/pods?status=${status}`, { headers: { 'x-api-key': apiKey } });
   if (response.status !== 200) throw new Error(`GET /api/volt/pods answered ${response.status}: ${await response.text()}`);
-  return (await response.json()).pods;
+  return ((await response.json()) as { pods: { id: string; status: string }[] }).pods;
 }
 const pods = async () => [...(await podsWith('active')), ...(await podsWith('inactive'))];
 const liveInstances = () => sim.world.list('lium').filter((i) => i.phase !== 'terminating');

@@ -54,7 +54,7 @@ describe('machines and providers', () => {
 describe('the Lium pod lifecycle through the gateway', () => {
   it('creates, runs, updates, stops, resizes, starts and deletes a pod, with the provider agreeing at each step', async () => {
     const published: string[] = [];
-    const sub = stack.messaging.nc.subscribe(`${stack.messaging.prefix}.volt.evt.pods.>`, { callback: (_e, msg) => published.push(msg.subject.split('.').pop()!) });
+    const sub = stack.messaging.nc.subscribe(`${stack.messaging.prefix}.volt.evt.pods.>`, { callback: (_e, msg) => void published.push(msg.subject.split('.').pop()!) });
     const created = await stack.call('POST', '/api/volt/pods', { body: lium() });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: 'my-training-pod', status: 'deploying', provider: 'lium', gpu_type: 'RTX 4090', gpu_count: 1, cost_per_hour: 0.39, ip: null, ssh_port: null, template: 'pytorch/pytorch:2.1.0-cuda12.1-cudnn8-devel', volume_size_gb: 50, ssh_keys: [keyId], confidential: false, attestation: null });

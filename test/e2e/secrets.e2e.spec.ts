@@ -29,7 +29,7 @@ beforeAll(async () => {
   db = await createTestDatabase(allMigrations);
   messaging = await createTestMessaging();
   // Everything published under this test's prefix: commands, replies and events.
-  messaging.nc.subscribe(`${messaging.prefix}.>`, { callback: (_e, msg) => wire.push(`${msg.subject} ${new TextDecoder().decode(msg.data)}`) });
+  messaging.nc.subscribe(`${messaging.prefix}.>`, { callback: (_e, msg) => void wire.push(`${msg.subject} ${new TextDecoder().decode(msg.data)}`) });
   ownerKey = (await createOrganization(new EventStore(db.db), { name: 'Canary' })).apiKey;
   const env = { DATABASE_URL: db.url, NATS_URL: TEST_NATS_URL, VOLT_NATS_PREFIX: messaging.prefix, PORT: '0', LOG_LEVEL: 'trace', VOLT_SECRETS_KEY: Keyring.generate() };
   await start('pods', env);

@@ -10,7 +10,7 @@ let stack: TestStack;
 beforeAll(async () => {
   // Telemetry first, then everything else, as the apps' --require bootstrap does.
   startTelemetry('trace-test', exporter);
-  const { startStack } = await import('../support/stack');
+  const { startStack } = await import('../support/stack.js');
   stack = await startStack();
 });
 afterAll(async () => {

@@ -11,7 +11,7 @@ const counter: Decider<Command, Event, number> = {
   initialState: () => 0,
   evolve: (total, e) => e.data.total,
   decide: (c, total) =>
-    total + c.add > 3 ? { code: 'LIMIT', message: 'over the limit' } : [{ type: 'Added', data: { n: c.add, total: total + c.add } }],
+    total + c.add > 3 ? { code: 'CONFLICT', message: 'over the limit' } : [{ type: 'Added', data: { n: c.add, total: total + c.add } }],
 };
 
 let t: TestDatabase;
