@@ -44,6 +44,24 @@ describe('API keys (seed 000 and seed 001)', () => {
     expect((await stack.call('GET', '/api/volt/ssh-keys', { key: org.apiKey, via: 0 })).status).toBe(200);
   });
 
+  it('catches up one at a time for a flood of unknown keys, not once each', async () => {
+    let catchUps = 0;
+    let running = 0;
+    let mostAtOnce = 0;
+    const auth = new Authenticator(stack.db.db, async () => {
+      catchUps++;
+      mostAtOnce = Math.max(mostAtOnce, ++running);
+      await new Promise((r) => setTimeout(r, 20));
+      running--;
+    });
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => auth.authenticate(`volt_sk_live_unknown${i}xxxxxxxxxxxxxxxxxxxxxxxxxxxx`)));
+    expect(answers.every((a) => a === null)).toBe(true);
+    // Misses that came while one catch-up ran shared the next: one at a time, far fewer than 50.
+    expect(mostAtOnce).toBe(1);
+    expect(catchUps).toBeGreaterThanOrEqual(1);
+    expect(catchUps).toBeLessThan(25);
+  });
+
   it('keeps last_used without a write per request: visible at once on the instance that saw it, and in the table after a flush', async () => {
     const created = await create({ name: 'usage' });
     const before = Date.now();

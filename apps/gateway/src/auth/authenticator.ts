@@ -26,6 +26,8 @@ export class Authenticator {
   private readonly revoked = new Set<string>();
   private unfollow?: () => void;
   private readonly usage = new Map<string, Date>();
+  private catchUp?: Promise<void>;
+  private nextCatchUp?: Promise<void>;
 
   /** `current` brings this instance's read models up to date with the store. */
   constructor(
@@ -82,9 +84,33 @@ export class Authenticator {
   private async lookUp(hash: string): Promise<KeyPrincipal | undefined> {
     const found = await findActiveKeyByHash(this.db, hash);
     if (found) return found;
-    // A read model that cannot catch up in time (stuck behind a long transaction) answers as it stands.
-    await this.current().catch(() => undefined);
+    await this.caughtUp();
     return findActiveKeyByHash(this.db, hash);
+  }
+
+  /**
+   * Brings the read models up to date for a miss. Each miss is served by a catch-up that started
+   * after it; misses that arrive while one runs share the next, so a flood of unknown keys costs
+   * one catch-up at a time, not one each. A catch-up that cannot finish in time (stuck behind a
+   * long transaction) lets the lookup answer as the read model stands.
+   */
+  private caughtUp(): Promise<void> {
+    if (!this.catchUp) return this.startCatchUp();
+    this.nextCatchUp ??= this.catchUp.then(() => {
+      this.nextCatchUp = undefined;
+      return this.startCatchUp();
+    });
+    return this.nextCatchUp;
+  }
+
+  private startCatchUp(): Promise<void> {
+    const run: Promise<void> = this.current()
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.catchUp === run) this.catchUp = undefined;
+      });
+    this.catchUp = run;
+    return run;
   }
 
   private accept(principal: KeyPrincipal | null, now: number): KeyPrincipal | null {
