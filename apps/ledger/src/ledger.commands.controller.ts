@@ -8,7 +8,7 @@ import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import type { z } from 'zod';
 import { LEDGER } from './tokens';
 
-/** The ledger service's command handlers; each answers once the balance read models show its effect (a hold placed or given back included). */
+/** The ledger service's command handlers; each answers once the balance read models show its effect. */
 @Controller()
 export class LedgerCommandsController {
   constructor(
@@ -34,10 +34,7 @@ export class LedgerCommandsController {
         { id: data.holdId, debit: customerAccount(tenantId), credit: SYSTEM_ACCOUNTS.revenue, amount: data.amount, expiresAt: data.expiresAt, resource: data.resource, description: data.description },
         { actor: envelope.actor, correlationId: envelope.correlationId, causationId: envelope.id },
       );
-      if (outcome.ok) {
-        await this.visible(data.holdId);
-        return { ok: true, result: { holdId: data.holdId } };
-      }
+      if (outcome.ok) return { ok: true, result: { holdId: data.holdId } };
       if (outcome.code !== 'INSUFFICIENT_BALANCE') return { ok: false, error: domainError(outcome.code, outcome.message) };
       const available = (await this.ledger.account(customerAccount(tenantId))).available;
       const message = `Insufficient balance: this needs ${microsToUsd(data.amount).toFixed(2)} USD for its first hour and ${microsToUsd(available).toFixed(2)} USD is available. Add funds and retry.`;
@@ -49,7 +46,6 @@ export class LedgerCommandsController {
   releaseHold(@Payload() message: unknown): Promise<CommandReply> {
     return this.handle(message, ReleaseHold.schema, async (data) => {
       const outcome = await this.ledger.release({ id: `release:${data.holdId}`, holdId: data.holdId });
-      if (outcome.ok) await this.visible(`release:${data.holdId}`);
       // Unknown or already closed: there is nothing to give back, which is what was asked.
       if (outcome.ok || outcome.code === 'NOT_FOUND' || outcome.code === 'CONFLICT') return { ok: true, result: { holdId: data.holdId } };
       return { ok: false, error: domainError(outcome.code, outcome.message) };
