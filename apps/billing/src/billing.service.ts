@@ -61,7 +61,7 @@ export function billingService(env: NodeJS.ProcessEnv = process.env): ServiceDef
             await grace.run(r.exhausted);
           })
           .catch((error) => runtime.logger.error({ err: error }, 'charging cycle failed; the next one retries it'))
-          .finally(() => runtime.relay?.nudge()));
+          .finally(() => runtime.appended()));
       const tick = () => {
         void runOnce!().finally(() => {
           if (timer) timer = setTimeout(tick, config.VOLT_BILLING_CADENCE_MS);

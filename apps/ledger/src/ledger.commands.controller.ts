@@ -61,12 +61,8 @@ export class LedgerCommandsController {
     const data = envelope.success ? schema.safeParse(envelope.data.data) : undefined;
     if (!envelope.success || !data?.success || !envelope.data.tenantId) return { ok: false, error: domainError('VALIDATION_ERROR', 'malformed ledger command') };
     const reply = await run(data.data, envelope.data.tenantId, envelope.data as CommandEnvelope);
-    // The ledger appends inside its own transactions: tell this process's relay and read models
-    // there is something new now, rather than leave it to their next poll.
-    if (reply.ok) {
-      this.runtime.relay?.nudge();
-      this.runtime.projections.nudge();
-    }
+    // The ledger appends inside its own transactions, not through the event store.
+    if (reply.ok) this.runtime.appended();
     return reply;
   }
 

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { GlobalCheckpoint } from '@volt/contracts';
+import { START_OF_STORE, type GlobalCheckpoint } from '@volt/contracts';
 import { compareCheckpoints, withSessionLock, type Database, type EventStore } from '@volt/event-store';
 import { appendBillingEvent } from './billing-events';
 import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, type LedgerOutcome } from '@volt/ledger-contracts';
@@ -137,7 +137,7 @@ export class ChargingCycle {
   private async settledThrough(): Promise<GlobalCheckpoint> {
     const row = await sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text, position::text
       FROM billing_settled_through`.execute(this.db);
-    return row.rows[0] ? { transactionId: row.rows[0].transaction_id, position: row.rows[0].position } : { transactionId: '0', position: '0' };
+    return row.rows[0] ? { transactionId: row.rows[0].transaction_id, position: row.rows[0].position } : START_OF_STORE;
   }
 
   /**

@@ -49,11 +49,19 @@ export class VoltRuntime {
     await ensureStreams(nc, names);
     const projections = new ProjectionRunner(db, store, options.projections ?? [], { logger });
     const relay = options.relay ? new OutboxRelay(db, store, nc, names, { logger }) : undefined;
-    store.onAppended(() => {
-      projections.nudge();
-      relay?.nudge();
-    });
-    return new VoltRuntime(service, logger, db, store, nc, names, new CommandBus(nc, names), projections, relay);
+    const runtime = new VoltRuntime(service, logger, db, store, nc, names, new CommandBus(nc, names), projections, relay);
+    store.onAppended(() => runtime.appended());
+    return runtime;
+  }
+
+  /**
+   * Something was appended in this process: its read models and relay look now rather than at
+   * their next poll. The event store says so itself; code that appends inside its own SQL
+   * transactions (the ledger) calls this.
+   */
+  appended(): void {
+    this.projections.nudge();
+    this.relay?.nudge();
   }
 
   /** Starts the background work: read models, relay, reply inbox. */
