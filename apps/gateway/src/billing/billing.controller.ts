@@ -17,15 +17,19 @@ export class BillingController {
   @Get('balance')
   @ApiDoc({ summary: 'Balance, amount held for running work, what is available, and any arrears (USD)', response: BalanceSchema })
   @Access({ scope: 'billing' })
-  balance(@CurrentCaller() caller: Caller) {
+  async balance(@CurrentCaller() caller: Caller) {
+    // A hold placed for a create that has answered, or a credit made a moment ago, shows.
+    await this.runtime.catchUps.of('ledger');
     return balanceOf(this.runtime.db, caller.tenantId);
   }
 
   @Get('billing/transactions')
   @ApiDoc({ summary: 'Credits, vouchers and charges, newest first', query: PageQuerySchema, response: TransactionListSchema })
   @Access({ scope: 'billing' })
-  transactions(@CurrentCaller() caller: Caller, @Query() query: unknown) {
-    return transactionsOf(this.runtime.db, caller.tenantId, parseWith(PageQuerySchema, query, 'query'));
+  async transactions(@CurrentCaller() caller: Caller, @Query() query: unknown) {
+    const page = parseWith(PageQuerySchema, query, 'query');
+    await this.runtime.catchUps.of('ledger');
+    return transactionsOf(this.runtime.db, caller.tenantId, page);
   }
 
   @Post('billing/vouchers/redeem')

@@ -23,11 +23,17 @@ function range(start: string | undefined, end: string | undefined, defaultFrom: 
 export class UsageController {
   constructor(@Inject(RUNTIME) private readonly runtime: VoltRuntime) {}
 
+  /** A pod that stopped or started a moment ago shows in its meters (billing keeps them). */
+  private metersCaughtUp() {
+    return this.runtime.catchUps.of('billing');
+  }
+
   @Get('api/volt/costs')
   @ApiDoc({ summary: 'Cost summary by provider and GPU type (or one pod with session_id), optionally per day or month', query: CostQuerySchema, response: CostSummarySchema })
   @Access({ scope: 'billing' })
-  costs(@CurrentCaller() caller: Caller, @Query() query: unknown) {
+  async costs(@CurrentCaller() caller: Caller, @Query() query: unknown) {
     const q = parseWith(CostQuerySchema, query, 'query');
+    await this.metersCaughtUp();
     if (q.session_id) return podCost(this.runtime.db, caller.tenantId, q.session_id);
     const { from, to } = range(q.start_date, q.end_date, monthStart(new Date()));
     return costSummary(this.runtime.db, caller.tenantId, from, to, q.period);
@@ -36,16 +42,18 @@ export class UsageController {
   @Get('api/volt/costs/monthly')
   @ApiDoc({ summary: 'This month’s cost summary so far', response: CostSummarySchema })
   @Access({ scope: 'billing' })
-  monthly(@CurrentCaller() caller: Caller) {
+  async monthly(@CurrentCaller() caller: Caller) {
+    await this.metersCaughtUp();
     return costSummary(this.runtime.db, caller.tenantId, monthStart(new Date()), new Date());
   }
 
   @Get('v1/usage')
   @ApiDoc({ summary: 'GPU-seconds, storage seconds and cost per day and pod', query: UsageQuerySchema, response: UsageListSchema })
   @Access({ scope: 'billing' })
-  usage(@CurrentCaller() caller: Caller, @Query() query: unknown) {
+  async usage(@CurrentCaller() caller: Caller, @Query() query: unknown) {
     const q = parseWith(UsageQuerySchema, query, 'query');
     const { from, to } = range(q.from, q.to, new Date(Date.now() - 30 * DAY_MS));
+    await this.metersCaughtUp();
     return usageOf(this.runtime.db, caller.tenantId, from, to);
   }
 }

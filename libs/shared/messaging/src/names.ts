@@ -11,6 +11,8 @@ export interface MessagingNames {
   eventSubject(context: string, type: string): string;
   replySubject(instance: string, commandId: string): string;
   replyFilter(instance: string): string;
+  /** Where a service's instances answer requests to catch their read models up (core NATS, no stream). */
+  catchUpSubject(service: string): string;
   /** The subject as handlers know it (`volt.evt.pods.SshKeyAdded`), without the prefix. */
   pattern(subject: string): string;
 }
@@ -28,6 +30,7 @@ export function messagingNames(prefix = ''): MessagingNames {
     eventSubject: (context, type) => `${p}volt.evt.${context}.${type}`,
     replySubject: (instance, commandId) => `${p}volt.reply.${instance}.${commandId}`,
     replyFilter: (instance) => `${p}volt.reply.${instance}.*`,
+    catchUpSubject: (service) => `${p}volt.catchup.${service}`,
     pattern: (subject) => (p && subject.startsWith(p) ? subject.slice(p.length) : subject),
   };
 }

@@ -1,4 +1,5 @@
 export * from './bootstrap';
+export * from './catch-up';
 export * from './config';
 export * from './ops.controller';
 export * from './runtime';

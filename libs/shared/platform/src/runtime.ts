@@ -3,6 +3,7 @@ import { createDatabase, EventStore, migrateToLatest, type Database } from '@vol
 import { CommandBus, connectNats, ensureStreams, messagingNames, OutboxRelay, type MessagingNames, type NatsConnection } from '@volt/messaging';
 import { ProjectionRunner, type Projection } from '@volt/projections';
 import { createLogger, type Logger } from '@volt/telemetry';
+import { CatchUps } from './catch-up';
 import type { ServiceConfig } from './config';
 
 export const RUNTIME = Symbol('VoltRuntime');
@@ -24,6 +25,9 @@ export interface RuntimeOptions {
 export class VoltRuntime {
   ready = false;
   readonly startedAt = new Date();
+  /** Ask another service to catch its read models up before reading them (see CatchUps). */
+  readonly catchUps: CatchUps;
+  private catchUpRequests: ReturnType<CatchUps['serve']> | undefined;
 
   private constructor(
     readonly service: string,
@@ -35,7 +39,9 @@ export class VoltRuntime {
     readonly commands: CommandBus,
     readonly projections: ProjectionRunner,
     readonly relay: OutboxRelay | undefined,
-  ) {}
+  ) {
+    this.catchUps = new CatchUps(nc, names, store, projections);
+  }
 
   static async create(options: RuntimeOptions): Promise<VoltRuntime> {
     const { config, service } = options;
@@ -69,12 +75,14 @@ export class VoltRuntime {
     this.commands.start();
     await this.projections.catchUp();
     this.projections.start();
+    if (this.projections.projections.length > 0) this.catchUpRequests = this.catchUps.serve(this.service);
     this.relay?.start();
   }
 
   async stop(): Promise<void> {
     this.ready = false;
     this.commands.stop();
+    this.catchUpRequests?.unsubscribe();
     await this.projections.stop();
     await this.relay?.stop();
     await this.nc.drain().catch(() => undefined);

@@ -1,0 +1,68 @@
+import type { GlobalCheckpoint } from '@volt/contracts';
+import type { EventStore } from '@volt/event-store';
+import type { MessagingNames, NatsConnection } from '@volt/messaging';
+import type { ProjectionRunner } from '@volt/projections';
+
+const DIGITS = /^\d{1,20}$/;
+const REACHED = 'reached';
+
+/**
+ * Read-your-writes across processes. Each read model is kept by the service that owns it, and
+ * that service's own writes are waited for before it answers; but a read may follow a write
+ * another process made (a hold the ledger placed for a pod create, a credit from volt-admin).
+ * So a reader asks the owning service to catch up with the store's head before it reads: one
+ * core NATS request, answered by any instance once its read models have applied everything up
+ * to that point (an instance that has reached a checkpoint has applied, or seen another
+ * instance apply, every event before it).
+ */
+export class CatchUps {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly names: MessagingNames,
+    private readonly store: EventStore,
+    private readonly projections: ProjectionRunner,
+  ) {}
+
+  /** Answers catch-up requests for `service`'s read models (one instance of a queue group answers each). */
+  serve(service: string, timeoutMs = 2_000) {
+    return this.nc.subscribe(this.names.catchUpSubject(service), {
+      queue: service,
+      callback: (error, msg) => {
+        if (error) return;
+        const checkpoint = parseCheckpoint(msg.string());
+        if (!checkpoint) return void msg.respond('bad checkpoint');
+        this.projections.waitFor(checkpoint, timeoutMs).then(
+          () => msg.respond(REACHED),
+          () => msg.respond('not reached'),
+        );
+      },
+    });
+  }
+
+  /**
+   * Resolves true once `service`'s read models have applied every event committed before the
+   * call; false when that could not be had within `timeoutMs` (no instance up, or one too far
+   * behind): the caller then reads what is there rather than fail.
+   */
+  async of(service: string, timeoutMs = 2_000): Promise<boolean> {
+    const head = await this.store.head();
+    try {
+      const reply = await this.nc.request(this.names.catchUpSubject(service), JSON.stringify(head), { timeout: timeoutMs });
+      return reply.string() === REACHED;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function parseCheckpoint(text: string): GlobalCheckpoint | undefined {
+  try {
+    const { transactionId, position } = JSON.parse(text) as Partial<GlobalCheckpoint>;
+    if (typeof transactionId === 'string' && typeof position === 'string' && DIGITS.test(transactionId) && DIGITS.test(position)) {
+      return { transactionId, position };
+    }
+  } catch {
+    // not JSON: refused below
+  }
+  return undefined;
+}
