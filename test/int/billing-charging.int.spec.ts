@@ -3,7 +3,7 @@ import { EventStore, eventStoreMigrations, migrateToLatest } from '@volt/event-s
 import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, microsToUsd, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger, ledgerMigrations } from '@volt/ledger-infra';
 import { ProjectionRunner, projectionMigrations } from '@volt/projections';
-import { createTestDatabase, tableScans, type TestDatabase } from '@volt/testing';
+import { createTestDatabase, tableScans, terminateLockHolder, type TestDatabase } from '@volt/testing';
 import { sql } from 'kysely';
 import { ChargingCycle, GracePolicy, billingMigrations, metersProjection, podUsage } from '@volt/billing-infra';
 
@@ -302,5 +302,45 @@ describe('the settled-mark migration on a database that already has meters', () 
     } finally {
       await owing.drop();
     }
+  });
+});
+
+describe('a cycle whose lock is lost (a database of its own)', () => {
+  let own: TestDatabase;
+  beforeAll(async () => {
+    own = await createTestDatabase([eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations]);
+  });
+  afterAll(() => own.drop());
+
+  it('stops taking meters, and the next cycle charges the rest, each window once', async () => {
+    const ownStore = new EventStore(own.db);
+    const ownLedger = new Ledger(own.db);
+    const org = 'org_lost_lock';
+    await ownLedger.transfer({ id: 'fund:lost', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(1000) });
+    const pods = 300;
+    for (let i = 0; i < pods; i++) {
+      const podId = `pod_lost${i}`;
+      const append = (type: string, data: Record<string, unknown>) =>
+        ownStore.append(`pods:pod:${podId}`, [{ type, data, metadata: meta(org), occurredAt: at(0) }], { expectedVersion: 'any' });
+      await append('PodRequested', { podId, costPerHour: 0.39, volumeSizeGb: 50, holdId: null, requestedAt: at(0) });
+      await append('PodRunning', { podId, at: at(10), ip: null, sshPort: null });
+    }
+    await new ProjectionRunner(own.db, ownStore, [metersProjection]).catchUp();
+    // At the first charge, PostgreSQL loses the connection that holds the cycle's lock.
+    let terminated: Promise<unknown> | undefined;
+    const terminate = () =>
+      (terminated ??= terminateLockHolder(own.db, 'volt:billing:cycle'));
+    const hour = 3_600_000;
+    const cycle = new ChargingCycle(own.db, ownStore, ownLedger, hour, undefined, terminate);
+    // One whole hourly window to charge per pod: 3,590 running seconds each.
+    const now = new Date(t0 + hour + 10_000);
+    const first = await cycle.run(now);
+    await terminated;
+    expect(first.charges).toBeGreaterThan(0);
+    expect(first.charges).toBeLessThan(pods);
+    const second = await cycle.run(now);
+    expect(first.charges + second.charges).toBe(pods);
+    const perPod = Math.floor((390_000 * 3590) / 3600);
+    expect((await ownLedger.account(customerAccount(org))).balance).toBe(usdToMicros(1000) - pods * perPod);
   });
 });

@@ -79,11 +79,12 @@ export class ChargingCycle {
 
   /** One cycle at a time across all billing instances (a PostgreSQL advisory lock); a cycle that finds it taken does nothing. */
   async run(now = new Date()): Promise<CycleReport> {
-    const cycle = await withSessionLock(this.db, 'volt:billing:cycle', () => this.runLocked(now));
+    const cycle = await withSessionLock(this.db, 'volt:billing:cycle', (lost) => this.runLocked(now, lost));
     return cycle.held ? cycle.value : { meters: 0, charges: 0, arrears: 0, exhausted: [] };
   }
 
-  private async runLocked(now: Date): Promise<CycleReport> {
+  /** `lost` says the lock went with its connection: another instance may be cycling now, so stop taking meters. */
+  private async runLocked(now: Date, lost: () => Error | undefined): Promise<CycleReport> {
     const settled = await this.settledThrough();
     const candidates = await this.candidates(settled);
     const rows = candidates.filter((m) => chargedTo(m) < (m.ended_at ?? now).getTime());
@@ -101,9 +102,10 @@ export class ChargingCycle {
     try {
       await Promise.all(
         Array.from({ length: Math.min(WIDTH, rows.length) }, async () => {
-          while (next < rows.length) await this.chargeMeter(rows[next++], now, report, decided, progress, paid);
+          while (next < rows.length && !lost()) await this.chargeMeter(rows[next++], now, report, decided, progress, paid);
         }),
       );
+      if (lost()) this.logger?.warn({ charged: report.charges, meters: rows.length }, 'lost the billing cycle lock; the rest waits for the next cycle');
     } finally {
       // Both only save work: after a crash, a paid window charged again is a duplicate the ledger ignores.
       await this.savePaid(paid);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createTestDatabase, tableScans, testEvent, type TestDatabase } from '@volt/testing';
+import { createTestDatabase, tableScans, terminateLockHolder, testEvent, type TestDatabase } from '@volt/testing';
 import { START_OF_STORE } from '@volt/contracts';
 import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, createDatabase, eventStoreMigrations, newId, verifyStore, withSessionLock } from './index';
 
@@ -327,8 +327,7 @@ describe('connections', () => {
       async (lost) => {
         // Meanwhile another taker is refused at once.
         expect(await withSessionLock(t.db, 'test:lock', async () => 'no')).toEqual({ held: false });
-        await sql`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
-          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(t.db);
+        await terminateLockHolder(t.db, 'test:lock');
         await released;
         seen = lost();
         return 'held';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore, eventStoreMigrations, type Database } from '@volt/event-store';
-import { TEST_NATS_URL, createTestDatabase, createTestMessaging, readWholeStream, testEvent, type TestDatabase, type TestMessaging } from '@volt/testing';
+import { TEST_NATS_URL, createTestDatabase, terminateLockHolder, createTestMessaging, readWholeStream, testEvent, type TestDatabase, type TestMessaging } from '@volt/testing';
 import { OutboxRelay, messagingMigrations } from './index';
 
 const RELAY_PROCESS = path.resolve(__dirname, '../../../../test/fixtures/relay-process.js');
@@ -77,7 +77,7 @@ describe('outbox relay', () => {
     b.start();
     await until(async () => a.isActive || b.isActive);
     // The session holding the lock ends (a restart, a network cut): PostgreSQL frees the lock.
-    await sql`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(t.db);
+    await terminateLockHolder(t.db);
     await new Promise((r) => setTimeout(r, 2000));
     const seen: number[] = [];
     for (let i = 0; i < 20; i++) {

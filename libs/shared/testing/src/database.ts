@@ -65,3 +65,14 @@ export async function tableScans(db: Database, table: string): Promise<{ seq: nu
     FROM pg_stat_user_tables WHERE relname = ${table}`.execute(db);
   return rows[0];
 }
+
+/**
+ * Ends the PostgreSQL session holding the advisory lock `withSessionLock` takes under `key` (or,
+ * with no key, every session holding one in this database), as a restart or a network cut would.
+ */
+export async function terminateLockHolder(db: Database, key?: string): Promise<void> {
+  // A session lock on hashtext(key) is an int8 lock: pg_locks shows its low 32 bits as objid.
+  const which = key === undefined ? sql`true` : sql`objid = ((hashtext(${key})::bigint) & 4294967295)::oid`;
+  await sql`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND ${which}
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(db);
+}

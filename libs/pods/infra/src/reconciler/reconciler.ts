@@ -88,14 +88,15 @@ export class Reconciler {
   async sweep(): Promise<SweepReport> {
     const end = sweepSeconds.startTimer();
     try {
-      const sweep = await withSessionLock(this.db, LOCK, () => this.sweepLocked());
+      const sweep = await withSessionLock(this.db, LOCK, (lost) => this.sweepLocked(lost));
       return sweep.held ? sweep.value : { swept: false, orphans: 0, actions: 0 };
     } finally {
       end();
     }
   }
 
-  private async sweepLocked(): Promise<SweepReport> {
+  /** `lost` says the lock went with its connection: another instance may be sweeping now, so act on nothing more. */
+  private async sweepLocked(lost: () => Error | undefined): Promise<SweepReport> {
     const report: SweepReport = { swept: true, orphans: 0, actions: 0 };
     const pods = await livePods(this.db);
     await Promise.all(
@@ -115,11 +116,12 @@ export class Reconciler {
         const mine = pods.filter((p) => p.provider === provider.name);
         const live = new Set(mine.map((p) => p.pod_id));
         await inBatches(mine, SWEEP_CONCURRENCY, async (row) => {
-          if (await this.reconcilePod(row, byTag.get(row.pod_id), provider)) report.actions++;
+          if (!lost() && (await this.reconcilePod(row, byTag.get(row.pod_id), provider))) report.actions++;
         });
-        report.orphans += await this.destroyUnowned(provider, instances.filter((i) => !(i.tag && live.has(i.tag))));
+        if (!lost()) report.orphans += await this.destroyUnowned(provider, instances.filter((i) => !(i.tag && live.has(i.tag))));
       }),
     );
+    if (lost()) this.logger?.warn({ actions: report.actions }, 'lost the reconciliation lock; the rest waits for the next sweep');
     await this.publishGauges();
     return report;
   }
