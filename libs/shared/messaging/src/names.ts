@@ -13,6 +13,8 @@ export interface MessagingNames {
   replyFilter(instance: string): string;
   /** Where a service's instances answer requests to catch their read models up (core NATS, no stream). */
   catchUpSubject(service: string): string;
+  /** Where every process says it appended something (core NATS, no stream; see AppendSignal). */
+  appendedSubject: string;
   /** The subject as handlers know it (`volt.evt.pods.SshKeyAdded`), without the prefix. */
   pattern(subject: string): string;
 }
@@ -31,6 +33,7 @@ export function messagingNames(prefix = ''): MessagingNames {
     replySubject: (instance, commandId) => `${p}volt.reply.${instance}.${commandId}`,
     replyFilter: (instance) => `${p}volt.reply.${instance}.*`,
     catchUpSubject: (service) => `${p}volt.catchup.${service}`,
+    appendedSubject: `${p}volt.appended`,
     pattern: (subject) => (p && subject.startsWith(p) ? subject.slice(p.length) : subject),
   };
 }

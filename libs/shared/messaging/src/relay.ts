@@ -9,8 +9,10 @@ import { Headers, contextOfStream, type MessagingNames } from './names';
 export interface RelayOptions {
   name?: string;
   batchSize?: number;
-  /** The first rest when the store has nothing new (rests grow to 250 ms while nothing comes). */
+  /** The first rest when the store has nothing new (rests grow to `maxIdleMs` while nothing comes). */
   idleMs?: number;
+  /** Longest rest while nothing comes (the back-off's ceiling; 250 ms by default). */
+  maxIdleMs?: number;
   /** How often the active relay seals new ranges of the global order. */
   sealIntervalMs?: number;
   logger?: Logger;
@@ -46,7 +48,7 @@ export class OutboxRelay {
     private readonly options: RelayOptions = {},
   ) {
     this.name = options.name ?? 'outbox';
-    this.idle = new Wakeable(options.idleMs ?? 20);
+    this.idle = new Wakeable(options.idleMs ?? 20, options.maxIdleMs);
     this.lockKey = `volt-relay:${names.prefix}:${this.name}`;
   }
 

@@ -20,6 +20,8 @@ export const ServiceConfigSchema = z.object({
   /** Prefixes subjects and stream names; lets several stacks share one NATS. */
   VOLT_NATS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]*$/).default(''),
   VOLT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** Longest rest of an idle tailing loop (read models, relay) between looks at the store. */
+  VOLT_POLL_MAX_MS: z.coerce.number().int().min(20).max(600_000).default(250),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;

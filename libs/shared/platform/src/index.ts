@@ -1,3 +1,4 @@
+export * from './append-signal';
 export * from './bootstrap';
 export * from './catch-up';
 export * from './config';

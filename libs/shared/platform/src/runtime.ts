@@ -3,6 +3,7 @@ import { createDatabase, EventStore, migrateToLatest, type Database } from '@vol
 import { CommandBus, connectNats, ensureStreams, messagingNames, OutboxRelay, type MessagingNames, type NatsConnection } from '@volt/messaging';
 import { ProjectionRunner, type Projection } from '@volt/projections';
 import { createLogger, type Logger } from '@volt/telemetry';
+import { AppendSignal } from './append-signal';
 import { CatchUps } from './catch-up';
 import type { ServiceConfig } from './config';
 
@@ -28,6 +29,8 @@ export class VoltRuntime {
   /** Ask another service to catch its read models up before reading them (see CatchUps). */
   readonly catchUps: CatchUps;
   private catchUpRequests: ReturnType<CatchUps['serve']> | undefined;
+  private readonly signal: AppendSignal;
+  private signals: ReturnType<AppendSignal['listen']> | undefined;
 
   private constructor(
     readonly service: string,
@@ -41,6 +44,7 @@ export class VoltRuntime {
     readonly relay: OutboxRelay | undefined,
   ) {
     this.catchUps = new CatchUps(nc, names, store, projections);
+    this.signal = new AppendSignal(nc, names);
   }
 
   static async create(options: RuntimeOptions): Promise<VoltRuntime> {
@@ -53,8 +57,9 @@ export class VoltRuntime {
     const nc = await connectNats(config.NATS_URL, service);
     const names = messagingNames(config.VOLT_NATS_PREFIX);
     await ensureStreams(nc, names);
-    const projections = new ProjectionRunner(db, store, options.projections ?? [], { logger });
-    const relay = options.relay ? new OutboxRelay(db, store, nc, names, { logger }) : undefined;
+    const maxIdleMs = config.VOLT_POLL_MAX_MS;
+    const projections = new ProjectionRunner(db, store, options.projections ?? [], { logger, maxIdleMs });
+    const relay = options.relay ? new OutboxRelay(db, store, nc, names, { logger, maxIdleMs }) : undefined;
     const runtime = new VoltRuntime(service, logger, db, store, nc, names, new CommandBus(nc, names), projections, relay);
     store.onAppended(() => runtime.appended());
     return runtime;
@@ -62,10 +67,15 @@ export class VoltRuntime {
 
   /**
    * Something was appended in this process: its read models and relay look now rather than at
-   * their next poll. The event store says so itself; code that appends inside its own SQL
-   * transactions (the ledger) calls this.
+   * their next poll, and so do every other process's (AppendSignal). The event store says so
+   * itself; code that appends inside its own SQL transactions (the ledger) calls this.
    */
   appended(): void {
+    this.look();
+    this.signal.announce();
+  }
+
+  private look(): void {
     this.projections.nudge();
     this.relay?.nudge();
   }
@@ -76,6 +86,7 @@ export class VoltRuntime {
     await this.projections.catchUp();
     this.projections.start();
     if (this.projections.projections.length > 0) this.catchUpRequests = this.catchUps.serve(this.service);
+    this.signals = this.signal.listen(() => this.look());
     this.relay?.start();
   }
 
@@ -83,6 +94,7 @@ export class VoltRuntime {
     this.ready = false;
     this.commands.stop();
     this.catchUpRequests?.unsubscribe();
+    this.signals?.unsubscribe();
     await this.projections.stop();
     await this.relay?.stop();
     await this.nc.drain().catch(() => undefined);

@@ -7,6 +7,8 @@ import type { Projection } from './projection';
 export interface ProjectionRunnerOptions {
   batchSize?: number;
   idleMs?: number;
+  /** Longest rest while nothing comes (the back-off's ceiling; 250 ms by default). */
+  maxIdleMs?: number;
   logger?: Logger;
 }
 
@@ -35,7 +37,7 @@ export class ProjectionRunner {
     readonly projections: Projection[],
     private readonly options: ProjectionRunnerOptions = {},
   ) {
-    this.idle = new Wakeable(options.idleMs ?? 20);
+    this.idle = new Wakeable(options.idleMs ?? 20, options.maxIdleMs);
     const names = new Set(projections.map((p) => p.name));
     if (names.size !== projections.length) throw new Error('projection names must be unique');
   }
