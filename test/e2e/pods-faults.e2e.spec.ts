@@ -102,6 +102,27 @@ describe('provider faults', () => {
 });
 
 describe('reconciliation', () => {
+  it('carries a key change the provider missed on its next sweep, and takes a key deleted from the organization off its machines', async () => {
+    const podId = await create('mach_a100_02');
+    await podReaches(stack, podId, 'running');
+    const keysOnMachine = async () => (await instancesOf(podId))[0].sshKeys.slice().sort();
+    const first = (await stack.call('GET', '/api/volt/ssh-keys')).body.ssh_keys.find((k: { id: string }) => k.id === keyId).public_key;
+    const desk = (await stack.call('POST', '/api/volt/ssh-keys', { body: { name: 'desk', public_key: generateSshKey().line } })).body;
+    expect(await keysOnMachine()).toEqual([first]);
+    // The provider refuses every key change for a while: the change is recorded all the same.
+    await simAdmin(stack, 'PUT', '/faults/lium', { errorRate: { keys: 1 } });
+    const updated = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { ssh_key_ids: [keyId, desk.id] } });
+    expect(updated.status).toBe(200);
+    expect(updated.body.ssh_keys).toEqual([keyId, desk.id]);
+    expect(await keysOnMachine()).toEqual([first]);
+    await simAdmin(stack, 'PUT', '/faults/lium', {});
+    await eventually('the reconciler to install both keys', async () => JSON.stringify(await keysOnMachine()) === JSON.stringify([first, desk.public_key].sort()));
+    // A key deleted from the organization no longer opens its running machines.
+    expect((await stack.call('DELETE', `/api/volt/ssh-keys/${desk.id}`)).status).toBe(200);
+    await eventually('the deleted key to leave the machine', async () => JSON.stringify(await keysOnMachine()) === JSON.stringify([first]));
+    await stack.call('DELETE', `/api/volt/pods/${podId}`);
+  });
+
   it('destroys planted orphans (untagged, and tagged with a pod Volt never made) and counts them', async () => {
     const before = await metric(stack.pods.url, 'gpu_orphans_detected_total');
     const untagged = await simAdmin(stack, 'POST', '/orphans', { provider: 'lium' });

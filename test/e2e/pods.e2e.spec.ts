@@ -69,8 +69,13 @@ describe('the Lium pod lifecycle through the gateway', () => {
     expect(instance.sshKeys).toHaveLength(1);
     expect((await stack.call('GET', '/api/volt/pods')).body.pods.map((p: { id: string }) => p.id)).toContain(podId);
 
+    // Keys changed on a running pod reach its machine before the answer.
+    const desk = (await stack.call('POST', '/api/volt/ssh-keys', { body: { name: 'desk', public_key: generateSshKey().line } })).body;
+    expect((await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { ssh_key_ids: [desk.id] } })).status).toBe(200);
+    expect((await simInstances(stack)).find((i) => i.tag === podId)!.sshKeys).toEqual([desk.public_key]);
     const renamed = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { name: 'training-run-v2', ssh_key_ids: [] } });
     expect(renamed.body).toEqual({ id: podId, name: 'training-run-v2', status: 'running', ssh_keys: [], volume_size_gb: 50, gpu_count: 1, message: 'Pod updated successfully.' });
+    expect((await simInstances(stack)).find((i) => i.tag === podId)!.sshKeys).toEqual([]);
     const tooEarly = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { gpu_count: 2 } });
     expect(tooEarly.status).toBe(409);
     expect(tooEarly.body.message).toMatch(/Stop the pod/);
@@ -105,6 +110,7 @@ describe('the Lium pod lifecycle through the gateway', () => {
       'PodRequested',
       'PodProvisioned',
       'PodRunning',
+      'PodUpdated',
       'PodUpdated',
       'PodStopRequested',
       'PodStopped',
@@ -141,6 +147,11 @@ describe('the Targon confidential pod lifecycle', () => {
     expect(verify(null, signed, evidence.signingKey, Buffer.from(evidence.signature, 'base64'))).toBe(true);
     const forged = Buffer.from(JSON.stringify({ ...JSON.parse(signed.toString()), report_data: 'ff'.repeat(32) }));
     expect(verify(null, forged, evidence.signingKey, Buffer.from(evidence.signature, 'base64'))).toBe(false);
+
+    // Targon takes key changes on a running server too (its own API: PATCH of the server).
+    expect((await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { ssh_key_ids: [keyId] } })).status).toBe(200);
+    const laptop = (await stack.call('GET', '/api/volt/ssh-keys')).body.ssh_keys.find((k: { id: string }) => k.id === keyId).public_key;
+    expect((await simInstances(stack)).find((i) => i.tag === podId)!.sshKeys).toEqual([laptop]);
 
     await stack.call('POST', `/api/volt/pods/${podId}/stop`);
     await podReaches(stack, podId, 'stopped');

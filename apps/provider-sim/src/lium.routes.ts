@@ -20,6 +20,7 @@ function pod(i: Instance) {
     gpu_count: i.gpus,
     volume_gb: i.volumeGb,
     image: i.image,
+    ssh_keys: i.sshKeys,
     state: STATE[i.phase],
     public_ip: i.phase === 'provisioning' ? null : i.ip,
     ssh_port: i.phase === 'provisioning' ? null : i.sshPort,
@@ -101,6 +102,18 @@ export function liumRoutes(app: FastifyInstance, world: World): void {
     if (b.volume_gb) i.volumeGb = b.volume_gb;
     if (b.ssh_keys) i.sshKeys = b.ssh_keys;
     world.setPhase(i, 'starting');
+    return pod(i);
+  });
+
+  // Replaces the pod's authorized keys; a running pod's agent installs them at once.
+  app.put<{ Params: { id: string }; Body: { ssh_keys?: unknown } | undefined }>('/lium/v1/pods/:id/ssh-keys', async (request, reply) => {
+    if (!(await survive(world, 'lium', 'keys', request, reply))) return;
+    const keys = request.body?.ssh_keys;
+    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) return reply.code(422).send(errorBody('lium', 422, 'ssh_keys must be a list of public keys'));
+    const i = world.current(request.params.id);
+    if (!i || i.provider !== 'lium') return reply.code(404).send(errorBody('lium', 404, 'pod not found'));
+    if (i.phase === 'terminating' || i.phase === 'reclaimed') return reply.code(409).send(errorBody('lium', 409, `pod is ${STATE[i.phase]}`));
+    world.setKeys(i, keys);
     return pod(i);
   });
 

@@ -14,7 +14,7 @@ const STATUS: Record<Phase, string> = {
 
 function server(i: Instance) {
   const up = i.phase !== 'provisioning';
-  return { uid: i.id, label: i.tag, resource: i.offerId, image: i.image, status: STATUS[i.phase], ipv4: up ? i.ip : null, ssh_port: up ? i.sshPort : null, created: Math.floor(i.createdAt / 1000) };
+  return { uid: i.id, label: i.tag, resource: i.offerId, image: i.image, ssh_keys: i.sshKeys, status: STATUS[i.phase], ipv4: up ? i.ip : null, ssh_port: up ? i.sshPort : null, created: Math.floor(i.createdAt / 1000) };
 }
 
 /** The Targon-style API: confidential (TDX) servers by resource name, `{ data }` envelopes, `{ error: { code } }` errors. */
@@ -85,6 +85,18 @@ export function targonRoutes(app: FastifyInstance, world: World): void {
     if (!on && (i.phase === 'stopped' || i.phase === 'stopping')) return { data: server(i) };
     if (i.phase !== (on ? 'stopped' : 'running')) return reply.code(409).send(errorBody('targon', 409, `server is ${STATUS[i.phase]}`, 'invalid_state'));
     world.setPhase(i, on ? 'starting' : 'stopping');
+    return { data: server(i) };
+  });
+
+  // Changes a server's settings; only its SSH keys can change after create.
+  app.patch<{ Params: { uid: string }; Body: { ssh_keys?: unknown } | undefined }>('/targon/api/servers/:uid', async (request, reply) => {
+    if (!(await survive(world, 'targon', 'keys', request, reply))) return;
+    const keys = request.body?.ssh_keys;
+    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) return reply.code(400).send(errorBody('targon', 400, 'ssh_keys must be a list of public keys', 'invalid_request'));
+    const i = find(request.params.uid);
+    if (!i) return reply.code(notFound.status).send(notFound.body);
+    if (i.phase === 'terminating' || i.phase === 'reclaimed') return reply.code(409).send(errorBody('targon', 409, `server is ${STATUS[i.phase]}`, 'invalid_state'));
+    world.setKeys(i, keys);
     return { data: server(i) };
   });
 

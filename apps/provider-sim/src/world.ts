@@ -4,7 +4,7 @@ import path from 'node:path';
 import { driftedPrice, liumMachines, targonResources, type LiumMachine, type TargonResource } from './inventory';
 
 export type ProviderName = 'lium' | 'targon';
-export type Operation = 'offers' | 'list' | 'describe' | 'create' | 'start' | 'stop' | 'destroy' | 'attest';
+export type Operation = 'offers' | 'list' | 'describe' | 'create' | 'start' | 'stop' | 'destroy' | 'attest' | 'keys';
 /** The simulator's own lifecycle, which each provider's API renames in its own words. */
 export type Phase = 'provisioning' | 'running' | 'stopping' | 'stopped' | 'starting' | 'terminating' | 'reclaimed';
 
@@ -152,6 +152,11 @@ export class World {
   setPhase(instance: Instance, phase: Phase): void {
     instance.phase = phase;
     instance.phaseAt = Date.now();
+    this.changed();
+  }
+
+  setKeys(instance: Instance, sshKeys: string[]): void {
+    instance.sshKeys = sshKeys;
     this.changed();
   }
 

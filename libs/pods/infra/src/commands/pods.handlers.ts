@@ -190,12 +190,13 @@ export class PodLifecycle {
    * Carries an intent to the provider now; if that fails, the reconciler carries it on its next
    * sweep. `known` is the pod as a decision just left it (else its stream is read).
    */
-  async carry(podId: string, action: 'start' | 'stop' | 'destroy', known?: Pick<PodView, keyof PodState | 'tenantId'>): Promise<void> {
+  async carry(podId: string, action: 'start' | 'stop' | 'destroy' | 'keys', known?: Pick<PodView, keyof PodState | 'tenantId'>): Promise<void> {
     const state = known ?? (await this.state(podId));
     if (!state.instanceId) return;
     const provider = this.deps.providers.get(state.provider);
     try {
       if (action === 'start') await provider.start(state.instanceId, { gpuCount: state.gpuCount, volumeGb: state.volumeSizeGb, sshKeys: await this.publicKeys(state.tenantId!, state.sshKeyIds) });
+      else if (action === 'keys') await provider.setSshKeys(state.instanceId, await this.publicKeys(state.tenantId!, state.sshKeyIds));
       else if (action === 'stop') await provider.stop(state.instanceId);
       else await provider.destroy(state.instanceId);
     } catch (error) {
@@ -210,7 +211,12 @@ export class PodLifecycle {
       if (!Array.isArray(keys)) return { ok: false, error: keys };
     }
     const outcome = await this.decide(envelope, { type: 'UpdatePod', data: { podId: d.podId, name: d.name, sshKeyIds: d.sshKeyIds, volumeSizeGb: d.volumeSizeGb, gpuCount: d.gpuCount, at: d.requestedAt } });
-    return outcome.ok ? { ok: true, checkpoint: outcome.checkpoint, result: { podId: d.podId } } : { ok: false, error: outcome.error };
+    if (!outcome.ok) return { ok: false, error: outcome.error };
+    // New keys reach a machine that is up at once (a stopped one gets them when it starts); if
+    // the provider call fails, the reconciler sees the instance's keys differ and carries them again.
+    const keysChanged = outcome.events.some((e) => e.type === 'PodUpdated' && e.data.sshKeyIds !== undefined);
+    if (keysChanged && !outcome.replayed && outcome.state.status !== 'stopped') await this.carry(d.podId, 'keys', { ...outcome.state, tenantId: envelope.tenantId });
+    return { ok: true, checkpoint: outcome.checkpoint, result: { podId: d.podId } };
   }
 
   async remove(envelope: CommandEnvelope): Reply<{ id: string; status: PodStatus; message: string }> {

@@ -24,6 +24,7 @@ interface LiumPod {
   public_ip: string | null;
   ssh_port: number | null;
   created_at: string;
+  ssh_keys?: string[];
 }
 
 const STATE: Record<string, InstanceState> = {
@@ -37,7 +38,7 @@ const STATE: Record<string, InstanceState> = {
 };
 
 function instance(p: LiumPod): ProviderInstance {
-  return { instanceId: p.id, tag: p.tag, offerId: p.executor_id, state: STATE[p.state] ?? 'provisioning', ip: p.public_ip, sshPort: p.ssh_port, createdAt: p.created_at };
+  return { instanceId: p.id, tag: p.tag, offerId: p.executor_id, state: STATE[p.state] ?? 'provisioning', ip: p.public_ip, sshPort: p.ssh_port, createdAt: p.created_at, sshKeys: p.ssh_keys ?? [] };
 }
 
 /** Lium: standard GPU machines ("executors"), spot and on-demand. */
@@ -105,6 +106,10 @@ export class LiumAdapter implements ProviderAdapter {
 
   async stop(instanceId: string): Promise<void> {
     await this.http.ok('stop', 'POST', `/v1/pods/${instanceId}/stop`);
+  }
+
+  async setSshKeys(instanceId: string, sshKeys: string[]): Promise<void> {
+    await this.http.ok('keys', 'PUT', `/v1/pods/${instanceId}/ssh-keys`, { ssh_keys: sshKeys });
   }
 
   async destroy(instanceId: string): Promise<void> {

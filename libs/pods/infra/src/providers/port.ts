@@ -12,6 +12,8 @@ export interface ProviderInstance {
   ip: string | null;
   sshPort: number | null;
   createdAt: string;
+  /** The public keys the instance accepts now. */
+  sshKeys: string[];
 }
 
 /** One offer, as the catalogue stores it. */
@@ -66,6 +68,8 @@ export interface ProviderAdapter {
   create(spec: CreateInstance): Promise<ProviderInstance>;
   start(instanceId: string, spec: { gpuCount: number; volumeGb: number; sshKeys: string[] }): Promise<void>;
   stop(instanceId: string): Promise<void>;
+  /** Replaces the public keys the instance accepts (a running machine takes them at once). */
+  setSshKeys(instanceId: string, sshKeys: string[]): Promise<void>;
   /** Asks for destruction; resolves also when the instance is already gone. */
   destroy(instanceId: string): Promise<void>;
   attest(instanceId: string, nonce: string): Promise<AttestationEvidence>;

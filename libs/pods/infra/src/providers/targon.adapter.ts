@@ -22,6 +22,7 @@ interface TargonServer {
   ipv4: string | null;
   ssh_port: number | null;
   created: number;
+  ssh_keys?: string[];
 }
 
 const STATE: Record<string, InstanceState> = {
@@ -35,7 +36,7 @@ const STATE: Record<string, InstanceState> = {
 };
 
 function instance(s: TargonServer): ProviderInstance {
-  return { instanceId: s.uid, tag: s.label, offerId: s.resource, state: STATE[s.status] ?? 'provisioning', ip: s.ipv4, sshPort: s.ssh_port, createdAt: new Date(s.created * 1000).toISOString() };
+  return { instanceId: s.uid, tag: s.label, offerId: s.resource, state: STATE[s.status] ?? 'provisioning', ip: s.ipv4, sshPort: s.ssh_port, createdAt: new Date(s.created * 1000).toISOString(), sshKeys: s.ssh_keys ?? [] };
 }
 
 /** Targon: confidential compute on Intel TDX, rented by resource name, with attestation evidence per server. */
@@ -98,6 +99,10 @@ export class TargonAdapter implements ProviderAdapter {
 
   async stop(instanceId: string): Promise<void> {
     await this.http.ok('stop', 'POST', `/api/servers/${instanceId}/power`, { state: 'off' });
+  }
+
+  async setSshKeys(instanceId: string, sshKeys: string[]): Promise<void> {
+    await this.http.ok('keys', 'PATCH', `/api/servers/${instanceId}`, { ssh_keys: sshKeys });
   }
 
   async destroy(instanceId: string): Promise<void> {

@@ -5,7 +5,7 @@ import { counter, gauge, histogram, type Logger } from '@volt/telemetry';
 import type { PodLifecycle } from '../commands/pods.handlers';
 import type { ProviderAdapter, ProviderInstance } from '../providers/port';
 import type { Providers } from '../providers/providers';
-import { countSessions, livePods, podStatuses, type PodRow } from '../read-models/pod-sessions/query';
+import { countSessions, livePods, podStatuses, runningPodKeys, type PodRow } from '../read-models/pod-sessions/query';
 
 const orphans = counter('gpu_orphans_detected_total', 'Provider instances found that no live Volt pod owns');
 const destroyFailures = counter('gpu_destroy_failures_total', 'Destroy calls that failed or did not take effect');
@@ -98,7 +98,7 @@ export class Reconciler {
   /** `lost` says the lock went with its connection: another instance may be sweeping now, so act on nothing more. */
   private async sweepLocked(lost: () => Error | undefined): Promise<SweepReport> {
     const report: SweepReport = { swept: true, orphans: 0, actions: 0 };
-    const pods = await livePods(this.db);
+    const [pods, keys] = await Promise.all([livePods(this.db), runningPodKeys(this.db)]);
     await Promise.all(
       this.providers.all.map(async (provider) => {
         let instances: ProviderInstance[];
@@ -116,7 +116,7 @@ export class Reconciler {
         const mine = pods.filter((p) => p.provider === provider.name);
         const live = new Set(mine.map((p) => p.pod_id));
         await inBatches(mine, SWEEP_CONCURRENCY, async (row) => {
-          if (!lost() && (await this.reconcilePod(row, byTag.get(row.pod_id), provider))) report.actions++;
+          if (!lost() && (await this.reconcilePod(row, byTag.get(row.pod_id), provider, keys.get(row.pod_id)))) report.actions++;
         });
         if (!lost()) report.orphans += await this.destroyUnowned(provider, instances.filter((i) => !(i.tag && live.has(i.tag))));
       }),
@@ -127,7 +127,7 @@ export class Reconciler {
   }
 
   /** Brings one pod to what its provider reports. Returns whether it did anything. */
-  private async reconcilePod(row: PodRow, instance: ProviderInstance | undefined, provider: ProviderAdapter): Promise<boolean> {
+  private async reconcilePod(row: PodRow, instance: ProviderInstance | undefined, provider: ProviderAdapter, keys: string[] = []): Promise<boolean> {
     const now = Date.now();
     const since = row.status_at.getTime();
     const overdue = now - since > this.options.provisionTimeoutMs;
@@ -179,6 +179,11 @@ export class Reconciler {
         if (instance.state === 'reclaimed') return reclaimed().then(() => true);
         if (instance.state === 'stopped' || instance.state === 'stopping') {
           await say('MarkTerminated', 'provider_stopped', `${row.provider} stopped this pod's instance. Start it again with POST /api/volt/pods/${row.pod_id}/start.`);
+          return true;
+        }
+        // The machine accepts other keys than the pod's: a key change the provider missed, or a key deleted since.
+        if (instance.state === 'running' && [...instance.sshKeys].sort().join('\n') !== keys.join('\n') && this.due(`${row.pod_id}:keys`)) {
+          await this.lifecycle.carry(row.pod_id, 'keys');
           return true;
         }
         return false;

@@ -115,6 +115,18 @@ export async function livePods(db: Database): Promise<PodRow[]> {
   return (await db.selectFrom('pods_sessions').selectAll().where('status', 'not in', [...TERMINAL_STATUSES]).execute()) as unknown as PodRow[];
 }
 
+/**
+ * The public keys each running pod should accept: its keys that its organization still has
+ * (a key deleted from the organization is taken off its machines too), sorted as JavaScript sorts.
+ */
+export async function runningPodKeys(db: Database): Promise<Map<string, string[]>> {
+  const { rows } = await sql<{ pod_id: string; keys: string[] }>`
+    SELECT s.pod_id, coalesce(array_agg(k.public_key) FILTER (WHERE k.key_id IS NOT NULL), '{}') AS keys
+    FROM pods_sessions s LEFT JOIN pods_ssh_keys k ON k.tenant_id = s.tenant_id AND s.ssh_key_ids ? k.key_id
+    WHERE s.status = 'running' GROUP BY s.pod_id`.execute(db);
+  return new Map(rows.map((r) => [r.pod_id, r.keys.sort()]));
+}
+
 /** Pod ids among `ids` that are terminal (or unknown) in the read model. */
 export async function podStatuses(db: Database, ids: string[]): Promise<Map<string, PodStatus>> {
   if (ids.length === 0) return new Map();
