@@ -46,3 +46,16 @@ it('follows one request from HTTP through the command over NATS, the handler and
   expect(reads.body.entries[0]).toMatchObject({ method: 'GET', status: 200, trace_id: expect.stringMatching(/^[0-9a-f]{32}$/) });
   expect(reads.body.entries[0].trace_id).not.toBe(traceId);
 });
+
+it('follows a balance read into the ledger service it asks to catch up', async () => {
+  exporter.reset();
+  expect((await stack.call('GET', '/api/volt/balance')).status).toBe(200);
+  const spans = exporter.getFinishedSpans();
+  const request = spans.find((s) => s.name === 'volt.catchup.ledger request');
+  expect(request, spans.map((s) => s.name).join(', ')).toBeDefined();
+  const inTrace = spans.filter((s) => s.spanContext().traceId === request!.spanContext().traceId);
+  const names = inTrace.map((s) => s.name);
+  expect(names).toContain('volt.catchup.ledger process');
+  // The same trace holds the HTTP request the read came from.
+  expect(inTrace.some((s) => /balance/.test(String(s.attributes['http.route'] ?? s.attributes['url.path'] ?? s.name))), names.join(', ')).toBe(true);
+});

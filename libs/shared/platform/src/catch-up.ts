@@ -1,7 +1,9 @@
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { GlobalCheckpoint } from '@volt/contracts';
 import type { EventStore } from '@volt/event-store';
 import type { MessagingNames, NatsConnection } from '@volt/messaging';
 import type { ProjectionRunner } from '@volt/projections';
+import { SpanKind, contextFromTraceHeaders, currentTraceHeaders, withSpan } from '@volt/telemetry';
 
 const DIGITS = /^\d{1,20}$/;
 const REACHED = 'reached';
@@ -31,9 +33,13 @@ export class CatchUps {
         if (error) return;
         const checkpoint = parseCheckpoint(msg.string());
         if (!checkpoint) return void msg.respond('bad checkpoint');
-        this.projections.waitFor(checkpoint, timeoutMs).then(
-          () => msg.respond(REACHED),
-          () => msg.respond('not reached'),
+        const carrier = Object.fromEntries(['traceparent', 'tracestate'].map((k) => [k, msg.headers?.get(k) || undefined]));
+        const attributes = { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject };
+        void withSpan(`volt.catchup.${service} process`, { kind: SpanKind.SERVER, parent: contextFromTraceHeaders(carrier), attributes }, () =>
+          this.projections.waitFor(checkpoint, timeoutMs).then(
+            () => msg.respond(REACHED),
+            () => msg.respond('not reached'),
+          ),
         );
       },
     });
@@ -45,13 +51,18 @@ export class CatchUps {
    * behind): the caller then reads what is there rather than fail.
    */
   async of(service: string, timeoutMs = 2_000): Promise<boolean> {
-    const head = await this.store.head();
-    try {
-      const reply = await this.nc.request(this.names.catchUpSubject(service), JSON.stringify(head), { timeout: timeoutMs });
-      return reply.string() === REACHED;
-    } catch {
-      return false;
-    }
+    const subject = this.names.catchUpSubject(service);
+    return withSpan(`volt.catchup.${service} request`, { kind: SpanKind.CLIENT, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject } }, async () => {
+      const head = await this.store.head();
+      const h = natsHeaders();
+      for (const [k, v] of Object.entries(currentTraceHeaders())) h.set(k, v);
+      try {
+        const reply = await this.nc.request(subject, JSON.stringify(head), { timeout: timeoutMs, headers: h });
+        return reply.string() === REACHED;
+      } catch {
+        return false;
+      }
+    });
   }
 }
 
