@@ -28,6 +28,12 @@ export interface JetStreamTransportOptions {
   service: string;
   /** Commands handled at once per instance. Events are handled one at a time, in order. */
   commandConcurrency?: number;
+  /**
+   * How long JetStream waits for an ack before it gives a message to another instance (10 s by
+   * default). A handler still at work says so every third of it, so only a message whose instance
+   * died waits this long, however long its handler runs.
+   */
+  ackWaitMs?: number;
   logger?: Logger;
 }
 
@@ -52,6 +58,10 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     /* no transport-level events to subscribe to */
   }
 
+  private get ackWaitMs(): number {
+    return this.options.ackWaitMs ?? 10_000;
+  }
+
   unwrap<T>(): T {
     return this.options.nc as T;
   }
@@ -64,13 +74,13 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       const commandContexts = new Set(patterns.filter((p) => p.startsWith('volt.cmd.')).map((p) => p.split('.')[2]));
       for (const context of commandContexts) {
         const durable = `${service}-cmd-${context}`;
-        await ensureConsumer(nc, names.commandStream, { durable_name: durable, filter_subject: names.commandFilter(context) });
+        await ensureConsumer(nc, names.commandStream, { durable_name: durable, filter_subject: names.commandFilter(context), ack_wait_ms: this.ackWaitMs });
         await this.consume(names.commandStream, durable, this.options.commandConcurrency ?? 16);
       }
       for (const pattern of patterns.filter((p) => p.startsWith('volt.evt.'))) {
         const [, , context, type] = pattern.split('.');
         const durable = `${service}-evt-${context}-${type}`;
-        await ensureConsumer(nc, names.eventStream, { durable_name: durable, filter_subject: names.eventSubject(context, type) });
+        await ensureConsumer(nc, names.eventStream, { durable_name: durable, filter_subject: names.eventSubject(context, type), ack_wait_ms: this.ackWaitMs });
         await this.consume(names.eventStream, durable, 1);
       }
       callback();
@@ -125,6 +135,13 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     }
     const carrier = { traceparent: msg.headers?.get(Headers.traceparent) || undefined, tracestate: msg.headers?.get(Headers.tracestate) || undefined };
     const ctx = new JetStreamContext([pattern, msg.headers, msg.info.deliveryCount - 1]);
+    const heartbeat = setInterval(() => {
+      try {
+        msg.working();
+      } catch {
+        // A closing connection: the message is redelivered elsewhere, as after a crash.
+      }
+    }, this.ackWaitMs / 3);
     try {
       await withSpan(`${pattern} process`, { kind: SpanKind.CONSUMER, parent: contextFromTraceHeaders(carrier), attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject } }, async () => {
         const result = await lastValueFrom(this.transformToObservable(await handler(payload, ctx)), { defaultValue: undefined });
@@ -137,6 +154,8 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       handledTotal.inc({ pattern, outcome: 'retry' });
       this.options.logger?.error({ err: error, pattern, redeliveries: ctx.getRedeliveries() }, 'message handler failed; will be redelivered');
       msg.nak(Math.min(30_000, 250 * 2 ** Math.min(ctx.getRedeliveries(), 7)));
+    } finally {
+      clearInterval(heartbeat);
     }
   }
 }

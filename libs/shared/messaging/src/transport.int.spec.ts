@@ -164,3 +164,31 @@ describe('JetStream transport and command bus', () => {
     expect(balance.rows[0].amount).toBe('60');
   });
 });
+
+describe('a handler that runs longer than the ack wait', () => {
+  it('is not given to another instance while it works', async () => {
+    const own = await createTestMessaging();
+    const slow: INestMicroservice[] = [];
+    try {
+      for (const instance of ['slow-a', 'slow-b']) {
+        const app = await NestFactory.createMicroservice(makeController(instance), {
+          strategy: new JetStreamTransport({ nc: own.nc, names: own.names, service: 'test-slow', ackWaitMs: 1_000 }),
+          logger: false,
+        });
+        await app.listen();
+        slow.push(app);
+      }
+      const bus = new CommandBus(own.nc, own.names);
+      const c = command('Echo', { text: 'slow', delayMs: 3_500 });
+      const reply = await bus.send('test', c, { timeoutMs: 10_000 });
+      expect(reply).toEqual({ ok: true, result: { echo: 'slow', redeliveries: 0 } });
+      // Had JetStream redelivered it after 1 s, the other instance would have handled it too.
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(handled[c.id]).toBe(1);
+      bus.stop();
+    } finally {
+      for (const app of slow) await app.close();
+      await own.cleanup();
+    }
+  });
+});
