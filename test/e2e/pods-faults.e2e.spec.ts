@@ -59,6 +59,19 @@ describe('provider faults', () => {
     expect(await instancesOf(podId)).toHaveLength(0);
   });
 
+  it('a machine the provider calls running is not running for Volt until its SSH answers', async () => {
+    const failures = await metric(stack.pods.url, 'gpu_ssh_verify_failures_total');
+    await simAdmin(stack, 'PUT', '/faults/lium', { sshDown: true });
+    const podId = await create('mach_a100_02');
+    await eventually('the provider to call it running', async () => (await instancesOf(podId))[0]?.phase === 'running');
+    await eventually('a failed SSH check', async () => (await metric(stack.pods.url, 'gpu_ssh_verify_failures_total')) > failures);
+    expect((await stack.call('GET', `/api/volt/pods/${podId}`)).body.status).toBe('deploying');
+    await simAdmin(stack, 'PUT', '/faults/lium', {});
+    const running = await podReaches(stack, podId, 'running');
+    expect(running.ssh_port).toBe((await instancesOf(podId))[0].sshPort);
+    await stack.call('DELETE', `/api/volt/pods/${podId}`);
+  });
+
   it('an instance that never comes up fails with provisioning_timeout and is destroyed', async () => {
     const slow = await startStack({ env: { VOLT_POD_CREATE_LIMIT: '1000', VOLT_PROVISION_TIMEOUT_MS: '800' }, transitionMs: 60_000 });
     try {
@@ -67,6 +80,12 @@ describe('provider faults', () => {
       const failed = await podReaches(slow, r.body.id, 'failed');
       expect(failed).toMatchObject({ reason: 'provisioning_timeout', status_message: expect.stringMatching(/did not bring the pod up/) });
       await eventually('the slow instance to be destroyed', async () => (await simInstances(slow)).every((i) => i.tag !== r.body.id || i.phase === 'terminating'));
+      // Up at the provider at once, but its SSH never answers: the same, and the message says why.
+      await simAdmin(slow, 'PUT', '/config', { transition_ms: 0 });
+      await simAdmin(slow, 'PUT', '/faults/lium', { sshDown: true });
+      const silent = await slow.call('POST', '/api/volt/pods', { body: { machine_id: 'mach_h100_02', template_id: 'tpl_pytorch21' } });
+      expect(await podReaches(slow, silent.body.id, 'failed')).toMatchObject({ reason: 'provisioning_timeout', status_message: expect.stringMatching(/running, but its SSH did not answer within/) });
+      await eventually('the silent instance to be destroyed', async () => (await simInstances(slow)).every((i) => i.tag !== silent.body.id || i.phase === 'terminating'));
     } finally {
       await slow.stop();
     }

@@ -1,6 +1,7 @@
 import { verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore } from '@volt/event-store';
+import { sshAnswers } from '@volt/pods-infra';
 import { podStream } from '@volt/pods-contracts';
 import { generateSshKey } from '../support/ssh';
 import { eventually, podReaches, simInstances } from '../support/pods';
@@ -62,8 +63,10 @@ describe('the Lium pod lifecycle through the gateway', () => {
     expect(podId).toMatch(/^pod_/);
 
     const running = await podReaches(stack, podId, 'running');
-    expect(running.ip).toMatch(/^203\.0\./);
+    // Running means its SSH answered where the provider says it is (provider-sim listens there).
+    expect(running.ip).toBe('127.0.0.1');
     expect(running.ssh_port).toBeGreaterThan(0);
+    expect(await sshAnswers(running.ip, running.ssh_port, 2_000)).toBe(true);
     let instance = (await simInstances(stack)).find((i) => i.tag === podId)!;
     expect(instance).toMatchObject({ provider: 'lium', phase: 'running', gpus: 1 });
     expect(instance.sshKeys).toHaveLength(1);

@@ -14,6 +14,7 @@ startProviderSim({
   priceDrift: num('SIM_PRICE_DRIFT', 0.06),
   pricePeriodMs: num('SIM_PRICE_PERIOD_MS', 15 * 60_000),
   faults: env.SIM_FAULTS ? JSON.parse(env.SIM_FAULTS) : undefined,
+  sshHost: env.SIM_SSH_HOST || undefined,
 }).then(
   (sim) => {
     process.stdout.write(`provider-sim listening on ${sim.url}\n`);

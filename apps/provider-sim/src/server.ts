@@ -12,7 +12,9 @@ export interface ProviderSim {
 
 /** Both simulated clouds and the admin API on one HTTP server. */
 export async function startProviderSim(options: WorldOptions & { port?: number; host?: string }): Promise<ProviderSim> {
-  const world = new World(options);
+  const host = options.host ?? '127.0.0.1';
+  // Instances' SSH endpoints listen where the API does, and are reported at that address unless told otherwise.
+  const world = new World({ ...options, sshHost: options.sshHost ?? (host === '0.0.0.0' ? '127.0.0.1' : host), sshBind: options.sshBind ?? host });
   const app = Fastify({ logger: false, keepAliveTimeout: 30_000 });
   app.get('/health', async () => ({ status: 'ok' }));
   liumRoutes(app, world);
@@ -26,6 +28,7 @@ export async function startProviderSim(options: WorldOptions & { port?: number; 
     world,
     async close() {
       await app.close();
+      world.close();
       world.saveNow();
     },
   };

@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject, createPrivateKey, createPublicKey } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { SshEndpoints } from './ssh-endpoints';
 import { driftedPrice, liumMachines, targonResources, type LiumMachine, type TargonResource } from './inventory';
 
 export type ProviderName = 'lium' | 'targon';
@@ -34,9 +35,11 @@ export interface Faults {
   createThen500: number;
   /** Destroy answers 202 and does nothing. */
   destroyNoop: number;
+  /** Running machines do not answer SSH (a broken image, a firewall). */
+  sshDown: boolean;
 }
 
-export const noFaults = (): Faults => ({ latencyMs: 0, errorRate: {}, hang: [], createThen500: 0, destroyNoop: 0 });
+export const noFaults = (): Faults => ({ latencyMs: 0, errorRate: {}, hang: [], createThen500: 0, destroyNoop: 0, sshDown: false });
 
 export interface WorldOptions {
   stateFile?: string;
@@ -47,13 +50,16 @@ export interface WorldOptions {
   priceDrift: number;
   pricePeriodMs: number;
   faults?: Partial<Record<ProviderName, Partial<Faults>>>;
+  /** Where the instances' SSH endpoints listen and what address the providers report for them. */
+  sshHost?: string;
+  /** The interface they listen on (default: sshHost). */
+  sshBind?: string;
 }
 
 interface Saved {
   instances: Instance[];
   withdrawn: string[];
   signingKey: string;
-  nextPort: number;
 }
 
 const AFTER: Partial<Record<Phase, Phase | null>> = { provisioning: 'running', stopping: 'stopped', starting: 'running', terminating: null };
@@ -71,7 +77,8 @@ export class World {
   transitionMs: number;
   private readonly signingKey: KeyObject;
   readonly publicKeyPem: string;
-  private nextPort = 40000;
+  private readonly ssh: SshEndpoints;
+  private readonly sshHost: string;
   private saveTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: WorldOptions) {
@@ -82,11 +89,32 @@ export class World {
     const saved = this.load();
     this.signingKey = saved ? createPrivateKey(saved.signingKey) : generateKeyPairSync('ed25519').privateKey;
     this.publicKeyPem = createPublicKey(this.signingKey).export({ type: 'spki', format: 'pem' }).toString();
+    this.sshHost = options.sshHost ?? '127.0.0.1';
+    this.ssh = new SshEndpoints(options.sshBind ?? this.sshHost, (id) => {
+      const i = this.current(id);
+      return !i ? 'gone' : i.phase === 'running' && !this.faults[i.provider].sshDown ? 'up' : 'down';
+    });
     if (saved) {
-      for (const i of saved.instances) this.instances.set(i.id, i);
+      for (const i of saved.instances) {
+        // Instances saved by a simulator that reported unreachable addresses get this one.
+        i.ip = this.sshHost;
+        this.instances.set(i.id, i);
+        this.listen(i);
+      }
       for (const w of saved.withdrawn) this.withdrawn.add(w);
-      this.nextPort = saved.nextPort;
     }
+  }
+
+  private listen(instance: Instance): void {
+    this.ssh.open(instance.id, instance.sshPort, (port) => {
+      instance.sshPort = port;
+      this.changed();
+    });
+  }
+
+  /** Stops listening for every instance (the simulator is stopping). */
+  close(): void {
+    this.ssh.closeAll();
   }
 
   private load(): Saved | undefined {
@@ -110,7 +138,6 @@ export class World {
       instances: [...this.instances.values()],
       withdrawn: [...this.withdrawn],
       signingKey: this.signingKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-      nextPort: this.nextPort,
     };
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(`${file}.tmp`, JSON.stringify(saved));
@@ -125,6 +152,7 @@ export class World {
     if (next !== undefined && now - instance.phaseAt >= this.transitionMs) {
       if (next === null) {
         this.instances.delete(id);
+        this.ssh.close(id);
         this.changed();
         return undefined;
       }
@@ -173,7 +201,6 @@ export class World {
 
   launch(provider: ProviderName, spec: { tag: string | null; offerId: string; gpus: number; volumeGb: number; image: string; sshKeys: string[] }, phase: Phase = 'provisioning'): Instance {
     const id = provider === 'lium' ? randomBytes(16).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-') : `srv_${randomBytes(9).toString('base64url')}`;
-    const n = this.instances.size;
     const instance: Instance = {
       id,
       provider,
@@ -181,11 +208,11 @@ export class World {
       phase,
       phaseAt: Date.now(),
       createdAt: Date.now(),
-      ip: `203.0.${113 + (Math.floor(n / 250) % 10)}.${(n % 250) + 2}`,
-      sshPort: this.nextPort++,
+      ip: this.sshHost,
+      sshPort: this.ssh.allocate(),
     };
-    if (this.nextPort > 60000) this.nextPort = 40000;
     this.instances.set(id, instance);
+    this.listen(instance);
     this.changed();
     return instance;
   }

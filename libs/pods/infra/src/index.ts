@@ -11,6 +11,7 @@ export * from './commands/templates.handlers';
 export * from './migrations';
 export * from './providers/port';
 export * from './providers/providers';
+export * from './providers/ssh-probe';
 export * from './read-models/docker-credentials/query';
 export * from './read-models/machines/catalogue';
 export * from './read-models/pod-sessions/query';

@@ -5,12 +5,15 @@ import { counter, gauge, histogram, type Logger } from '@volt/telemetry';
 import type { PodLifecycle } from '../commands/pods.handlers';
 import type { ProviderAdapter, ProviderInstance } from '../providers/port';
 import type { Providers } from '../providers/providers';
+import { sshAnswers } from '../providers/ssh-probe';
 import { countSessions, livePods, podStatuses, runningPodKeys, type PodRow } from '../read-models/pod-sessions/query';
 
 const orphans = counter('gpu_orphans_detected_total', 'Provider instances found that no live Volt pod owns');
 const destroyFailures = counter('gpu_destroy_failures_total', 'Destroy calls that failed or did not take effect');
 const sessions = gauge('gpu_sessions_active', 'Pods per provider and status', ['provider', 'status']);
 const provisioning = histogram('gpu_provisioning_seconds', 'From request (or start) to running, per provider', ['provider', 'phase'], [1, 2, 5, 10, 20, 30, 60, 120, 300, 600]);
+const sshVerifySeconds = histogram('gpu_ssh_verify_duration_seconds', 'Checking that a machine the provider calls running answers SSH', ['provider'], [0.005, 0.01, 0.05, 0.1, 0.5, 1, 3, 10]);
+const sshVerifyFailures = counter('gpu_ssh_verify_failures_total', 'Machines the provider called running whose SSH did not answer', ['provider']);
 const sweepSeconds = histogram('gpu_reconcile_sweep_seconds', 'Duration of one reconciliation sweep', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10]);
 
 export interface ReconcilerOptions {
@@ -22,6 +25,8 @@ export interface ReconcilerOptions {
   orphanGraceMs: number;
   /** First wait between repeated destroy, stop and start calls to one instance; doubles up to a minute. */
   retryBackoffMs: number;
+  /** How long a machine has to answer SSH before this sweep counts it as not up yet. */
+  sshVerifyTimeoutMs: number;
 }
 
 export interface SweepReport {
@@ -54,6 +59,8 @@ export class Reconciler {
   /** Backoff per repeated call (key: `<pod>:<action>`, or an instance id for destroys). */
   private readonly retries = new Map<string, { attempts: number; nextAt: number }>();
   private readonly counted = new Set<string>();
+  /** Pods whose machine the provider calls running but whose SSH did not answer at the last look. */
+  private readonly sshSilent = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
@@ -147,7 +154,9 @@ export class Reconciler {
           return true;
         }
         if (overdue) {
-          await say('Fail', 'provisioning_timeout', `${row.provider} did not bring the pod up within ${Math.round(this.options.provisionTimeoutMs / 1000)} s. Its instance is destroyed and nothing is charged; try again or pick another machine.`);
+          const within = `within ${Math.round(this.options.provisionTimeoutMs / 1000)} s`;
+          const what = this.sshSilent.delete(row.pod_id) ? `reported the machine running, but its SSH did not answer ${within}` : `did not bring the pod up ${within}`;
+          await say('Fail', 'provisioning_timeout', `${row.provider} ${what}. Its instance is destroyed and nothing is charged; try again or pick another machine.`);
           if (instance) await this.destroy(provider, instance);
           return true;
         }
@@ -251,12 +260,28 @@ export class Reconciler {
         `attest-${row.status}-${row.status_at.getTime()}`,
       );
     }
+    if (!(await this.sshVerified(row, instance))) return false;
     const outcome = await this.lifecycle.decideAsSystem(row, { type: 'MarkRunning', data: { podId: row.pod_id, ip: instance.ip, sshPort: instance.sshPort, at } }, `running-${row.status}-${row.status_at.getTime()}`);
     if (outcome.ok && outcome.events.length > 0 && !outcome.replayed) {
       const from = row.status === 'deploying' ? row.created_at : row.status_at;
       provisioning.observe({ provider: row.provider, phase: row.status === 'deploying' ? 'create' : 'start' }, (Date.now() - from.getTime()) / 1000);
     }
     return true;
+  }
+
+  /** A pod is running only once its machine answers SSH where the provider says it does (seed 003: running means SSH verified). */
+  private async sshVerified(row: PodRow, instance: ProviderInstance): Promise<boolean> {
+    const end = sshVerifySeconds.startTimer({ provider: row.provider });
+    const ok = instance.ip !== null && instance.sshPort !== null && (await sshAnswers(instance.ip, instance.sshPort, this.options.sshVerifyTimeoutMs));
+    end();
+    if (ok) {
+      this.sshSilent.delete(row.pod_id);
+      return true;
+    }
+    sshVerifyFailures.inc({ provider: row.provider });
+    if (!this.sshSilent.has(row.pod_id)) this.logger?.warn({ podId: row.pod_id, ip: instance.ip, sshPort: instance.sshPort }, 'the provider calls the machine running but its SSH does not answer; not running yet');
+    this.sshSilent.add(row.pod_id);
+    return false;
   }
 
   /** Instances no live pod owns: untagged ones, those of pods that ended, and those Volt has no record of. */
