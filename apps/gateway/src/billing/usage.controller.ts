@@ -33,9 +33,12 @@ export class UsageController {
   @Access({ scope: 'billing' })
   async costs(@CurrentCaller() caller: Caller, @Query() query: unknown) {
     const q = parseWith(CostQuerySchema, query, 'query');
-    await this.metersCaughtUp();
-    if (q.session_id) return podCost(this.runtime.db, caller.tenantId, q.session_id);
+    if (q.session_id) {
+      await this.metersCaughtUp();
+      return podCost(this.runtime.db, caller.tenantId, q.session_id);
+    }
     const { from, to } = range(q.start_date, q.end_date, monthStart(new Date()));
+    await this.metersCaughtUp();
     return costSummary(this.runtime.db, caller.tenantId, from, to, q.period);
   }
 

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { CommandEnvelope, CommandReply } from '@volt/contracts';
-import { SpanKind, currentTraceHeaders, withSpan } from '@volt/telemetry';
+import { SpanKind, withSpan } from '@volt/telemetry';
 import { Headers, type MessagingNames } from './names';
+import { headersWithTrace } from './trace-headers';
 
 /** The caller stopped waiting. The command is durable on JetStream and still completes. */
 export class CommandTimeoutError extends Error {
@@ -75,11 +76,9 @@ export class CommandBus {
       // Handled from the start: a publish slower than the timeout must not leave the timeout's
       // rejection unhandled for a moment (the caller still gets it: `reply` is what is returned).
       reply.catch(() => undefined);
-      const h = natsHeaders();
+      const h = headersWithTrace();
       h.set(Headers.replyTo, this.names.replySubject(this.instance, command.id));
-      const trace = currentTraceHeaders();
-      for (const [k, v] of Object.entries(trace)) h.set(k, v);
-      const envelope: CommandEnvelope = { ...command, trace: { traceparent: trace.traceparent, tracestate: trace.tracestate } };
+      const envelope: CommandEnvelope = { ...command, trace: { traceparent: h.get(Headers.traceparent) || undefined, tracestate: h.get(Headers.tracestate) || undefined } };
       try {
         await this.js.publish(subject, JSON.stringify(envelope), { msgID: command.id, headers: h });
       } catch (error) {

@@ -5,4 +5,5 @@ export * from './migrations';
 export * from './names';
 export * from './relay';
 export * from './streams';
+export * from './trace-headers';
 export * from './connect';

@@ -5,6 +5,7 @@ import { lastValueFrom } from 'rxjs';
 import { SpanKind, contextFromTraceHeaders, counter, withSpan, type Logger } from '@volt/telemetry';
 import { Headers, type MessagingNames } from './names';
 import { ensureConsumer, ensureStreams } from './streams';
+import { traceCarrier } from './trace-headers';
 
 /** What a handler can learn about the message it is handling. */
 export class JetStreamContext extends BaseRpcContext<[string, MsgHdrs | undefined, number]> {
@@ -133,7 +134,6 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       msg.term(); // no reason: nats-server 2.9 ignores +TERM with one
       return;
     }
-    const carrier = { traceparent: msg.headers?.get(Headers.traceparent) || undefined, tracestate: msg.headers?.get(Headers.tracestate) || undefined };
     const ctx = new JetStreamContext([pattern, msg.headers, msg.info.deliveryCount - 1]);
     const heartbeat = setInterval(() => {
       try {
@@ -143,7 +143,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       }
     }, this.ackWaitMs / 3);
     try {
-      await withSpan(`${pattern} process`, { kind: SpanKind.CONSUMER, parent: contextFromTraceHeaders(carrier), attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject } }, async () => {
+      await withSpan(`${pattern} process`, { kind: SpanKind.CONSUMER, parent: contextFromTraceHeaders(traceCarrier(msg.headers)), attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject } }, async () => {
         const result = await lastValueFrom(this.transformToObservable(await handler(payload, ctx)), { defaultValue: undefined });
         const replyTo = msg.headers?.get(Headers.replyTo);
         if (!handler.isEventHandler && replyTo) this.options.nc.publish(replyTo, JSON.stringify(result ?? null));

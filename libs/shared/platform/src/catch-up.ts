@@ -1,9 +1,8 @@
-import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { GlobalCheckpoint } from '@volt/contracts';
 import type { EventStore } from '@volt/event-store';
-import type { MessagingNames, NatsConnection } from '@volt/messaging';
+import { headersWithTrace, traceCarrier, type MessagingNames, type NatsConnection } from '@volt/messaging';
 import type { ProjectionRunner } from '@volt/projections';
-import { SpanKind, contextFromTraceHeaders, currentTraceHeaders, withSpan } from '@volt/telemetry';
+import { SpanKind, contextFromTraceHeaders, withSpan } from '@volt/telemetry';
 
 const DIGITS = /^\d{1,20}$/;
 const REACHED = 'reached';
@@ -33,9 +32,8 @@ export class CatchUps {
         if (error) return;
         const checkpoint = parseCheckpoint(msg.string());
         if (!checkpoint) return void msg.respond('bad checkpoint');
-        const carrier = Object.fromEntries(['traceparent', 'tracestate'].map((k) => [k, msg.headers?.get(k) || undefined]));
         const attributes = { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject };
-        void withSpan(`volt.catchup.${service} process`, { kind: SpanKind.SERVER, parent: contextFromTraceHeaders(carrier), attributes }, () =>
+        void withSpan(`volt.catchup.${service} process`, { kind: SpanKind.SERVER, parent: contextFromTraceHeaders(traceCarrier(msg.headers)), attributes }, () =>
           this.projections.waitFor(checkpoint, timeoutMs).then(
             () => msg.respond(REACHED),
             () => msg.respond('not reached'),
@@ -54,10 +52,8 @@ export class CatchUps {
     const subject = this.names.catchUpSubject(service);
     return withSpan(`volt.catchup.${service} request`, { kind: SpanKind.CLIENT, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject } }, async () => {
       const head = await this.store.head();
-      const h = natsHeaders();
-      for (const [k, v] of Object.entries(currentTraceHeaders())) h.set(k, v);
       try {
-        const reply = await this.nc.request(subject, JSON.stringify(head), { timeout: timeoutMs, headers: h });
+        const reply = await this.nc.request(subject, JSON.stringify(head), { timeout: timeoutMs, headers: headersWithTrace() });
         return reply.string() === REACHED;
       } catch {
         return false;
