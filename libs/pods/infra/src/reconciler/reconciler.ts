@@ -106,6 +106,8 @@ export class Reconciler {
   private async sweepLocked(lost: () => Error | undefined): Promise<SweepReport> {
     const report: SweepReport = { swept: true, orphans: 0, actions: 0 };
     const [pods, keys] = await Promise.all([livePods(this.db), runningPodKeys(this.db)]);
+    const alive = new Set(pods.map((p) => p.pod_id));
+    for (const podId of this.sshSilent) if (!alive.has(podId)) this.sshSilent.delete(podId);
     await Promise.all(
       this.providers.all.map(async (provider) => {
         let instances: ProviderInstance[];
