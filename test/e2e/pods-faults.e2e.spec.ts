@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TERMINAL_STATUSES } from '@volt/pods-contracts';
+import { sshAnswers } from '@volt/pods-infra';
 import { generateSshKey } from '../support/ssh';
 import { eventually, metric, podReaches, simAdmin, simInstances } from '../support/pods';
 import { startStack, type TestStack } from '../support/stack';
@@ -121,6 +122,20 @@ describe('provider faults', () => {
 });
 
 describe('reconciliation', () => {
+  it('shows a running machine’s new address when its provider moves it, and its SSH answers there', async () => {
+    const podId = await create('mach_a100_02');
+    const before = await podReaches(stack, podId, 'running');
+    const moved = await simAdmin(stack, 'POST', `/instances/${(await instancesOf(podId))[0].id}/move`);
+    expect(moved.sshPort).not.toBe(before.ssh_port);
+    const after = await eventually('the new port in the pod', async () => {
+      const pod = (await stack.call('GET', `/api/volt/pods/${podId}`)).body;
+      return pod.ssh_port === moved.sshPort ? pod : undefined;
+    });
+    expect(after.status).toBe('running');
+    expect(await sshAnswers(after.ip, after.ssh_port, 2_000)).toBe(true);
+    await stack.call('DELETE', `/api/volt/pods/${podId}`);
+  });
+
   it('carries a key change the provider missed on its next sweep, and takes a key deleted from the organization off its machines', async () => {
     const podId = await create('mach_a100_02');
     await podReaches(stack, podId, 'running');

@@ -25,6 +25,13 @@ export function adminRoutes(app: FastifyInstance, world: World): void {
     return { transition_ms: world.transitionMs };
   });
 
+  app.post<{ Params: { id: string } }>('/admin/instances/:id/move', async (request, reply) => {
+    const i = world.current(request.params.id);
+    if (!i) return reply.code(404).send({ message: 'no such instance' });
+    world.move(i);
+    return i;
+  });
+
   app.post<{ Params: { id: string } }>('/admin/instances/:id/reclaim', async (request, reply) => {
     const i = world.current(request.params.id);
     if (!i) return reply.code(404).send({ message: 'no such instance' });

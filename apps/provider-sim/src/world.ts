@@ -183,6 +183,14 @@ export class World {
     this.changed();
   }
 
+  /** The machine moves (a host migration): its SSH endpoint answers at a new port from now on. */
+  move(instance: Instance): void {
+    this.ssh.close(instance.id);
+    instance.sshPort = this.ssh.allocate();
+    this.listen(instance);
+    this.changed();
+  }
+
   setKeys(instance: Instance, sshKeys: string[]): void {
     instance.sshKeys = sshKeys;
     this.changed();

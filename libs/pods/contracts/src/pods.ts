@@ -197,6 +197,8 @@ export const PodAttestationRecorded = defineEvent(
   z.object({ podId: z.string(), instanceId: z.string(), nonce: z.string(), quote: z.record(z.string(), z.unknown()), quoteRaw: z.string(), signature: z.string(), signingKey: z.string(), at }),
 );
 export const PodRunning = defineEvent('pods', 'PodRunning', z.object({ podId: z.string(), ip: z.string().nullable(), sshPort: z.number().int().nullable(), at }));
+/** The provider now reports a running pod's machine at another address (a host move, a new public IP). */
+export const PodAddressChanged = defineEvent('pods', 'PodAddressChanged', z.object({ podId: z.string(), ip: z.string().nullable(), sshPort: z.number().int().nullable(), at }));
 export const PodStopRequested = defineEvent('pods', 'PodStopRequested', z.object({ podId: z.string(), reason: PodReasonSchema.nullable(), at }));
 export const PodStopped = defineEvent('pods', 'PodStopped', z.object({ podId: z.string(), at }));
 export const PodStartRequested = defineEvent('pods', 'PodStartRequested', z.object({ podId: z.string(), holdId: z.string().nullable(), at }));
@@ -223,6 +225,7 @@ export const podEvents = [
   PodProvisioned,
   PodAttestationRecorded,
   PodRunning,
+  PodAddressChanged,
   PodStopRequested,
   PodStopped,
   PodStartRequested,

@@ -1,6 +1,7 @@
 import { domainError, type MessageOf } from '@volt/contracts';
 import { assertNever, type Decider } from '@volt/domain';
 import type {
+  PodAddressChanged,
   PodAttestationRecorded,
   PodDeleted,
   PodDeleteRequested,
@@ -22,6 +23,7 @@ export type PodEvent =
   | MessageOf<typeof PodProvisioned>
   | MessageOf<typeof PodAttestationRecorded>
   | MessageOf<typeof PodRunning>
+  | MessageOf<typeof PodAddressChanged>
   | MessageOf<typeof PodStopRequested>
   | MessageOf<typeof PodStopped>
   | MessageOf<typeof PodStartRequested>
@@ -38,6 +40,7 @@ export type PodCommand =
   | { type: 'RecordProvisioned'; data: Ref & { instanceId: string } }
   | { type: 'RecordAttestation'; data: MessageOf<typeof PodAttestationRecorded>['data'] }
   | { type: 'MarkRunning'; data: Ref & { ip: string | null; sshPort: number | null } }
+  | { type: 'RecordAddress'; data: Ref & { ip: string | null; sshPort: number | null } }
   | { type: 'RequestStop'; data: Ref & { reason: PodReason | null } }
   | { type: 'MarkStopped'; data: Ref }
   | { type: 'RequestStart'; data: Ref & { holdId: string | null } }
@@ -59,6 +62,9 @@ export interface PodState {
   provider: 'lium' | 'targon';
   confidential: boolean;
   instanceId: string | null;
+  /** Where the machine's SSH answers, as the provider last reported it while running. */
+  ip: string | null;
+  sshPort: number | null;
   /** Evidence recorded for the current boot (a confidential pod re-attests at every start). */
   attested: boolean;
   instanceType: 'dedicated' | 'spot';
@@ -82,6 +88,8 @@ const initialState = (): PodState => ({
   provider: 'lium',
   confidential: false,
   instanceId: null,
+  ip: null,
+  sshPort: null,
   attested: false,
   instanceType: 'dedicated',
   minimumRuntimeMinutes: 0,
@@ -136,7 +144,9 @@ function evolve(state: PodState, event: PodEvent): PodState {
     case 'PodAttestationRecorded':
       return { ...state, attested: true };
     case 'PodRunning':
-      return { ...state, status: 'running', runningSince: event.data.at };
+      return { ...state, status: 'running', runningSince: event.data.at, ip: event.data.ip, sshPort: event.data.sshPort };
+    case 'PodAddressChanged':
+      return { ...state, ip: event.data.ip, sshPort: event.data.sshPort };
     case 'PodStopRequested':
       return leave(state, 'stopping', event.data.at);
     case 'PodStopped':
@@ -184,6 +194,10 @@ function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<t
       if (s !== 'deploying' && s !== 'starting') return [];
       if (state.confidential && !state.attested) return conflict('A confidential pod runs only once its attestation evidence is recorded.');
       return [{ type: 'PodRunning', data: { podId: d.podId, ip: command.data.ip, sshPort: command.data.sshPort, at: d.at } }];
+    case 'RecordAddress': {
+      const { ip, sshPort } = command.data;
+      return s === 'running' && (ip !== state.ip || sshPort !== state.sshPort) ? [{ type: 'PodAddressChanged', data: { podId: d.podId, ip, sshPort, at: d.at } }] : [];
+    }
     case 'RequestStop':
       if (s === 'stopping' || s === 'stopped') return [];
       if (s !== 'running') return conflict(`Pod is ${s}; only a running pod can be stopped.`);

@@ -65,6 +65,15 @@ describe('pod decider', () => {
     given(podDecider, stopped).when({ type: 'UpdatePod', data: { podId: 'pod_a', gpuCount: 3, at: t(30) } }).then([{ type: 'PodUpdated', data: { podId: 'pod_a', gpuCount: 3, costPerHour: 1.17, at: t(30) } }]);
   });
 
+  it('records a running machine’s new address once, and only while it runs', () => {
+    const at = (ip: string | null, sshPort: number | null) => ({ type: 'RecordAddress' as const, data: { podId: 'pod_a', ip, sshPort, at: t(30) } });
+    given(podDecider, [requested(), provisioned, running]).when(at('203.0.113.2', 40000)).then([]);
+    given(podDecider, [requested(), provisioned, running]).when(at('203.0.113.2', 40001)).then([{ type: 'PodAddressChanged', data: { podId: 'pod_a', ip: '203.0.113.2', sshPort: 40001, at: t(30) } }]);
+    const moved: PodEvent = { type: 'PodAddressChanged', data: { podId: 'pod_a', ip: '203.0.113.9', sshPort: 22, at: t(20) } };
+    given(podDecider, [requested(), provisioned, running, moved]).when(at('203.0.113.9', 22)).then([]);
+    given(podDecider, [requested(), provisioned]).when(at('203.0.113.9', 22)).then([]);
+  });
+
   it('holds a spot pod to its minimum runtime, counting only running time', () => {
     const spot = [requested({ instanceType: 'spot', minimumRuntimeMinutes: 20 }), provisioned, running];
     given(podDecider, spot).when({ type: 'RequestDelete', data: { podId: 'pod_a', at: t(10 + 60 * 19) } }).thenError('CONFLICT');

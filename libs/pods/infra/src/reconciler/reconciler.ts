@@ -192,6 +192,12 @@ export class Reconciler {
           await say('MarkTerminated', 'provider_stopped', `${row.provider} stopped this pod's instance. Start it again with POST /api/volt/pods/${row.pod_id}/start.`);
           return true;
         }
+        // The provider now reports the machine elsewhere (a host move, a new public IP): show where it is.
+        if (instance.state === 'running' && (instance.ip !== row.ip || instance.sshPort !== row.ssh_port)) {
+          const data = { podId: row.pod_id, ip: instance.ip, sshPort: instance.sshPort, at: new Date().toISOString() };
+          await this.lifecycle.decideAsSystem(row, { type: 'RecordAddress', data }, `address-${row.status_at.getTime()}-${instance.ip}:${instance.sshPort}`);
+          return true;
+        }
         // The machine accepts other keys than the pod's: a key change the provider missed, or a key deleted since.
         if (instance.state === 'running' && [...instance.sshKeys].sort().join('\n') !== keys.join('\n') && this.due(`${row.pod_id}:keys`)) {
           await this.lifecycle.carry(row.pod_id, 'keys');

@@ -53,6 +53,7 @@ export const podSessionsProjection = eachEvent('pods.sessions', ['pods_sessions'
   PodProvisioned: (trx, e) => set(trx, e.data.podId, { instance_id: e.data.instanceId }),
   PodAttestationRecorded: (trx, e) => set(trx, e.data.podId, { attested_at: e.data.at }),
   PodRunning: (trx, e) => set(trx, e.data.podId, status('running', e.data.at, { ip: e.data.ip, ssh_port: e.data.sshPort, running_since: e.data.at })),
+  PodAddressChanged: (trx, e) => set(trx, e.data.podId, { ip: e.data.ip, ssh_port: e.data.sshPort }),
   PodStopRequested: (trx, e) => set(trx, e.data.podId, { ...status('stopping', e.data.at), ...leaveRunning(e.data.at), reason: e.data.reason }),
   PodStopped: (trx, e) => set(trx, e.data.podId, { status: 'stopped', status_at: e.data.at }),
   PodStartRequested: (trx, e) => set(trx, e.data.podId, { ...status('starting', e.data.at), attested_at: null }),
