@@ -71,6 +71,8 @@ describe('pod decider', () => {
     given(podDecider, [requested(), provisioned, running]).when(at('203.0.113.2', 40001)).then([{ type: 'PodAddressChanged', data: { podId: 'pod_a', ip: '203.0.113.2', sshPort: 40001, at: t(30) } }]);
     const moved: PodEvent = { type: 'PodAddressChanged', data: { podId: 'pod_a', ip: '203.0.113.9', sshPort: 22, at: t(20) } };
     given(podDecider, [requested(), provisioned, running, moved]).when(at('203.0.113.9', 22)).then([]);
+    // And back where it was: the move back is recorded too.
+    given(podDecider, [requested(), provisioned, running, moved]).when(at('203.0.113.2', 40000)).then([{ type: 'PodAddressChanged', data: { podId: 'pod_a', ip: '203.0.113.2', sshPort: 40000, at: t(30) } }]);
     given(podDecider, [requested(), provisioned]).when(at('203.0.113.9', 22)).then([]);
   });
 

@@ -195,7 +195,9 @@ export class Reconciler {
         // The provider now reports the machine elsewhere (a host move, a new public IP): show where it is.
         if (instance.state === 'running' && (instance.ip !== row.ip || instance.sshPort !== row.ssh_port)) {
           const data = { podId: row.pod_id, ip: instance.ip, sshPort: instance.sshPort, at: new Date().toISOString() };
-          await this.lifecycle.decideAsSystem(row, { type: 'RecordAddress', data }, `address-${row.status_at.getTime()}-${instance.ip}:${instance.sshPort}`);
+          // A fresh id each time: a machine may move back to an address it had, and the decider
+          // appends nothing for an address the pod already shows, so a repeated sweep adds nothing.
+          await this.lifecycle.decideAsSystem(row, { type: 'RecordAddress', data }, `address-${Date.now()}-${instance.ip}:${instance.sshPort}`);
           return true;
         }
         // The machine accepts other keys than the pod's: a key change the provider missed, or a key deleted since.
