@@ -158,8 +158,12 @@ describe('the Targon confidential pod lifecycle', () => {
 
     await stack.call('POST', `/api/volt/pods/${podId}/stop`);
     await podReaches(stack, podId, 'stopped');
+    // Keys changed while it is off go to the server at once (Targon's power-on takes none).
+    expect((await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { ssh_key_ids: [] } })).status).toBe(200);
+    expect((await simInstances(stack)).find((i) => i.tag === podId)!.sshKeys).toEqual([]);
     await stack.call('POST', `/api/volt/pods/${podId}/start`);
     await podReaches(stack, podId, 'running');
+    expect((await simInstances(stack)).find((i) => i.tag === podId)!.sshKeys).toEqual([]);
     // A confidential pod attests again at every boot, with a new nonce.
     const attestations = (await new EventStore(stack.db.db).readStream(podStream(podId))).filter((e) => e.type === 'PodAttestationRecorded');
     expect(attestations).toHaveLength(2);

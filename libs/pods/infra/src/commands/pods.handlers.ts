@@ -212,10 +212,11 @@ export class PodLifecycle {
     }
     const outcome = await this.decide(envelope, { type: 'UpdatePod', data: { podId: d.podId, name: d.name, sshKeyIds: d.sshKeyIds, volumeSizeGb: d.volumeSizeGb, gpuCount: d.gpuCount, at: d.requestedAt } });
     if (!outcome.ok) return { ok: false, error: outcome.error };
-    // New keys reach a machine that is up at once (a stopped one gets them when it starts); if
-    // the provider call fails, the reconciler sees the instance's keys differ and carries them again.
+    // New keys go to the machine at once, stopped or not (a provider whose start takes no keys
+    // boots it with them); if the call fails, the reconciler sees a running machine's keys differ
+    // and carries them again.
     const keysChanged = outcome.events.some((e) => e.type === 'PodUpdated' && e.data.sshKeyIds !== undefined);
-    if (keysChanged && !outcome.replayed && outcome.state.status !== 'stopped') await this.carry(d.podId, 'keys', { ...outcome.state, tenantId: envelope.tenantId });
+    if (keysChanged && !outcome.replayed) await this.carry(d.podId, 'keys', { ...outcome.state, tenantId: envelope.tenantId });
     return { ok: true, checkpoint: outcome.checkpoint, result: { podId: d.podId } };
   }
 
