@@ -21,11 +21,10 @@ export class CatchUps {
     private readonly nc: NatsConnection,
     private readonly names: MessagingNames,
     private readonly store: EventStore,
-    private readonly projections: ProjectionRunner,
   ) {}
 
-  /** Answers catch-up requests for `service`'s read models (one instance of a queue group answers each). */
-  serve(service: string, timeoutMs = 2_000) {
+  /** Answers catch-up requests for `service`'s read models, kept by `projections` (one instance of a queue group answers each). */
+  serve(service: string, projections: ProjectionRunner, timeoutMs = 2_000) {
     return this.nc.subscribe(this.names.catchUpSubject(service), {
       queue: service,
       callback: (error, msg) => {
@@ -34,7 +33,7 @@ export class CatchUps {
         if (!checkpoint) return void msg.respond('bad checkpoint');
         const attributes = { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject };
         void withSpan(`volt.catchup.${service} process`, { kind: SpanKind.SERVER, parent: contextFromTraceHeaders(traceCarrier(msg.headers)), attributes }, () =>
-          this.projections.waitFor(checkpoint, timeoutMs).then(
+          projections.waitFor(checkpoint, timeoutMs).then(
             () => msg.respond(REACHED),
             () => msg.respond('not reached'),
           ),

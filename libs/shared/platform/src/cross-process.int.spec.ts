@@ -54,7 +54,7 @@ describe('catching another process’s read models up before a read', () => {
   let runner: ProjectionRunner;
   let subscription: { unsubscribe(): void };
   let count: () => Promise<number>;
-  const reader = () => new CatchUps(writerNats, m.names, writer, new ProjectionRunner(t.db, writer, []));
+  const reader = () => new CatchUps(writerNats, m.names, writer);
 
   beforeAll(async () => {
     const model = await readModel('caught_up', 'ThingHappened');
@@ -62,7 +62,7 @@ describe('catching another process’s read models up before a read', () => {
     const owner = new EventStore(t.db);
     runner = new ProjectionRunner(t.db, owner, [model.projection]);
     runner.start();
-    subscription = new CatchUps(m.nc, m.names, owner, runner).serve('owner');
+    subscription = new CatchUps(m.nc, m.names, owner).serve('owner', runner);
   });
   afterAll(async () => {
     subscription.unsubscribe();

@@ -43,7 +43,7 @@ export class VoltRuntime {
     readonly projections: ProjectionRunner,
     readonly relay: OutboxRelay | undefined,
   ) {
-    this.catchUps = new CatchUps(nc, names, store, projections);
+    this.catchUps = new CatchUps(nc, names, store);
     this.signal = new AppendSignal(nc, names);
   }
 
@@ -85,7 +85,7 @@ export class VoltRuntime {
     this.commands.start();
     await this.projections.catchUp();
     this.projections.start();
-    if (this.projections.projections.length > 0) this.catchUpRequests = this.catchUps.serve(this.service);
+    if (this.projections.projections.length > 0) this.catchUpRequests = this.catchUps.serve(this.service, this.projections);
     this.signals = this.signal.listen(() => this.look());
     this.relay?.start();
   }
