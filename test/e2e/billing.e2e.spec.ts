@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { EventStore } from '@volt/event-store';
 import { decideForOrganization } from '@volt/identity-infra';
 import { usageOf } from '@volt/billing-infra';
-import { eventually, podReaches, simInstances } from '../support/pods';
+import { eventually, podReaches, simAdmin, simInstances } from '../support/pods';
 import { settle, startStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
@@ -168,6 +168,47 @@ describe('settling at stop and delete', () => {
     await eventually('the stop to be settled', async () => (await charged()) === expected, 10_000);
     const detail = (await stack.call('GET', `/api/volt/pods/${podId}`, { key: org.apiKey })).body;
     expect(detail.total_cost).toBeCloseTo(Math.round(expected / 10_000) / 100, 2);
+  });
+
+  it('shows in a pod’s detail a stop written a moment before by another process, not time still accruing', async () => {
+    const org = await stack.createOrg('Detail Co');
+    const podId = 'pod_detailcatchup';
+    // A machine running at the provider under this pod's tag, and the pod's history written by
+    // hand as if another process had made it, started 26 hours ago: the reconciler finds the two
+    // in agreement and leaves them alone.
+    const instance = await simAdmin(stack, 'POST', '/orphans', { provider: 'lium', tag: podId });
+    const start = Date.now() - 26 * 3600_000;
+    const at = (h: number) => new Date(start + h * 3600_000).toISOString();
+    const meta = { tenantId: org.orgId, correlationId: 'c', causationId: null, actor: { type: 'system' as const, id: 'test' } };
+    const store = new EventStore(stack.db.db);
+    const append = (type: string, h: number, data: object) =>
+      store.append(`pods:pod:${podId}`, [{ type, data, metadata: meta, occurredAt: at(h) }], { expectedVersion: 'any' });
+    await append('PodRequested', 0, {
+      podId, name: 'detail', provider: 'lium', machineId: 'mach_h100_01', offerId: instance.offerId, resourceName: null, gpuType: 'H100 80GB',
+      gpuCount: 1, cpuCores: 8, ramGb: 64, location: 'US', instanceType: 'dedicated', minimumRuntimeMinutes: 0, pricePerGpuHour: 2.69,
+      costPerHour: 2.69, volumeSizeGb: 50, templateId: null, image: 'ubuntu:22.04', sshKeyIds: [], confidential: false, holdId: null, requestedAt: at(0),
+    });
+    await append('PodProvisioned', 0, { podId, instanceId: instance.id, at: at(0) });
+    await append('PodRunning', 0, { podId, ip: instance.ip, sshPort: instance.sshPort, at: at(0) });
+    await settle(stack.db, stack.pods, stack.billing);
+    const detail = async () => (await stack.call('GET', `/api/volt/pods/${podId}`, { key: org.apiKey })).body;
+    const before = await detail();
+    expect(before.status).toBe('running');
+    expect(before.uptime_hours).toBeGreaterThanOrEqual(26);
+    // Once the stack is quiet (its read models poll slowly), the stop is written by this
+    // process's own store, which wakes no service; the very next detail must show it.
+    await new Promise((r) => setTimeout(r, 600));
+    await append('PodStopRequested', 2, { podId, reason: null, at: at(2) });
+    const after = await detail();
+    expect(after.status).toBe('stopping');
+    expect(after.uptime_hours).toBe(2);
+    // 2 h at 2.69 USD/h, and the stopped volume's storage since (50 GB for about a day: cents).
+    expect(after.total_cost).toBeGreaterThan(5.38);
+    expect(after.total_cost).toBeLessThan(5.6);
+    // The reconciler finishes the hand-written stop (long overdue, so it fails it); later tests
+    // compare read models and need the pod to be still.
+    await eventually('the pod to come to rest', async () => ['stopped', 'failed'].includes((await detail()).status));
+    await settle(stack.db, stack.pods, stack.billing);
   });
 });
 

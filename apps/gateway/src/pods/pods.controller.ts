@@ -36,8 +36,14 @@ export class PodsController {
     return row;
   }
 
-  /** The pod as its read model has it, with uptime and cost from billing's meters (what the ledger charges). */
+  /**
+   * The pod as its read model has it, with uptime and cost from billing's meters (what the
+   * ledger charges). Both are caught up with the store first, so the two agree with each other
+   * and with what any process (the reconciler, another instance) wrote a moment before: a stop
+   * answered a moment ago is not still accruing.
+   */
   private async detail(caller: Caller, id: string): Promise<Pod> {
+    await Promise.all([this.runtime.catchUps.of('pods'), this.runtime.catchUps.of('billing')]);
     const row = await this.row(caller, id);
     return podDetail(row, await podUsage(this.runtime.db, caller.tenantId, row.pod_id));
   }
