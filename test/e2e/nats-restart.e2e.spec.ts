@@ -62,10 +62,22 @@ describe('NATS killed and started again', () => {
     await podReaches(stack, before.body.id, 'running');
 
     await killNats();
-    // The gateway's publish waits out JetStream's 5 s for a reconnect (a blip is absorbed), then answers.
+    // Health says so once the client has noticed, and a command is refused after a short grace
+    // for a reconnect (1 s), not left in the client's buffer for JetStream's 5 s publish timeout.
+    const health = await eventually('the gateway to report NATS down', async () => {
+      const r = await fetch(`${stack.gateway.url}/health`);
+      const body = (await r.json()) as { services: { nats: string } };
+      return body.services.nats === 'unavailable' ? { status: r.status, body } : undefined;
+    });
+    expect(health.status).toBe(503);
+    expect(health.body).toMatchObject({ status: 'unavailable', services: { database: 'ok', nats: 'unavailable' } });
+    const started = Date.now();
     const during = await create();
+    const waited = Date.now() - started;
     expect(during.status).toBe(503);
     expect(during.body).toMatchObject({ error: true, status: 503, code: 'SERVICE_UNAVAILABLE' });
+    expect(waited).toBeGreaterThanOrEqual(900);
+    expect(waited).toBeLessThan(4_500);
 
     await startNats();
     // Commands flow again (gateway → pods → ledger and back) once the clients have reconnected.
@@ -74,6 +86,7 @@ describe('NATS killed and started again', () => {
       return r.status === 201 ? r : undefined;
     }, 30_000);
     await podReaches(stack, after.body.id, 'running');
+    expect(((await (await fetch(`${stack.gateway.url}/health`)).json()) as { services: { nats: string } }).services.nats).toBe('ok');
     const stopped = await stack.call('POST', `/api/volt/pods/${before.body.id}/stop`);
     expect(stopped.body.status).toBe('stopping');
     await podReaches(stack, before.body.id, 'stopped');

@@ -4,6 +4,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { CommandEnvelope, CommandReply } from '@volt/contracts';
 import { SpanKind, withSpan } from '@volt/telemetry';
 import { Headers, type MessagingNames } from './names';
+import type { ConnectionWatch } from './connect';
 import { headersWithTrace } from './trace-headers';
 
 /** The caller stopped waiting. The command is durable on JetStream and still completes. */
@@ -12,6 +13,26 @@ export class CommandTimeoutError extends Error {
   constructor(readonly commandId: string, readonly timeoutMs: number) {
     super(`no reply to command ${commandId} within ${timeoutMs} ms; it will still be processed`);
   }
+}
+
+/** NATS is down and did not come back within the grace: the command was not sent. */
+export class MessagingUnavailableError extends Error {
+  override readonly name = 'MessagingUnavailableError';
+  constructor(readonly graceMs: number) {
+    super(`NATS is unreachable and did not come back within ${graceMs} ms; the command was not sent`);
+  }
+}
+
+export interface CommandBusOptions {
+  /** How long a caller waits for a reply (default 10 s). */
+  timeoutMs?: number;
+  /**
+   * The connection's state. With it, a command sent while NATS is down waits at most
+   * `reconnectGraceMs` (default 1 s: a restart's blip) for the connection to come back and is
+   * then refused, rather than sit in the client's buffer until JetStream's publish times out.
+   */
+  watch?: ConnectionWatch;
+  reconnectGraceMs?: number;
 }
 
 const COMMAND_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -29,7 +50,7 @@ export class CommandBus {
   constructor(
     private readonly nc: NatsConnection,
     private readonly names: MessagingNames,
-    private readonly defaultTimeoutMs = 10_000,
+    private readonly options: CommandBusOptions = {},
   ) {
     this.js = jetstream(nc);
   }
@@ -59,7 +80,9 @@ export class CommandBus {
     if (!COMMAND_ID.test(command.id)) throw new Error(`command id must match ${COMMAND_ID}: ${command.id}`);
     this.start();
     const subject = this.names.commandSubject(context, command.type);
-    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 10_000;
+    const { watch, reconnectGraceMs = 1_000 } = this.options;
+    if (watch && !(await watch.whenConnected(reconnectGraceMs))) throw new MessagingUnavailableError(reconnectGraceMs);
     return withSpan(`${this.names.pattern(subject)} send`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject, 'messaging.message.id': command.id } }, async () => {
       let timer: NodeJS.Timeout | undefined;
       const reply = new Promise<CommandReply<T>>((resolve, reject) => {

@@ -5,3 +5,50 @@ export type { NatsConnection };
 export function connectNats(url: string, name: string): Promise<NatsConnection> {
   return connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
 }
+
+/**
+ * Whether a connection is up now. The client reconnects by itself and buffers what is published
+ * meanwhile, so `isClosed()` stays false through a whole outage; this follows its disconnect and
+ * reconnect events instead. Make it right after connecting: it learns only of later events.
+ */
+export class ConnectionWatch {
+  private up = true;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(private readonly nc: NatsConnection) {
+    void this.follow();
+  }
+
+  get connected(): boolean {
+    return this.up && !this.nc.isClosed();
+  }
+
+  /** True at once when connected; else whether it reconnects within `timeoutMs`. */
+  whenConnected(timeoutMs: number): Promise<boolean> {
+    if (this.connected) return Promise.resolve(true);
+    if (this.nc.isClosed()) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (up: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        resolve(up);
+      };
+      const waiter = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.waiters.add(waiter);
+    });
+  }
+
+  private async follow(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (status.type === 'disconnect') this.up = false;
+      if (status.type === 'reconnect') {
+        this.up = true;
+        for (const waiter of [...this.waiters]) waiter();
+      }
+    }
+    // The iterator ends when the connection closes for good.
+    this.up = false;
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}

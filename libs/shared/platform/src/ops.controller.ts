@@ -17,7 +17,7 @@ export class OpsController {
   @Get('health')
   async health(@Res() reply: Reply): Promise<void> {
     const database = await sql`SELECT 1`.execute(this.runtime.db).then(() => 'ok', () => 'unavailable');
-    const nats = this.runtime.nc.isClosed() ? 'unavailable' : 'ok';
+    const nats = this.runtime.natsLink.connected ? 'ok' : 'unavailable';
     const ok = database === 'ok' && nats === 'ok' && this.runtime.ready;
     reply.status(ok ? 200 : 503).send({
       status: ok ? 'ok' : 'unavailable',

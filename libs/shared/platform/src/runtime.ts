@@ -1,6 +1,6 @@
 import type { Migration } from 'kysely/migration';
 import { createDatabase, EventStore, migrateToLatest, type Database } from '@volt/event-store';
-import { CommandBus, connectNats, ensureStreams, messagingNames, OutboxRelay, type MessagingNames, type NatsConnection } from '@volt/messaging';
+import { CommandBus, ConnectionWatch, connectNats, ensureStreams, messagingNames, OutboxRelay, type MessagingNames, type NatsConnection } from '@volt/messaging';
 import { ProjectionRunner, type Projection } from '@volt/projections';
 import { createLogger, type Logger } from '@volt/telemetry';
 import { AppendSignal } from './append-signal';
@@ -42,6 +42,8 @@ export class VoltRuntime {
     readonly commands: CommandBus,
     readonly projections: ProjectionRunner,
     readonly relay: OutboxRelay | undefined,
+    /** Whether NATS is reachable now (the client reconnects by itself; see ConnectionWatch). */
+    readonly natsLink: ConnectionWatch,
   ) {
     this.catchUps = new CatchUps(nc, names, store);
     this.signal = new AppendSignal(nc, names);
@@ -55,12 +57,13 @@ export class VoltRuntime {
     await migrateToLatest(db, ...options.migrations);
     const store = new EventStore(db);
     const nc = await connectNats(config.NATS_URL, service);
+    const natsLink = new ConnectionWatch(nc);
     const names = messagingNames(config.VOLT_NATS_PREFIX);
     await ensureStreams(nc, names);
     const maxIdleMs = config.VOLT_POLL_MAX_MS;
     const projections = new ProjectionRunner(db, store, options.projections ?? [], { logger, maxIdleMs });
     const relay = options.relay ? new OutboxRelay(db, store, nc, names, { logger, maxIdleMs }) : undefined;
-    const runtime = new VoltRuntime(service, logger, db, store, nc, names, new CommandBus(nc, names), projections, relay);
+    const runtime = new VoltRuntime(service, logger, db, store, nc, names, new CommandBus(nc, names, { watch: natsLink }), projections, relay, natsLink);
     store.onAppended(() => runtime.appended());
     return runtime;
   }
