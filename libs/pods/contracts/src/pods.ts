@@ -77,7 +77,8 @@ export const UpdatePodBodySchema = z
 
 /** GET /api/volt/pods: seed 002's status filter (`active`, `inactive` or one status). */
 export const PodListQuerySchema = PageQuerySchema.extend({
-  status: z.union([z.enum(['active', 'inactive']), PodStatusSchema]).optional(),
+  // One enum, so that a wrong value is answered with the values it could have been.
+  status: z.enum(['active', 'inactive', ...PodStatusSchema.options]).optional(),
 });
 
 export const PodSummarySchema = z
