@@ -36,14 +36,8 @@ export class PodsController {
     return row;
   }
 
-  /**
-   * The pod as its read model has it, with uptime and cost from billing's meters (what the
-   * ledger charges). Both are caught up with the store first, so the two agree with each other
-   * and with what any process (the reconciler, another instance) wrote a moment before: a stop
-   * answered a moment ago is not still accruing.
-   */
+  /** The pod as its read model has it, with uptime and cost from billing's meters (what the ledger charges). */
   private async detail(caller: Caller, id: string): Promise<Pod> {
-    await Promise.all([this.runtime.catchUps.of('pods'), this.runtime.catchUps.of('billing')]);
     const row = await this.row(caller, id);
     return podDetail(row, await podUsage(this.runtime.db, caller.tenantId, row.pod_id));
   }
@@ -67,6 +61,11 @@ export class PodsController {
   @ApiDoc({ summary: 'Get a pod with its IP, ports, uptime and cost', response: PodSchema })
   @Access({ scope: 'pods' })
   async get(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<Pod> {
+    // Both read models caught up with the store first, so that status, uptime and cost agree with
+    // each other and with what any process (the reconciler, another instance) wrote a moment
+    // before: a stop answered a moment ago is not still accruing. (A create's own answer needs no
+    // catch-up: its reply waited for the pods read model, and a new pod has no meter yet.)
+    await Promise.all([this.runtime.catchUps.of('pods'), this.runtime.catchUps.of('billing')]);
     return this.detail(caller, id);
   }
 
