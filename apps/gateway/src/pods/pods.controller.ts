@@ -65,7 +65,7 @@ export class PodsController {
     // each other and with what any process (the reconciler, another instance) wrote a moment
     // before: a stop answered a moment ago is not still accruing. (A create's own answer needs no
     // catch-up: its reply waited for the pods read model, and a new pod has no meter yet.)
-    await Promise.all([this.runtime.catchUps.of('pods'), this.runtime.catchUps.of('billing')]);
+    await this.runtime.catchUps.of(['pods', 'billing']);
     return this.detail(caller, id);
   }
 

@@ -43,16 +43,23 @@ export class CatchUps {
   }
 
   /**
-   * Resolves true once `service`'s read models have applied every event committed before the
-   * call; false when that could not be had within `timeoutMs` (no instance up, or one too far
-   * behind): the caller then reads what is there rather than fail.
+   * Resolves true once each service's read models have applied every event committed before the
+   * call (one head read, then one request per service, at once); false when that could not be
+   * had within `timeoutMs` (no instance up, or one too far behind): the caller then reads what is
+   * there rather than fail.
    */
-  async of(service: string, timeoutMs = 2_000): Promise<boolean> {
+  async of(services: string | string[], timeoutMs = 2_000): Promise<boolean> {
+    const list = typeof services === 'string' ? [services] : services;
+    const head = JSON.stringify(await this.store.head());
+    const reached = await Promise.all(list.map((service) => this.request(service, head, timeoutMs)));
+    return reached.every(Boolean);
+  }
+
+  private request(service: string, head: string, timeoutMs: number): Promise<boolean> {
     const subject = this.names.catchUpSubject(service);
     return withSpan(`volt.catchup.${service} request`, { kind: SpanKind.CLIENT, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject } }, async () => {
-      const head = await this.store.head();
       try {
-        const reply = await this.nc.request(subject, JSON.stringify(head), { timeout: timeoutMs, headers: headersWithTrace() });
+        const reply = await this.nc.request(subject, head, { timeout: timeoutMs, headers: headersWithTrace() });
         return reply.string() === REACHED;
       } catch {
         return false;
