@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TERMINAL_STATUSES } from '@volt/pods-contracts';
 import { sshAnswers } from '@volt/pods-infra';
@@ -71,6 +72,39 @@ describe('provider faults', () => {
     const running = await podReaches(stack, podId, 'running');
     expect(running.ssh_port).toBe((await instancesOf(podId))[0].sshPort);
     await stack.call('DELETE', `/api/volt/pods/${podId}`);
+  });
+
+  it('a running pod whose SSH stops answering says so (and is counted) until it answers again; each change is one event', async () => {
+    // A stack of its own that checks running machines every 100 ms, so the shared one's pods are left alone.
+    const checked = await startStack({ env: { VOLT_SSH_CHECK_INTERVAL_MS: '100', VOLT_SSH_VERIFY_TIMEOUT_MS: '300' } });
+    try {
+      const podId = (await checked.call('POST', '/api/volt/pods', { body: { machine_id: 'mach_a100_01', template_id: 'tpl_pytorch21' } })).body.id as string;
+      await podReaches(checked, podId, 'running');
+      const unreachable = () => metric(checked.pods.url, 'gpu_ssh_unreachable{provider="lium"}');
+      const detail = async () => (await checked.call('GET', `/api/volt/pods/${podId}`)).body;
+      // Checked several times while it answers: nothing is recorded.
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await detail()).status_message).toBeNull();
+
+      await simAdmin(checked, 'PUT', '/faults/lium', { sshDown: true });
+      const silent = await eventually('the pod to say its SSH is silent', async () => {
+        const d = await detail();
+        return d.status_message ? d : undefined;
+      });
+      expect(silent).toMatchObject({ status: 'running', reason: null, status_message: expect.stringMatching(new RegExp(`SSH at ${silent.ip}:${silent.ssh_port} has not answered since`)) });
+      await eventually('the gauge to count it', async () => (await unreachable()) === 1);
+      // Still silent at the next checks: no further event.
+      await new Promise((r) => setTimeout(r, 500));
+
+      await simAdmin(checked, 'PUT', '/faults/lium', {});
+      await eventually('the pod to answer again', async () => (await detail()).status_message === null);
+      await eventually('the gauge to drop', async () => (await unreachable()) === 0);
+      const { rows } = await sql<{ type: string }>`SELECT type FROM es_events WHERE stream_id = ${`pods:pod:${podId}`} ORDER BY stream_version`.execute(checked.db.db);
+      expect(rows.map((r) => r.type).filter((t) => t.startsWith('PodSsh'))).toEqual(['PodSshLost', 'PodSshRestored']);
+      expect((await detail()).status).toBe('running');
+    } finally {
+      await checked.stop();
+    }
   });
 
   it('an instance that never comes up fails with provisioning_timeout and is destroyed', async () => {

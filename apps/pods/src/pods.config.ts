@@ -20,6 +20,7 @@ const PodsConfigSchema = z.object({
   VOLT_CREATE_GRACE_MS: ms(5_000),
   VOLT_ORPHAN_GRACE_MS: ms(30_000),
   VOLT_SSH_VERIFY_TIMEOUT_MS: ms(3_000),
+  VOLT_SSH_CHECK_INTERVAL_MS: ms(30_000),
   VOLT_RETRY_BACKOFF_MS: ms(1_000),
   /** Testing only: the point of a create at which the process kills itself (see the crash tests). */
   VOLT_FAULT_CRASH_AT: z.enum(['before-request-append', 'before-provider-call', 'after-provider-call']).optional(),
@@ -54,6 +55,7 @@ export function parsePodsConfig(env: NodeJS.ProcessEnv): PodsConfig {
       createGraceMs: c.VOLT_CREATE_GRACE_MS,
       orphanGraceMs: c.VOLT_ORPHAN_GRACE_MS,
       sshVerifyTimeoutMs: c.VOLT_SSH_VERIFY_TIMEOUT_MS,
+      sshCheckIntervalMs: c.VOLT_SSH_CHECK_INTERVAL_MS,
       retryBackoffMs: c.VOLT_RETRY_BACKOFF_MS,
     },
     catalogueRefreshMs: c.VOLT_CATALOGUE_REFRESH_MS,

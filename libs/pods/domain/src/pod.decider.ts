@@ -10,6 +10,8 @@ import type {
   PodReason,
   PodRequested,
   PodRunning,
+  PodSshLost,
+  PodSshRestored,
   PodStartRequested,
   PodStatus,
   PodStopped,
@@ -24,6 +26,8 @@ export type PodEvent =
   | MessageOf<typeof PodAttestationRecorded>
   | MessageOf<typeof PodRunning>
   | MessageOf<typeof PodAddressChanged>
+  | MessageOf<typeof PodSshLost>
+  | MessageOf<typeof PodSshRestored>
   | MessageOf<typeof PodStopRequested>
   | MessageOf<typeof PodStopped>
   | MessageOf<typeof PodStartRequested>
@@ -41,6 +45,8 @@ export type PodCommand =
   | { type: 'RecordAttestation'; data: MessageOf<typeof PodAttestationRecorded>['data'] }
   | { type: 'MarkRunning'; data: Ref & { ip: string | null; sshPort: number | null } }
   | { type: 'RecordAddress'; data: Ref & { ip: string | null; sshPort: number | null } }
+  /** What a check of a running machine's SSH found; `message` says what a silent one means. */
+  | { type: 'RecordSsh'; data: Ref & { answering: boolean; message: string } }
   | { type: 'RequestStop'; data: Ref & { reason: PodReason | null } }
   | { type: 'MarkStopped'; data: Ref }
   | { type: 'RequestStart'; data: Ref & { holdId: string | null } }
@@ -65,6 +71,8 @@ export interface PodState {
   /** Where the machine's SSH answers, as the provider last reported it while running. */
   ip: string | null;
   sshPort: number | null;
+  /** Its SSH stopped answering while it ran (and has not answered since). */
+  sshLost: boolean;
   /** Evidence recorded for the current boot (a confidential pod re-attests at every start). */
   attested: boolean;
   instanceType: 'dedicated' | 'spot';
@@ -90,6 +98,7 @@ const initialState = (): PodState => ({
   instanceId: null,
   ip: null,
   sshPort: null,
+  sshLost: false,
   attested: false,
   instanceType: 'dedicated',
   minimumRuntimeMinutes: 0,
@@ -144,9 +153,13 @@ function evolve(state: PodState, event: PodEvent): PodState {
     case 'PodAttestationRecorded':
       return { ...state, attested: true };
     case 'PodRunning':
-      return { ...state, status: 'running', runningSince: event.data.at, ip: event.data.ip, sshPort: event.data.sshPort };
+      return { ...state, status: 'running', runningSince: event.data.at, ip: event.data.ip, sshPort: event.data.sshPort, sshLost: false };
     case 'PodAddressChanged':
       return { ...state, ip: event.data.ip, sshPort: event.data.sshPort };
+    case 'PodSshLost':
+      return { ...state, sshLost: true };
+    case 'PodSshRestored':
+      return { ...state, sshLost: false };
     case 'PodStopRequested':
       return leave(state, 'stopping', event.data.at);
     case 'PodStopped':
@@ -197,6 +210,14 @@ function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<t
     case 'RecordAddress': {
       const { ip, sshPort } = command.data;
       return s === 'running' && (ip !== state.ip || sshPort !== state.sshPort) ? [{ type: 'PodAddressChanged', data: { podId: d.podId, ip, sshPort, at: d.at } }] : [];
+    }
+    case 'RecordSsh': {
+      // Only a change is recorded: a machine silent at every check is one event, not one per check.
+      const lost = !command.data.answering;
+      if (s !== 'running' || lost === state.sshLost) return [];
+      return command.data.answering
+        ? [{ type: 'PodSshRestored', data: { podId: d.podId, at: d.at } }]
+        : [{ type: 'PodSshLost', data: { podId: d.podId, message: command.data.message, at: d.at } }];
     }
     case 'RequestStop':
       if (s === 'stopping' || s === 'stopped') return [];

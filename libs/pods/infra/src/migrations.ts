@@ -132,4 +132,14 @@ export const podsMigrations: Record<string, Migration> = {
       await sql`DROP TABLE IF EXISTS pods_providers, pods_machines, pods_sessions`.execute(db);
     },
   },
+  '2026-11-30T0600-pods-ssh-silent-since': {
+    async up(db: Kysely<any>) {
+      // When a running pod's SSH stopped answering (null while it answers): the reconciler's cue
+      // to record that it answers again, and the detail's to say so.
+      await sql`ALTER TABLE pods_sessions ADD COLUMN ssh_silent_since timestamptz`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`ALTER TABLE pods_sessions DROP COLUMN IF EXISTS ssh_silent_since`.execute(db);
+    },
+  },
 };

@@ -13,7 +13,8 @@ const destroyFailures = counter('gpu_destroy_failures_total', 'Destroy calls tha
 const sessions = gauge('gpu_sessions_active', 'Pods per provider and status', ['provider', 'status']);
 const provisioning = histogram('gpu_provisioning_seconds', 'From request (or start) to running, per provider', ['provider', 'phase'], [1, 2, 5, 10, 20, 30, 60, 120, 300, 600]);
 const sshVerifySeconds = histogram('gpu_ssh_verify_duration_seconds', 'Checking that a machine the provider calls running answers SSH', ['provider'], [0.005, 0.01, 0.05, 0.1, 0.5, 1, 3, 10]);
-const sshVerifyFailures = counter('gpu_ssh_verify_failures_total', 'Machines the provider called running whose SSH did not answer', ['provider']);
+const sshVerifyFailures = counter('gpu_ssh_verify_failures_total', 'SSH checks that got no answer: of machines the provider calls running, before and while they run', ['provider']);
+const sshUnreachable = gauge('gpu_ssh_unreachable', 'Running pods whose SSH has stopped answering', ['provider']);
 const sweepSeconds = histogram('gpu_reconcile_sweep_seconds', 'Duration of one reconciliation sweep', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10]);
 
 export interface ReconcilerOptions {
@@ -27,6 +28,8 @@ export interface ReconcilerOptions {
   retryBackoffMs: number;
   /** How long a machine has to answer SSH before this sweep counts it as not up yet. */
   sshVerifyTimeoutMs: number;
+  /** How often a running pod's SSH is checked again. */
+  sshCheckIntervalMs: number;
 }
 
 export interface SweepReport {
@@ -36,6 +39,8 @@ export interface SweepReport {
 }
 
 const LOCK = 'volt:pods:reconciler';
+/** Checks in a row that a running machine's SSH must miss before the pod says so (one can be a blip). */
+const SSH_MISSES_TO_REPORT = 2;
 /** Pods decided at once in a sweep: enough to keep up, few enough not to crowd out the API's own queries. */
 const SWEEP_CONCURRENCY = 8;
 
@@ -61,6 +66,8 @@ export class Reconciler {
   private readonly counted = new Set<string>();
   /** Pods whose machine the provider calls running but whose SSH did not answer at the last look. */
   private readonly sshSilent = new Set<string>();
+  /** Running pods' SSH checks: when the next is due, and the misses in a row since the first. */
+  private readonly sshChecks = new Map<string, { nextAt: number; misses: number; firstMissAt: string }>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
@@ -108,6 +115,7 @@ export class Reconciler {
     const [pods, keys] = await Promise.all([livePods(this.db), runningPodKeys(this.db)]);
     const alive = new Set(pods.map((p) => p.pod_id));
     for (const podId of this.sshSilent) if (!alive.has(podId)) this.sshSilent.delete(podId);
+    for (const podId of this.sshChecks.keys()) if (!alive.has(podId)) this.sshChecks.delete(podId);
     await Promise.all(
       this.providers.all.map(async (provider) => {
         let instances: ProviderInstance[];
@@ -205,7 +213,7 @@ export class Reconciler {
           await this.lifecycle.carry(row.pod_id, 'keys');
           return true;
         }
-        return false;
+        return instance.state === 'running' && this.checkSsh(row);
       case 'stopping':
         if (!instance) return lost().then(() => true);
         if (instance.state === 'reclaimed') return reclaimed().then(() => true);
@@ -294,6 +302,38 @@ export class Reconciler {
     return false;
   }
 
+  /**
+   * Running means SSH answers (seed 003), so a running pod's SSH is checked again every
+   * sshCheckIntervalMs: after SSH_MISSES_TO_REPORT misses in a row the pod records that it went
+   * silent (its detail says so; it stays running, as the provider reports it, and is charged as
+   * such), and once it answers again, that it did. Each change is one event.
+   */
+  private async checkSsh(row: PodRow): Promise<boolean> {
+    const now = Date.now();
+    const check = this.sshChecks.get(row.pod_id) ?? { nextAt: 0, misses: 0, firstMissAt: '' };
+    if (now < check.nextAt) return false;
+    check.nextAt = now + this.options.sshCheckIntervalMs;
+    this.sshChecks.set(row.pod_id, check);
+    const answering = row.ip !== null && row.ssh_port !== null && (await sshAnswers(row.ip, row.ssh_port, this.options.sshVerifyTimeoutMs));
+    if (answering) {
+      check.misses = 0;
+      if (!row.ssh_silent_since) return false;
+    } else {
+      sshVerifyFailures.inc({ provider: row.provider });
+      if (check.misses++ === 0) check.firstMissAt = new Date(now).toISOString();
+      if (check.misses < SSH_MISSES_TO_REPORT || row.ssh_silent_since) return false;
+      this.logger?.warn({ podId: row.pod_id, ip: row.ip, sshPort: row.ssh_port }, 'a running machine’s SSH stopped answering');
+    }
+    const since = answering ? row.ssh_silent_since!.getTime() : Date.parse(check.firstMissAt);
+    const message = `Its SSH at ${row.ip}:${row.ssh_port} has not answered since ${check.firstMissAt}: the machine may be overloaded or its SSH server stopped. Volt keeps checking; stopping and starting the pod restarts the machine.`;
+    await this.lifecycle.decideAsSystem(
+      row,
+      { type: 'RecordSsh', data: { podId: row.pod_id, answering, message, at: new Date().toISOString() } },
+      `ssh-${answering ? 'answering' : 'silent'}-${since}`,
+    );
+    return true;
+  }
+
   /** Instances no live pod owns: untagged ones, those of pods that ended, and those Volt has no record of. */
   private async destroyUnowned(provider: ProviderAdapter, candidates: ProviderInstance[]): Promise<number> {
     const active = candidates.filter((i) => i.state !== 'terminating');
@@ -343,7 +383,11 @@ export class Reconciler {
 
   private async publishGauges(): Promise<void> {
     sessions.reset();
-    for (const { provider, status, n } of await countSessions(this.db)) sessions.set({ provider, status }, n);
+    sshUnreachable.reset();
+    for (const { provider, status, n, sshSilent } of await countSessions(this.db)) {
+      sessions.set({ provider, status }, n);
+      if (status === 'running') sshUnreachable.set({ provider }, sshSilent);
+    }
   }
 }
 

@@ -13,7 +13,7 @@ const leaveRunning = (at: string) => ({
   running_since: null,
 });
 
-const status = (s: string, at: string, extra: Record<string, unknown> = {}) => ({ status: s, status_at: at, reason: null, status_message: null, ...extra });
+const status = (s: string, at: string, extra: Record<string, unknown> = {}) => ({ status: s, status_at: at, reason: null, status_message: null, ssh_silent_since: null, ...extra });
 
 /** pods_sessions: every pod of every organization, as lists and details show it. */
 export const podSessionsProjection = eachEvent('pods.sessions', ['pods_sessions'], {
@@ -54,6 +54,8 @@ export const podSessionsProjection = eachEvent('pods.sessions', ['pods_sessions'
   PodAttestationRecorded: (trx, e) => set(trx, e.data.podId, { attested_at: e.data.at }),
   PodRunning: (trx, e) => set(trx, e.data.podId, status('running', e.data.at, { ip: e.data.ip, ssh_port: e.data.sshPort, running_since: e.data.at })),
   PodAddressChanged: (trx, e) => set(trx, e.data.podId, { ip: e.data.ip, ssh_port: e.data.sshPort }),
+  PodSshLost: (trx, e) => set(trx, e.data.podId, { ssh_silent_since: e.data.at, status_message: e.data.message }),
+  PodSshRestored: (trx, e) => set(trx, e.data.podId, { ssh_silent_since: null, status_message: null }),
   PodStopRequested: (trx, e) => set(trx, e.data.podId, { ...status('stopping', e.data.at), ...leaveRunning(e.data.at), reason: e.data.reason }),
   PodStopped: (trx, e) => set(trx, e.data.podId, { status: 'stopped', status_at: e.data.at }),
   PodStartRequested: (trx, e) => set(trx, e.data.podId, { ...status('starting', e.data.at), attested_at: null }),

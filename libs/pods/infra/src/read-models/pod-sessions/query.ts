@@ -33,6 +33,8 @@ export interface PodRow {
   instance_id: string | null;
   ip: string | null;
   ssh_port: number | null;
+  /** When its SSH stopped answering while it ran (null while it answers). */
+  ssh_silent_since: Date | null;
   running_since: Date | null;
   run_seconds: number;
   status_at: Date;
@@ -139,14 +141,15 @@ export async function podStatuses(db: Database, ids: string[]): Promise<Map<stri
  * Live pods per provider and status (seed 003's active sessions). Ended pods are left out: they
  * are no session, and counting them would read every pod ever kept on each sweep.
  */
-export async function countSessions(db: Database): Promise<{ provider: string; status: string; n: number }[]> {
+/** Live pods per provider and status, and how many of them have SSH that stopped answering. */
+export async function countSessions(db: Database): Promise<{ provider: string; status: string; n: number; sshSilent: number }[]> {
   const rows = await db
     .selectFrom('pods_sessions')
-    .select(['provider', 'status', sql<string>`count(*)`.as('n')])
+    .select(['provider', 'status', sql<string>`count(*)`.as('n'), sql<string>`count(ssh_silent_since)`.as('silent')])
     .where('status', 'not in', [...TERMINAL_STATUSES])
     .groupBy(['provider', 'status'])
     .execute();
-  return rows.map((r) => ({ provider: r.provider as string, status: r.status as string, n: Number(r.n) }));
+  return rows.map((r) => ({ provider: r.provider as string, status: r.status as string, n: Number(r.n), sshSilent: Number(r.silent) }));
 }
 
 /** An organization’s pods in the given statuses (the ones a stop or delete for lack of money applies to). */
