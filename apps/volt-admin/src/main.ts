@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope } from '@volt/contracts';
 import { checkpointOf, createDatabase, EventStore, migrateToLatest, sealNextRange, verifyStore, type Database } from '@volt/event-store';
+import { connectNats, messagingNames } from '@volt/messaging';
 import { ProjectionRunner } from '@volt/projections';
 import { allMigrations, allProjections } from '@volt/schema';
 import { MONEY_HELP, moneyVerb } from './money';
@@ -76,12 +77,12 @@ async function main(argv: string[]): Promise<number> {
         json: Boolean(values.json),
       };
       await migrateToLatest(db, ...allMigrations);
-      return await orgVerb(db, new EventStore(db), positionals.slice(1), org, (text) => process.stdout.write(`${text}\n`));
+      return await announced(orgVerb(db, new EventStore(db), positionals.slice(1), org, (text) => process.stdout.write(`${text}\n`)));
     }
     if (verb === 'credit' || verb === 'voucher') {
       await migrateToLatest(db, ...allMigrations);
       const money = { org: values.org, usd: values.usd, id: values.id, code: values.code, maxRedemptions: values['max-redemptions'], expires: values.expires, json: Boolean(values.json) };
-      return await moneyVerb(db, verb, positionals.slice(1), money, (text) => process.stdout.write(`${text}\n`));
+      return await announced(moneyVerb(db, verb, positionals.slice(1), money, (text) => process.stdout.write(`${text}\n`)));
     }
     return await run(db, verb, arg, { json: Boolean(values.json), follow: Boolean(values.follow), limit: values.limit ? Number(values.limit) : undefined });
   } finally {
@@ -152,6 +153,22 @@ async function run(db: Database, verb: string, arg: string | undefined, opts: { 
     default:
       return usage(`unknown verb "${verb}"`);
   }
+}
+
+/**
+ * After a verb that wrote, tells running services so (the append signal, on NATS_URL with
+ * VOLT_NATS_PREFIX), so that they look now rather than at their next poll. Best effort: with
+ * NATS out of reach (within a second) they find the writes at that poll.
+ */
+async function announced(verb: Promise<number>): Promise<number> {
+  const code = await verb;
+  if (code !== 0) return code;
+  const nc = await connectNats(process.env.NATS_URL ?? 'nats://127.0.0.1:4222', 'volt-admin', { timeout: 1_000, reconnect: false }).catch(() => undefined);
+  if (nc) {
+    nc.publish(messagingNames(process.env.VOLT_NATS_PREFIX).appendedSubject);
+    await nc.drain().catch(() => undefined);
+  }
+  return code;
 }
 
 function usage(message: string): number {

@@ -5,14 +5,17 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore } from '@volt/event-store';
 import { allMigrations } from '@volt/schema';
-import { createTestDatabase, testEvent, type TestDatabase } from '@volt/testing';
+import { createTestDatabase, createTestMessaging, TEST_NATS_URL, testEvent, type TestDatabase, type TestMessaging } from '@volt/testing';
 
 const CLI = path.resolve(__dirname, '../bin/volt-admin.js');
 let t: TestDatabase;
 
+let m: TestMessaging;
+
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...process.env, DATABASE_URL: t.url } });
+    const env = { ...process.env, DATABASE_URL: t.url, NATS_URL: TEST_NATS_URL, VOLT_NATS_PREFIX: m.prefix };
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -22,10 +25,14 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 
 beforeAll(async () => {
   t = await createTestDatabase(allMigrations);
+  m = await createTestMessaging();
   const store = new EventStore(t.db);
   for (let i = 0; i < 12; i++) await store.append(`pods:thing-${i % 2}`, [testEvent('ThingHappened', { i })], { expectedVersion: 'any' });
 });
-afterAll(() => t.drop());
+afterAll(async () => {
+  await t.drop();
+  await m.cleanup();
+});
 
 describe('volt-admin', () => {
   it('lists its verbs', async () => {
@@ -94,7 +101,14 @@ describe('volt-admin', () => {
       expect(created.code).toBe(0);
       expect(JSON.parse(created.stdout)).toMatchObject({ slug: 'funded-co', balance: 25.5 });
     }
+    // Running services are told at once (the append signal), not left to find it at their next poll.
+    let signals = 0;
+    const sub = m.nc.subscribe(m.names.appendedSubject, { callback: () => signals++ });
+    await m.nc.flush();
     const added = await cli('credit', 'add', '--org', 'funded-co', '--usd', '10', '--id', 'wire-42', '--json');
+    await m.nc.flush();
+    sub.unsubscribe();
+    expect(signals).toBe(1);
     expect(JSON.parse(added.stdout)).toMatchObject({ amount: 10, duplicate: false, balance: 35.5, currency: 'USD' });
     expect(JSON.parse((await cli('credit', 'add', '--org', 'funded-co', '--usd', '10', '--id', 'wire-42', '--json')).stdout)).toMatchObject({ duplicate: true, balance: 35.5 });
     expect((await cli('credit', 'add', '--org', 'funded-co', '--usd', 'ten')).stderr).toContain('not a USD amount');

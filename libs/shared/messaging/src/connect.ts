@@ -2,8 +2,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 
 export type { NatsConnection };
 
-export function connectNats(url: string, name: string): Promise<NatsConnection> {
-  return connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+/** A service's connection: it reconnects for ever, 500 ms apart. `options` adjusts it (a one-shot tool's: a short timeout, no reconnects). */
+export function connectNats(url: string, name: string, options: { timeout?: number; reconnect?: boolean } = {}): Promise<NatsConnection> {
+  return connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...options });
 }
 
 /**
