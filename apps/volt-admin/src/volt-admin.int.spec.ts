@@ -103,7 +103,7 @@ describe('volt-admin', () => {
     }
     // Running services are told at once (the append signal), not left to find it at their next poll.
     let signals = 0;
-    const sub = m.nc.subscribe(m.names.appendedSubject, { callback: () => signals++ });
+    const sub = m.nc.subscribe(m.names.appendedSubject, { callback: () => void signals++ });
     await m.nc.flush();
     const added = await cli('credit', 'add', '--org', 'funded-co', '--usd', '10', '--id', 'wire-42', '--json');
     await m.nc.flush();
