@@ -3,9 +3,23 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '@volt/telemetry';
 import { ApiException } from './api-error';
 
+/** PostgreSQL's codes for a session ended under it (shutdown, failover, too many connections, connection exceptions). */
+const LOST_DATABASE_CODE = /^(57P0[123]|53300|08...)$/;
+const LOST_SOCKET_CODE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+/** What node-pg says, without a code, of a connection that ended or could not be had in time. */
+const LOST_CONNECTION_MESSAGE = /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect/i;
+
+/** The database could not be reached or dropped the session: a moment's unavailability, not a bug of ours. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (LOST_DATABASE_CODE.test(code) || LOST_SOCKET_CODE.has(code))) return true;
+  return typeof message === 'string' && LOST_CONNECTION_MESSAGE.test(message);
+}
+
 /** What reaches the client for anything thrown: seed 000's body, never a stack or SQL. */
 export function toApiException(error: unknown): ApiException {
   if (error instanceof ApiException) return error;
+  if (isDatabaseUnavailable(error)) return ApiException.of('SERVICE_UNAVAILABLE', 'A Volt service is temporarily unavailable. Retry in a few seconds.');
   const e = error as Partial<FastifyError>;
   const status = error instanceof HttpException ? error.getStatus() : e.statusCode;
   if (status === 404) return ApiException.of('NOT_FOUND', 'Route not found.');
