@@ -76,6 +76,7 @@ describe('NATS killed and started again', () => {
     const waited = Date.now() - started;
     expect(during.status).toBe(503);
     expect(during.body).toMatchObject({ error: true, status: 503, code: 'SERVICE_UNAVAILABLE' });
+    expect(during.headers.get('retry-after')).toBe('2');
     expect(waited).toBeGreaterThanOrEqual(900);
     expect(waited).toBeLessThan(4_500);
 

@@ -32,6 +32,8 @@ export function toApiException(error: unknown): ApiException {
 }
 
 export function sendError(reply: FastifyReply, error: ApiException): void {
+  // A service out for a moment (NATS, PostgreSQL): when to try again, as for a 429.
+  if (error.body.code === 'SERVICE_UNAVAILABLE') reply.header('Retry-After', '2');
   void reply.status(error.status).header('content-type', 'application/json; charset=utf-8').send(error.body);
 }
 
