@@ -41,6 +41,17 @@ export interface SweepReport {
 const LOCK = 'volt:pods:reconciler';
 /** Checks in a row that a running machine's SSH must miss before the pod says so (one can be a blip). */
 const SSH_MISSES_TO_REPORT = 2;
+/** Running machines' SSH checked at once, at most (a silent one takes the whole timeout). */
+const SSH_CHECKS_IN_FLIGHT = 32;
+
+interface SshCheck {
+  nextAt: number;
+  misses: number;
+  firstMissAt: string;
+  /** The last check got an answer. */
+  answered: boolean;
+  checking: boolean;
+}
 /** Pods decided at once in a sweep: enough to keep up, few enough not to crowd out the API's own queries. */
 const SWEEP_CONCURRENCY = 8;
 
@@ -67,7 +78,8 @@ export class Reconciler {
   /** Pods whose machine the provider calls running but whose SSH did not answer at the last look. */
   private readonly sshSilent = new Set<string>();
   /** Running pods' SSH checks: when the next is due, and the misses in a row since the first. */
-  private readonly sshChecks = new Map<string, { nextAt: number; misses: number; firstMissAt: string }>();
+  private readonly sshChecks = new Map<string, SshCheck>();
+  private sshChecksInFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
@@ -306,32 +318,46 @@ export class Reconciler {
    * Running means SSH answers (seed 003), so a running pod's SSH is checked again every
    * sshCheckIntervalMs: after SSH_MISSES_TO_REPORT misses in a row the pod records that it went
    * silent (its detail says so; it stays running, as the provider reports it, and is charged as
-   * such), and once it answers again, that it did. Each change is one event.
+   * such), and once it answers again, that it did. Each change is one event. The checks run beside
+   * the sweep (at most SSH_CHECKS_IN_FLIGHT at once), which acts on what they last found: a fleet
+   * of silent machines, each taking the whole timeout, never holds up the rest of the sweep.
    */
   private async checkSsh(row: PodRow): Promise<boolean> {
-    const now = Date.now();
-    const check = this.sshChecks.get(row.pod_id) ?? { nextAt: 0, misses: 0, firstMissAt: '' };
-    if (now < check.nextAt) return false;
-    check.nextAt = now + this.options.sshCheckIntervalMs;
+    const check = this.sshChecks.get(row.pod_id) ?? { nextAt: 0, misses: 0, firstMissAt: '', answered: false, checking: false };
     this.sshChecks.set(row.pod_id, check);
-    const answering = row.ip !== null && row.ssh_port !== null && (await sshAnswers(row.ip, row.ssh_port, this.options.sshVerifyTimeoutMs));
-    if (answering) {
-      check.misses = 0;
-      if (!row.ssh_silent_since) return false;
-    } else {
-      sshVerifyFailures.inc({ provider: row.provider });
-      if (check.misses++ === 0) check.firstMissAt = new Date(now).toISOString();
-      if (check.misses < SSH_MISSES_TO_REPORT || row.ssh_silent_since) return false;
-      this.logger?.warn({ podId: row.pod_id, ip: row.ip, sshPort: row.ssh_port }, 'a running machine’s SSH stopped answering');
-    }
-    const since = answering ? row.ssh_silent_since!.getTime() : Date.parse(check.firstMissAt);
+    if (!check.checking && Date.now() >= check.nextAt && this.sshChecksInFlight < SSH_CHECKS_IN_FLIGHT) this.startSshCheck(row, check);
+    // Only what a check found counts (after a restart nothing has been found yet).
+    const silent = check.misses >= SSH_MISSES_TO_REPORT;
+    if (silent ? row.ssh_silent_since !== null : !(check.answered && row.ssh_silent_since !== null)) return false;
+    if (silent) this.logger?.warn({ podId: row.pod_id, ip: row.ip, sshPort: row.ssh_port }, 'a running machine’s SSH stopped answering');
+    const since = silent ? Date.parse(check.firstMissAt) : row.ssh_silent_since!.getTime();
     const message = `Its SSH at ${row.ip}:${row.ssh_port} has not answered since ${check.firstMissAt}: the machine may be overloaded or its SSH server stopped. Volt keeps checking; stopping and starting the pod restarts the machine.`;
     await this.lifecycle.decideAsSystem(
       row,
-      { type: 'RecordSsh', data: { podId: row.pod_id, answering, message, at: new Date().toISOString() } },
-      `ssh-${answering ? 'answering' : 'silent'}-${since}`,
+      { type: 'RecordSsh', data: { podId: row.pod_id, answering: !silent, message, at: new Date().toISOString() } },
+      `ssh-${silent ? 'silent' : 'answering'}-${since}`,
     );
     return true;
+  }
+
+  private startSshCheck(row: PodRow, check: SshCheck): void {
+    const startedAt = new Date();
+    check.checking = true;
+    this.sshChecksInFlight++;
+    void (row.ip !== null && row.ssh_port !== null ? sshAnswers(row.ip, row.ssh_port, this.options.sshVerifyTimeoutMs) : Promise.resolve(false))
+      .then((answering) => {
+        check.answered = answering;
+        if (answering) check.misses = 0;
+        else {
+          sshVerifyFailures.inc({ provider: row.provider });
+          if (check.misses++ === 0) check.firstMissAt = startedAt.toISOString();
+        }
+      })
+      .finally(() => {
+        check.checking = false;
+        check.nextAt = Date.now() + this.options.sshCheckIntervalMs;
+        this.sshChecksInFlight--;
+      });
   }
 
   /** Instances no live pod owns: untagged ones, those of pods that ended, and those Volt has no record of. */
