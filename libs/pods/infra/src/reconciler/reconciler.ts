@@ -5,8 +5,8 @@ import { counter, gauge, histogram, type Logger } from '@volt/telemetry';
 import type { PodLifecycle } from '../commands/pods.handlers';
 import type { ProviderAdapter, ProviderInstance } from '../providers/port';
 import type { Providers } from '../providers/providers';
-import { sshAnswers } from '../providers/ssh-probe';
 import { countSessions, livePods, podStatuses, runningPodKeys, type PodRow } from '../read-models/pod-sessions/query';
+import { SshChecks } from './ssh-checks';
 
 const orphans = counter('gpu_orphans_detected_total', 'Provider instances found that no live Volt pod owns');
 const destroyFailures = counter('gpu_destroy_failures_total', 'Destroy calls that failed or did not take effect');
@@ -41,17 +41,8 @@ export interface SweepReport {
 const LOCK = 'volt:pods:reconciler';
 /** Checks in a row that a running machine's SSH must miss before the pod says so (one can be a blip). */
 const SSH_MISSES_TO_REPORT = 2;
-/** Running machines' SSH checked at once, at most (a silent one takes the whole timeout). */
-const SSH_CHECKS_IN_FLIGHT = 32;
-
-interface SshCheck {
-  nextAt: number;
-  misses: number;
-  firstMissAt: string;
-  /** The last check got an answer. */
-  answered: boolean;
-  checking: boolean;
-}
+/** How long a sweep waits for a machine about to be called running to answer SSH; a slower one is seen at a later sweep. */
+const SSH_VERIFY_WAIT_MS = 250;
 /** Pods decided at once in a sweep: enough to keep up, few enough not to crowd out the API's own queries. */
 const SWEEP_CONCURRENCY = 8;
 
@@ -75,11 +66,8 @@ export class Reconciler {
   /** Backoff per repeated call (key: `<pod>:<action>`, or an instance id for destroys). */
   private readonly retries = new Map<string, { attempts: number; nextAt: number }>();
   private readonly counted = new Set<string>();
-  /** Pods whose machine the provider calls running but whose SSH did not answer at the last look. */
-  private readonly sshSilent = new Set<string>();
-  /** Running pods' SSH checks: when the next is due, and the misses in a row since the first. */
-  private readonly sshChecks = new Map<string, SshCheck>();
-  private sshChecksInFlight = 0;
+  /** What SSH checks found, per pod: before a pod is called running, and again and again while it runs. */
+  private readonly ssh: SshChecks;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
@@ -91,7 +79,12 @@ export class Reconciler {
     private readonly lifecycle: PodLifecycle,
     private readonly options: ReconcilerOptions,
     private readonly logger?: Logger,
-  ) {}
+  ) {
+    this.ssh = new SshChecks(options.sshVerifyTimeoutMs, (provider, answered, seconds) => {
+      sshVerifySeconds.observe({ provider }, seconds);
+      if (!answered) sshVerifyFailures.inc({ provider });
+    });
+  }
 
   start(intervalMs: number): void {
     const tick = () => {
@@ -126,8 +119,7 @@ export class Reconciler {
     const report: SweepReport = { swept: true, orphans: 0, actions: 0 };
     const [pods, keys] = await Promise.all([livePods(this.db), runningPodKeys(this.db)]);
     const alive = new Set(pods.map((p) => p.pod_id));
-    for (const podId of this.sshSilent) if (!alive.has(podId)) this.sshSilent.delete(podId);
-    for (const podId of this.sshChecks.keys()) if (!alive.has(podId)) this.sshChecks.delete(podId);
+    this.ssh.retain(alive);
     await Promise.all(
       this.providers.all.map(async (provider) => {
         let instances: ProviderInstance[];
@@ -177,7 +169,8 @@ export class Reconciler {
         }
         if (overdue) {
           const within = `within ${Math.round(this.options.provisionTimeoutMs / 1000)} s`;
-          const what = this.sshSilent.delete(row.pod_id) ? `reported the machine running, but its SSH did not answer ${within}` : `did not bring the pod up ${within}`;
+          const silent = instance?.state === 'running' && (this.ssh.found(row.pod_id)?.misses ?? 0) > 0;
+          const what = silent ? `reported the machine running, but its SSH did not answer ${within}` : `did not bring the pod up ${within}`;
           await say('Fail', 'provisioning_timeout', `${row.provider} ${what}. Its instance is destroyed and nothing is charged; try again or pick another machine.`);
           if (instance) await this.destroy(provider, instance);
           return true;
@@ -299,18 +292,15 @@ export class Reconciler {
     return true;
   }
 
-  /** A pod is running only once its machine answers SSH where the provider says it does (seed 003: running means SSH verified). */
+  /**
+   * A pod is running only once its machine answers SSH where the provider says it does (seed 003:
+   * running means SSH verified). A machine that answers is seen within this sweep; one that does
+   * not yet is looked at again by the next.
+   */
   private async sshVerified(row: PodRow, instance: ProviderInstance): Promise<boolean> {
-    const end = sshVerifySeconds.startTimer({ provider: row.provider });
-    const ok = instance.ip !== null && instance.sshPort !== null && (await sshAnswers(instance.ip, instance.sshPort, this.options.sshVerifyTimeoutMs));
-    end();
-    if (ok) {
-      this.sshSilent.delete(row.pod_id);
-      return true;
-    }
-    sshVerifyFailures.inc({ provider: row.provider });
-    if (!this.sshSilent.has(row.pod_id)) this.logger?.warn({ podId: row.pod_id, ip: instance.ip, sshPort: instance.sshPort }, 'the provider calls the machine running but its SSH does not answer; not running yet');
-    this.sshSilent.add(row.pod_id);
+    const found = await this.ssh.look(row, instance.ip, instance.sshPort, 0, SSH_VERIFY_WAIT_MS);
+    if (found.answered) return true;
+    if (found.misses === 1) this.logger?.warn({ podId: row.pod_id, ip: instance.ip, sshPort: instance.sshPort }, 'the provider calls the machine running but its SSH does not answer; not running yet');
     return false;
   }
 
@@ -318,46 +308,22 @@ export class Reconciler {
    * Running means SSH answers (seed 003), so a running pod's SSH is checked again every
    * sshCheckIntervalMs: after SSH_MISSES_TO_REPORT misses in a row the pod records that it went
    * silent (its detail says so; it stays running, as the provider reports it, and is charged as
-   * such), and once it answers again, that it did. Each change is one event. The checks run beside
-   * the sweep (at most SSH_CHECKS_IN_FLIGHT at once), which acts on what they last found: a fleet
-   * of silent machines, each taking the whole timeout, never holds up the rest of the sweep.
+   * such), and once it answers again, that it did. Each change is one event. The sweep does not
+   * wait for these checks; it acts on what they last found.
    */
   private async checkSsh(row: PodRow): Promise<boolean> {
-    const check = this.sshChecks.get(row.pod_id) ?? { nextAt: 0, misses: 0, firstMissAt: '', answered: false, checking: false };
-    this.sshChecks.set(row.pod_id, check);
-    if (!check.checking && Date.now() >= check.nextAt && this.sshChecksInFlight < SSH_CHECKS_IN_FLIGHT) this.startSshCheck(row, check);
-    // Only what a check found counts (after a restart nothing has been found yet).
-    const silent = check.misses >= SSH_MISSES_TO_REPORT;
-    if (silent ? row.ssh_silent_since !== null : !(check.answered && row.ssh_silent_since !== null)) return false;
+    const found = await this.ssh.look(row, row.ip, row.ssh_port, this.options.sshCheckIntervalMs, 0);
+    const silent = found.misses >= SSH_MISSES_TO_REPORT;
+    if (silent ? row.ssh_silent_since !== null : !(found.answered && row.ssh_silent_since !== null)) return false;
     if (silent) this.logger?.warn({ podId: row.pod_id, ip: row.ip, sshPort: row.ssh_port }, 'a running machine’s SSH stopped answering');
-    const since = silent ? Date.parse(check.firstMissAt) : row.ssh_silent_since!.getTime();
-    const message = `Its SSH at ${row.ip}:${row.ssh_port} has not answered since ${check.firstMissAt}: the machine may be overloaded or its SSH server stopped. Volt keeps checking; stopping and starting the pod restarts the machine.`;
+    const since = silent ? Date.parse(found.firstMissAt!) : row.ssh_silent_since!.getTime();
+    const message = `Its SSH at ${row.ip}:${row.ssh_port} has not answered since ${found.firstMissAt}: the machine may be overloaded or its SSH server stopped. Volt keeps checking; stopping and starting the pod restarts the machine.`;
     await this.lifecycle.decideAsSystem(
       row,
       { type: 'RecordSsh', data: { podId: row.pod_id, answering: !silent, message, at: new Date().toISOString() } },
       `ssh-${silent ? 'silent' : 'answering'}-${since}`,
     );
     return true;
-  }
-
-  private startSshCheck(row: PodRow, check: SshCheck): void {
-    const startedAt = new Date();
-    check.checking = true;
-    this.sshChecksInFlight++;
-    void (row.ip !== null && row.ssh_port !== null ? sshAnswers(row.ip, row.ssh_port, this.options.sshVerifyTimeoutMs) : Promise.resolve(false))
-      .then((answering) => {
-        check.answered = answering;
-        if (answering) check.misses = 0;
-        else {
-          sshVerifyFailures.inc({ provider: row.provider });
-          if (check.misses++ === 0) check.firstMissAt = startedAt.toISOString();
-        }
-      })
-      .finally(() => {
-        check.checking = false;
-        check.nextAt = Date.now() + this.options.sshCheckIntervalMs;
-        this.sshChecksInFlight--;
-      });
   }
 
   /** Instances no live pod owns: untagged ones, those of pods that ended, and those Volt has no record of. */
