@@ -80,9 +80,11 @@ export class Reconciler {
     private readonly options: ReconcilerOptions,
     private readonly logger?: Logger,
   ) {
-    this.ssh = new SshChecks(options.sshVerifyTimeoutMs, (provider, answered, seconds) => {
+    this.ssh = new SshChecks(options.sshVerifyTimeoutMs, ({ podId, provider, address, answered, misses, seconds }) => {
       sshVerifySeconds.observe({ provider }, seconds);
-      if (!answered) sshVerifyFailures.inc({ provider });
+      if (answered) return;
+      sshVerifyFailures.inc({ provider });
+      if (misses === 1) this.logger?.warn({ podId, address }, 'SSH does not answer where the provider says the machine runs');
     });
   }
 
@@ -298,10 +300,7 @@ export class Reconciler {
    * not yet is looked at again by the next.
    */
   private async sshVerified(row: PodRow, instance: ProviderInstance): Promise<boolean> {
-    const found = await this.ssh.look(row, instance.ip, instance.sshPort, 0, SSH_VERIFY_WAIT_MS);
-    if (found.answered) return true;
-    if (found.misses === 1) this.logger?.warn({ podId: row.pod_id, ip: instance.ip, sshPort: instance.sshPort }, 'the provider calls the machine running but its SSH does not answer; not running yet');
-    return false;
+    return (await this.ssh.look(row, instance.ip, instance.sshPort, 0, SSH_VERIFY_WAIT_MS)).answered;
   }
 
   /**

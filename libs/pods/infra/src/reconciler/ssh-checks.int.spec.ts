@@ -22,7 +22,7 @@ const pod = (id: string) => ({ pod_id: id, provider: 'lium' });
 describe('SshChecks', () => {
   it('sees an answering machine within the look, and does not hold the caller for a silent one', async () => {
     const checks: boolean[] = [];
-    const ssh = new SshChecks(600, (_p, answered) => void checks.push(answered));
+    const ssh = new SshChecks(600, ({ answered }) => void checks.push(answered));
     expect(await ssh.look(pod('pod_up'), '127.0.0.1', portOf(answering), 0, 250)).toMatchObject({ answered: true, misses: 0 });
 
     // The silent machine's check takes its 600 ms timeout; the look waits 20 ms and returns with nothing found yet.

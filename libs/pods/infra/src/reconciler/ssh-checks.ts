@@ -27,7 +27,7 @@ export class SshChecks {
 
   constructor(
     private readonly timeoutMs: number,
-    private readonly onCheck: (provider: string, answered: boolean, seconds: number) => void,
+    private readonly onCheck: (check: { podId: string; provider: string; address: string; answered: boolean; misses: number; seconds: number }) => void,
     private readonly maxInFlight = 32,
   ) {}
 
@@ -44,7 +44,7 @@ export class SshChecks {
       this.pods.set(pod.pod_id, entry);
     }
     if (!entry.checking && Date.now() - entry.endedAt >= everyMs && this.inFlight < this.maxInFlight) {
-      const checked = this.check(entry, pod.provider, host, port);
+      const checked = this.check(entry, pod, host, port);
       if (waitMs > 0) await Promise.race([checked, new Promise((r) => setTimeout(r, waitMs).unref())]);
     }
     return { answered: entry.answered, misses: entry.misses, firstMissAt: entry.firstMissAt };
@@ -60,18 +60,19 @@ export class SshChecks {
     for (const podId of this.pods.keys()) if (!alive.has(podId)) this.pods.delete(podId);
   }
 
-  private async check(entry: Entry, provider: string, host: string | null, port: number | null): Promise<void> {
+  private async check(entry: Entry, pod: { pod_id: string; provider: string }, host: string | null, port: number | null): Promise<void> {
     const startedAt = new Date();
     entry.checking = true;
     this.inFlight++;
     try {
       const answered = host !== null && port !== null && (await sshAnswers(host, port, this.timeoutMs));
-      this.onCheck(provider, answered, (Date.now() - startedAt.getTime()) / 1000);
       entry.answered = answered;
       if (answered) {
         entry.misses = 0;
         entry.firstMissAt = null;
       } else if (entry.misses++ === 0) entry.firstMissAt = startedAt.toISOString();
+      const seconds = (Date.now() - startedAt.getTime()) / 1000;
+      this.onCheck({ podId: pod.pod_id, provider: pod.provider, address: entry.address, answered, misses: entry.misses, seconds });
     } finally {
       entry.checking = false;
       entry.endedAt = Date.now();
