@@ -138,10 +138,10 @@ export async function podStatuses(db: Database, ids: string[]): Promise<Map<stri
 }
 
 /**
- * Live pods per provider and status (seed 003's active sessions). Ended pods are left out: they
- * are no session, and counting them would read every pod ever kept on each sweep.
+ * Live pods per provider and status (seed 003's active sessions), and how many of them have SSH
+ * that stopped answering. Ended pods are left out: they are no session, and counting them would
+ * read every pod ever kept on each sweep.
  */
-/** Live pods per provider and status, and how many of them have SSH that stopped answering. */
 export async function countSessions(db: Database): Promise<{ provider: string; status: string; n: number; sshSilent: number }[]> {
   const rows = await db
     .selectFrom('pods_sessions')
