@@ -314,9 +314,10 @@ export class Reconciler {
     const found = await this.ssh.look(row, row.ip, row.ssh_port, this.options.sshCheckIntervalMs, 0);
     const silent = found.misses >= SSH_MISSES_TO_REPORT;
     if (silent ? row.ssh_silent_since !== null : !(found.answered && row.ssh_silent_since !== null)) return false;
-    if (silent) this.logger?.warn({ podId: row.pod_id, ip: row.ip, sshPort: row.ssh_port }, 'a running machine’s SSH stopped answering');
     const since = silent ? Date.parse(found.firstMissAt!) : row.ssh_silent_since!.getTime();
-    const message = `Its SSH at ${row.ip}:${row.ssh_port} has not answered since ${found.firstMissAt}: the machine may be overloaded or its SSH server stopped. Volt keeps checking; stopping and starting the pod restarts the machine.`;
+    const message = silent
+      ? `Its SSH at ${row.ip}:${row.ssh_port} has not answered since ${found.firstMissAt}: the machine may be overloaded or its SSH server stopped. Volt keeps checking; stopping and starting the pod restarts the machine.`
+      : '';
     await this.lifecycle.decideAsSystem(
       row,
       { type: 'RecordSsh', data: { podId: row.pod_id, answering: !silent, message, at: new Date().toISOString() } },
