@@ -67,10 +67,17 @@ describe('provider faults', () => {
     const podId = await create('mach_a100_02');
     await eventually('the provider to call it running', async () => (await instancesOf(podId))[0]?.phase === 'running');
     await eventually('a failed SSH check', async () => (await metric(stack.pods.url, 'gpu_ssh_verify_failures_total')) > failures);
-    expect((await stack.call('GET', `/api/volt/pods/${podId}`)).body.status).toBe('deploying');
+    // Still deploying, and saying what it waits for.
+    const waiting = await eventually('the pod to say its SSH is silent', async () => {
+      const d = (await stack.call('GET', `/api/volt/pods/${podId}`)).body;
+      return d.status_message ? d : undefined;
+    });
+    const sshPort = (await instancesOf(podId))[0].sshPort;
+    expect(waiting).toMatchObject({ status: 'deploying', reason: null, status_message: expect.stringMatching(new RegExp(`reports the machine up, but its SSH at [^ ]+:${sshPort} has not answered since .* nothing is charged`)) });
     await simAdmin(stack, 'PUT', '/faults/lium', {});
     const running = await podReaches(stack, podId, 'running');
-    expect(running.ssh_port).toBe((await instancesOf(podId))[0].sshPort);
+    expect(running.ssh_port).toBe(sshPort);
+    expect(running.status_message).toBeNull();
     await stack.call('DELETE', `/api/volt/pods/${podId}`);
   });
 
@@ -100,7 +107,7 @@ describe('provider faults', () => {
       await eventually('the pod to answer again', async () => (await detail()).status_message === null);
       await eventually('the gauge to drop', async () => (await unreachable()) === 0);
       const { rows } = await sql<{ type: string }>`SELECT type FROM es_events WHERE stream_id = ${`pods:pod:${podId}`} ORDER BY stream_version`.execute(checked.db.db);
-      expect(rows.map((r) => r.type).filter((t) => t.startsWith('PodSsh'))).toEqual(['PodSshLost', 'PodSshRestored']);
+      expect(rows.map((r) => r.type).filter((t) => t.startsWith('PodSsh'))).toEqual(['PodSshSilent', 'PodSshAnswered']);
       expect((await detail()).status).toBe('running');
     } finally {
       await checked.stop();

@@ -201,11 +201,12 @@ export const PodRunning = defineEvent('pods', 'PodRunning', z.object({ podId: z.
 /** The provider now reports a running pod's machine at another address (a host move, a new public IP). */
 export const PodAddressChanged = defineEvent('pods', 'PodAddressChanged', z.object({ podId: z.string(), ip: z.string().nullable(), sshPort: z.number().int().nullable(), at }));
 /**
- * A running pod's machine stopped answering SSH where it runs (checked again and again while it
- * runs), or answered again. Running means SSH answers (seed 003), so the pod says so until then.
+ * The pod's machine does not answer SSH where its provider says it runs: while it runs (checked
+ * again and again), or while it boots once the provider calls it up. Running means SSH answers
+ * (seed 003), so the pod says so, until PodSshAnswered (running) or PodRunning (booting).
  */
-export const PodSshLost = defineEvent('pods', 'PodSshLost', z.object({ podId: z.string(), message: z.string(), at }));
-export const PodSshRestored = defineEvent('pods', 'PodSshRestored', z.object({ podId: z.string(), at }));
+export const PodSshSilent = defineEvent('pods', 'PodSshSilent', z.object({ podId: z.string(), message: z.string(), at }));
+export const PodSshAnswered = defineEvent('pods', 'PodSshAnswered', z.object({ podId: z.string(), at }));
 export const PodStopRequested = defineEvent('pods', 'PodStopRequested', z.object({ podId: z.string(), reason: PodReasonSchema.nullable(), at }));
 export const PodStopped = defineEvent('pods', 'PodStopped', z.object({ podId: z.string(), at }));
 export const PodStartRequested = defineEvent('pods', 'PodStartRequested', z.object({ podId: z.string(), holdId: z.string().nullable(), at }));
@@ -233,8 +234,8 @@ export const podEvents = [
   PodAttestationRecorded,
   PodRunning,
   PodAddressChanged,
-  PodSshLost,
-  PodSshRestored,
+  PodSshSilent,
+  PodSshAnswered,
   PodStopRequested,
   PodStopped,
   PodStartRequested,

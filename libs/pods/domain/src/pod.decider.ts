@@ -10,8 +10,8 @@ import type {
   PodReason,
   PodRequested,
   PodRunning,
-  PodSshLost,
-  PodSshRestored,
+  PodSshSilent,
+  PodSshAnswered,
   PodStartRequested,
   PodStatus,
   PodStopped,
@@ -26,8 +26,8 @@ export type PodEvent =
   | MessageOf<typeof PodAttestationRecorded>
   | MessageOf<typeof PodRunning>
   | MessageOf<typeof PodAddressChanged>
-  | MessageOf<typeof PodSshLost>
-  | MessageOf<typeof PodSshRestored>
+  | MessageOf<typeof PodSshSilent>
+  | MessageOf<typeof PodSshAnswered>
   | MessageOf<typeof PodStopRequested>
   | MessageOf<typeof PodStopped>
   | MessageOf<typeof PodStartRequested>
@@ -45,7 +45,7 @@ export type PodCommand =
   | { type: 'RecordAttestation'; data: MessageOf<typeof PodAttestationRecorded>['data'] }
   | { type: 'MarkRunning'; data: Ref & { ip: string | null; sshPort: number | null } }
   | { type: 'RecordAddress'; data: Ref & { ip: string | null; sshPort: number | null } }
-  /** What a check of a running machine's SSH found; `message` says what a silent one means. */
+  /** What checks of the machine's SSH found (running, or up at the provider while booting); `message` says what silence means. */
   | { type: 'RecordSsh'; data: Ref & { answering: boolean; message: string } }
   | { type: 'RequestStop'; data: Ref & { reason: PodReason | null } }
   | { type: 'MarkStopped'; data: Ref }
@@ -71,8 +71,8 @@ export interface PodState {
   /** Where the machine's SSH answers, as the provider last reported it while running. */
   ip: string | null;
   sshPort: number | null;
-  /** Its SSH stopped answering while it ran (and has not answered since). */
-  sshLost: boolean;
+  /** Its machine's SSH has been silent since a check recorded it (while it runs, or while it boots). */
+  sshSilent: boolean;
   /** Evidence recorded for the current boot (a confidential pod re-attests at every start). */
   attested: boolean;
   instanceType: 'dedicated' | 'spot';
@@ -98,7 +98,7 @@ const initialState = (): PodState => ({
   instanceId: null,
   ip: null,
   sshPort: null,
-  sshLost: false,
+  sshSilent: false,
   attested: false,
   instanceType: 'dedicated',
   minimumRuntimeMinutes: 0,
@@ -153,19 +153,19 @@ function evolve(state: PodState, event: PodEvent): PodState {
     case 'PodAttestationRecorded':
       return { ...state, attested: true };
     case 'PodRunning':
-      return { ...state, status: 'running', runningSince: event.data.at, ip: event.data.ip, sshPort: event.data.sshPort, sshLost: false };
+      return { ...state, status: 'running', runningSince: event.data.at, ip: event.data.ip, sshPort: event.data.sshPort, sshSilent: false };
     case 'PodAddressChanged':
       return { ...state, ip: event.data.ip, sshPort: event.data.sshPort };
-    case 'PodSshLost':
-      return { ...state, sshLost: true };
-    case 'PodSshRestored':
-      return { ...state, sshLost: false };
+    case 'PodSshSilent':
+      return { ...state, sshSilent: true };
+    case 'PodSshAnswered':
+      return { ...state, sshSilent: false };
     case 'PodStopRequested':
       return leave(state, 'stopping', event.data.at);
     case 'PodStopped':
       return { ...state, status: 'stopped' };
     case 'PodStartRequested':
-      return { ...state, status: 'starting', attested: false, holdId: event.data.holdId };
+      return { ...state, status: 'starting', attested: false, sshSilent: false, holdId: event.data.holdId };
     case 'PodUpdated': {
       const d = event.data;
       return {
@@ -213,11 +213,14 @@ function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<t
     }
     case 'RecordSsh': {
       // Only a change is recorded: a machine silent at every check is one event, not one per check.
-      const lost = !command.data.answering;
-      if (s !== 'running' || lost === state.sshLost) return [];
-      return command.data.answering
-        ? [{ type: 'PodSshRestored', data: { podId: d.podId, at: d.at } }]
-        : [{ type: 'PodSshLost', data: { podId: d.podId, message: command.data.message, at: d.at } }];
+      // Before running (the provider calls the machine up, its SSH is silent) only the silence is:
+      // the answer that ends it is the pod's PodRunning.
+      const silent = !command.data.answering;
+      const booting = s === 'deploying' || s === 'starting';
+      if (!(s === 'running' || (booting && silent)) || silent === state.sshSilent) return [];
+      return silent
+        ? [{ type: 'PodSshSilent', data: { podId: d.podId, message: command.data.message, at: d.at } }]
+        : [{ type: 'PodSshAnswered', data: { podId: d.podId, at: d.at } }];
     }
     case 'RequestStop':
       if (s === 'stopping' || s === 'stopped') return [];

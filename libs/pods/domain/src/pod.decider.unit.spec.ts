@@ -76,19 +76,28 @@ describe('pod decider', () => {
     given(podDecider, [requested(), provisioned]).when(at('203.0.113.9', 22)).then([]);
   });
 
-  it('records a running machine’s SSH going silent and answering again, each change once', () => {
+  it('records a machine’s SSH going silent (running, or up at the provider while booting) and answering again, each change once', () => {
     const ssh = (answering: boolean) => ({ type: 'RecordSsh' as const, data: { podId: 'pod_a', answering, message: 'silent', at: t(30) } });
-    const lost: PodEvent = { type: 'PodSshLost', data: { podId: 'pod_a', message: 'silent', at: t(20) } };
+    const silent: PodEvent = { type: 'PodSshSilent', data: { podId: 'pod_a', message: 'silent', at: t(20) } };
+    const silentNow: PodEvent[] = [{ type: 'PodSshSilent', data: { podId: 'pod_a', message: 'silent', at: t(30) } }];
     given(podDecider, [requested(), provisioned, running]).when(ssh(true)).then([]);
-    given(podDecider, [requested(), provisioned, running]).when(ssh(false)).then([{ type: 'PodSshLost', data: { podId: 'pod_a', message: 'silent', at: t(30) } }]);
-    given(podDecider, [requested(), provisioned, running, lost]).when(ssh(false)).then([]);
-    given(podDecider, [requested(), provisioned, running, lost]).when(ssh(true)).then([{ type: 'PodSshRestored', data: { podId: 'pod_a', at: t(30) } }]);
-    // Only while it runs; and a new run starts verified (MarkRunning checked SSH first).
+    given(podDecider, [requested(), provisioned, running]).when(ssh(false)).then(silentNow);
+    given(podDecider, [requested(), provisioned, running, silent]).when(ssh(false)).then([]);
+    given(podDecider, [requested(), provisioned, running, silent]).when(ssh(true)).then([{ type: 'PodSshAnswered', data: { podId: 'pod_a', at: t(30) } }]);
+    // Booting: the silence is recorded once; the answer that ends it is PodRunning, which starts verified.
+    given(podDecider, [requested(), provisioned]).when(ssh(false)).then(silentNow);
+    given(podDecider, [requested(), provisioned, silent]).when(ssh(false)).then([]);
+    given(podDecider, [requested(), provisioned]).when(ssh(true)).then([]);
+    given(podDecider, [requested(), provisioned, silent, running]).when(ssh(true)).then([]);
+    given(podDecider, [requested(), provisioned, silent, running]).when(ssh(false)).then(silentNow);
+    // Not while stopping or stopped; and a start boots afresh.
     const stopping: PodEvent = { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(25) } };
     given(podDecider, [requested(), provisioned, running, stopping]).when(ssh(false)).then([]);
-    given(podDecider, [requested(), provisioned]).when(ssh(false)).then([]);
-    const restarted: PodEvent[] = [stopping, { type: 'PodStopped', data: { podId: 'pod_a', at: t(26) } }, { type: 'PodStartRequested', data: { podId: 'pod_a', holdId: null, at: t(27) } }, running];
-    given(podDecider, [requested(), provisioned, running, lost, ...restarted]).when(ssh(true)).then([]);
+    const stopped: PodEvent[] = [stopping, { type: 'PodStopped', data: { podId: 'pod_a', at: t(26) } }];
+    given(podDecider, [requested(), provisioned, running, silent, ...stopped]).when(ssh(false)).then([]);
+    const starting: PodEvent = { type: 'PodStartRequested', data: { podId: 'pod_a', holdId: null, at: t(27) } };
+    given(podDecider, [requested(), provisioned, running, silent, ...stopped, starting]).when(ssh(false)).then(silentNow);
+    given(podDecider, [requested(), provisioned, running, silent, ...stopped, starting, running]).when(ssh(true)).then([]);
   });
 
   it('holds a spot pod to its minimum runtime, counting only running time', () => {

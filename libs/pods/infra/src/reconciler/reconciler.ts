@@ -297,10 +297,17 @@ export class Reconciler {
   /**
    * A pod is running only once its machine answers SSH where the provider says it does (seed 003:
    * running means SSH verified). A machine that answers is seen within this sweep; one that does
-   * not yet is looked at again by the next.
+   * not yet is looked at again by the next, and after SSH_MISSES_TO_REPORT misses the pod says
+   * what it is waiting for (PodSshSilent) until it runs or fails at the deadline.
    */
   private async sshVerified(row: PodRow, instance: ProviderInstance): Promise<boolean> {
-    return (await this.ssh.look(row, instance.ip, instance.sshPort, 0, SSH_VERIFY_WAIT_MS)).answered;
+    const found = await this.ssh.look(row, instance.ip, instance.sshPort, 0, SSH_VERIFY_WAIT_MS);
+    if (found.answered) return true;
+    if (found.misses >= SSH_MISSES_TO_REPORT && !row.ssh_silent_since) {
+      const deadline = new Date(row.status_at.getTime() + this.options.provisionTimeoutMs).toISOString();
+      await this.recordSsh(row, false, Date.parse(found.firstMissAt!), `${row.provider} reports the machine up, but its SSH at ${instance.ip}:${instance.sshPort} has not answered since ${found.firstMissAt}. Volt keeps checking until ${deadline}; nothing is charged until it answers.`);
+    }
+    return false;
   }
 
   /**
@@ -312,18 +319,24 @@ export class Reconciler {
    */
   private async checkSsh(row: PodRow): Promise<boolean> {
     const found = await this.ssh.look(row, row.ip, row.ssh_port, this.options.sshCheckIntervalMs, 0);
-    const silent = found.misses >= SSH_MISSES_TO_REPORT;
-    if (silent ? row.ssh_silent_since !== null : !(found.answered && row.ssh_silent_since !== null)) return false;
-    const since = silent ? Date.parse(found.firstMissAt!) : row.ssh_silent_since!.getTime();
-    const message = silent
-      ? `Its SSH at ${row.ip}:${row.ssh_port} has not answered since ${found.firstMissAt}: the machine may be overloaded or its SSH server stopped. Volt keeps checking; stopping and starting the pod restarts the machine.`
-      : '';
-    await this.lifecycle.decideAsSystem(
+    if (found.misses >= SSH_MISSES_TO_REPORT && !row.ssh_silent_since) {
+      await this.recordSsh(row, false, Date.parse(found.firstMissAt!), `Its SSH at ${row.ip}:${row.ssh_port} has not answered since ${found.firstMissAt}: the machine may be overloaded or its SSH server stopped. Volt keeps checking; stopping and starting the pod restarts the machine.`);
+      return true;
+    }
+    if (found.answered && row.ssh_silent_since) {
+      await this.recordSsh(row, true, row.ssh_silent_since.getTime(), '');
+      return true;
+    }
+    return false;
+  }
+
+  /** One silence (or its end) per pod status and first miss: a repeated sweep records nothing twice. */
+  private recordSsh(row: PodRow, answering: boolean, since: number, message: string) {
+    return this.lifecycle.decideAsSystem(
       row,
-      { type: 'RecordSsh', data: { podId: row.pod_id, answering: !silent, message, at: new Date().toISOString() } },
-      `ssh-${silent ? 'silent' : 'answering'}-${since}`,
+      { type: 'RecordSsh', data: { podId: row.pod_id, answering, message, at: new Date().toISOString() } },
+      `ssh-${answering ? 'answering' : 'silent'}-${row.status}-${since}`,
     );
-    return true;
   }
 
   /** Instances no live pod owns: untagged ones, those of pods that ended, and those Volt has no record of. */
