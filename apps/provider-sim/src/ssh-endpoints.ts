@@ -1,7 +1,7 @@
 import net from 'node:net';
 
 /** What an SSH server sends first (RFC 4253 §4.2); all a reachability check needs to see. */
-export const SSH_BANNER = 'SSH-2.0-OpenSSH_9.6 volt-provider-sim\r\n';
+const SSH_BANNER = 'SSH-2.0-OpenSSH_9.6 volt-provider-sim\r\n';
 
 /** Ports for the instances' SSH endpoints: below Linux's ephemeral range, so they rarely collide. */
 const FIRST_PORT = 20_000;

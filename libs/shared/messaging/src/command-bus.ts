@@ -24,8 +24,6 @@ export class MessagingUnavailableError extends Error {
 }
 
 export interface CommandBusOptions {
-  /** How long a caller waits for a reply (default 10 s). */
-  timeoutMs?: number;
   /**
    * The connection's state. With it, a command sent while NATS is down waits at most
    * `reconnectGraceMs` (default 1 s: a restart's blip) for the connection to come back and is
@@ -35,6 +33,8 @@ export interface CommandBusOptions {
   reconnectGraceMs?: number;
 }
 
+/** How long a caller waits for a reply unless it says otherwise. */
+const DEFAULT_TIMEOUT_MS = 10_000;
 const COMMAND_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /**
@@ -80,7 +80,7 @@ export class CommandBus {
     if (!COMMAND_ID.test(command.id)) throw new Error(`command id must match ${COMMAND_ID}: ${command.id}`);
     this.start();
     const subject = this.names.commandSubject(context, command.type);
-    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 10_000;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const { watch, reconnectGraceMs = 1_000 } = this.options;
     if (watch && !(await watch.whenConnected(reconnectGraceMs))) throw new MessagingUnavailableError(reconnectGraceMs);
     return withSpan(`${this.names.pattern(subject)} send`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject, 'messaging.message.id': command.id } }, async () => {

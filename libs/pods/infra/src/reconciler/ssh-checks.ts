@@ -47,12 +47,13 @@ export class SshChecks {
       const checked = this.check(entry, pod, host, port);
       if (waitMs > 0) await Promise.race([checked, new Promise((r) => setTimeout(r, waitMs).unref())]);
     }
-    return { answered: entry.answered, misses: entry.misses, firstMissAt: entry.firstMissAt };
+    return this.found(pod.pod_id)!;
   }
 
   /** What has been found of a pod's SSH so far, without checking again. */
   found(podId: string): SshFindings | undefined {
-    return this.pods.get(podId);
+    const entry = this.pods.get(podId);
+    return entry && { answered: entry.answered, misses: entry.misses, firstMissAt: entry.firstMissAt };
   }
 
   /** Forgets pods no longer alive. */
