@@ -43,7 +43,8 @@ console.log(`\nEvent store benchmark: medians of ${rounds} paired rounds (${new 
 console.log('| measure | Volt | Emmett 0.42 | Volt/Emmett | target | PostgreSQL floor | floor/Emmett |');
 console.log('| --- | ---: | ---: | ---: | --- | ---: | ---: |');
 const has = (results, key) => get(results, key.split('.')[0]) !== undefined;
-for (const [label, key, target = ''] of rows) {
+// BENCH_SCENARIOS=a,b runs only those scenarios: rows of the others are left out.
+for (const [label, key, target = ''] of rows.filter(([, key]) => has(volt[0], key))) {
   const v = median(volt.map((x) => get(x, key)));
   const e = median(emmett.map((x) => get(x, key)));
   const ratio = e > 0 && !/missed|duplicated|events in/.test(label) ? `${(v / e).toFixed(2)}×` : '';
@@ -58,6 +59,6 @@ const only = [
   ['relay lag p99 (ms)', 'relay.p99', '< 1,000 ms'],
   ['relay lag max (ms)', 'relay.max'],
 ];
-for (const [label, key, target = ''] of only) console.log(`| ${label} | ${fmt(median(volt.map((x) => get(x, key))))} | – | | ${target} | | |`);
-const perRound = (key) => volt.map((x, i) => `${(get(x, key) / get(emmett[i], key)).toFixed(2)}`).join(' ');
+for (const [label, key, target = ''] of only.filter(([, key]) => has(volt[0], key))) console.log(`| ${label} | ${fmt(median(volt.map((x) => get(x, key))))} | – | | ${target} | | |`);
+const perRound = (key) => (has(volt[0], key) ? volt.map((x, i) => `${(get(x, key) / get(emmett[i], key)).toFixed(2)}`).join(' ') : '–');
 console.log(`\nper-round Volt/Emmett — sequential: ${perRound('sequential.perSecond')}; 16 streams: ${perRound('streams16.perSecond')}; 64 streams: ${perRound('streams64.perSecond')}; 10-event batches: ${perRound('batch1.perSecond')}; stream read: ${perRound('streamRead.perSecond')}`);

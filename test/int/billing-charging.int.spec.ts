@@ -3,7 +3,7 @@ import { EventStore, eventStoreMigrations, migrateToLatest } from '@volt/event-s
 import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, microsToUsd, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger, ledgerMigrations } from '@volt/ledger-infra';
 import { ProjectionRunner, projectionMigrations } from '@volt/projections';
-import { createTestDatabase, tableScans, terminateLockHolder, type TestDatabase } from '@volt/testing';
+import { createTestDatabase, migrationsBefore, tableScans, terminateLockHolder, type TestDatabase } from '@volt/testing';
 import { sql } from 'kysely';
 import { ChargingCycle, GracePolicy, billingMigrations, metersProjection, podUsage } from '@volt/billing-infra';
 
@@ -257,20 +257,19 @@ describe('the settled mark (a database of its own)', () => {
 
 describe('the settled-mark migration on a database that already has meters', () => {
   const MIGRATION = '2026-11-30T0100-billing-settled-through';
-  const { [MIGRATION]: _newest, ...before } = billingMigrations;
-  const sets = [eventStoreMigrations, projectionMigrations, ledgerMigrations];
+  const sets = [eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations];
 
   // A billing database as the previous release left it: the projection's checkpoint, a meter
   // still open, and closed meters charged to their end or (when `owed`) not yet.
   async function olderDatabase(owed: boolean): Promise<TestDatabase> {
-    const old = await createTestDatabase([...sets, before]);
+    const old = await createTestDatabase([migrationsBefore(MIGRATION, ...sets)]);
     await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES ('billing.meters', '900'::xid8, 4200)`.execute(old.db);
     await sql`INSERT INTO billing_meters (meter_id, pod_id, tenant_id, kind, rate, hold_id, started_at, ended_at) VALUES
       ('m_open', 'pod_a', 'org_m', 'gpu', 390000, null, ${at(0)}::timestamptz, null),
       ('m_done', 'pod_b', 'org_m', 'gpu', 390000, null, ${at(0)}::timestamptz, ${at(600)}::timestamptz),
       ('m_owed', 'pod_c', 'org_m', 'gpu', 390000, null, ${at(0)}::timestamptz, ${at(600)}::timestamptz)`.execute(old.db);
     await sql`INSERT INTO billing_progress (meter_id, charged_until) VALUES ('m_done', ${at(600)}::timestamptz), ('m_owed', ${at(owed ? 300 : 600)}::timestamptz)`.execute(old.db);
-    await migrateToLatest(old.db, ...sets, billingMigrations);
+    await migrateToLatest(old.db, ...sets);
     return old;
   }
   const places = async (d: TestDatabase) =>

@@ -4,72 +4,18 @@ import type { Migration } from 'kysely/migration';
 /** Hash of a stream's "event 0": the genesis every chain starts from. */
 export const GENESIS_HASH_SQL = `'\\x${'00'.repeat(32)}'::bytea`;
 
+/** How an event's data and metadata are stored: jsonb at first, json (the writer's exact text) since 2026-11-30. */
+type PayloadType = 'jsonb' | 'json';
+
 /**
- * The event store's schema. The append path is one PL/pgSQL function so that an
- * append (or a whole group-committed batch of appends) costs one round trip and one
- * INSERT; it serialises writers per stream (an advisory transaction lock keyed by the
- * stream id), never across the whole table.
+ * One definition of an event's hash, used by the append path and by verify. STABLE, as its
+ * body (concat_ws, convert_to) is: declared IMMUTABLE it would not be inlined, and every
+ * statement calling it would pay to set up a SQL-function call.
  */
-export const eventStoreMigrations: Record<string, Migration> = {
-  '2026-11-22T0001-event-store': {
-    async up(db: Kysely<any>) {
-      await sql`
-        CREATE SEQUENCE es_position_seq AS bigint;
-
-        CREATE TABLE es_events (
-          position        bigint NOT NULL,
-          transaction_id  xid8 NOT NULL,
-          stream_id       text NOT NULL,
-          stream_version  integer NOT NULL,
-          event_id        uuid NOT NULL,
-          type            text NOT NULL,
-          schema_version  integer NOT NULL,
-          tenant_id       text,
-          data            jsonb NOT NULL,
-          metadata        jsonb NOT NULL,
-          occurred_at     timestamptz NOT NULL,
-          recorded_at     timestamptz NOT NULL DEFAULT now(),
-          hash            bytea NOT NULL,
-          -- The global order readers follow: by writing transaction, then position. Positions
-          -- come from a sequence and are unique on their own; they need no index of their own.
-          CONSTRAINT es_events_pkey PRIMARY KEY (transaction_id, position),
-          CONSTRAINT es_events_event_id_key UNIQUE (event_id),
-          CONSTRAINT es_events_stream_version_key UNIQUE (stream_id, stream_version)
-        );
-
-        CREATE TABLE es_seals (
-          seal_no               bigint PRIMARY KEY,
-          first_transaction_id  xid8 NOT NULL,
-          first_position        bigint NOT NULL,
-          last_transaction_id   xid8 NOT NULL,
-          last_position         bigint NOT NULL,
-          event_count           integer NOT NULL,
-          prev_digest           bytea NOT NULL,
-          digest                bytea NOT NULL,
-          sealed_at             timestamptz NOT NULL DEFAULT now()
-        );
-
-        -- Events are never updated or deleted; corrections are new events.
-        CREATE FUNCTION es_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          RAISE EXCEPTION 'es_events and es_seals are append-only (% refused)', TG_OP
-            USING ERRCODE = 'insufficient_privilege';
-        END $$;
-        CREATE TRIGGER es_events_append_only BEFORE UPDATE OR DELETE ON es_events
-          FOR EACH ROW EXECUTE FUNCTION es_refuse_change();
-        CREATE TRIGGER es_events_no_truncate BEFORE TRUNCATE ON es_events
-          FOR EACH STATEMENT EXECUTE FUNCTION es_refuse_change();
-        CREATE TRIGGER es_seals_append_only BEFORE UPDATE OR DELETE ON es_seals
-          FOR EACH ROW EXECUTE FUNCTION es_refuse_change();
-      `.execute(db);
-
-      // One definition of an event's hash, used by the append path and by verify. STABLE, as
-      // its body (concat_ws, convert_to) is: declared IMMUTABLE it would not be inlined, and
-      // every statement calling it would pay to set up a SQL-function call.
-      await sql`
+const eventHashFunction = (type: PayloadType) => `
         CREATE FUNCTION es_event_hash(
           prev bytea, p_position bigint, p_transaction_id xid8, p_stream_id text, p_version integer,
-          p_event_id uuid, p_type text, p_schema_version integer, p_data jsonb, p_metadata jsonb,
+          p_event_id uuid, p_type text, p_schema_version integer, p_data ${type}, p_metadata ${type},
           p_occurred_at timestamptz
         ) RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
           SELECT sha256(prev || convert_to(concat_ws(E'\\x1f',
@@ -77,11 +23,15 @@ export const eventStoreMigrations: Record<string, Migration> = {
             p_type, p_schema_version::text, p_data::text, p_metadata::text,
             (extract(epoch FROM p_occurred_at) * 1000000)::bigint::text), 'UTF8'))
         $$;
-      `.execute(db);
+      `;
 
-      await sql
-        .raw(
-          `
+/**
+ * es_append(requests jsonb): a group-committed batch of appends in one call. Each event's
+ * data and metadata are taken from the request and stored (and hashed) as `type`.
+ */
+function appendFunction(type: PayloadType): string {
+  const cast = type === 'jsonb' ? '' : `::${type}`;
+  return `
         CREATE FUNCTION es_append(p_requests jsonb)
         RETURNS TABLE (request_index integer, outcome text, stream_version integer,
                        positions text, transaction_id xid8)
@@ -122,8 +72,8 @@ export const eventStoreMigrations: Record<string, Migration> = {
           a_id uuid[] := '{}';
           a_type text[] := '{}';
           a_schema_version integer[] := '{}';
-          a_data jsonb[] := '{}';
-          a_metadata jsonb[] := '{}';
+          a_data ${type}[] := '{}';
+          a_metadata ${type}[] := '{}';
           a_at timestamptz[] := '{}';
           a_hash bytea[] := '{}';
         BEGIN
@@ -189,8 +139,8 @@ export const eventStoreMigrations: Record<string, Migration> = {
               a_id := a_id || (e->>'event_id')::uuid;
               a_type := a_type || (e->>'type');
               a_schema_version := a_schema_version || (e->>'schema_version')::integer;
-              a_data := a_data || (e->'data');
-              a_metadata := a_metadata || (e->'metadata');
+              a_data := a_data || (e->'data')${cast};
+              a_metadata := a_metadata || (e->'metadata')${cast};
               a_at := a_at || (e->>'occurred_at')::timestamptz;
               v_hash := es_event_hash(v_hash, v_pos, v_txid, v_stream, v_version, a_id[cardinality(a_id)],
                 a_type[cardinality(a_type)], a_schema_version[cardinality(a_schema_version)],
@@ -217,9 +167,71 @@ export const eventStoreMigrations: Record<string, Migration> = {
           RETURN QUERY SELECT (t.o - 1)::integer, t.outcome, t.version, t.positions, t.txid
             FROM unnest(o_outcome, o_version, o_positions, o_txid) WITH ORDINALITY AS t(outcome, version, positions, txid, o);
         END $$;
-      `,
-        )
-        .execute(db);
+      `;
+}
+
+/**
+ * The event store's schema. The append path is one PL/pgSQL function so that an
+ * append (or a whole group-committed batch of appends) costs one round trip and one
+ * INSERT; it serialises writers per stream (an advisory transaction lock keyed by the
+ * stream id), never across the whole table.
+ */
+export const eventStoreMigrations: Record<string, Migration> = {
+  '2026-11-22T0001-event-store': {
+    async up(db: Kysely<any>) {
+      await sql`
+        CREATE SEQUENCE es_position_seq AS bigint;
+
+        CREATE TABLE es_events (
+          position        bigint NOT NULL,
+          transaction_id  xid8 NOT NULL,
+          stream_id       text NOT NULL,
+          stream_version  integer NOT NULL,
+          event_id        uuid NOT NULL,
+          type            text NOT NULL,
+          schema_version  integer NOT NULL,
+          tenant_id       text,
+          data            jsonb NOT NULL,
+          metadata        jsonb NOT NULL,
+          occurred_at     timestamptz NOT NULL,
+          recorded_at     timestamptz NOT NULL DEFAULT now(),
+          hash            bytea NOT NULL,
+          -- The global order readers follow: by writing transaction, then position. Positions
+          -- come from a sequence and are unique on their own; they need no index of their own.
+          CONSTRAINT es_events_pkey PRIMARY KEY (transaction_id, position),
+          CONSTRAINT es_events_event_id_key UNIQUE (event_id),
+          CONSTRAINT es_events_stream_version_key UNIQUE (stream_id, stream_version)
+        );
+
+        CREATE TABLE es_seals (
+          seal_no               bigint PRIMARY KEY,
+          first_transaction_id  xid8 NOT NULL,
+          first_position        bigint NOT NULL,
+          last_transaction_id   xid8 NOT NULL,
+          last_position         bigint NOT NULL,
+          event_count           integer NOT NULL,
+          prev_digest           bytea NOT NULL,
+          digest                bytea NOT NULL,
+          sealed_at             timestamptz NOT NULL DEFAULT now()
+        );
+
+        -- Events are never updated or deleted; corrections are new events.
+        CREATE FUNCTION es_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE EXCEPTION 'es_events and es_seals are append-only (% refused)', TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+        END $$;
+        CREATE TRIGGER es_events_append_only BEFORE UPDATE OR DELETE ON es_events
+          FOR EACH ROW EXECUTE FUNCTION es_refuse_change();
+        CREATE TRIGGER es_events_no_truncate BEFORE TRUNCATE ON es_events
+          FOR EACH STATEMENT EXECUTE FUNCTION es_refuse_change();
+        CREATE TRIGGER es_seals_append_only BEFORE UPDATE OR DELETE ON es_seals
+          FOR EACH ROW EXECUTE FUNCTION es_refuse_change();
+      `.execute(db);
+
+      await sql.raw(eventHashFunction('jsonb')).execute(db);
+
+      await sql.raw(appendFunction('jsonb')).execute(db);
     },
     async down(db: Kysely<any>) {
       await sql`
@@ -242,4 +254,33 @@ export const eventStoreMigrations: Record<string, Migration> = {
       await sql`ALTER FUNCTION es_append(jsonb) RESET enable_seqscan`.execute(db);
     },
   },
+  '2026-11-30T0800-event-store-json-payloads': {
+    async up(db: Kysely<any>) {
+      // An event's data and metadata are kept as JSON text (json, not jsonb): the store never
+      // looks inside them, so jsonb's binary form gains nothing, and a read then sends the stored
+      // text as it is instead of rebuilding it (a third of the time of reading a 10,000-event
+      // stream, measured). The one-statement appends store the text their writer sent; es_append
+      // stores jsonb's text of it. Either way the hash covers the very text stored. Stored hashes
+      // stay valid: they were computed over jsonb's text, which is what the json columns hold
+      // after the conversion. The rewrite locks es_events while it runs, and processes that
+      // prepared statements before it must restart (their results change type).
+      await payloadsAs(db, 'json');
+    },
+    async down(db: Kysely<any>) {
+      await payloadsAs(db, 'jsonb');
+    },
+  },
 };
+
+/** Stores events' data and metadata as `type`, with es_event_hash and es_append to match. */
+async function payloadsAs(db: Kysely<any>, type: PayloadType): Promise<void> {
+  const other = type === 'json' ? 'jsonb' : 'json';
+  await sql
+    .raw(`ALTER TABLE es_events ALTER COLUMN data TYPE ${type} USING data::${type}, ALTER COLUMN metadata TYPE ${type} USING metadata::${type}`)
+    .execute(db);
+  await sql.raw(eventHashFunction(type)).execute(db);
+  await sql`DROP FUNCTION es_append(jsonb)`.execute(db);
+  await sql.raw(appendFunction(type)).execute(db);
+  await sql`ALTER FUNCTION es_append(jsonb) SET enable_seqscan = off`.execute(db);
+  await sql.raw(`DROP FUNCTION es_event_hash(bytea, bigint, xid8, text, integer, uuid, text, integer, ${other}, ${other}, timestamptz)`).execute(db);
+}

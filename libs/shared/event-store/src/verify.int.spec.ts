@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createTestDatabase, testEvent, type TestDatabase } from '@volt/testing';
-import { EventStore, eventStoreMigrations, sealNextRange, verifyStore } from './index';
+import { createTestDatabase, migrationsBefore, testEvent, type TestDatabase } from '@volt/testing';
+import { EventStore, createDatabase, eventStoreMigrations, migrateToLatest, newId, sealNextRange, verifyStore } from './index';
 
 let t: TestDatabase;
 let store: EventStore;
@@ -45,9 +45,19 @@ describe('verify', () => {
 
   it('catches an UPDATE of an event and names its position', async () => {
     const target = await positionOf('s-1', 4);
-    await tamper(sql`UPDATE es_events SET data = jsonb_set(data, '{amount}', '1') WHERE position = ${target}::bigint`);
+    await tamper(sql`UPDATE es_events SET data = jsonb_set(data::jsonb, '{amount}', '1')::json WHERE position = ${target}::bigint`);
     const report = await verifyStore(t.db);
     expect(report.ok).toBe(false);
+    expect(report.firstBadPosition).toBe(target);
+    expect(report.problems.map((p) => p.kind)).toContain('hash_mismatch');
+  });
+
+  it('catches an edit of the stored text that leaves its meaning alone', async () => {
+    const target = await positionOf('s-2', 3);
+    await tamper(sql`UPDATE es_events SET metadata = replace(metadata::text, ',', ', ')::json WHERE position = ${target}::bigint`);
+    const [row] = (await sql<{ same: boolean }>`SELECT metadata::jsonb = ${JSON.stringify(testEvent('X').metadata)}::jsonb AS same FROM es_events WHERE position = ${target}::bigint`.execute(t.db)).rows;
+    expect(row.same).toBe(true);
+    const report = await verifyStore(t.db);
     expect(report.firstBadPosition).toBe(target);
     expect(report.problems.map((p) => p.kind)).toContain('hash_mismatch');
   });
@@ -91,5 +101,34 @@ describe('verify', () => {
     const swapped = await verifyStore(t.db);
     expect(swapped.ok).toBe(false);
     expect(swapped.firstBadPosition).toBe(p2);
+  });
+});
+
+describe('a store written before events were kept as json', () => {
+  it('still verifies after the conversion, reads the same events and goes on appending', async () => {
+    await t.drop();
+    t = await createTestDatabase([migrationsBefore('2026-11-30T0800-event-store-json-payloads', eventStoreMigrations)]);
+    store = new EventStore(t.db);
+    // es_append as it was then (the store's own statements now write json).
+    const payload = (i: number) =>
+      JSON.stringify([{ stream_id: `old-${i % 2}`, expected_version: null, check_ids: false, events: [{ ...testEvent('Old', { i, nested: { b: 1, a: [i] } }), event_id: newId(), schema_version: 1, occurred_at: new Date().toISOString() }] }]);
+    for (let i = 0; i < 6; i++) await sql`SELECT * FROM es_append(${payload(i)}::jsonb)`.execute(t.db);
+    await sealNextRange(t.db, 1000);
+    const written = await store.readStream('old-1');
+
+    await migrateToLatest(t.db, eventStoreMigrations);
+    // As after a deploy: processes that start after the migration (the old pool's prepared
+    // statements would still expect jsonb results).
+    const db = createDatabase(t.url, { max: 2 });
+    try {
+      const upgraded = new EventStore(db);
+      expect(await verifyStore(db)).toMatchObject({ ok: true, eventsChecked: 6, problems: [] });
+      expect(await upgraded.readStream('old-1')).toEqual(written);
+      await upgraded.append('old-1', [testEvent('New', { i: 6 })], { expectedVersion: 3 });
+      await upgraded.append('old-0', [testEvent('New', { i: 7 }), testEvent('New', { i: 8 })], { expectedVersion: 3 });
+      expect(await verifyStore(db)).toMatchObject({ ok: true, eventsChecked: 9, problems: [] });
+    } finally {
+      await db.destroy();
+    }
   });
 });

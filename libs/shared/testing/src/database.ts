@@ -55,6 +55,14 @@ export async function createTestDatabase(
 }
 
 /**
+ * Every migration of the sets given whose name comes before `name`: a database as the release
+ * before that migration left it (names are ordered across all sets, as the migrator runs them).
+ */
+export function migrationsBefore(name: string, ...sets: Record<string, Migration>[]): Record<string, Migration> {
+  return Object.fromEntries(sets.flatMap((set) => Object.entries(set)).filter(([other]) => other < name));
+}
+
+/**
  * Sequential and index scans PostgreSQL has counted on a table so far. The counters are the
  * calling session's once it has reported them, so give the database one connection
  * (`poolSize: 1`) when the scans to count are its own.
