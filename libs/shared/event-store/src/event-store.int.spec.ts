@@ -31,6 +31,24 @@ describe('append and read a stream', () => {
     expect(await store.streamVersion('s-missing')).toBe(0);
   });
 
+  it("gives each event its own append's metadata, also where neighbours share it", async () => {
+    const by = (correlationId: string, actor: string, trace?: { traceparent: string }) => (type: string) => ({
+      ...testEvent(type),
+      metadata: { tenantId: 'org_test', correlationId, causationId: null, actor: { type: 'user' as const, id: actor }, ...(trace ? { trace } : {}) },
+    });
+    const first = by('c-1', 'u-1', { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+    await store.append('s-meta', [first('A'), first('B')], { expectedVersion: 0 });
+    await store.append('s-meta', [by('c-2', 'u-2')('C')], { expectedVersion: 2 });
+    await store.append('s-meta', [first('D')], { expectedVersion: 3 });
+    const events = await store.readStream('s-meta');
+    expect(events.map((e) => [e.type, e.correlationId, e.actor.id, e.trace?.traceparent?.slice(3, 7) ?? null])).toEqual([
+      ['A', 'c-1', 'u-1', '0af7'],
+      ['B', 'c-1', 'u-1', '0af7'],
+      ['C', 'c-2', 'u-2', null],
+      ['D', 'c-1', 'u-1', '0af7'],
+    ]);
+  });
+
   it('refuses a stale expected version with a typed conflict', async () => {
     await store.append('s-stale', [testEvent('A')], { expectedVersion: 0 });
     const error = await store.append('s-stale', [testEvent('B')], { expectedVersion: 0 }).catch((e) => e);
