@@ -82,8 +82,9 @@ RETURNING position::text AS positions, stream_version, transaction_id::text AS t
 /**
  * A group-committed batch in which every request appends one event to a stream no other
  * request in it names (the usual batch: concurrent appends to different streams), as one
- * statement over the same JSON payload as es_append, read as json so that each event's data and
- * metadata are stored as their text in it, unconverted. Without es_append's per-request
+ * statement over a flat JSON payload (one object per request: its stream, expected version and
+ * event's fields), read as json in one pass so that each event's data and metadata are stored as
+ * their text in it, unconverted. Without es_append's per-request
  * PL/pgSQL and its locks it costs 10–30% less per batch (measured, 16 and 64 requests); a
  * writer that raced it on a stream makes it fail on the (stream, version) unique index, and
  * the caller then appends each request alone. Its events and hashes are those es_append
@@ -92,12 +93,11 @@ RETURNING position::text AS positions, stream_version, transaction_id::text AS t
  */
 export const APPEND_EACH_SQL = `
 WITH req AS MATERIALIZED (
-  SELECT (r.o - 1)::integer AS request_index, r.stream_id, r.expected_version, r.check_ids,
-         (r.events->0->>'event_id')::uuid AS id, r.events->0->>'type' AS type,
-         (r.events->0->>'schema_version')::integer AS schema_version, r.events->0->'data' AS data,
-         r.events->0->'metadata' AS metadata, (r.events->0->>'occurred_at')::timestamptz AS at
-  FROM ROWS FROM (json_to_recordset($1::json) AS (stream_id text, expected_version integer, check_ids boolean, events json))
-       WITH ORDINALITY AS r(stream_id, expected_version, check_ids, events, o)
+  SELECT (r.o - 1)::integer AS request_index, r.stream_id, r.expected_version, r.check_ids, r.id, r.type, r.schema_version,
+         r.tenant_id, r.data, r.metadata, r.at
+  FROM ROWS FROM (json_to_recordset($1::json) AS (stream_id text, expected_version integer, check_ids boolean, id uuid, type text,
+                                                  schema_version integer, tenant_id text, data json, metadata json, at timestamptz))
+       WITH ORDINALITY AS r(stream_id, expected_version, check_ids, id, type, schema_version, tenant_id, data, metadata, at, o)
 ), seen AS MATERIALIZED (
   SELECT q.request_index, ev.stream_id, ev.stream_version, ev.position, ev.transaction_id
   FROM req q CROSS JOIN LATERAL (SELECT e.stream_id, e.stream_version, e.position, e.transaction_id FROM es_events e
@@ -113,7 +113,7 @@ WITH req AS MATERIALIZED (
 ), inserted AS (
   INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type, schema_version,
                          tenant_id, data, metadata, occurred_at, hash)
-  SELECT g.position, pg_current_xact_id(), g.stream_id, g.version, g.id, g.type, g.schema_version, g.metadata->>'tenantId',
+  SELECT g.position, pg_current_xact_id(), g.stream_id, g.version, g.id, g.type, g.schema_version, g.tenant_id,
          g.data, g.metadata, g.at,
          es_event_hash(g.prev, g.position, pg_current_xact_id(), g.stream_id, g.version, g.id, g.type, g.schema_version,
                        g.data, g.metadata, g.at)

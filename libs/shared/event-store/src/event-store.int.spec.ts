@@ -170,6 +170,8 @@ describe('append and read a stream', () => {
     expect(new Set(batched.map((r) => r.positions[0])).size).toBe(3);
     expect(await store.readStream('s-each-reused')).toHaveLength(0);
     expect(await store.readStream('s-each-conflict')).toHaveLength(1);
+    const tenants = await sql<{ tenant_id: string | null }>`SELECT DISTINCT tenant_id FROM es_events WHERE stream_id LIKE 's-each-%'`.execute(t.db);
+    expect(tenants.rows).toEqual([{ tenant_id: 'org_test' }]);
     expect((await verifyStore(t.db)).ok).toBe(true);
   });
 

@@ -214,6 +214,21 @@ export class EventStore {
 
   /** A batch in stream order: one statement when each request is one event on its own stream, else es_append. */
   private async callAppend(batch: PendingAppend[]): Promise<AppendRow[]> {
+    if (batch.every((p, i) => p.events.length === 1 && (i === 0 || p.streamId !== batch[i - 1].streamId))) {
+      const each = batch.map(({ streamId, expected, checkIds, events: [e] }) => ({
+        stream_id: streamId,
+        expected_version: expected,
+        check_ids: checkIds,
+        id: e.id,
+        type: e.type,
+        schema_version: e.schemaVersion ?? 1,
+        tenant_id: e.metadata.tenantId ?? null,
+        data: e.data,
+        metadata: e.metadata,
+        at: e.occurredAt,
+      }));
+      return this.query<AppendRow>('volt_es_append_each', APPEND_EACH_SQL, [JSON.stringify(each)]);
+    }
     const payload = batch.map((p) => ({
       stream_id: p.streamId,
       expected_version: p.expected,
@@ -227,14 +242,10 @@ export class EventStore {
         occurred_at: e.occurredAt,
       })),
     }));
-    const text = JSON.stringify(payload);
-    if (batch.every((p, i) => p.events.length === 1 && (i === 0 || p.streamId !== batch[i - 1].streamId))) {
-      return this.query<AppendRow>('volt_es_append_each', APPEND_EACH_SQL, [text]);
-    }
     return this.query<AppendRow>(
       'volt_es_append',
       'SELECT request_index, outcome, stream_version, positions, transaction_id::text AS transaction_id FROM es_append($1::jsonb)',
-      [text],
+      [JSON.stringify(payload)],
     );
   }
 
