@@ -4,7 +4,7 @@ import type { Migration } from 'kysely/migration';
 /** Hash of a stream's "event 0": the genesis every chain starts from. */
 export const GENESIS_HASH_SQL = `'\\x${'00'.repeat(32)}'::bytea`;
 
-/** How an event's data and metadata are stored: jsonb at first, json (the writer's exact text) since 2026-11-30. */
+/** How an event's data and metadata are stored: jsonb at first, json (JSON text, stored as given) since 2026-11-30. */
 type PayloadType = 'jsonb' | 'json';
 
 /**
