@@ -33,7 +33,7 @@ export interface PodRow {
   instance_id: string | null;
   ip: string | null;
   ssh_port: number | null;
-  /** When its SSH stopped answering while it ran (null while it answers). */
+  /** Since when its machine's SSH has not answered, running or booting (null while it answers or before any check). */
   ssh_silent_since: Date | null;
   running_since: Date | null;
   run_seconds: number;
