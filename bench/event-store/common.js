@@ -118,7 +118,11 @@ async function streamReadLoad(store) {
   return { perSecond: rates[rates.length >> 1] };
 }
 
-/** Every scenario both stores run (or, given `only` or BENCH_SCENARIOS=a,b, those named). */
+/**
+ * The scenarios every store runs (or, given `only` or BENCH_SCENARIOS=a,b, those named), ready
+ * to run one at a time, after an untimed warm-up of the paths they measure (connections,
+ * prepared statements, JIT) so that the first does not pay for it; every store gets the same one.
+ */
 async function commonScenarios(store, only = process.env.BENCH_SCENARIOS?.split(',')) {
   const scenarios = {
     sequential: () => appendLoad(store, { prefix: 'seq', streams: 1, perStream: n(1500), batch: 1 }),
@@ -129,13 +133,52 @@ async function commonScenarios(store, only = process.env.BENCH_SCENARIOS?.split(
     streamRead: () => streamReadLoad(store),
     readAll: () => readAllLoad(store, n(200_000)),
   };
-  // Untimed warm-up of the paths measured below (connections, prepared statements, JIT), so
-  // that the first scenario does not pay for them; every store gets the same one.
   await appendLoad(store, { prefix: 'warm', streams: 4, perStream: 100, batch: 1 });
   await appendLoad(store, { prefix: 'warm-batch', streams: 1, perStream: 30, batch: 10 });
-  const results = {};
-  for (const [name, run] of Object.entries(scenarios)) if (!only || only.includes(name)) results[name] = await run();
-  return results;
+  return Object.fromEntries(Object.entries(scenarios).filter(([name]) => !only || only.includes(name)));
 }
 
-module.exports = { freshDatabase, commonScenarios, appendLoad, event, percentile, n };
+/**
+ * A store's process. `open()` makes a fresh database and the store on it and answers
+ * `{ scenarios, close }` (scenarios run in the order given, each once per database). Forked by
+ * run.js, it waits for orders over IPC (open, run one scenario, close), so that the stores take
+ * turns scenario by scenario and each pair of figures is measured seconds apart, not minutes.
+ * Started alone, it runs every scenario once and prints `{ store, results }` as one JSON line.
+ */
+function serve(name, open) {
+  if (!process.send) {
+    (async () => {
+      const { scenarios, close } = await open();
+      try {
+        const results = {};
+        for (const [scenario, run] of Object.entries(scenarios)) results[scenario] = await run();
+        process.stdout.write(`${JSON.stringify({ store: name, results })}\n`);
+      } finally {
+        await close();
+      }
+    })().catch((error) => {
+      console.error(error);
+      process.exit(1);
+    });
+    return;
+  }
+  let current;
+  const handle = async ({ op, scenario }) => {
+    if (op === 'open') {
+      current = await open();
+      return { scenarios: Object.keys(current.scenarios) };
+    }
+    if (op === 'run') return { result: await current.scenarios[scenario]() };
+    await current.close();
+    return {};
+  };
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (order) => {
+    handle(order).then(
+      (answer) => process.send(answer),
+      (error) => process.send({ error: error.stack ?? String(error) }),
+    );
+  });
+}
+
+module.exports = { freshDatabase, commonScenarios, serve, appendLoad, event, percentile, n };

@@ -2,7 +2,7 @@
 // loading it replaces pg's global JSON parsers, which would skew anything else here.
 const { getPostgreSQLEventStore, readMessagesBatch } = require('@event-driven-io/emmett-postgresql');
 const { dumbo } = require('@event-driven-io/dumbo');
-const { freshDatabase, commonScenarios } = require('./common');
+const { freshDatabase, commonScenarios, serve } = require('./common');
 
 // Dropping the database at the end terminates any idle connection Emmett's pools still hold;
 // they have no error listener, so that one error would crash the run after its results.
@@ -12,7 +12,7 @@ process.on('uncaughtException', (error) => {
   process.exit(1);
 });
 
-async function main() {
+async function open() {
   const database = await freshDatabase('emmett');
   const eventStore = getPostgreSQLEventStore(database.url);
   const pool = dumbo({ connectionString: database.url });
@@ -36,16 +36,14 @@ async function main() {
       return { ids, count: result.messages.length, next: last };
     },
   };
-  try {
-    const results = await commonScenarios(store);
-    process.stdout.write(`${JSON.stringify({ store: 'emmett', results })}\n`);
-  } finally {
-    await eventStore.close();
-    await pool.close();
-    await database.drop();
-  }
+  return {
+    scenarios: await commonScenarios(store),
+    async close() {
+      await eventStore.close();
+      await pool.close();
+      await database.drop();
+    },
+  };
 }
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+
+serve('emmett', open);

@@ -2,13 +2,13 @@
 // call (so no store can batch them): the same event rows in a table with the same columns and
 // the same three indexes (global order, event id, stream version), written by plain INSERTs in
 // autocommit. No version check, no hash chain: the least any event store with this durability
-// and these lookups must pay. Runs in its own process, in the same rounds as the two stores.
+// and these lookups must pay. Runs in its own process, taking turns with the two stores.
 const { Pool } = require('pg');
-const { freshDatabase, commonScenarios } = require('./common');
+const { freshDatabase, commonScenarios, serve } = require('./common');
 
 const SCENARIOS = ['sequential', 'batch1'];
 
-async function main() {
+async function open() {
   const database = await freshDatabase('floor');
   const pool = new Pool({ connectionString: database.url, max: 20, options: '-c plan_cache_mode=force_generic_plan -c jit=off' });
   // Dropping the database at the end can still find a connection closing; its error is no failure.
@@ -31,15 +31,14 @@ async function main() {
       });
     },
   };
-  try {
-    const results = await commonScenarios(store, SCENARIOS);
-    process.stdout.write(`${JSON.stringify({ store: 'floor', results })}\n`);
-  } finally {
-    await pool.end();
-    await database.drop();
-  }
+  const only = process.env.BENCH_SCENARIOS?.split(',').filter((s) => SCENARIOS.includes(s)) ?? SCENARIOS;
+  return {
+    scenarios: await commonScenarios(store, only),
+    async close() {
+      await pool.end();
+      await database.drop();
+    },
+  };
 }
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+
+serve('floor', open);
