@@ -95,6 +95,19 @@ describe('request bodies and pages', () => {
     expect(text.headers.get('x-ratelimit-limit')).toBe(String(LIMIT));
   });
 
+  it('answers a malformed or overlong path in the seed’s shape, not the web framework’s', async () => {
+    const { apiKey } = await stack.createOrg('Paths');
+    const badEncoding = await stack.call('GET', '/api/volt/pods/%E0%A4%A', { key: apiKey });
+    expect(badEncoding.status).toBe(400);
+    expect(badEncoding.body).toEqual({ error: true, status: 400, code: 'VALIDATION_ERROR', message: 'The request path is not a valid URL (malformed percent-encoding).' });
+    const overlong = await stack.call('POST', `/api/volt/pods/${'a'.repeat(201)}/stop`, { key: apiKey });
+    expect(overlong.status).toBe(404);
+    expect(overlong.body).toEqual({ error: true, status: 404, code: 'NOT_FOUND', message: 'Not found: a path segment is longer than 200 characters.' });
+    // One character shorter reaches the route, which finds no such pod.
+    const longest = await stack.call('GET', `/api/volt/pods/${'a'.repeat(200)}`, { key: apiKey });
+    expect(longest.body).toMatchObject({ status: 404, code: 'NOT_FOUND', message: 'Pod not found.' });
+  });
+
   it('caps limit at 200 rather than refusing it', async () => {
     const org = await stack.createOrg('Pages');
     // A log longer than one page, written the way the gateway writes read records (the API's own limit is 20 per hour here).
