@@ -37,17 +37,17 @@ async function main() {
   for (let r = 0; r < rounds; r++) {
     // Each round on fresh databases; the stores take turns scenario by scenario, in an order
     // that rotates, so that each pair of figures is measured seconds apart.
-    const has = new Map();
+    const offered = new Map();
     for (const store of stores) {
-      has.set(store.name, (await store.ask({ op: 'open' })).scenarios);
+      offered.set(store.name, (await store.ask({ op: 'open' })).scenarios);
       all[store.name].push({});
     }
-    const scenarios = has.get('volt');
+    const scenarios = offered.get('volt');
     for (const [i, scenario] of scenarios.entries()) {
       process.stderr.write(`round ${r + 1}/${rounds}: ${scenario}…\n`);
       for (let k = 0; k < stores.length; k++) {
         const store = stores[(r + i + k) % stores.length];
-        if (has.get(store.name).includes(scenario)) all[store.name][r][scenario] = (await store.ask({ op: 'run', scenario })).result;
+        if (offered.get(store.name).includes(scenario)) all[store.name][r][scenario] = (await store.ask({ op: 'run', scenario })).result;
       }
     }
     for (const store of stores) await store.ask({ op: 'close' });
@@ -57,7 +57,6 @@ async function main() {
 }
 
 function report({ volt, emmett, floor }) {
-
   const rows = [
     ['single appends, 1 stream sequential (appends/s)', 'sequential.perSecond', '≥ 2×'],
     ['single appends, 16 streams (appends/s)', 'streams16.perSecond', '≥ 3.5×'],
