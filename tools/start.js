@@ -4,6 +4,8 @@
 //    if missing), else an embedded PostgreSQL with its data in .volt/postgres.
 //  - NATS: NATS_URL, else 127.0.0.1:4222 if it answers, else `nats-server -js` from the PATH
 //    with its data in .volt/nats.
+//  - Its state (keys it generated, provider-sim's instances, embedded data) in .volt/, or
+//    VOLT_STATE_DIR.
 // Then it builds, migrates, starts every service, prints the gateway URL and the API key,
 // and on Ctrl-C stops everything it started.
 const { spawn, spawnSync } = require('node:child_process');
@@ -12,15 +14,17 @@ const net = require('node:net');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const stateDir = path.join(root, '.volt');
+const stateDir = path.resolve(root, process.env.VOLT_STATE_DIR ?? '.volt');
+// The gateway's port is the one printed (PORT, else 8080); the others serve only /health,
+// /ready and /metrics, so a taken one gives way to a free one.
 const SERVICES = [
   ['pods', 8081],
   ['billing', 8082],
   ['ledger', 8083],
   ['fine-tune', 8084],
   ['attestation', 8085],
-  ['gateway', Number(process.env.PORT ?? 8080)],
 ];
+const GATEWAY_PORT = Number(process.env.PORT ?? 8080);
 const children = [];
 const cleanups = [];
 // VOLT_LOCAL_SERVICES=own: ignore whatever answers on 5432/4222 and run our own.
@@ -66,7 +70,7 @@ async function postgres() {
   await pg.start();
   cleanups.push(() => pg.stop());
   await pg.createDatabase('volt').catch(() => undefined);
-  say(`PostgreSQL: embedded, port ${port}, data in .volt/postgres`);
+  say(`PostgreSQL: embedded, port ${port}, data in ${path.relative(root, databaseDir) || databaseDir}`);
   return `postgres://postgres:postgres@127.0.0.1:${port}/volt`;
 }
 
@@ -87,11 +91,11 @@ async function nats() {
   const server = spawn(found, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
   cleanups.push(() => new Promise((resolve) => (server.once('exit', resolve), server.kill('SIGTERM'))));
   for (let i = 0; i < 50 && !(await answers(port)); i++) await new Promise((r) => setTimeout(r, 100));
-  say(`NATS: nats-server -js on port ${port}, data in .volt/nats`);
+  say(`NATS: nats-server -js on port ${port}, data in ${path.relative(root, dir) || dir}`);
   return `nats://127.0.0.1:${port}`;
 }
 
-/** A value kept in .volt/ across runs (mode 600), made once by `make`. */
+/** A value kept in the state folder across runs (mode 600), made once by `make`. */
 function remembered(name, make) {
   const file = path.join(stateDir, name);
   if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
@@ -175,7 +179,10 @@ async function main() {
   }
   const org = JSON.parse(demo.stdout);
   await providerSim(env);
-  for (const [name, port] of SERVICES) {
+  const services = [];
+  for (const [name, preferred] of SERVICES) services.push([name, await freePort(preferred)]);
+  services.push(['gateway', GATEWAY_PORT]);
+  for (const [name, port] of services) {
     const child = spawn(process.execPath, ['--require', '@volt/telemetry/register', `apps/${name}/dist/main.js`], {
       cwd: root,
       env: { ...env, PORT: String(port), OTEL_SERVICE_NAME: `volt-${name}`, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
@@ -189,9 +196,10 @@ async function main() {
     });
     children.push(child);
   }
-  const urls = SERVICES.map(([name, port]) => [name, `http://127.0.0.1:${port}`]);
+  const urls = services.map(([name, port]) => [name, `http://127.0.0.1:${port}`]);
   for (const [name, url] of urls) if (!(await ready(url))) return (console.error(`[volt] ${name} did not become ready`), shutdown(1));
   const gateway = urls.find(([name]) => name === 'gateway')[1];
+  say(`services (/health, /ready, /metrics): ${urls.map(([name, url]) => `${name} ${url}`).join(', ')}`);
   say(`ready. Gateway: ${gateway}`);
   say(`demo organization: ${org.slug} (${org.org_id})`);
   say(`API key: ${apiKey}`);

@@ -7,6 +7,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats } from '@volt/messaging';
 import { eventually, podReaches } from '../support/pods';
+import { freePort } from '../support/process';
 import { startStack, type TestStack } from '../support/stack';
 
 // A nats-server of this file's own (the machine's real binary, JetStream on disk), so that it can
@@ -15,15 +16,6 @@ const store = fs.mkdtempSync(path.join(os.tmpdir(), 'volt-nats-'));
 let port = 0;
 let server: ChildProcess | undefined;
 let stack: TestStack;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port: p } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(p));
-    });
-  });
-}
 
 async function startNats(): Promise<void> {
   server = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], { stdio: 'ignore' });

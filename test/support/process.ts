@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 
 const root = path.resolve(__dirname, '../..');
@@ -37,5 +38,15 @@ export function startApp(app: string, env: Record<string, string>): Promise<AppP
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     exited.then((how) => reject(new Error(`${app} ended (${how}) before it was ready: ${logs.slice(-2000)}`)));
+  });
+}
+
+/** A TCP port nothing listens on now, for a server a test starts itself. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
   });
 }
