@@ -84,7 +84,9 @@ async function main(argv: string[]): Promise<number> {
       const money = { org: values.org, usd: values.usd, id: values.id, code: values.code, maxRedemptions: values['max-redemptions'], expires: values.expires, json: Boolean(values.json) };
       return await announced(moneyVerb(db, verb, positionals.slice(1), money, (text) => process.stdout.write(`${text}\n`)));
     }
-    return await run(db, verb, arg, { json: Boolean(values.json), follow: Boolean(values.follow), limit: values.limit ? Number(values.limit) : undefined });
+    const limit = values.limit === undefined ? undefined : Number(values.limit);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new Error('--limit is a whole number of at least 1');
+    return await run(db, verb, arg, { json: Boolean(values.json), follow: Boolean(values.follow), limit });
   } finally {
     await db.destroy();
   }

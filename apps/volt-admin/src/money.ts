@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Database } from '@volt/event-store';
+import { EventStore, type Database } from '@volt/event-store';
+import { organizationStream } from '@volt/identity-contracts';
 import { orgIdForSlug } from '@volt/identity-infra';
 import { SYSTEM_ACCOUNTS, customerAccount, microsToUsd, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger, createVoucher } from '@volt/ledger-infra';
@@ -30,15 +31,23 @@ function positiveMicros(usd: string | undefined): number {
   return micros;
 }
 
-/** Credits an organization: one transfer from Volt's deposits account, idempotent by id. */
+/** USD for a person to read: every digit the ledger holds, and at least cents. */
+const usdText = (usd: number) => usd.toFixed(6).replace(/(\.\d\d\d*?)0+$/, '$1');
+
+/**
+ * Credits an organization: one transfer from Volt's deposits account, idempotent by id. The
+ * organization must exist (its stream, not a read model that may lag): an id or slug mistyped
+ * would otherwise credit an account nobody owns.
+ */
 export async function addCredit(db: Database, orgRef: string, usd: string, id = `credit:${randomUUID()}`): Promise<{ orgId: string; amount: number; duplicate: boolean; balance: number }> {
-  const orgId = orgIdOf(orgRef);
-  const ledger = new Ledger(db);
   const amount = positiveMicros(usd);
+  const orgId = orgIdOf(orgRef);
+  if ((await new EventStore(db).streamVersion(organizationStream(orgId))) === 0) throw new Error(`no organization ${orgRef}`);
+  const ledger = new Ledger(db);
   const outcome = await ledger.transfer({ id, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(orgId), amount, resource: null, description: 'prepaid credit' }, { actor: { type: 'system', id: 'volt-admin' } });
   if (!outcome.ok) throw new Error(outcome.message);
   const account = await ledger.account(customerAccount(orgId));
-  return { orgId, amount: microsToUsd(amount), duplicate: outcome.duplicate, balance: microsToUsd(account.balance) };
+  return { orgId, amount: microsToUsd(amount, true), duplicate: outcome.duplicate, balance: microsToUsd(account.balance) };
 }
 
 export async function moneyVerb(db: Database, verb: string, args: string[], opts: MoneyOptions, out: (text: string) => void): Promise<number> {
@@ -47,7 +56,7 @@ export async function moneyVerb(db: Database, verb: string, args: string[], opts
     if (!opts.org) throw new Error('credit add needs --org');
     const r = await addCredit(db, opts.org, opts.usd ?? '', opts.id);
     if (opts.json) out(JSON.stringify({ org_id: r.orgId, amount: r.amount, duplicate: r.duplicate, balance: r.balance, currency: 'USD' }));
-    else out(`${r.duplicate ? 'already credited' : 'credited'} ${r.amount.toFixed(2)} USD to ${r.orgId}; balance ${r.balance.toFixed(2)} USD`);
+    else out(`${r.duplicate ? 'already credited' : 'credited'} ${usdText(r.amount)} USD to ${r.orgId}; balance ${r.balance.toFixed(2)} USD`);
     return 0;
   }
   if (verb === 'voucher' && sub === 'create') {
@@ -57,8 +66,8 @@ export async function moneyVerb(db: Database, verb: string, args: string[], opts
     if (expires && Number.isNaN(expires.getTime())) throw new Error('--expires is an ISO time');
     if (opts.code !== undefined && !/^[A-Za-z0-9-]{4,64}$/.test(opts.code)) throw new Error('--code is 4-64 letters, digits and hyphens');
     const code = await createVoucher(db, { code: opts.code?.toUpperCase(), amount: positiveMicros(opts.usd), maxRedemptions: max, expiresAt: expires });
-    if (opts.json) out(JSON.stringify({ code, amount: microsToUsd(positiveMicros(opts.usd)), max_redemptions: max, expires_at: expires?.toISOString() ?? null }));
-    else out(`voucher ${code}: ${microsToUsd(positiveMicros(opts.usd)).toFixed(2)} USD, ${max} redemption(s)`);
+    if (opts.json) out(JSON.stringify({ code, amount: microsToUsd(positiveMicros(opts.usd), true), max_redemptions: max, expires_at: expires?.toISOString() ?? null }));
+    else out(`voucher ${code}: ${usdText(microsToUsd(positiveMicros(opts.usd), true))} USD, ${max} redemption(s)`);
     return 0;
   }
   throw new Error(`${verb} needs ${verb === 'credit' ? 'add' : 'create'}\n${MONEY_HELP}`);

@@ -4,6 +4,9 @@ import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore } from '@volt/event-store';
+import { orgIdForSlug } from '@volt/identity-infra';
+import { customerAccount } from '@volt/ledger-contracts';
+import { Ledger } from '@volt/ledger-infra';
 import { allMigrations } from '@volt/schema';
 import { createTestDatabase, createTestMessaging, TEST_NATS_URL, testEvent, type TestDatabase, type TestMessaging } from '@volt/testing';
 
@@ -47,6 +50,11 @@ describe('volt-admin', () => {
     expect(events.map((e) => e.data.i)).toEqual([1, 3, 5, 7, 9, 11]);
     const tail = await cli('tail');
     expect(tail.stdout.trim().split('\n')).toHaveLength(12);
+    expect((await cli('tail', '--limit', '5')).stdout.trim().split('\n')).toHaveLength(5);
+    for (const limit of ['x', '0', '2.5']) {
+      const refused = await cli('tail', '--limit', limit);
+      expect({ code: refused.code, stdout: refused.stdout, stderr: refused.stderr.trim() }).toEqual({ code: 1, stdout: '', stderr: 'volt-admin: --limit is a whole number of at least 1' });
+    }
   });
 
   it('rebuilds a projection and refuses an unknown one', async () => {
@@ -112,6 +120,15 @@ describe('volt-admin', () => {
     expect(JSON.parse(added.stdout)).toMatchObject({ amount: 10, duplicate: false, balance: 35.5, currency: 'USD' });
     expect(JSON.parse((await cli('credit', 'add', '--org', 'funded-co', '--usd', '10', '--id', 'wire-42', '--json')).stdout)).toMatchObject({ duplicate: true, balance: 35.5 });
     expect((await cli('credit', 'add', '--org', 'funded-co', '--usd', 'ten')).stderr).toContain('not a USD amount');
+    // A mistyped organization is refused, and nothing is credited to the account it would name.
+    for (const org of ['funded-cp', 'org_NoSuchOrg0000000']) {
+      const refused = await cli('credit', 'add', '--org', org, '--usd', '10');
+      expect({ code: refused.code, stderr: refused.stderr.trim() }).toEqual({ code: 1, stderr: `volt-admin: no organization ${org}` });
+    }
+    const ledger = new Ledger(t.db);
+    expect((await ledger.account(customerAccount(orgIdForSlug('funded-cp')))).balance).toBe(0);
+    // A sub-cent credit says what it credited.
+    expect((await cli('credit', 'add', '--org', 'funded-co', '--usd', '0.001')).stdout).toContain('credited 0.001 USD to');
     const voucher = JSON.parse((await cli('voucher', 'create', '--usd', '5', '--code', 'launch-2026', '--max-redemptions', '3', '--json')).stdout);
     expect(voucher).toEqual({ code: 'LAUNCH-2026', amount: 5, max_redemptions: 3, expires_at: null });
     expect((await cli('voucher', 'create', '--usd', '5', '--max-redemptions', '0')).stderr).toContain('--max-redemptions');
