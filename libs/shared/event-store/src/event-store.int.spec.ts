@@ -335,6 +335,22 @@ describe('read all without skipping', () => {
   });
 });
 
+describe('head', () => {
+  it('is the last event of the global order where one transaction’s positions gain a digit', async () => {
+    const { rows } = await sql<{ last: string }>`SELECT last_value::text AS last FROM es_position_seq`.execute(t.db);
+    const next = BigInt(rows[0].last) + 1n;
+    let boundary = 10n;
+    while (boundary <= next) boundary *= 10n;
+    // One append, so one transaction, whose positions run from below a power of ten to past it:
+    // ordered as text, its last event would not be its greatest position.
+    const count = Number(boundary - next) + 2;
+    const appended = await store.append(`digits-${newId()}`, Array.from({ length: count }, (_, i) => testEvent('Counted', { i })), { expectedVersion: 0 });
+    const last = appended.positions[appended.positions.length - 1];
+    expect([BigInt(appended.positions[0]) < boundary, BigInt(last) > boundary]).toEqual([true, true]);
+    expect(await store.head()).toEqual({ transactionId: appended.transactionId, position: last });
+  });
+});
+
 describe('connections', () => {
   it('lets one holder at a time have a session lock, and tells the holder when its connection is lost', async () => {
     let told: Error | undefined;

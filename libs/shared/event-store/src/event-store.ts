@@ -294,9 +294,11 @@ export class EventStore {
   async head(): Promise<GlobalCheckpoint> {
     const [row] = await this.query<{ transaction_id: string; position: string }>(
       'volt_es_head',
-      `SELECT transaction_id::text, position::text FROM es_events
-       WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-       ORDER BY transaction_id DESC, position DESC LIMIT 1`,
+      // The columns qualified: bare names would order by the text output columns (position 9
+      // after 10), and no index serves that order, so every call sorted the whole table.
+      `SELECT e.transaction_id::text, e.position::text FROM es_events e
+       WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1`,
       [],
     );
     return row ? { transactionId: row.transaction_id, position: row.position } : START_OF_STORE;

@@ -37,6 +37,14 @@ describe('verify', () => {
     expect(report).toMatchObject({ ok: true, eventsChecked: 30, streamsChecked: 3, sealsChecked: 2, problems: [] });
   });
 
+  it('checks seals in their number order past the hundredth (not as text: 10, 100, 11)', async () => {
+    for (let i = 0; i < 100; i++) {
+      await store.append('many-seals', [testEvent('Happened', { i })], { expectedVersion: i });
+      expect(await sealNextRange(t.db)).not.toBeNull();
+    }
+    expect(await verifyStore(t.db)).toMatchObject({ ok: true, eventsChecked: 130, sealsChecked: 102, problems: [] });
+  });
+
   it('refuses UPDATE, DELETE and TRUNCATE through the normal path', async () => {
     await expect(sql`UPDATE es_events SET data = '{}'`.execute(t.db)).rejects.toThrow(/append-only/);
     await expect(sql`DELETE FROM es_events`.execute(t.db)).rejects.toThrow(/append-only/);

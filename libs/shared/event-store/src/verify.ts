@@ -73,6 +73,8 @@ export async function verifyStore(db: Database): Promise<VerifyReport> {
 }
 
 async function verifySeals(db: Database, problems: VerifyProblem[]): Promise<number> {
+  // Ordered by the column, qualified: a bare seal_no names the text output column, and seal 100
+  // would come between seals 10 and 11.
   const seals = await sql<{
     seal_no: string;
     first_position: string;
@@ -82,7 +84,7 @@ async function verifySeals(db: Database, problems: VerifyProblem[]): Promise<num
     prev_digest: Buffer;
     digest: Buffer;
   }>`SELECT seal_no::text, first_position::text, last_transaction_id::text, last_position::text, event_count,
-            prev_digest, digest FROM es_seals ORDER BY seal_no`.execute(db);
+            prev_digest, digest FROM es_seals ORDER BY es_seals.seal_no`.execute(db);
   let prevDigest: Buffer = Buffer.alloc(32);
   let prevEnd = { transactionId: '0', position: '0' };
   for (const seal of seals.rows) {
