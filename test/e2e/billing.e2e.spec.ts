@@ -248,7 +248,13 @@ describe('usage and costs (seed 003 summaries, /v1/usage)', () => {
     const bad = await stack.call('GET', '/api/volt/costs?start_date=2026-13-40&period=weekly', { key: org.apiKey });
     expect(bad.status).toBe(400);
     expect(bad.body.details.map((d: { field: string }) => d.field).sort()).toEqual(['period', 'start_date']);
-    expect((await stack.call('GET', `/api/volt/costs?start_date=${day}&end_date=2020-01-01`, { key: org.apiKey })).status).toBe(400);
+    // Dates that run backwards are named as the route names them.
+    const backwards = await stack.call('GET', `/api/volt/costs?start_date=${day}&end_date=2020-01-01`, { key: org.apiKey });
+    expect(backwards.body).toMatchObject({ status: 400, code: 'VALIDATION_ERROR', message: 'end_date must not be before start_date.', details: [{ field: 'end_date', rule: 'after_start' }] });
+    const usageBackwards = await stack.call('GET', `/v1/usage?from=${day}&to=2020-01-01`, { key: org.apiKey });
+    expect(usageBackwards.body).toMatchObject({ status: 400, code: 'VALIDATION_ERROR', message: 'to must not be before from.', details: [{ field: 'to', rule: 'after_start' }] });
+    const future = await stack.call('GET', '/v1/usage?from=2999-01-01', { key: org.apiKey });
+    expect(future.body).toMatchObject({ status: 400, details: [{ field: 'from', rule: 'after_start', message: 'in the future' }] });
   });
 
   it('rebuilds the usage read model (pods’ rates and meters) from the event store into identical rows and answers', async () => {

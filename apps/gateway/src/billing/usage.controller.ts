@@ -11,10 +11,15 @@ const DAY_MS = 86_400_000;
 const dayStart = (d: string) => new Date(`${d}T00:00:00.000Z`);
 const monthStart = (now: Date) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
 
-function range(start: string | undefined, end: string | undefined, defaultFrom: Date): { from: Date; to: Date } {
+/** The days from `start` through `end` (each YYYY-MM-DD, in UTC), by their query names: refused when they run backwards. */
+function range(dates: Record<string, string | undefined>, [startName, endName]: [string, string], defaultFrom: Date): { from: Date; to: Date } {
+  const start = dates[startName];
+  const end = dates[endName];
   const from = start ? dayStart(start) : defaultFrom;
   const to = end ? new Date(dayStart(end).getTime() + DAY_MS) : new Date();
-  if (to <= from) throw ApiException.of('VALIDATION_ERROR', 'The end date must not be before the start date.', [{ field: 'end_date', rule: 'after_start', message: 'before the start date' }]);
+  if (to <= from) {
+    throw ApiException.of('VALIDATION_ERROR', `${endName} must not be before ${startName}.`, [{ field: end ? endName : startName, rule: 'after_start', message: end ? `before ${startName}` : 'in the future' }]);
+  }
   return { from, to };
 }
 
@@ -37,7 +42,7 @@ export class UsageController {
       await this.metersCaughtUp();
       return podCost(this.runtime.db, caller.tenantId, q.session_id);
     }
-    const { from, to } = range(q.start_date, q.end_date, monthStart(new Date()));
+    const { from, to } = range(q, ['start_date', 'end_date'], monthStart(new Date()));
     await this.metersCaughtUp();
     return costSummary(this.runtime.db, caller.tenantId, from, to, q.period);
   }
@@ -55,7 +60,7 @@ export class UsageController {
   @Access({ scope: 'billing' })
   async usage(@CurrentCaller() caller: Caller, @Query() query: unknown) {
     const q = parseWith(UsageQuerySchema, query, 'query');
-    const { from, to } = range(q.from, q.to, new Date(Date.now() - 30 * DAY_MS));
+    const { from, to } = range(q, ['from', 'to'], new Date(Date.now() - 30 * DAY_MS));
     await this.metersCaughtUp();
     return usageOf(this.runtime.db, caller.tenantId, from, to);
   }
