@@ -124,7 +124,17 @@ describe('API keys (seed 000 and seed 001)', () => {
     const admin = (await create({ name: 'admin', role: 'admin' })).body.key;
     const escalate = await create({ name: 'owner?', role: 'owner' }, admin);
     expect(escalate.status).toBe(403);
-    expect(escalate.body.code).toBe('FORBIDDEN');
+    expect(escalate.body).toMatchObject({ code: 'FORBIDDEN', message: 'An admin key cannot create an owner key.' });
+    // Nor a scope it lacks: an admin limited to pods and key management cannot mint a billing key,
+    // and a key it makes without naming scopes gets its own, not every scope.
+    const narrow = (await create({ name: 'narrow admin', role: 'admin', scopes: ['pods', 'api-keys'] })).body.key;
+    const widen = await create({ name: 'billing?', role: 'member', scopes: ['billing'] }, narrow);
+    expect(widen.status).toBe(403);
+    expect(widen.body).toMatchObject({ code: 'FORBIDDEN', message: 'This key cannot grant scopes it does not have: billing.' });
+    const inherited = await create({ name: 'inherits', role: 'member' }, narrow);
+    expect(inherited.status).toBe(201);
+    expect(inherited.body.scopes).toEqual(['pods', 'api-keys']);
+    expect((await stack.call('GET', '/api/volt/balance', { key: inherited.body.key })).body.code).toBe('INSUFFICIENT_SCOPE');
   });
 
   it('manages members (seed 004) and keeps at least one owner', async () => {

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import type { PageQuery } from '@volt/contracts';
-import { SCOPES, type ApiKey, type ApiKeyCreatedResponse, type Role, type Scope } from '@volt/identity-contracts';
+import type { ApiKey, ApiKeyCreatedResponse, Role, Scope } from '@volt/identity-contracts';
 import type { OrganizationCommand } from '@volt/identity-domain';
 import { decideForOrganization, generateApiKey, listApiKeys, newId } from '@volt/identity-infra';
 import { commandIdFor } from '../commands';
@@ -52,9 +52,11 @@ export class ApiKeysService {
         name: input.name,
         keyHash: hash,
         keyPreview: preview,
-        scopes: input.scopes ?? [...SCOPES],
+        // Unless asked for fewer: the scopes of the key that asks.
+        scopes: input.scopes ?? caller.scopes,
         role: input.role ?? (caller.role === 'owner' ? 'admin' : caller.role),
         requesterRole: caller.role,
+        requesterScopes: caller.scopes,
         requestedAt: new Date().toISOString(),
       },
     });

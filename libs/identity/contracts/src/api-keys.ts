@@ -31,6 +31,8 @@ export const CreateApiKey = defineCommand(
     scopes: Scopes,
     role: RoleSchema,
     requesterRole: RoleSchema,
+    /** The scopes of the key that asks: a key grants none it does not hold. */
+    requesterScopes: z.array(ScopeSchema),
     requestedAt: at,
   }),
 );

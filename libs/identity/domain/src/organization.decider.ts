@@ -77,6 +77,9 @@ function evolve(state: OrganizationState, event: OrganizationEvent): Organizatio
 }
 
 // Only an owner may make or unmake an owner; admins manage everyone else.
+/** "An admin", "A member": a role with its article, for messages. */
+const aOrAn = (role: Role) => `${/^[aeiou]/.test(role) ? 'An' : 'A'} ${role}`;
+
 function mayAssign(requester: Role, role: Role) {
   return roleAtLeast(requester, 'admin') && (role !== 'owner' || requester === 'owner');
 }
@@ -91,7 +94,7 @@ function decide(command: OrganizationCommand, state: OrganizationState): Organiz
   switch (command.type) {
     case 'AddMember': {
       const { memberId, email, role, requesterRole, requestedAt } = command.data;
-      if (!mayAssign(requesterRole, role)) return domainError('FORBIDDEN', `A ${requesterRole} cannot add a member with the role ${role}.`);
+      if (!mayAssign(requesterRole, role)) return domainError('FORBIDDEN', `${aOrAn(requesterRole)} cannot add a member with the role ${role}.`);
       if ([...state.members.values()].some((m) => m.email.toLowerCase() === email.toLowerCase())) {
         return domainError('CONFLICT', `${email} is already a member of this organization.`);
       }
@@ -101,7 +104,7 @@ function decide(command: OrganizationCommand, state: OrganizationState): Organiz
       const { memberId, role, requesterRole, requestedAt } = command.data;
       const member = state.members.get(memberId);
       if (!member) return domainError('NOT_FOUND', 'Member not found.');
-      if (!mayAssign(requesterRole, role) || !mayAssign(requesterRole, member.role)) return domainError('FORBIDDEN', `A ${requesterRole} cannot make this change.`);
+      if (!mayAssign(requesterRole, role) || !mayAssign(requesterRole, member.role)) return domainError('FORBIDDEN', `${aOrAn(requesterRole)} cannot make this change.`);
       if (member.role === 'owner' && role !== 'owner' && owners(state) === 1) return domainError('CONFLICT', 'An organization keeps at least one owner.');
       if (member.role === role) return [];
       return [{ type: 'MemberRoleChanged', data: { memberId, role, changedAt: requestedAt } }];
@@ -110,7 +113,7 @@ function decide(command: OrganizationCommand, state: OrganizationState): Organiz
       const { memberId, requesterRole, requestedAt } = command.data;
       const member = state.members.get(memberId);
       if (!member) return domainError('NOT_FOUND', 'Member not found.');
-      if (!mayAssign(requesterRole, member.role)) return domainError('FORBIDDEN', `A ${requesterRole} cannot remove a ${member.role}.`);
+      if (!mayAssign(requesterRole, member.role)) return domainError('FORBIDDEN', `${aOrAn(requesterRole)} cannot remove ${aOrAn(member.role).toLowerCase()}.`);
       if (member.role === 'owner' && owners(state) === 1) return domainError('CONFLICT', 'An organization keeps at least one owner.');
       return [{ type: 'MemberRemoved', data: { memberId, removedAt: requestedAt } }];
     }
@@ -119,9 +122,11 @@ function decide(command: OrganizationCommand, state: OrganizationState): Organiz
       return [{ type: 'OrganizationLimitsSet', data: { requestsPerHour, podCreatesPer15Min, setAt: requestedAt } }];
     }
     case 'CreateApiKey': {
-      const { keyId, name, keyHash, keyPreview, scopes, role, requesterRole, requestedAt } = command.data;
-      // A key can never carry more power than the key that made it.
-      if (!roleAtLeast(requesterRole, role)) return domainError('FORBIDDEN', `A ${requesterRole} key cannot create a ${role} key.`);
+      const { keyId, name, keyHash, keyPreview, scopes, role, requesterRole, requesterScopes, requestedAt } = command.data;
+      // A key can never carry more power than the key that made it: no stronger role, no scope it lacks.
+      if (!roleAtLeast(requesterRole, role)) return domainError('FORBIDDEN', `${aOrAn(requesterRole)} key cannot create ${aOrAn(role).toLowerCase()} key.`);
+      const lacking = scopes.filter((scope) => !requesterScopes.includes(scope));
+      if (lacking.length > 0) return domainError('FORBIDDEN', `This key cannot grant scopes it does not have: ${lacking.join(', ')}.`);
       if (state.keys.has(keyId)) return domainError('CONFLICT', `API key ${keyId} already exists.`);
       // The same secret twice: an active one is already held (nothing to do); a revoked one is never reissued.
       const same = [...state.keys.values()].find((k) => k.hash === keyHash);

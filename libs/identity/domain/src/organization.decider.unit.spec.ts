@@ -14,9 +14,10 @@ const key = (keyId: string): OrganizationEvent => ({
   type: 'ApiKeyCreated',
   data: { keyId, name: keyId, keyHash: hashOf(keyId), keyPreview: 'volt_...abcd', scopes: ['pods'], role: 'member', createdAt: at },
 });
-const createKey = (role: 'owner' | 'admin' | 'member' | 'viewer', requesterRole: typeof role, keyId = 'ak_new') => ({
+type Scope = 'pods' | 'billing' | 'api-keys';
+const createKey = (role: 'owner' | 'admin' | 'member' | 'viewer', requesterRole: typeof role, keyId = 'ak_new', scopes: Scope[] = ['pods'], requesterScopes: Scope[] = ['pods', 'api-keys']) => ({
   type: 'CreateApiKey' as const,
-  data: { keyId, name: 'ci', keyHash: hash, keyPreview: 'volt_...abcd', scopes: ['pods' as const], role, requesterRole, requestedAt: at },
+  data: { keyId, name: 'ci', keyHash: hash, keyPreview: 'volt_...abcd', scopes, role, requesterRole, requesterScopes, requestedAt: at },
 });
 
 describe('organization decider', () => {
@@ -34,8 +35,16 @@ describe('organization decider', () => {
     given(organizationDecider, [created]).when(createKey('admin', 'admin')).then([
       { type: 'ApiKeyCreated', data: { keyId: 'ak_new', name: 'ci', keyHash: hash, keyPreview: 'volt_...abcd', scopes: ['pods'], role: 'admin', createdAt: at } },
     ]);
-    given(organizationDecider, [created]).when(createKey('owner', 'admin')).thenError('FORBIDDEN');
-    given(organizationDecider, [created]).when(createKey('member', 'viewer')).thenError('FORBIDDEN');
+    expect(given(organizationDecider, [created]).when(createKey('owner', 'admin')).thenError('FORBIDDEN').message).toBe('An admin key cannot create an owner key.');
+    expect(given(organizationDecider, [created]).when(createKey('member', 'viewer')).thenError('FORBIDDEN').message).toBe('A viewer key cannot create a member key.');
+  });
+
+  it('never lets a key grant a scope it does not hold, whatever its role', () => {
+    const refused = given(organizationDecider, [created]).when(createKey('member', 'owner', 'ak_new', ['pods', 'billing'], ['pods', 'api-keys'])).thenError('FORBIDDEN');
+    expect(refused.message).toBe('This key cannot grant scopes it does not have: billing.');
+    given(organizationDecider, [created]).when(createKey('member', 'admin', 'ak_new', ['pods', 'billing'], ['pods', 'billing', 'api-keys'])).then([
+      { type: 'ApiKeyCreated', data: { keyId: 'ak_new', name: 'ci', keyHash: hash, keyPreview: 'volt_...abcd', scopes: ['pods', 'billing'], role: 'member', createdAt: at } },
+    ]);
   });
 
   it('revokes a key once; a revoked or unknown key is not found', () => {

@@ -72,7 +72,7 @@ export async function createOrganization(store: EventStore, input: CreateOrganiz
   // Holding this key already is no change; the decider refuses one that was revoked.
   const key = await decideForOrganization(store, ctx(uuidFromName(`first-key:${orgId}:${hash}`)), {
     type: 'CreateApiKey',
-    data: { keyId: newId('ak'), name: 'Admin key', keyHash: hash, keyPreview: previewOf(secret), scopes: [...SCOPES], role: 'owner', requesterRole: 'owner', requestedAt },
+    data: { keyId: newId('ak'), name: 'Admin key', keyHash: hash, keyPreview: previewOf(secret), scopes: [...SCOPES], role: 'owner', requesterRole: 'owner', requesterScopes: [...SCOPES], requestedAt },
   });
   if (!key.ok) throw new Error(key.error.message);
   return { orgId, slug, apiKey: secret, created: !exists };
