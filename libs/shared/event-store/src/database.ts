@@ -10,9 +10,10 @@ export function createDatabase(connectionString: string, options: Omit<PoolConfi
   // Generic plans for named prepared statements (the event store's hot paths and the SPI
   // plans inside es_append): their shape never changes, so planning them per call is waste.
   // kysely's statements are unnamed and planned per call either way. JIT only slows short
-  // OLTP statements down. ISO dates whatever the server's default: pg's parsers and the event
-  // store's timestamp text depend on it.
-  const pool = new Pool({ connectionString, max: 10, options: '-c plan_cache_mode=force_generic_plan -c jit=off -c DateStyle=ISO', ...options });
+  // OLTP statements down. ISO dates and UTC whatever the server's defaults: pg's parsers and the
+  // event store's timestamp text depend on the first, and day arithmetic (usage per day, a day's
+  // journal) on the second — '1 day' added in a zone with summer time is sometimes 23 hours.
+  const pool = new Pool({ connectionString, max: 10, options: '-c plan_cache_mode=force_generic_plan -c jit=off -c DateStyle=ISO -c TimeZone=UTC', ...options });
   // An idle connection the server closed (restart, failover) is dropped by the pool and
   // replaced on next use; without a listener the event would crash the process.
   pool.on('error', () => undefined);

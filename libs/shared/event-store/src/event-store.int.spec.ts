@@ -352,6 +352,22 @@ describe('head', () => {
 });
 
 describe('connections', () => {
+  it('runs every session in UTC with ISO dates, whatever the database’s own defaults', async () => {
+    await sql.raw(`ALTER DATABASE ${t.name} SET timezone TO 'America/New_York'`).execute(t.db);
+    await sql.raw(`ALTER DATABASE ${t.name} SET datestyle TO 'SQL, DMY'`).execute(t.db);
+    const fresh = createDatabase(t.url, { max: 1 });
+    try {
+      const { rows } = await sql<{ zone: string; style: string; day: string }>`SELECT current_setting('TimeZone') AS zone, current_setting('DateStyle') AS style,
+        ('2026-03-07T00:00:00Z'::timestamptz + interval '2 days')::text AS day`.execute(fresh);
+      // Across New York's change to summer time, two days are still 48 hours.
+      expect(rows[0]).toEqual({ zone: 'UTC', style: expect.stringMatching(/^ISO, /), day: '2026-03-09 00:00:00+00' });
+    } finally {
+      await fresh.destroy();
+      await sql.raw(`ALTER DATABASE ${t.name} RESET timezone`).execute(t.db);
+      await sql.raw(`ALTER DATABASE ${t.name} RESET datestyle`).execute(t.db);
+    }
+  });
+
   it('lets one holder at a time have a session lock, and tells the holder when its connection is lost', async () => {
     let told: Error | undefined;
     let release!: () => void;
