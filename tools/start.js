@@ -198,7 +198,7 @@ async function main() {
   }
   const urls = services.map(([name, port]) => [name, `http://127.0.0.1:${port}`]);
   for (const [name, url] of urls) if (!(await ready(url))) return (console.error(`[volt] ${name} did not become ready`), shutdown(1));
-  const gateway = urls.find(([name]) => name === 'gateway')[1];
+  const gateway = `http://127.0.0.1:${GATEWAY_PORT}`;
   say(`services (/health, /ready, /metrics): ${urls.map(([name, url]) => `${name} ${url}`).join(', ')}`);
   say(`ready. Gateway: ${gateway}`);
   say(`demo organization: ${org.slug} (${org.org_id})`);
