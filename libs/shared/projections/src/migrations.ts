@@ -15,4 +15,15 @@ export const projectionMigrations: Record<string, Migration> = {
       await sql`DROP TABLE IF EXISTS proj_checkpoints`.execute(db);
     },
   },
+  '2026-11-30T1300-projection-generations': {
+    async up(db: Kysely<any>) {
+      // A rebuild starts a new generation of the read model instead of deleting the checkpoint:
+      // a running instance that finds the generation changed under it drops its position and
+      // follows the rebuild's checkpoint, rather than moving it past what is yet to be replayed.
+      await sql`ALTER TABLE proj_checkpoints ADD COLUMN generation integer NOT NULL DEFAULT 0`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`ALTER TABLE proj_checkpoints DROP COLUMN generation`.execute(db);
+    },
+  },
 };

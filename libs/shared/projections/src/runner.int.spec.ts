@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { EventStore, eventStoreMigrations } from '@volt/event-store';
+import { START_OF_STORE } from '@volt/contracts';
 import { createTestDatabase, testEvent, type TestDatabase } from '@volt/testing';
 import { ProjectionRunner, projectionMigrations, type Projection } from './index';
 
@@ -69,5 +70,36 @@ describe('projection runner', () => {
     const rebuilt = await new ProjectionRunner(t.db, store, [totals]).rebuild('test.totals');
     expect(rebuilt).toBeGreaterThan(0);
     expect(await rows()).toEqual(shared);
+  });
+
+  it('rebuilds while another instance keeps running and events keep coming, missing and repeating nothing', async () => {
+    await sql`TRUNCATE test_totals`.execute(t.db);
+    await sql`DELETE FROM proj_checkpoints`.execute(t.db);
+    const live = new ProjectionRunner(t.db, store, [totals], { batchSize: 7, idleMs: 1 });
+    live.start();
+    const append = (i: number) => store.append(`acct-${i % 13}`, [testEvent(i % 5 === 0 ? 'Withdrawn' : 'Deposited', { amount: i })], { expectedVersion: 'any' });
+    for (let i = 1; i <= 300; i++) await append(i);
+    const head = await store.head();
+    await live.waitFor(head);
+    // The live instance stands at the head; the rebuild starts from 0 in small batches while
+    // new events keep the live one moving the checkpoint.
+    const writer = (async () => {
+      for (let i = 301; i <= 450; i++) await append(i);
+    })();
+    const replayed = await new ProjectionRunner(t.db, store, [totals], { batchSize: 5 }).rebuild('test.totals');
+    await writer;
+    await live.waitFor(await store.head());
+    await live.stop();
+    expect(replayed).toBeGreaterThan(0);
+
+    // What the read model must hold: every event of the store folded once, in order.
+    const expected = new Map<string, { stream_id: string; count: number; balance: string; last_amount: string }>();
+    for (const e of await store.readAll(START_OF_STORE, 1_000_000)) {
+      if (e.type !== 'Deposited' && e.type !== 'Withdrawn') continue;
+      const amount = (e.data as { amount: number }).amount * (e.type === 'Withdrawn' ? -1 : 1);
+      const row = expected.get(e.streamId) ?? { stream_id: e.streamId, count: 0, balance: '0', last_amount: '0' };
+      expected.set(e.streamId, { stream_id: e.streamId, count: row.count + 1, balance: String(Number(row.balance) + amount), last_amount: String(amount) });
+    }
+    expect(await rows()).toEqual([...expected.values()].sort((a, b) => (a.stream_id < b.stream_id ? -1 : 1)));
   });
 });

@@ -22,10 +22,14 @@ interface Waiter {
 /**
  * Keeps projections up to date by tailing the event store. Any number of
  * instances may run the same projection: each batch takes the checkpoint row's
- * lock and skips what another instance has already applied.
+ * lock and skips what another instance has already applied. A rebuild may run
+ * while they do: it starts a new generation, and an instance that finds one under
+ * the lock follows the rebuild's checkpoint instead of its own.
  */
 export class ProjectionRunner {
   private readonly positions = new Map<string, GlobalCheckpoint>();
+  /** The generation of each read model that `positions` belongs to (a rebuild starts a new one). */
+  private readonly generations = new Map<string, number>();
   private readonly waiters = new Set<Waiter>();
   private stopped = true;
   private loop: Promise<void> | undefined;
@@ -126,15 +130,28 @@ export class ProjectionRunner {
     return read;
   }
 
-  /** Empties the projection's tables and applies the whole store again from position 0. */
+  /**
+   * Empties the projection's tables and applies the whole store again from position 0, in a new
+   * generation. Running instances may go on meanwhile: each batch of theirs and of the rebuild
+   * takes the checkpoint's lock and applies only what lies past it, so together they replay the
+   * store once, in order.
+   */
   async rebuild(name: string): Promise<number> {
     const projection = this.projections.find((p) => p.name === name);
     if (!projection) throw new Error(`no projection named ${name}`);
-    await this.db.transaction().execute(async (trx) => {
+    const generation = await this.db.transaction().execute(async (trx) => {
+      // The checkpoint row first, as every batch takes it: a batch in flight finishes before the
+      // tables are emptied, and none waits on a table this transaction holds while holding the row.
+      const row = await sql<{ generation: number }>`INSERT INTO proj_checkpoints (name, transaction_id, position, generation)
+        VALUES (${name}, '0'::xid8, 0, 1)
+        ON CONFLICT (name) DO UPDATE SET transaction_id = '0'::xid8, position = 0, generation = proj_checkpoints.generation + 1,
+          updated_at = now()
+        RETURNING generation`.execute(trx);
       for (const table of projection.tables) await sql`TRUNCATE ${sql.table(table)}`.execute(trx);
-      await sql`DELETE FROM proj_checkpoints WHERE name = ${name}`.execute(trx);
+      return row.rows[0].generation;
     });
     this.positions.set(name, START_OF_STORE);
+    this.generations.set(name, generation);
     let total = 0;
     for (;;) {
       const n = await this.step(projection);
@@ -165,10 +182,11 @@ export class ProjectionRunner {
   private async position(projection: Projection): Promise<GlobalCheckpoint> {
     const known = this.positions.get(projection.name);
     if (known) return known;
-    const row = await sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text, position::text
-      FROM proj_checkpoints WHERE name = ${projection.name}`.execute(this.db);
+    const row = await sql<{ transaction_id: string; position: string; generation: number }>`SELECT transaction_id::text,
+      position::text, generation FROM proj_checkpoints WHERE name = ${projection.name}`.execute(this.db);
     const cp = row.rows[0] ? { transactionId: row.rows[0].transaction_id, position: row.rows[0].position } : START_OF_STORE;
     this.positions.set(projection.name, cp);
+    this.generations.set(projection.name, row.rows[0]?.generation ?? 0);
     return cp;
   }
 
@@ -192,8 +210,8 @@ export class ProjectionRunner {
       return;
     }
     await this.db.transaction().execute(async (trx) => {
-      const lock = () => sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text, position::text
-        FROM proj_checkpoints WHERE name = ${projection.name} FOR UPDATE`.execute(trx);
+      const lock = () => sql<{ transaction_id: string; position: string; generation: number }>`SELECT transaction_id::text,
+        position::text, generation FROM proj_checkpoints WHERE name = ${projection.name} FOR UPDATE`.execute(trx);
       let locked = await lock();
       // The row exists but for a projection's first batch (or after a rebuild): one query, not two, per batch.
       if (locked.rows.length === 0) {
@@ -202,6 +220,13 @@ export class ProjectionRunner {
         locked = await lock();
       }
       const stored = { transactionId: locked.rows[0].transaction_id, position: locked.rows[0].position };
+      if (locked.rows[0].generation !== (this.generations.get(projection.name) ?? 0)) {
+        // A rebuild began since this instance last looked: its position belongs to the old
+        // tables. Apply nothing; read on from where the new generation stands.
+        this.positions.set(projection.name, stored);
+        this.generations.set(projection.name, locked.rows[0].generation);
+        return;
+      }
       // Another instance may have applied part of this batch already.
       const overtaken = compareCheckpoints(stored, from) > 0;
       const fresh = events.filter((e) => handles.has(e.type) && (!overtaken || compareCheckpoints(checkpointOf(e), stored) > 0));
