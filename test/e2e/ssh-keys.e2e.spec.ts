@@ -78,6 +78,25 @@ describe('SSH keys through the gateway (seed 000)', () => {
     }
   });
 
+  it('takes a JSON content type with no body as no body, and names a prototype key', async () => {
+    const json = { 'content-type': 'application/json' };
+    // Clients that send the header on every request: a delete with nothing to say goes through.
+    const created = await stack.call('POST', '/api/volt/ssh-keys', { body: { name: 'x', public_key: generateSshKey().line } });
+    const deleted = await stack.call('DELETE', `/api/volt/ssh-keys/${created.body.id}`, { headers: json });
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toMatchObject({ id: created.body.id, deleted: true });
+    // A route that needs a body says it is missing.
+    const empty = await stack.call('POST', '/api/volt/ssh-keys', { rawBody: '', headers: json });
+    expect(empty.status).toBe(400);
+    expect(empty.body).toEqual(errorBody(400, 'VALIDATION_ERROR'));
+    expect(empty.body.details).toEqual([{ field: 'body', rule: 'required', message: empty.body.message }]);
+    expect(empty.body.message).toBe('The request body is empty; send a JSON object.');
+    const poisoned = await stack.call('POST', '/api/volt/ssh-keys', { rawBody: '{"__proto__":{"admin":true},"name":"x"}', headers: json });
+    expect(poisoned.status).toBe(400);
+    expect(poisoned.body).toEqual(errorBody(400, 'INVALID_JSON'));
+    expect(poisoned.body.message).toContain('"__proto__"');
+  });
+
   it('answers 413 for a body over 1 MiB and 415 for a body that is not JSON', async () => {
     const big = await stack.call('POST', '/api/volt/ssh-keys', { body: { name: 'x', public_key: 'a'.repeat(1024 * 1024 + 10) } });
     expect(big.status).toBe(413);

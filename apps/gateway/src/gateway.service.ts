@@ -10,6 +10,7 @@ import { Authenticator } from './auth/authenticator';
 import { DockerCredentialsController } from './docker-credentials/docker-credentials.controller';
 import { GATEWAY_LIMITS, parseGatewayConfig, SECRETS_KEYRING } from './gateway.config';
 import { ApiExceptionFilter } from './http/error-handling';
+import { registerJsonBody } from './http/json-body';
 import { RetryReadsInterceptor } from './http/retry-reads';
 import { registerPipeline } from './http/pipeline';
 import { registerOpenApi } from './openapi/openapi';
@@ -73,6 +74,7 @@ export function gatewayService(env: NodeJS.ProcessEnv = process.env): ServiceDef
       audit = new AuditLog(runtime.db, (error) => runtime.logger.error({ err: error }, 'audit batch failed'));
       app.useGlobalFilters(new ApiExceptionFilter(runtime.logger));
       app.useGlobalInterceptors(new RetryReadsInterceptor());
+      registerJsonBody(app);
       registerPipeline(fastify, { auth: auth!, limiter, idempotency, audit, limits: config.limits, logger: runtime.logger });
       await registerOpenApi(app, gatewayControllers);
       flushUsage = background(runtime, limiter, idempotency);

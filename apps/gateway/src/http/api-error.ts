@@ -59,6 +59,10 @@ export function validationError(error: z.ZodError, where: 'body' | 'query' | 'pa
 
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'path'): z.infer<S> {
   const result = schema.safeParse(value);
-  if (!result.success) throw validationError(result.error, where);
-  return result.data;
+  if (result.success) return result.data;
+  if (where === 'body' && value === undefined) {
+    const message = 'The request body is empty; send a JSON object.';
+    throw ApiException.of('VALIDATION_ERROR', message, [{ field: 'body', rule: 'required', message }]);
+  }
+  throw validationError(result.error, where);
 }

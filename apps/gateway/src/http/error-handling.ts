@@ -25,7 +25,6 @@ export function toApiException(error: unknown): ApiException {
   if (status === 404) return ApiException.of('NOT_FOUND', 'Route not found.');
   if (status === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return ApiException.of('PAYLOAD_TOO_LARGE', 'Request body is larger than 1 MiB.');
   if (status === 415 || e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return ApiException.of('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.');
-  if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return ApiException.of('INVALID_JSON', 'The request body is empty; send a JSON object.');
   if (status === 400 && (error instanceof SyntaxError || /JSON/i.test(e.message ?? ''))) return ApiException.of('INVALID_JSON', 'The request body is not valid JSON.');
   if (status !== undefined && status >= 400 && status < 500) return ApiException.of('VALIDATION_ERROR', 'Bad request.');
   return ApiException.of('INTERNAL_ERROR', 'Unexpected server error. Retry with exponential backoff; contact support if it persists.');
