@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
+import { Client } from 'pg';
 import { createTestDatabase, tableScans, terminateLockHolder, testEvent, type TestDatabase } from '@volt/testing';
 import { START_OF_STORE } from '@volt/contracts';
 import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, createDatabase, eventStoreMigrations, newId, verifyStore, withSessionLock } from './index';
@@ -332,6 +333,26 @@ describe('read all without skipping', () => {
     expect(batch.map((e) => e.type)).toEqual(['Long', 'After']);
     expect(batch[1].position).toBe(later.positions[0]);
     expect(await store.head()).toEqual(checkpointOf(batch[1]));
+  });
+
+  it('is not held back by a transaction open in another database of the same server', async () => {
+    const before = await store.head();
+    const elsewhere = new URL(t.url);
+    elsewhere.pathname = '/postgres';
+    const other = new Client({ connectionString: elsewhere.toString() });
+    await other.connect();
+    try {
+      // A transaction id of the cluster, older than the append below, that can never write here.
+      await other.query('BEGIN');
+      await other.query('SELECT pg_current_xact_id()');
+      const appended = await store.append('beside-another-database', [testEvent('Beside')], { expectedVersion: 'any' });
+      const batch = await store.readAll(before, 100);
+      expect(batch.map((e) => e.position)).toEqual(appended.positions);
+      expect(await store.head()).toEqual({ transactionId: appended.transactionId, position: appended.positions[0] });
+    } finally {
+      await other.query('ROLLBACK');
+      await other.end();
+    }
   });
 });
 

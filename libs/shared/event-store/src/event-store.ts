@@ -2,6 +2,7 @@ import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint, type Message
 import { types as pgTypes, type Pool } from 'pg';
 import { poolOf, type Database } from './database';
 import { APPEND_EACH_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
+import { READ_HORIZON_SQL } from './read-horizon.sql';
 import { ConcurrencyConflictError, EventIdReusedError } from './errors';
 import { newId } from './ids';
 
@@ -271,16 +272,17 @@ export class EventStore {
 
   /**
    * The next events of the global order after `after`. Only events of transactions
-   * older than every transaction still running are returned (compared with the
-   * snapshot's xmin), so an event that commits late with a lower position is never
-   * skipped: a long transaction delays readers instead.
+   * older than every transaction still running that could write here are returned
+   * (READ_HORIZON_SQL: the snapshot's running transactions, less those of other
+   * databases), so an event that commits late with a lower position is never
+   * skipped: a long transaction in this database delays readers instead.
    */
   async readAll(after: GlobalCheckpoint, limit = 1000): Promise<EventEnvelope[]> {
     return this.queryEvents(
       'volt_es_read_all',
       `SELECT ${EVENT_COLUMNS} FROM es_events e
        WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
-         AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+         AND e.transaction_id < ${READ_HORIZON_SQL}
        ORDER BY e.transaction_id, e.position LIMIT $3`,
       [after.transactionId, after.position, limit],
     );
@@ -297,7 +299,7 @@ export class EventStore {
       // The columns qualified: bare names would order by the text output columns (position 9
       // after 10), and no index serves that order, so every call sorted the whole table.
       `SELECT e.transaction_id::text, e.position::text FROM es_events e
-       WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       WHERE e.transaction_id < ${READ_HORIZON_SQL}
        ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1`,
       [],
     );

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from './database';
+import { READ_HORIZON_SQL } from './read-horizon.sql';
 
 export interface Seal {
   sealNo: string;
@@ -32,7 +33,7 @@ export async function sealNextRange(db: Database, maxEvents = 5000): Promise<Sea
         WHERE (e.transaction_id, e.position) > (
                 coalesce((SELECT last_transaction_id FROM last), '0'::xid8),
                 coalesce((SELECT last_position FROM last), 0))
-          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          AND e.transaction_id < ${sql.raw(READ_HORIZON_SQL)}
         ORDER BY e.transaction_id, e.position
         LIMIT ${maxEvents}
       ), summary AS (
