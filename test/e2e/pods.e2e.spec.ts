@@ -58,7 +58,8 @@ describe('the Lium pod lifecycle through the gateway', () => {
     const sub = stack.messaging.nc.subscribe(`${stack.messaging.prefix}.volt.evt.pods.>`, { callback: (_e, msg) => void published.push(msg.subject.split('.').pop()!) });
     const created = await stack.call('POST', '/api/volt/pods', { body: lium() });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ name: 'my-training-pod', status: 'deploying', provider: 'lium', gpu_type: 'RTX 4090', gpu_count: 1, cost_per_hour: 0.39, ip: null, ssh_port: null, template: 'pytorch/pytorch:2.1.0-cuda12.1-cudnn8-devel', volume_size_gb: 50, ssh_keys: [keyId], confidential: false, attestation: null });
+    // One of the machine's 4 GPUs comes with a quarter of its 32 cores and 128 GB (seed 000's example).
+    expect(created.body).toMatchObject({ name: 'my-training-pod', status: 'deploying', provider: 'lium', gpu_type: 'RTX 4090', gpu_count: 1, cpu_cores: 8, ram_gb: 32, cost_per_hour: 0.39, ip: null, ssh_port: null, template: 'pytorch/pytorch:2.1.0-cuda12.1-cudnn8-devel', volume_size_gb: 50, ssh_keys: [keyId], confidential: false, attestation: null });
     const podId = created.body.id;
     expect(podId).toMatch(/^pod_/);
 
@@ -91,9 +92,12 @@ describe('the Lium pod lifecycle through the gateway', () => {
     expect((await simInstances(stack)).find((i) => i.tag === podId)!.phase).toBe('stopped');
     expect((await stack.call('POST', `/api/volt/pods/${podId}/stop`)).body).toEqual({ id: podId, status: 'stopped', message: 'Pod is already stopped; nothing to do.' });
 
+    const oversized = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { gpu_count: 5 } });
+    expect(oversized.status).toBe(400);
+    expect(oversized.body).toMatchObject({ code: 'VALIDATION_ERROR', message: 'Machine mach_rtx4090_01 has 4 GPUs; asked for 5.', details: [{ field: 'gpu_count', rule: 'max' }] });
     const resized = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { gpu_count: 2, volume_size_gb: 100 } });
     expect(resized.status).toBe(200);
-    expect((await stack.call('GET', `/api/volt/pods/${podId}`)).body).toMatchObject({ gpu_count: 2, volume_size_gb: 100, cost_per_hour: 0.78 });
+    expect((await stack.call('GET', `/api/volt/pods/${podId}`)).body).toMatchObject({ gpu_count: 2, cpu_cores: 16, ram_gb: 64, volume_size_gb: 100, cost_per_hour: 0.78 });
     expect((await stack.call('POST', `/api/volt/pods/${podId}/start`)).body.status).toBe('starting');
     const again = await podReaches(stack, podId, 'running');
     expect(again.uptime_hours).toBeGreaterThanOrEqual(0);
@@ -127,6 +131,37 @@ describe('the Lium pod lifecycle through the gateway', () => {
     await eventually('the relay to publish PodDeleted', async () => published.includes('PodDeleted'));
     sub.unsubscribe();
     for (const type of ['PodRequested', 'PodProvisioned', 'PodRunning', 'PodStopRequested', 'PodStopped', 'PodStartRequested', 'PodDeleteRequested', 'PodDeleted']) expect(published).toContain(type);
+  });
+
+  it('keeps a pod stopped, with its machine and volume, when the provider has not the GPUs to start it', async () => {
+    const big = (await stack.call('POST', '/api/volt/pods', { body: lium({ name: 'big' }) })).body;
+    await podReaches(stack, big.id, 'running');
+    expect((await stack.call('POST', `/api/volt/pods/${big.id}/stop`)).status).toBe(200);
+    await podReaches(stack, big.id, 'stopped');
+    // All four of the machine's GPUs, while stopped; then another pod takes one of them.
+    expect((await stack.call('PUT', `/api/volt/pods/${big.id}`, { body: { gpu_count: 4 } })).status).toBe(200);
+    const small = (await stack.call('POST', '/api/volt/pods', { body: lium({ name: 'small' }) })).body;
+    await podReaches(stack, small.id, 'running');
+    const heldBefore = (await stack.call('GET', '/api/volt/balance')).body.held;
+
+    const refused = await stack.call('POST', `/api/volt/pods/${big.id}/start`);
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('The pod stays stopped') });
+    expect(refused.body.message).toContain('not enough free GPUs');
+    expect((await stack.call('GET', `/api/volt/pods/${big.id}`)).body).toMatchObject({ status: 'stopped', gpu_count: 4, status_message: refused.body.message });
+    expect((await simInstances(stack)).find((i) => i.tag === big.id)).toMatchObject({ phase: 'stopped', gpus: 1 });
+    // The first hour reserved for the start is given back.
+    await eventually('the refused start to give its hold back', async () => (await stack.call('GET', '/api/volt/balance')).body.held === heldBefore);
+    expect((await eventTypes(big.id)).slice(-2)).toEqual(['PodStartRequested', 'PodStartRefused']);
+
+    // With the GPUs free again, it starts with all four.
+    expect((await stack.call('DELETE', `/api/volt/pods/${small.id}`)).status).toBe(200);
+    await podReaches(stack, small.id, 'deleted');
+    expect((await stack.call('POST', `/api/volt/pods/${big.id}/start`)).body.status).toBe('starting');
+    expect(await podReaches(stack, big.id, 'running')).toMatchObject({ gpu_count: 4, cpu_cores: 32, ram_gb: 128, status_message: null });
+    expect((await simInstances(stack)).find((i) => i.tag === big.id)).toMatchObject({ phase: 'running', gpus: 4 });
+    expect((await stack.call('DELETE', `/api/volt/pods/${big.id}`)).status).toBe(200);
+    await podReaches(stack, big.id, 'deleted');
   });
 });
 

@@ -210,10 +210,27 @@ export const PodSshAnswered = defineEvent('pods', 'PodSshAnswered', z.object({ p
 export const PodStopRequested = defineEvent('pods', 'PodStopRequested', z.object({ podId: z.string(), reason: PodReasonSchema.nullable(), at }));
 export const PodStopped = defineEvent('pods', 'PodStopped', z.object({ podId: z.string(), at }));
 export const PodStartRequested = defineEvent('pods', 'PodStartRequested', z.object({ podId: z.string(), holdId: z.string().nullable(), at }));
+/**
+ * The provider refused to start the stopped machine for good (its host has not the free GPUs
+ * for the pod's gpu_count now): the pod is stopped again, with its instance and volume, and
+ * `message` says what to do. A refusal that may pass (an outage) is retried instead.
+ */
+export const PodStartRefused = defineEvent('pods', 'PodStartRefused', z.object({ podId: z.string(), message: z.string(), at }));
 export const PodUpdated = defineEvent(
   'pods',
   'PodUpdated',
-  z.object({ podId: z.string(), name: z.string().optional(), sshKeyIds: z.array(z.string()).optional(), volumeSizeGb: z.number().int().optional(), gpuCount: z.number().int().optional(), costPerHour: z.number().optional(), at }),
+  z.object({
+    podId: z.string(),
+    name: z.string().optional(),
+    sshKeyIds: z.array(z.string()).optional(),
+    volumeSizeGb: z.number().int().optional(),
+    gpuCount: z.number().int().optional(),
+    costPerHour: z.number().optional(),
+    /** With a new gpu_count, the pod's new share of its machine's CPU and memory. */
+    cpuCores: z.number().int().optional(),
+    ramGb: z.number().int().optional(),
+    at,
+  }),
 );
 /** A delete Volt decided on itself (an unpaid grace period over) carries why; a customer's carries no reason. */
 export const PodDeleteRequested = defineEvent(
@@ -239,6 +256,7 @@ export const podEvents = [
   PodStopRequested,
   PodStopped,
   PodStartRequested,
+  PodStartRefused,
   PodUpdated,
   PodDeleteRequested,
   PodDeleted,

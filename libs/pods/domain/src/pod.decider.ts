@@ -12,6 +12,7 @@ import type {
   PodRunning,
   PodSshSilent,
   PodSshAnswered,
+  PodStartRefused,
   PodStartRequested,
   PodStatus,
   PodStopped,
@@ -31,6 +32,7 @@ export type PodEvent =
   | MessageOf<typeof PodStopRequested>
   | MessageOf<typeof PodStopped>
   | MessageOf<typeof PodStartRequested>
+  | MessageOf<typeof PodStartRefused>
   | MessageOf<typeof PodUpdated>
   | MessageOf<typeof PodDeleteRequested>
   | MessageOf<typeof PodDeleted>
@@ -38,6 +40,13 @@ export type PodEvent =
   | MessageOf<typeof PodTerminatedByProvider>;
 
 type Ref = { podId: string; at: string };
+/** A pod's part of its machine's CPU and memory: in proportion to the GPUs it has of the machine's. */
+export type MachineShare = { cpuCores: number; ramGb: number };
+
+export function machineShare(machine: { gpuCount: number; cpuCores: number; ramGb: number }, gpuCount: number): MachineShare {
+  const part = (total: number) => Math.max(1, Math.floor((total * gpuCount) / machine.gpuCount));
+  return { cpuCores: part(machine.cpuCores), ramGb: part(machine.ramGb) };
+}
 /** Intents of the customer (Request*, UpdatePod) and observations of the provider (Record*, Mark*, Fail). */
 export type PodCommand =
   | { type: 'RequestPod'; data: MessageOf<typeof PodRequested>['data'] }
@@ -50,7 +59,8 @@ export type PodCommand =
   | { type: 'RequestStop'; data: Ref & { reason: PodReason | null } }
   | { type: 'MarkStopped'; data: Ref }
   | { type: 'RequestStart'; data: Ref & { holdId: string | null } }
-  | { type: 'UpdatePod'; data: Ref & { name?: string; sshKeyIds?: string[]; volumeSizeGb?: number; gpuCount?: number } }
+  | { type: 'RefuseStart'; data: Ref & { message: string } }
+  | { type: 'UpdatePod'; data: Ref & { name?: string; sshKeyIds?: string[]; volumeSizeGb?: number; gpuCount?: number; share?: MachineShare } }
   | { type: 'RequestDelete'; data: Ref & { reason?: PodReason; message?: string } }
   | { type: 'MarkDeleted'; data: Ref }
   | { type: 'Fail'; data: Observed & { reason: PodReason; message: string } }
@@ -166,6 +176,8 @@ function evolve(state: PodState, event: PodEvent): PodState {
       return { ...state, status: 'stopped' };
     case 'PodStartRequested':
       return { ...state, status: 'starting', attested: false, sshSilent: false, holdId: event.data.holdId };
+    case 'PodStartRefused':
+      return { ...state, status: 'stopped' };
     case 'PodUpdated': {
       const d = event.data;
       return {
@@ -232,6 +244,8 @@ function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<t
       if (s === 'running' || s === 'starting' || s === 'deploying') return [];
       if (s !== 'stopped') return conflict(`Pod is ${s}; only a stopped pod can be started.`);
       return [{ type: 'PodStartRequested', data: { podId: d.podId, holdId: command.data.holdId, at: d.at } }];
+    case 'RefuseStart':
+      return s === 'starting' ? [{ type: 'PodStartRefused', data: { podId: d.podId, message: command.data.message, at: d.at } }] : [];
     case 'UpdatePod':
       return update(command.data, state);
     case 'RequestDelete': {
@@ -278,6 +292,7 @@ function update(d: Extract<PodCommand, { type: 'UpdatePod' }>['data'], state: Po
   if (d.gpuCount !== undefined && d.gpuCount !== state.gpuCount) {
     changes.gpuCount = d.gpuCount;
     changes.costPerHour = Math.round(state.pricePerGpuHour * d.gpuCount * 100) / 100;
+    if (d.share) Object.assign(changes, d.share);
   }
   return Object.keys(changes).length === 0 ? [] : [{ type: 'PodUpdated', data: { podId: d.podId, ...changes, at: d.at } }];
 }

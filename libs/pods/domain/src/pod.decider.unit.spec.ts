@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { given } from '@volt/testing';
-import { podDecider, runtimeMinutes, type PodEvent } from './pod.decider';
+import { machineShare, podDecider, runtimeMinutes, type PodEvent } from './pod.decider';
 import { fold } from '@volt/domain';
 
 const t = (s: number) => new Date(Date.UTC(2026, 10, 23, 10, 0, s)).toISOString();
@@ -63,6 +63,28 @@ describe('pod decider', () => {
     given(podDecider, [requested(), provisioned, running]).when({ type: 'UpdatePod', data: { podId: 'pod_a', name: 'b', at: t(30) } }).then([{ type: 'PodUpdated', data: { podId: 'pod_a', name: 'b', at: t(30) } }]);
     const stopped: PodEvent[] = [requested(), provisioned, running, { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(20) } }, { type: 'PodStopped', data: { podId: 'pod_a', at: t(21) } }];
     given(podDecider, stopped).when({ type: 'UpdatePod', data: { podId: 'pod_a', gpuCount: 3, at: t(30) } }).then([{ type: 'PodUpdated', data: { podId: 'pod_a', gpuCount: 3, costPerHour: 1.17, at: t(30) } }]);
+    // With the machine's share for the new count; a share without a change of count changes nothing.
+    const share = machineShare({ gpuCount: 8, cpuCores: 64, ramGb: 256 }, 3);
+    expect(share).toEqual({ cpuCores: 24, ramGb: 96 });
+    given(podDecider, stopped).when({ type: 'UpdatePod', data: { podId: 'pod_a', gpuCount: 3, share, at: t(30) } }).then([{ type: 'PodUpdated', data: { podId: 'pod_a', gpuCount: 3, costPerHour: 1.17, cpuCores: 24, ramGb: 96, at: t(30) } }]);
+    given(podDecider, stopped).when({ type: 'UpdatePod', data: { podId: 'pod_a', gpuCount: 1, share, at: t(30) } }).then([]);
+  });
+
+  it('takes a start the provider refused back to stopped, once, and only while starting', () => {
+    const stopped: PodEvent[] = [requested(), provisioned, running, { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(20) } }, { type: 'PodStopped', data: { podId: 'pod_a', at: t(21) } }];
+    const starting: PodEvent[] = [...stopped, { type: 'PodStartRequested', data: { podId: 'pod_a', holdId: 'pod_a:run:5', at: t(30) } }];
+    const refuse = { type: 'RefuseStart' as const, data: { podId: 'pod_a', message: 'no GPUs', at: t(31) } };
+    given(podDecider, starting).when(refuse).then([{ type: 'PodStartRefused', data: { podId: 'pod_a', message: 'no GPUs', at: t(31) } }]);
+    given(podDecider, stopped).when(refuse).then([]);
+    const refused: PodEvent[] = [...starting, { type: 'PodStartRefused', data: { podId: 'pod_a', message: 'no GPUs', at: t(31) } }];
+    given(podDecider, refused).when(refuse).then([]);
+    given(podDecider, refused).when({ type: 'RequestStart', data: { podId: 'pod_a', holdId: 'pod_a:run:6', at: t(40) } }).then([{ type: 'PodStartRequested', data: { podId: 'pod_a', holdId: 'pod_a:run:6', at: t(40) } }]);
+  });
+
+  it('gives a pod its machine’s CPU and memory in proportion to its GPUs, never none', () => {
+    expect(machineShare({ gpuCount: 4, cpuCores: 32, ramGb: 128 }, 1)).toEqual({ cpuCores: 8, ramGb: 32 });
+    expect(machineShare({ gpuCount: 4, cpuCores: 32, ramGb: 128 }, 4)).toEqual({ cpuCores: 32, ramGb: 128 });
+    expect(machineShare({ gpuCount: 8, cpuCores: 6, ramGb: 4 }, 1)).toEqual({ cpuCores: 1, ramGb: 1 });
   });
 
   it('records a running machine’s new address once, and only while it runs', () => {

@@ -2,10 +2,10 @@ import { domainError, type CommandEnvelope, type CommandReply, type DomainError,
 import type { Database, EventStore } from '@volt/event-store';
 import { usdToMicros } from '@volt/ledger-contracts';
 import { CreatePod, DeletePod, podStream, StartPod, StopPod, UpdatePod, type PodReason, type PodRequested, type PodStatus } from '@volt/pods-contracts';
-import { podDecider, type PodCommand, type PodEvent, type PodState } from '@volt/pods-domain';
+import { machineShare, podDecider, type MachineShare, type PodCommand, type PodEvent, type PodState } from '@volt/pods-domain';
 import type { Keyring } from '@volt/secrets';
 import type { Logger } from '@volt/telemetry';
-import { OfferUnavailableError, type CreateInstance } from '../providers/port';
+import { OfferUnavailableError, ProviderRejectedError, type CreateInstance } from '../providers/port';
 import type { Providers } from '../providers/providers';
 import { findMachine, forgetMachine } from '../read-models/machines/catalogue';
 import { podsInStatus, type PodRow } from '../read-models/pod-sessions/query';
@@ -15,8 +15,8 @@ import type { HoldPort } from './holds';
 import { systemEnvelope } from './system-envelope';
 
 type Reply<T> = Promise<CommandReply<T>>;
-/** A pod's state with its stream's version and its organization. */
-type PodView = PodState & { version: number; tenantId: string | null };
+/** A pod's state with its stream's version, its organization and its machine. */
+type PodView = PodState & { version: number; tenantId: string | null; machineId: string | null };
 type Requested = MessageOf<typeof PodRequested>['data'];
 
 /** A crash seam for the kill tests: VOLT_FAULT_CRASH_AT names a point in create where the process dies. */
@@ -68,7 +68,8 @@ export class PodLifecycle {
   private async state(podId: string): Promise<PodView> {
     const events = await this.deps.store.readStream(podStream(podId));
     const state = events.reduce((s, e) => podDecider.evolve(s, { type: e.type, data: e.data } as PodEvent), podDecider.initialState());
-    return { ...state, version: events.length, tenantId: events[0]?.tenantId ?? null };
+    const requested = events[0]?.data as Requested | undefined;
+    return { ...state, version: events.length, tenantId: events[0]?.tenantId ?? null, machineId: requested?.machineId ?? null };
   }
 
   /** The reconciler's decisions: deterministic ids per pod version, so a repeated sweep appends nothing twice. */
@@ -181,18 +182,36 @@ export class PodLifecycle {
     const podId = command.data.podId;
     const outcome = await this.decide(envelope, command);
     if (!outcome.ok) return { ok: false, error: outcome.error };
-    if (outcome.events.length > 0 && !outcome.replayed) await this.carry(podId, action, { ...outcome.state, tenantId: envelope.tenantId });
+    if (outcome.events.length > 0 && !outcome.replayed) {
+      const failure = await this.carry(podId, action, { ...outcome.state, tenantId: envelope.tenantId });
+      const refused = action === 'start' && envelope.tenantId ? await this.refuseStart({ pod_id: podId, tenant_id: envelope.tenantId }, failure, envelope.id) : null;
+      if (refused) return refused;
+    }
     const { status } = outcome.state;
     return { ok: true, checkpoint: outcome.checkpoint, result: { id: podId, status, message: ACTIONS[action][status] ?? `Pod is ${status}.` } };
   }
 
   /**
-   * Carries an intent to the provider now; if that fails, the reconciler carries it on its next
-   * sweep. `known` is the pod as a decision just left it (else its stream is read).
+   * A start the provider refused for good (409: its host has not the free GPUs, say): the pod is
+   * stopped again, with its instance and volume, its hold given back, and the refusal answered;
+   * otherwise (it started, or failed in a way a retry may mend) null.
    */
-  async carry(podId: string, action: 'start' | 'stop' | 'destroy' | 'keys', known?: Pick<PodView, keyof PodState | 'tenantId'>): Promise<void> {
+  async refuseStart(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, failure: Error | undefined, key: string): Promise<CommandReply<never> | null> {
+    if (!(failure instanceof ProviderRejectedError) || failure.status !== 409) return null;
+    const message = `${failure.provider} refused to start the pod's machine (${failure.message}). The pod stays stopped, with its volume; start it again later, or with fewer GPUs (PUT gpu_count).`;
+    const undone = await this.decideAsSystem(row, { type: 'RefuseStart', data: { podId: row.pod_id, message, at: new Date().toISOString() } }, `refuse-start-${key}`);
+    this.deps.logger?.warn({ podId: row.pod_id, err: failure }, 'provider refused a start; the pod is stopped again');
+    return { ok: false, error: domainError('CONFLICT', message), checkpoint: undone.ok ? undone.checkpoint : undefined };
+  }
+
+  /**
+   * Carries an intent to the provider now; if that fails, the reconciler carries it on its next
+   * sweep (and the failure is returned). `known` is the pod as a decision just left it (else its
+   * stream is read).
+   */
+  async carry(podId: string, action: 'start' | 'stop' | 'destroy' | 'keys', known?: Pick<PodView, keyof PodState | 'tenantId'>): Promise<Error | undefined> {
     const state = known ?? (await this.state(podId));
-    if (!state.instanceId) return;
+    if (!state.instanceId) return undefined;
     const provider = this.deps.providers.get(state.provider);
     try {
       if (action === 'start') await provider.start(state.instanceId, { gpuCount: state.gpuCount, volumeGb: state.volumeSizeGb, sshKeys: await this.publicKeys(state.tenantId!, state.sshKeyIds) });
@@ -201,7 +220,9 @@ export class PodLifecycle {
       else await provider.destroy(state.instanceId);
     } catch (error) {
       this.deps.logger?.warn({ podId, action, err: error }, 'provider call failed; the reconciler will retry');
+      return error as Error;
     }
+    return undefined;
   }
 
   async update(envelope: CommandEnvelope): Reply<{ podId: string }> {
@@ -210,7 +231,12 @@ export class PodLifecycle {
       const keys = await this.requireKeys(requireTenant(envelope), d.sshKeyIds);
       if (!Array.isArray(keys)) return { ok: false, error: keys };
     }
-    const outcome = await this.decide(envelope, { type: 'UpdatePod', data: { podId: d.podId, name: d.name, sshKeyIds: d.sshKeyIds, volumeSizeGb: d.volumeSizeGb, gpuCount: d.gpuCount, at: d.requestedAt } });
+    const share = d.gpuCount === undefined ? undefined : await this.shareFor(d.podId, d.gpuCount);
+    if (share && 'code' in share) return { ok: false, error: share };
+    const outcome = await this.decide(envelope, {
+      type: 'UpdatePod',
+      data: { podId: d.podId, name: d.name, sshKeyIds: d.sshKeyIds, volumeSizeGb: d.volumeSizeGb, gpuCount: d.gpuCount, share, at: d.requestedAt },
+    });
     if (!outcome.ok) return { ok: false, error: outcome.error };
     // New keys go to the machine at once, stopped or not (a provider whose start takes no keys
     // boots it with them); if the call fails, the reconciler sees a running machine's keys differ
@@ -229,6 +255,19 @@ export class PodLifecycle {
     const message =
       status === 'deleted' ? 'Pod and all associated resources have been deleted.' : 'Pod is being deleted; its instance and local volume are being destroyed. It shows as deleted once the provider confirms.';
     return { ok: true, checkpoint: outcome.checkpoint, result: { id: d.podId, status, message } };
+  }
+
+  /**
+   * A new GPU count for a pod, checked against its machine as a create is: the pod's share of the
+   * machine's CPU and memory at that count. A Targon pod's count is the decider's to refuse.
+   */
+  private async shareFor(podId: string, gpuCount: number): Promise<MachineShare | DomainError | undefined> {
+    const pod = await this.state(podId);
+    if (!pod.exists || !pod.machineId || pod.provider !== 'lium' || pod.gpuCount === gpuCount) return undefined;
+    const machine = await findMachine(this.deps.db, pod.machineId);
+    if (!machine) return domainError('CONFLICT', `Machine ${pod.machineId} is no longer offered, so the pod's GPUs cannot change; it keeps ${pod.gpuCount}.`);
+    if (gpuCount > machine.gpu_count) return tooManyGpus(pod.machineId, machine.gpu_count, gpuCount);
+    return machineShare({ gpuCount: machine.gpu_count, cpuCores: machine.cpu_cores, ramGb: machine.ram_gb }, gpuCount);
   }
 
   /** Image, ports, env and registry login: from the template when there is one (its login opened only here). */
@@ -298,10 +337,7 @@ export class PodLifecycle {
       ]);
     }
     const gpuCount = d.provider === 'targon' ? machine.gpu_count : d.gpuCount;
-    if (gpuCount > machine.gpu_count) {
-      const message = `Machine ${machineId} has ${machine.gpu_count} GPUs; asked for ${gpuCount}.`;
-      return domainError('VALIDATION_ERROR', message, [{ field: 'gpu_count', rule: 'max', message }]);
-    }
+    if (gpuCount > machine.gpu_count) return tooManyGpus(machineId, machine.gpu_count, gpuCount);
     if (machine.available_gpus < (d.provider === 'targon' ? 1 : gpuCount)) {
       if (d.provider === 'targon') return staleInventory(machineId, 'targon');
       return domainError('CONFLICT', `Machine ${machineId} has ${machine.available_gpus} free GPUs; asked for ${gpuCount}. Choose fewer GPUs or another machine.`);
@@ -321,8 +357,7 @@ export class PodLifecycle {
       resourceName: d.resourceName,
       gpuType: machine.gpu_type,
       gpuCount,
-      cpuCores: machine.cpu_cores,
-      ramGb: machine.ram_gb,
+      ...machineShare({ gpuCount: machine.gpu_count, cpuCores: machine.cpu_cores, ramGb: machine.ram_gb }, gpuCount),
       location: machine.location,
       instanceType: machine.instance_type,
       minimumRuntimeMinutes: machine.minimum_runtime_minutes,
@@ -343,6 +378,11 @@ export class PodLifecycle {
   }
 }
 
+function tooManyGpus(machineId: string, has: number, asked: number): DomainError {
+  const message = `Machine ${machineId} has ${has} GPUs; asked for ${asked}.`;
+  return domainError('VALIDATION_ERROR', message, [{ field: 'gpu_count', rule: 'max', message }]);
+}
+
 function staleInventory(machineId: string, provider: string): DomainError {
   return {
     code: 'STALE_INVENTORY',
@@ -352,7 +392,7 @@ function staleInventory(machineId: string, provider: string): DomainError {
 }
 
 /** Pod events after which its hold is given back: it stopped running, or ended. */
-const RELEASES_HOLD = new Set(['PodStopRequested', 'PodDeleteRequested', 'PodFailed', 'PodTerminatedByProvider']);
+const RELEASES_HOLD = new Set(['PodStopRequested', 'PodStartRefused', 'PodDeleteRequested', 'PodFailed', 'PodTerminatedByProvider']);
 
 /** One hour at a USD rate, in the ledger's micro-dollars. */
 const hourOf = (costPerHour: number) => usdToMicros(costPerHour.toFixed(6));

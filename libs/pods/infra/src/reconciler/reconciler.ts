@@ -195,7 +195,7 @@ export class Reconciler {
           return true;
         }
         if (row.status === 'starting' && instance.state === 'stopped' && this.due(`${row.pod_id}:start`)) {
-          await this.lifecycle.carry(row.pod_id, 'start');
+          await this.lifecycle.refuseStart(row, await this.lifecycle.carry(row.pod_id, 'start'), key);
           return true;
         }
         return false;

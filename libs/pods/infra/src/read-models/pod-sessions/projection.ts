@@ -59,6 +59,7 @@ export const podSessionsProjection = eachEvent('pods.sessions', ['pods_sessions'
   PodStopRequested: (trx, e) => set(trx, e.data.podId, { ...status('stopping', e.data.at), ...leaveRunning(e.data.at), reason: e.data.reason }),
   PodStopped: (trx, e) => set(trx, e.data.podId, { status: 'stopped', status_at: e.data.at }),
   PodStartRequested: (trx, e) => set(trx, e.data.podId, { ...status('starting', e.data.at), attested_at: null }),
+  PodStartRefused: (trx, e) => set(trx, e.data.podId, status('stopped', e.data.at, { status_message: e.data.message })),
   async PodUpdated(trx, e: EventEnvelope<any>) {
     const d = e.data;
     const values: Record<string, unknown> = {};
@@ -67,6 +68,8 @@ export const podSessionsProjection = eachEvent('pods.sessions', ['pods_sessions'
     if (d.volumeSizeGb !== undefined) values.volume_size_gb = d.volumeSizeGb;
     if (d.gpuCount !== undefined) values.gpu_count = d.gpuCount;
     if (d.costPerHour !== undefined) values.cost_per_hour = d.costPerHour;
+    if (d.cpuCores !== undefined) values.cpu_cores = d.cpuCores;
+    if (d.ramGb !== undefined) values.ram_gb = d.ramGb;
     await set(trx, d.podId, values);
   },
   PodDeleteRequested: (trx, e) =>
