@@ -162,6 +162,34 @@ describe('provider faults', () => {
   });
 });
 
+describe('a catalogue behind the provider', () => {
+  it('a machine whose GPUs were taken since the last refresh answers 503 stale_inventory, then stays listed with what it has', async () => {
+    // No refresh during the test: the catalogue believes what it read at start.
+    const still = await startStack({ env: { VOLT_CATALOGUE_REFRESH_MS: '600000', VOLT_POD_CREATE_LIMIT: '1000' } });
+    try {
+      const pod = (gpus: number) => still.call('POST', '/api/volt/pods', { body: { machine_id: 'mach_a100_02', template_id: 'tpl_pytorch21', gpu_count: gpus } });
+      const machine = async () => (await still.call('GET', '/api/volt/machines?provider=lium')).body.machines.find((m: { id: string }) => m.id === 'mach_a100_02');
+      expect(await machine()).toMatchObject({ gpu_count: 4, available_gpus: 4 });
+      // Three of its four GPUs go to one pod: the catalogue still says four are free.
+      expect((await pod(3)).status).toBe(201);
+      expect(await machine()).toMatchObject({ available_gpus: 4 });
+      const refused = await pod(2);
+      expect(refused.status).toBe(503);
+      expect(refused.body).toMatchObject({ code: 'STALE_INVENTORY', error_type: 'stale_inventory', offer_id: 'mach_a100_02', retry_suggested: true });
+      const failed = (await still.call('GET', '/api/volt/pods?status=failed')).body.pods[0];
+      expect(failed).toMatchObject({ reason: 'stale_inventory', status_message: expect.stringContaining('no longer has 2 free GPUs') });
+      // The machine is still offered, with fewer free GPUs than were asked for: the next create is told so.
+      expect(await machine()).toMatchObject({ available_gpus: 1 });
+      const again = await pod(2);
+      expect(again.status).toBe(409);
+      expect(again.body).toMatchObject({ code: 'CONFLICT', message: 'Machine mach_a100_02 has 1 free GPU; asked for 2. Choose fewer GPUs or another machine.' });
+      expect((await pod(1)).status).toBe(201);
+    } finally {
+      await still.stop();
+    }
+  });
+});
+
 describe('reconciliation', () => {
   it('shows a running machine’s new address when its provider moves it, and its SSH answers there', async () => {
     const podId = await create('mach_a100_02');

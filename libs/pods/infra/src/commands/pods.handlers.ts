@@ -7,7 +7,7 @@ import type { Keyring } from '@volt/secrets';
 import type { Logger } from '@volt/telemetry';
 import { OfferUnavailableError, ProviderRejectedError, type CreateInstance } from '../providers/port';
 import type { Providers } from '../providers/providers';
-import { findMachine, forgetMachine } from '../read-models/machines/catalogue';
+import { fewerFreeGpus, findMachine, forgetMachine } from '../read-models/machines/catalogue';
 import { podsInStatus, type PodRow } from '../read-models/pod-sessions/query';
 import { resolveDeployImage, type DeployImage } from '../read-models/templates/resolve';
 import { decideFor, requireTenant } from './decide';
@@ -114,11 +114,15 @@ export class PodLifecycle {
       instanceId = (await provider.create(spec)).instanceId;
     } catch (error) {
       const stale = error instanceof OfferUnavailableError;
-      if (stale) await forgetMachine(this.deps.db, requested.machineId);
+      const soldOut = stale && error.soldOut;
+      if (soldOut) await fewerFreeGpus(this.deps.db, requested.machineId, requested.gpuCount);
+      else if (stale) await forgetMachine(this.deps.db, requested.machineId);
       const reason: PodReason = stale ? 'stale_inventory' : 'provider_error';
-      const message = stale
-        ? `The ${requested.provider} offer ${requested.machineId} was taken or withdrawn before the pod could start. Nothing was charged; pick another machine from GET /api/volt/machines.`
-        : `${requested.provider} did not complete the request (${(error as Error).message}). Nothing was charged; retry in a few seconds.`;
+      const message = soldOut
+        ? `The ${requested.provider} offer ${requested.machineId} no longer has ${gpus(requested.gpuCount, 'free ')}: others took them before the pod could start. Nothing was charged; pick another machine from GET /api/volt/machines, or ask for fewer GPUs.`
+        : stale
+          ? `The ${requested.provider} offer ${requested.machineId} was withdrawn before the pod could start. Nothing was charged; pick another machine from GET /api/volt/machines.`
+          : `${requested.provider} did not complete the request (${(error as Error).message}). Nothing was charged; retry in a few seconds.`;
       const failed = await this.decideAsSystem(row, { type: 'Fail', data: { podId: requested.podId, reason, message, whenStatus: 'deploying', at: at() } }, `fail-${key}`);
       this.deps.logger?.warn({ podId: requested.podId, provider: requested.provider, reason }, 'pod provisioning refused');
       const refusal = stale
@@ -340,7 +344,7 @@ export class PodLifecycle {
     if (gpuCount > machine.gpu_count) return tooManyGpus(machineId, machine.gpu_count, gpuCount);
     if (machine.available_gpus < (d.provider === 'targon' ? 1 : gpuCount)) {
       if (d.provider === 'targon') return staleInventory(machineId, 'targon');
-      return domainError('CONFLICT', `Machine ${machineId} has ${machine.available_gpus} free GPUs; asked for ${gpuCount}. Choose fewer GPUs or another machine.`);
+      return domainError('CONFLICT', `Machine ${machineId} has ${gpus(machine.available_gpus, 'free ')}; asked for ${gpuCount}. Choose fewer GPUs or another machine.`);
     }
     const costPerHour = Math.round(machine.cost_per_gpu_hour * gpuCount * 100) / 100;
     if (d.maxCostPerHour !== null && costPerHour > d.maxCostPerHour + 1e-9) {
@@ -378,8 +382,11 @@ export class PodLifecycle {
   }
 }
 
+/** `3 GPUs`, `1 free GPU`. */
+const gpus = (n: number, kind = '') => `${n} ${kind}GPU${n === 1 ? '' : 's'}`;
+
 function tooManyGpus(machineId: string, has: number, asked: number): DomainError {
-  const message = `Machine ${machineId} has ${has} GPUs; asked for ${asked}.`;
+  const message = `Machine ${machineId} has ${gpus(has)}; asked for ${asked}.`;
   return domainError('VALIDATION_ERROR', message, [{ field: 'gpu_count', rule: 'max', message }]);
 }
 

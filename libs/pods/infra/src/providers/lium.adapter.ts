@@ -95,7 +95,8 @@ export class LiumAdapter implements ProviderAdapter {
       registry_auth: spec.registryAuth,
       tag: spec.tag,
     });
-    if (answer.status === 404 || answer.status === 409) throw new OfferUnavailableError('lium', spec.offerId, (answer.body as { detail: string }).detail);
+    // 404: the executor is no longer offered; 409: it is, without that many free GPUs now.
+    if (answer.status === 404 || answer.status === 409) throw new OfferUnavailableError('lium', spec.offerId, (answer.body as { detail: string }).detail, answer.status === 409);
     if (answer.status >= 400) return this.rejected('create', answer);
     return instance(answer.body as LiumPod);
   }

@@ -78,10 +78,13 @@ export interface ProviderAdapter {
   offerIdOf(machineId: string): string | undefined;
 }
 
-/** The offer is gone (withdrawn, sold out) although the catalogue still listed it. */
+/**
+ * The offer is gone (withdrawn) or has not the GPUs asked for (`soldOut`: others took them)
+ * although the catalogue still listed it so.
+ */
 export class OfferUnavailableError extends Error {
   override readonly name = 'OfferUnavailableError';
-  constructor(readonly provider: ProviderName, readonly offerId: string, detail: string) {
+  constructor(readonly provider: ProviderName, readonly offerId: string, detail: string, readonly soldOut = false) {
     super(`${provider} offer ${offerId} is no longer available: ${detail}`);
   }
 }

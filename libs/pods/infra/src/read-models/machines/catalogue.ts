@@ -105,6 +105,18 @@ export async function refreshCatalogue(db: Database, providers: Pick<Providers, 
   );
 }
 
+/**
+ * A machine the provider says has fewer free GPUs than `asked` now: the catalogue says so too
+ * until the next refresh, so the next create on it is told how many it has instead of trying.
+ */
+export async function fewerFreeGpus(db: Database, machineId: string, asked: number): Promise<void> {
+  await db
+    .updateTable('pods_machines')
+    .set({ available_gpus: sql`LEAST(available_gpus, ${asked - 1})` })
+    .where('machine_id', '=', machineId)
+    .execute();
+}
+
 /** Drops one offer the provider told us is gone, so nobody else tries it before the next refresh. */
 export async function forgetMachine(db: Database, machineId: string): Promise<void> {
   await db.deleteFrom('pods_machines').where('machine_id', '=', machineId).execute();
