@@ -61,6 +61,25 @@ describe('charging cycle (controlled clock)', () => {
     expect(await podUsage(t.db, org, 'pod_clock1', new Date(t0 + 9000_000))).toEqual({ uptime_hours: 1.03, total_cost: microsToUsd(gpu + storage) });
   });
 
+  it('charges a volume resized while stopped at its new size from the resize on', async () => {
+    const org = 'org_resize';
+    await ledger.transfer({ id: 'fund:resize', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    // Stopped at 100 s with 100 GB; shrunk to 20 GB at 1,900 s; deleted at 5,500 s.
+    await podLife(org, 'pod_resize', [
+      ['PodRequested', 0, { volumeSizeGb: 100 }],
+      ['PodRunning', 0, { ip: null, sshPort: null }],
+      ['PodStopRequested', 100],
+      ['PodUpdated', 1900, { volumeSizeGb: 20 }],
+      ['PodDeleteRequested', 5500],
+    ]);
+    const cycle = new ChargingCycle(t.db, store, ledger, 60_000);
+    for (let s = 0; s <= 6000; s += 60) await cycle.run(new Date(t0 + s * 1000));
+    const gpu = Math.floor((390_000 * 100) / 3600);
+    const storage = Math.floor((100 * 137 * 1800) / 3600) + Math.floor((20 * 137 * 3600) / 3600);
+    expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(10) - gpu - storage);
+    expect((await podUsage(t.db, org, 'pod_resize', new Date(t0 + 6000_000))).total_cost).toBe(microsToUsd(gpu + storage));
+  });
+
   it('gives the same total whether charged every minute or once at the end', async () => {
     const life = (org: string) =>
       podLife(org, `pod_${org}`, [

@@ -46,6 +46,14 @@ export const metersProjection = eachEvent('billing.meters', ['billing_meters', '
     if (e.data.costPerHour !== undefined) values.gpu_rate = usdToMicros(e.data.costPerHour.toFixed(6));
     if (e.data.volumeSizeGb !== undefined) values.volume_size_gb = e.data.volumeSizeGb;
     if (Object.keys(values).length > 0) await trx.updateTable('billing_pods').set(values).where('pod_id', '=', e.data.podId).execute();
+    // A volume resized while stopped is charged at its new size from then on, not from the next stop.
+    if (e.data.volumeSizeGb !== undefined) {
+      const storing = await trx.selectFrom('billing_meters').select('meter_id').where('pod_id', '=', e.data.podId).where('kind', '=', 'storage').where('ended_at', 'is', null).executeTakeFirst();
+      if (storing) {
+        await close(trx, e);
+        await open(trx, e, 'storage');
+      }
+    }
   },
   async PodStartRequested(trx, e: EventEnvelope<any>) {
     await trx.updateTable('billing_pods').set({ hold_id: e.data.holdId }).where('pod_id', '=', e.data.podId).execute();
