@@ -1,7 +1,7 @@
 import { domainError, type CommandEnvelope, type CommandReply, type DomainError, type MessageOf } from '@volt/contracts';
 import type { Database, EventStore } from '@volt/event-store';
 import { usdToMicros } from '@volt/ledger-contracts';
-import { CreatePod, DeletePod, podStream, StartPod, StopPod, UpdatePod, type PodReason, type PodRequested, type PodStatus } from '@volt/pods-contracts';
+import { CreatePod, DeletePod, podStream, StartPod, StopPod, UpdatePod, type Machine, type PodReason, type PodRequested, type PodStatus } from '@volt/pods-contracts';
 import { machineShare, podDecider, type MachineShare, type PodCommand, type PodEvent, type PodState } from '@volt/pods-domain';
 import type { Keyring } from '@volt/secrets';
 import type { Logger } from '@volt/telemetry';
@@ -271,7 +271,7 @@ export class PodLifecycle {
     const machine = await findMachine(this.deps.db, pod.machineId);
     if (!machine) return domainError('CONFLICT', `Machine ${pod.machineId} is no longer offered, so the pod's GPUs cannot change; it keeps ${pod.gpuCount}.`);
     if (gpuCount > machine.gpu_count) return tooManyGpus(pod.machineId, machine.gpu_count, gpuCount);
-    return machineShare({ gpuCount: machine.gpu_count, cpuCores: machine.cpu_cores, ramGb: machine.ram_gb }, gpuCount);
+    return shareOf(machine, gpuCount);
   }
 
   /** Image, ports, env and registry login: from the template when there is one (its login opened only here). */
@@ -361,7 +361,7 @@ export class PodLifecycle {
       resourceName: d.resourceName,
       gpuType: machine.gpu_type,
       gpuCount,
-      ...machineShare({ gpuCount: machine.gpu_count, cpuCores: machine.cpu_cores, ramGb: machine.ram_gb }, gpuCount),
+      ...shareOf(machine, gpuCount),
       location: machine.location,
       instanceType: machine.instance_type,
       minimumRuntimeMinutes: machine.minimum_runtime_minutes,
@@ -381,6 +381,9 @@ export class PodLifecycle {
     if (this.deps.crashAt === point) process.kill(process.pid, 'SIGKILL');
   }
 }
+
+/** A pod's share of a catalogue machine at `gpuCount` GPUs. */
+const shareOf = (m: Machine, gpuCount: number) => machineShare({ gpuCount: m.gpu_count, cpuCores: m.cpu_cores, ramGb: m.ram_gb }, gpuCount);
 
 /** `3 GPUs`, `1 free GPU`. */
 const gpus = (n: number, kind = '') => `${n} ${kind}GPU${n === 1 ? '' : 's'}`;
