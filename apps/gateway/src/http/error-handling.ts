@@ -42,7 +42,10 @@ export class ApiExceptionFilter implements ExceptionFilter {
   constructor(private readonly logger: Logger) {}
   catch(exception: unknown, host: ArgumentsHost): void {
     const api = toApiException(exception);
-    if (api.status >= 500) this.logger.error({ err: exception }, 'request failed');
+    // An answer already shaped (a provider out, an offer gone, a service away for a moment) is
+    // news for the operator, not a fault of ours: no stack. Anything else that ends in a 5xx is.
+    if (exception instanceof ApiException && api.status >= 500) this.logger.warn({ status: api.status, code: api.body.code, message: api.body.message }, 'request answered with an upstream error');
+    else if (api.status >= 500) this.logger.error({ err: exception }, 'request failed');
     sendError(host.switchToHttp().getResponse<FastifyReply>(), api);
   }
 }
