@@ -36,6 +36,12 @@ describe('billing, ledger, fine-tune and attestation', () => {
       });
       expect(await (await fetch(`${service.url}/ready`)).json()).toEqual({ ready: true, timestamp: expect.any(String) });
       expect(await (await fetch(`${service.url}/metrics`)).text()).toMatch(/^# HELP /m);
+      // Anything else in the API's error body, not the framework's.
+      for (const [method, path] of [['GET', '/nope'], ['POST', '/health']]) {
+        const missing = await fetch(`${service.url}${path}`, { method });
+        expect(missing.status).toBe(404);
+        expect(await missing.json()).toEqual({ error: true, status: 404, message: expect.stringContaining('/health'), code: 'NOT_FOUND' });
+      }
     }
   });
 

@@ -78,6 +78,12 @@ describe('SSH keys through the gateway (seed 000)', () => {
     }
   });
 
+  it('answers a route it does not have in the seed shape, with the gateway’s own message', async () => {
+    const missing = await stack.call('GET', '/api/volt/no-such-thing');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({ error: true, status: 404, message: 'Route not found.', code: 'NOT_FOUND' });
+  });
+
   it('takes a JSON content type with no body as no body, and names a prototype key', async () => {
     const json = { 'content-type': 'application/json' };
     // Clients that send the header on every request: a delete with nothing to say goes through.

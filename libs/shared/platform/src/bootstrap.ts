@@ -10,6 +10,7 @@ import type { Projection } from '@volt/projections';
 import { httpTracingPlugin, tracingEnabled, type Logger } from '@volt/telemetry';
 import { parseConfig, ServiceConfigSchema } from './config';
 import { VoltRuntime } from './runtime';
+import { ServiceExceptionFilter } from './service-errors';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** Longest path segment (every one of ours is an id) the router matches. */
@@ -100,6 +101,7 @@ export async function startService(definition: ServiceDefinition, env: NodeJS.Pr
     abortOnError: false,
   });
   if (tracingEnabled()) await app.register(httpTracingPlugin() as never);
+  app.useGlobalFilters(new ServiceExceptionFilter(runtime.logger));
   await definition.configure?.(app, runtime);
   await app.listen(config.PORT, config.HOST);
   if (definition.transport) {
