@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore, eventStoreMigrations, migrateToLatest } from '@volt/event-store';
 import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, microsToUsd, usdToMicros } from '@volt/ledger-contracts';
-import { Ledger, ledgerMigrations } from '@volt/ledger-infra';
+import { Ledger, ledgerHistoryProjection, ledgerMigrations } from '@volt/ledger-infra';
+import { START_OF_STORE } from '@volt/contracts';
 import { ProjectionRunner, projectionMigrations } from '@volt/projections';
 import { createTestDatabase, migrationsBefore, tableScans, terminateLockHolder, type TestDatabase } from '@volt/testing';
 import { sql } from 'kysely';
@@ -78,6 +79,36 @@ describe('charging cycle (controlled clock)', () => {
     const storage = Math.floor((100 * 137 * 1800) / 3600) + Math.floor((20 * 137 * 3600) / 3600);
     expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(10) - gpu - storage);
     expect((await podUsage(t.db, org, 'pod_resize', new Date(t0 + 6000_000))).total_cost).toBe(microsToUsd(gpu + storage));
+  });
+
+  it('lists usage charges as one history line per pod, kind and hour charged, summing to what the ledger took', async () => {
+    const org = 'org_lines';
+    await ledger.transfer({ id: 'fund:lines', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    await podLife(org, 'pod_lines', [
+      ['PodRequested', 0, { volumeSizeGb: 100 }],
+      ['PodRunning', 0, { ip: null, sshPort: null }],
+      ['PodStopRequested', 1800],
+      ['PodDeleteRequested', 3600],
+    ]);
+    const cycle = new ChargingCycle(t.db, store, ledger, 60_000);
+    for (let s = 0; s <= 3660; s += 60) await cycle.run(new Date(t0 + s * 1000));
+    const history = new ProjectionRunner(t.db, store, [ledgerHistoryProjection]);
+    await history.catchUp();
+    const lines = async () =>
+      (await t.db.selectFrom('ledger_history').selectAll().where('tenant_id', '=', org).where('type', '=', 'charge').orderBy('entry_id').execute()).map((r) => ({ ...r, amount: Number(r.amount) }));
+    // What the ledger took: a charge per meter per minute, each its own transfer.
+    const charged = (await store.readAll(START_OF_STORE, 1_000_000)).filter((e) => e.type === 'ChargePosted' && (e.data as { debit: string }).debit === customerAccount(org));
+    expect(charged.length).toBeGreaterThanOrEqual(60);
+    const hours = new Set(charged.map((e) => `${(e.data as { description: string }).description}:${(e.data as { at: string }).at.slice(0, 13)}`));
+    const listed = await lines();
+    // One line per kind and hour they were charged in (two kinds; a run crossing an hour has more).
+    expect(listed).toHaveLength(hours.size);
+    expect(listed.map((l) => l.entry_id)).toEqual(expect.arrayContaining([expect.stringMatching(/^charges:pod_lines:gpu-time:/), expect.stringMatching(/^charges:pod_lines:storage-while-stopped:/)]));
+    expect(listed[0].description).toMatch(/^GPU time, charged \d{4}-\d\d-\d\d \d\d:00–\d\d:00 UTC$/);
+    expect(listed.reduce((s, l) => s + l.amount, 0)).toBe(-charged.reduce((s, e) => s + (e.data as { amount: number }).amount, 0));
+    // Summed lines still rebuild into the same rows.
+    await history.rebuild('ledger.history');
+    expect(await lines()).toEqual(listed);
   });
 
   it('gives the same total whether charged every minute or once at the end', async () => {

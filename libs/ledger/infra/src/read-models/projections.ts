@@ -55,10 +55,44 @@ async function recordMove(trx: Trx, e: EventEnvelope<any>) {
   await record(trx, e, d.credit, typeOf(d.debit, true), d.amount, d.resource, d.description);
 }
 
+/**
+ * A usage charge (one per meter per billing cycle, every minute by default) goes on the
+ * customer's history as one line per resource, kind and UTC hour in which it was charged,
+ * summed, rather than sixty: the ledger keeps every charge; the history is for reading. The
+ * line moves to the top of the history with each charge it takes in.
+ */
+async function recordCharge(trx: Trx, e: EventEnvelope<any>) {
+  const d = e.data;
+  if (accountKind(d.debit) !== 'customer' || typeOf(d.credit, false) !== 'charge' || !d.resource) return recordMove(trx, e);
+  const hour = new Date(d.at).toISOString().slice(0, 13);
+  const next = new Date(Date.parse(`${hour}:00:00Z`) + 3_600_000).toISOString().slice(11, 13);
+  await trx
+    .insertInto('ledger_history')
+    .values({
+      entry_id: `charges:${d.resource}:${d.description.toLowerCase().replace(/[^a-z0-9]+/g, '-')}:${hour}`,
+      account_id: d.debit,
+      tenant_id: accountTenant(d.debit),
+      type: 'charge',
+      amount: -d.amount,
+      resource: d.resource,
+      description: `${d.description}, charged ${hour.slice(0, 10)} ${hour.slice(11)}:00–${next}:00 UTC`,
+      at: d.at,
+      position: e.position,
+    })
+    .onConflict((oc) =>
+      oc.columns(['entry_id', 'account_id']).doUpdateSet({
+        amount: sql`ledger_history.amount + EXCLUDED.amount`,
+        at: sql`GREATEST(ledger_history.at, EXCLUDED.at)`,
+        position: sql`GREATEST(ledger_history.position, EXCLUDED.position)`,
+      }),
+    )
+    .execute();
+}
+
 /** ledger_history: each customer's movements, newest first by position. Holds appear when captured. */
 export const ledgerHistoryProjection = eachEvent('ledger.history', ['ledger_history'], {
   TransferPosted: recordMove,
-  ChargePosted: recordMove,
+  ChargePosted: recordCharge,
   async HoldClosed(trx, e: EventEnvelope<any>) {
     const d = e.data;
     await record(trx, e, d.debit, typeOf(d.credit, false), -d.captured, d.resource, `captured from hold ${d.holdId}`);
