@@ -95,7 +95,9 @@ describe('charging cycle (controlled clock)', () => {
     const history = new ProjectionRunner(t.db, store, [ledgerHistoryProjection]);
     await history.catchUp();
     const lines = async () =>
-      (await t.db.selectFrom('ledger_history').selectAll().where('tenant_id', '=', org).where('type', '=', 'charge').orderBy('entry_id').execute()).map((r) => ({ ...r, amount: Number(r.amount) }));
+      (await t.db.selectFrom('ledger_history').select(['entry_id', 'description', 'amount', 'at', 'position']).where('tenant_id', '=', org).where('type', '=', 'charge').orderBy('entry_id').execute()).map(
+        (r) => ({ ...(r as { entry_id: string; description: string; at: Date; position: string }), amount: Number(r.amount) }),
+      );
     // What the ledger took: a charge per meter per minute, each its own transfer.
     const charged = (await store.readAll(START_OF_STORE, 1_000_000)).filter((e) => e.type === 'ChargePosted' && (e.data as { debit: string }).debit === customerAccount(org));
     expect(charged.length).toBeGreaterThanOrEqual(60);
