@@ -167,12 +167,21 @@ async function main() {
   const migrate = spawnSync(process.execPath, ['apps/volt-admin/dist/main.js', 'migrate'], { cwd: root, env, stdio: 'inherit' });
   if (migrate.status !== 0) return shutdown(1);
   // The demo organization: created once, and on later runs made sure to hold the same key.
-  const apiKey = demoApiKey();
-  const demo = spawnSync(process.execPath, ['apps/volt-admin/dist/main.js', 'org', 'create', '--name', 'Demo', '--slug', 'demo', '--api-key', apiKey, '--if-exists', 'reuse', '--credit', process.env.VOLT_DEMO_CREDIT || '100', '--json'], {
-    cwd: root,
-    env,
-    encoding: 'utf8',
-  });
+  const demoOrg = (key) =>
+    spawnSync(process.execPath, ['apps/volt-admin/dist/main.js', 'org', 'create', '--name', 'Demo', '--slug', 'demo', '--api-key', key, '--if-exists', 'reuse', '--credit', process.env.VOLT_DEMO_CREDIT || '100', '--json'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+    });
+  let apiKey = demoApiKey();
+  let demo = demoOrg(apiKey);
+  // The kept key was revoked through the API (a revoked key is never issued again): keep a new one.
+  if (demo.status !== 0 && /was revoked/.test(demo.stderr) && !process.env.VOLT_DEMO_API_KEY) {
+    fs.rmSync(path.join(stateDir, 'demo-api-key'), { force: true });
+    apiKey = demoApiKey();
+    say('the demo API key kept from an earlier run was revoked; made a new one');
+    demo = demoOrg(apiKey);
+  }
   if (demo.status !== 0) {
     console.error(`[volt] could not create the demo organization: ${demo.stderr.trim()}`);
     return shutdown(1);

@@ -3,6 +3,7 @@ import { EventStore } from '@volt/event-store';
 import { createOrganization, recordKeyUsage } from '@volt/identity-infra';
 import { Authenticator } from '../../apps/gateway/src/auth/authenticator';
 import { startStack, type TestStack } from '../support/stack';
+import { eventually } from '../support/pods';
 
 let stack: TestStack;
 
@@ -135,6 +136,20 @@ describe('API keys (seed 000 and seed 001)', () => {
     expect(inherited.status).toBe(201);
     expect(inherited.body.scopes).toEqual(['pods', 'api-keys']);
     expect((await stack.call('GET', '/api/volt/balance', { key: inherited.body.key })).body.code).toBe('INSUFFICIENT_SCOPE');
+  });
+
+  it('keeps an organization’s last owner key until another owner key exists', async () => {
+    const org = await stack.createOrg('Last Owner');
+    const [own] = (await stack.call('GET', '/api/volt/api-keys', { key: org.apiKey })).body.api_keys;
+    expect(own.role).toBe('owner');
+    const refused = await stack.call('DELETE', '/api/volt/api-keys', { key: org.apiKey, body: { key_id: own.id } });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('last owner key') });
+    const next = await stack.call('POST', '/api/volt/api-keys', { key: org.apiKey, body: { name: 'new owner', role: 'owner' } });
+    expect(next.status).toBe(201);
+    expect((await stack.call('DELETE', '/api/volt/api-keys', { key: next.body.key, body: { key_id: own.id } })).status).toBe(200);
+    await eventually('the old key to be refused', async () => (await stack.call('GET', '/api/volt/api-keys', { key: org.apiKey })).status === 401);
+    expect((await stack.call('GET', '/api/volt/api-keys', { key: next.body.key })).status).toBe(200);
   });
 
   it('manages members (seed 004) and keeps at least one owner', async () => {

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore } from '@volt/event-store';
-import { orgIdForSlug } from '@volt/identity-infra';
+import { decideForOrganization, orgIdForSlug } from '@volt/identity-infra';
 import { customerAccount } from '@volt/ledger-contracts';
 import { Ledger } from '@volt/ledger-infra';
 import { allMigrations } from '@volt/schema';
@@ -98,7 +98,15 @@ describe('volt-admin', () => {
       expect(reused.code).toBe(0);
       expect(JSON.parse(reused.stdout)).toEqual({ org_id: org.org_id, slug: 'acme-robotics', api_key: key });
     }
-    expect((await new EventStore(t.db).readStream(`identity:org:${org.org_id}`)).map((e) => e.type)).toEqual(['OrganizationCreated', 'ApiKeyCreated', 'ApiKeyCreated']);
+    const history = await new EventStore(t.db).readStream(`identity:org:${org.org_id}`);
+    expect(history.map((e) => e.type)).toEqual(['OrganizationCreated', 'ApiKeyCreated', 'ApiKeyCreated']);
+    // Once that key is revoked (through the API, say), reusing it is refused rather than answered
+    // as its first creation again: npm start then keeps a new one.
+    const revoke = { type: 'RevokeApiKey' as const, data: { keyId: (history[2].data as { keyId: string }).keyId, requestedAt: new Date().toISOString() } };
+    expect((await decideForOrganization(new EventStore(t.db), { commandId: 'revoke-reused', orgId: org.org_id, actor: { type: 'system', id: 'test' }, correlationId: 'c' }, revoke)).ok).toBe(true);
+    const revoked = await cli('org', 'create', '--name', 'Acme Robotics', '--api-key', key, '--if-exists', 'reuse', '--json');
+    expect(revoked.code).toBe(1);
+    expect(revoked.stderr).toContain('That API key was revoked; a revoked key is never issued again.');
     expect((await cli('org', 'create', '--name', 'X', '--api-key', 'short')).stderr).toContain('--api-key must be volt_sk_live_');
     expect((await cli('org', 'create', '--name', 'X', '--credit', '0')).stderr).toContain('--credit must be more than zero');
   });

@@ -39,8 +39,8 @@ export type OrganizationEvent =
 export interface OrganizationState {
   exists: boolean;
   members: Map<string, { email: string; role: Role }>;
-  /** Key id → its digest and whether it is still active. */
-  keys: Map<string, { hash: string; active: boolean }>;
+  /** Key id → its digest, its role and whether it is still active. */
+  keys: Map<string, { hash: string; role: Role; active: boolean }>;
 }
 
 /** An organization may hold this many active keys: enough for any team, bounded for the key cache. */
@@ -66,7 +66,7 @@ function evolve(state: OrganizationState, event: OrganizationEvent): Organizatio
     case 'OrganizationLimitsSet':
       return state;
     case 'ApiKeyCreated':
-      return { ...state, keys: new Map(state.keys).set(event.data.keyId, { hash: event.data.keyHash, active: true }) };
+      return { ...state, keys: new Map(state.keys).set(event.data.keyId, { hash: event.data.keyHash, role: event.data.role, active: true }) };
     case 'ApiKeyRevoked': {
       const key = state.keys.get(event.data.keyId)!;
       return { ...state, keys: new Map(state.keys).set(event.data.keyId, { ...key, active: false }) };
@@ -137,7 +137,14 @@ function decide(command: OrganizationCommand, state: OrganizationState): Organiz
       return [{ type: 'ApiKeyCreated', data: { keyId, name, keyHash, keyPreview, scopes, role, createdAt: requestedAt } }];
     }
     case 'RevokeApiKey': {
-      if (!state.keys.get(command.data.keyId)?.active) return domainError('NOT_FOUND', 'API key not found.');
+      const key = state.keys.get(command.data.keyId);
+      if (!key?.active) return domainError('NOT_FOUND', 'API key not found.');
+      // Keys are the only way in (there is no sign-in): without an owner key nobody can manage the
+      // organization's keys and owners again.
+      const ownerKeys = [...state.keys.values()].filter((k) => k.active && k.role === 'owner').length;
+      if (key.role === 'owner' && ownerKeys === 1) {
+        return domainError('CONFLICT', "This is the organization's last owner key: without it nobody could manage its keys and owners. Create another owner key first, then revoke this one.");
+      }
       return [{ type: 'ApiKeyRevoked', data: { keyId: command.data.keyId, revokedAt: command.data.requestedAt } }];
     }
     default:

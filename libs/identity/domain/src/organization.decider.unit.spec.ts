@@ -56,6 +56,15 @@ describe('organization decider', () => {
     given(organizationDecider, [created]).when({ type: 'RevokeApiKey', data: { keyId: 'ak_zz', requestedAt: at } }).thenError('NOT_FOUND');
   });
 
+  it('keeps the last owner key: another owner key first, then this one may go', () => {
+    const owner = (keyId: string): OrganizationEvent => ({ ...key(keyId), data: { ...(key(keyId).data as object), role: 'owner' } }) as OrganizationEvent;
+    const refused = given(organizationDecider, [created, owner('ak_o1'), key('ak_m')]).when({ type: 'RevokeApiKey', data: { keyId: 'ak_o1', requestedAt: at } }).thenError('CONFLICT');
+    expect(refused.message).toMatch(/last owner key/);
+    given(organizationDecider, [created, owner('ak_o1'), owner('ak_o2')]).when({ type: 'RevokeApiKey', data: { keyId: 'ak_o1', requestedAt: at } }).then([
+      { type: 'ApiKeyRevoked', data: { keyId: 'ak_o1', revokedAt: at } },
+    ]);
+  });
+
   it(`bounds active keys at ${MAX_ACTIVE_KEYS}; revoked ones do not count`, () => {
     const many = Array.from({ length: MAX_ACTIVE_KEYS }, (_, i) => key(`ak_${i}`));
     given(organizationDecider, [created, ...many]).when(createKey('member', 'owner')).thenError('CONFLICT');
