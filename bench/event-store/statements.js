@@ -1,0 +1,70 @@
+// Volt's append statement against PostgreSQL's floor, one connection, one caller waiting on each
+// call, variants alternating round by round: where an append's time goes, statement by statement.
+//   BENCH_BATCH=1|10 (events per append, 1 by default), BENCH_ROUNDS (1,000 by default).
+// Variants: floor (floor.js's INSERT into a table like es_events, no checks or chain), bare (the
+// same rows into es_events, a constant hash), hashed (bare with each event's real hash, no head
+// lookup or checks), statement (the store's own statement, sent directly), store (EventStore.append).
+const { randomUUID } = require('node:crypto');
+const { Pool } = require('pg');
+const { createDatabase, eventStoreMigrations, migrateToLatest, EventStore } = require('@volt/event-store');
+const { APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } = require('../../libs/shared/event-store/dist/append-one.sql.js');
+const { freshDatabase } = require('./common');
+
+const batch = Number(process.env.BENCH_BATCH ?? 1);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 1000);
+const meta = { tenantId: 'org_bench', correlationId: 'bench', causationId: null, actor: { type: 'system', id: 'bench' } };
+const metadata = JSON.stringify(meta);
+const payload = (i) => ({ i, amount: 1234, currency: 'USD', note: 'benchmark payload of a typical size' });
+const many = (f) => Array.from({ length: batch }, (_, j) => f(j));
+
+async function main() {
+  const database = await freshDatabase('statements');
+  const db = createDatabase(database.url, { max: 1 });
+  await migrateToLatest(db, eventStoreMigrations);
+  const store = new EventStore(db);
+  const pool = new Pool({ connectionString: database.url, max: 1, options: '-c plan_cache_mode=force_generic_plan -c jit=off' });
+  await pool.query(`CREATE TABLE floor_events (
+      position bigint GENERATED ALWAYS AS IDENTITY, transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+      stream_id text NOT NULL, stream_version integer NOT NULL, event_id uuid NOT NULL DEFAULT gen_random_uuid(),
+      type text NOT NULL, data jsonb NOT NULL, metadata jsonb NOT NULL, occurred_at timestamptz NOT NULL,
+      PRIMARY KEY (transaction_id, position), UNIQUE (event_id), UNIQUE (stream_id, stream_version))`);
+  const insertInto = (hash) => `INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type, schema_version, tenant_id, data, metadata, occurred_at, hash)
+    SELECT x.pos, pg_current_xact_id(), $1, $2 + x.k, x.id, x.type, 1, 'org_bench', x.data, $5::json, $6, ${hash}
+    FROM (SELECT u.*, nextval('es_position_seq') AS pos FROM unnest($3::text[], $4::json[], $7::uuid[]) WITH ORDINALITY AS u(type, data, id, k)) x`;
+  const rows = (v) => [many(() => 'BenchEvent'), many((j) => JSON.stringify(payload(v + j))), metadata, new Date().toISOString(), many(() => randomUUID())];
+  const variants = {
+    floor: (s, v) => pool.query({ name: 'floor', text: `INSERT INTO floor_events (stream_id, stream_version, type, data, metadata, occurred_at)
+      SELECT $1, $2 + u.k, u.type, u.data, $5::jsonb, $6 FROM unnest($3::text[], $4::jsonb[]) WITH ORDINALITY AS u(type, data, k)`, values: [s, v, ...rows(v).slice(0, 4)] }),
+    bare: (s, v) => pool.query({ name: 'bare', text: insertInto(`'\\x00'::bytea`), values: [s, v, ...rows(v)] }),
+    hashed: (s, v) => pool.query({ name: 'hashed', text: insertInto(`es_event_hash('\\x00'::bytea, x.pos, pg_current_xact_id(), $1, ($2 + x.k)::int, x.id, x.type, 1, x.data, $5::json, $6::timestamptz)`), values: [s, v, ...rows(v)] }),
+    statement: (s, v) =>
+      batch === 1
+        ? pool.query({ name: 'statement', text: APPEND_ONE_EVENT_SQL, values: [s, v, randomUUID(), 'BenchEvent', 1, JSON.stringify(payload(v)), metadata, new Date().toISOString()] })
+        : pool.query({ name: 'statement', text: APPEND_ONE_SQL, values: [s, v, false, many(() => randomUUID()), many(() => 'BenchEvent'), many(() => 1), many((j) => JSON.stringify(payload(v + j))), many(() => metadata), many(() => new Date().toISOString())] }),
+    store: (s, v) => store.append(s, many((j) => ({ type: 'BenchEvent', data: payload(v + j), metadata: meta, occurredAt: new Date().toISOString() })), { expectedVersion: v }),
+  };
+  const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, append] of Object.entries(variants)) {
+      const started = performance.now();
+      await append(`${name}-stream`, r * batch);
+      times[name].push(performance.now() - started);
+    }
+  }
+  console.log(`${batch}-event appends, one connection, ${rounds} alternating rounds (ms per append)`);
+  const floor = median(times.floor);
+  for (const [name, t] of Object.entries(times)) console.log(`${name.padEnd(10)} median ${median(t).toFixed(3)}  (${(median(t) / floor).toFixed(2)}× the floor)`);
+  await pool.end();
+  await db.destroy();
+  await database.drop();
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1];
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
