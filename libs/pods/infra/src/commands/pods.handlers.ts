@@ -147,8 +147,10 @@ export class PodLifecycle {
       if (!held.ok) return { ok: false, error: held.error };
     }
     const reply = await this.powerAction(envelope, 'start', { type: 'RequestStart', data: { podId: d.podId, holdId, at: d.requestedAt } });
-    // Someone else's start won the race (or it failed): this hold is not needed.
-    if (holdId && (!reply.ok || reply.result.status !== 'starting')) await this.deps.holds.release(envelope.tenantId!, holdId, envelope.correlationId);
+    // Someone else's start won the race (or it failed): this hold is not needed. A refusal that
+    // recorded something (the provider's, PodStartRefused) has given it back already.
+    const unneeded = reply.ok ? reply.result.status !== 'starting' : !reply.checkpoint;
+    if (holdId && unneeded) await this.deps.holds.release(envelope.tenantId!, holdId, envelope.correlationId);
     return reply;
   }
 
