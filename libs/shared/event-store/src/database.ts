@@ -67,8 +67,11 @@ export async function withSessionLock<T>(
   if (!pool) throw new Error('withSessionLock needs a database made by createDatabase');
   const conn = await pool.connect();
   let lost: Error | undefined;
+  // A lost connection can report more than one error (the server's FATAL, then the socket's
+  // end): the holder is told once, of the first, which is also what `lost()` answers.
   const listener = (error: Error) => {
-    lost ??= error;
+    if (lost) return;
+    lost = error;
     onLost?.(error);
   };
   conn.on('error', listener);
