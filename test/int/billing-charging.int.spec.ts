@@ -35,10 +35,19 @@ async function podLife(org: string, podId: string, events: [string, number, Reco
   await runner.catchUp();
 }
 
+/** Prepaid credit for an organization, in USD. */
+const fund = (org: string, usd: number) => ledger.transfer({ id: `fund:${org}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(usd) });
+
+/** A billing cycle every 60 s of the controlled clock, from its start to `until` seconds. */
+async function chargeEveryMinute(until: number): Promise<void> {
+  const cycle = new ChargingCycle(t.db, store, ledger, 60_000);
+  for (let s = 0; s <= until; s += 60) await cycle.run(new Date(t0 + s * 1000));
+}
+
 describe('charging cycle (controlled clock)', () => {
   it('charges exactly rate × running seconds, then storage while stopped, nothing while deploying or after delete', async () => {
     const org = 'org_clock1';
-    await ledger.transfer({ id: 'fund:clock1', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    await fund(org, 10);
     // Requested at 0, running at 10 s (deploying is free), stopped at 3,735 s, deleted 1,800 s later.
     await podLife(org, 'pod_clock1', [
       ['PodRequested', 0],
@@ -64,7 +73,7 @@ describe('charging cycle (controlled clock)', () => {
 
   it('charges a volume resized while stopped at its new size from the resize on', async () => {
     const org = 'org_resize';
-    await ledger.transfer({ id: 'fund:resize', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    await fund(org, 10);
     // Stopped at 100 s with 100 GB; shrunk to 20 GB at 1,900 s; deleted at 5,500 s.
     await podLife(org, 'pod_resize', [
       ['PodRequested', 0, { volumeSizeGb: 100 }],
@@ -73,8 +82,7 @@ describe('charging cycle (controlled clock)', () => {
       ['PodUpdated', 1900, { volumeSizeGb: 20 }],
       ['PodDeleteRequested', 5500],
     ]);
-    const cycle = new ChargingCycle(t.db, store, ledger, 60_000);
-    for (let s = 0; s <= 6000; s += 60) await cycle.run(new Date(t0 + s * 1000));
+    await chargeEveryMinute(6000);
     const gpu = Math.floor((390_000 * 100) / 3600);
     const storage = Math.floor((100 * 137 * 1800) / 3600) + Math.floor((20 * 137 * 3600) / 3600);
     expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(10) - gpu - storage);
@@ -83,15 +91,14 @@ describe('charging cycle (controlled clock)', () => {
 
   it('lists usage charges as one history line per pod, kind and hour charged, summing to what the ledger took', async () => {
     const org = 'org_lines';
-    await ledger.transfer({ id: 'fund:lines', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    await fund(org, 10);
     await podLife(org, 'pod_lines', [
       ['PodRequested', 0, { volumeSizeGb: 100 }],
       ['PodRunning', 0, { ip: null, sshPort: null }],
       ['PodStopRequested', 1800],
       ['PodDeleteRequested', 3600],
     ]);
-    const cycle = new ChargingCycle(t.db, store, ledger, 60_000);
-    for (let s = 0; s <= 3660; s += 60) await cycle.run(new Date(t0 + s * 1000));
+    await chargeEveryMinute(3660);
     const history = new ProjectionRunner(t.db, store, [ledgerHistoryProjection]);
     await history.catchUp();
     const lines = async () =>
@@ -122,7 +129,7 @@ describe('charging cycle (controlled clock)', () => {
         ['PodRunning', 2500, { ip: null, sshPort: null }],
         ['PodDeleteRequested', 4321],
       ]);
-    for (const org of ['org_every', 'org_once']) await ledger.transfer({ id: `fund:${org}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(50) });
+    for (const org of ['org_every', 'org_once']) await fund(org, 50);
     const cycle = new ChargingCycle(t.db, store, ledger, 60_000);
     await life('org_every');
     for (let s = 0; s <= 4400; s += 60) await cycle.run(new Date(t0 + s * 1000));

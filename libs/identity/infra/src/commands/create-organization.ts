@@ -3,6 +3,7 @@ import { uuidFromName, type EventStore } from '@volt/event-store';
 import { SCOPES, SlugSchema, organizationStream } from '@volt/identity-contracts';
 import { generateApiKey, hashApiKey, newId, previewOf } from './api-key-secret';
 import { decideForOrganization } from './organization.handlers';
+import { fold } from '@volt/domain';
 import { organizationDecider, type OrganizationEvent } from '@volt/identity-domain';
 
 /**
@@ -50,14 +51,6 @@ export interface CreatedOrganization {
 
 const SYSTEM = { type: 'system' as const, id: 'volt-admin' };
 
-/** The key asked for was the organization's once and was revoked: it is never issued again. */
-export class RevokedKeyError extends Error {
-  override readonly name = 'RevokedKeyError';
-  constructor() {
-    super('That API key was revoked; a revoked key is never issued again.');
-  }
-}
-
 /** Creates an organization and its first key (owner, every scope): what `volt-admin org create` does. */
 export async function createOrganization(store: EventStore, input: CreateOrganizationInput): Promise<CreatedOrganization> {
   const requestedAt = (input.now ?? new Date()).toISOString();
@@ -81,8 +74,8 @@ export async function createOrganization(store: EventStore, input: CreateOrganiz
   const hash = hashApiKey(secret);
   // The key's creation below has a command id of its own, so a key made once and revoked since
   // would be answered as that first creation again: look for it first.
-  const state = history.reduce((s, e) => organizationDecider.evolve(s, { type: e.type, data: e.data } as OrganizationEvent), organizationDecider.initialState());
-  if ([...state.keys.values()].some((k) => k.hash === hash && !k.active)) throw new RevokedKeyError();
+  const state = fold(organizationDecider, history.map((e) => ({ type: e.type, data: e.data }) as OrganizationEvent));
+  if ([...state.keys.values()].some((k) => k.hash === hash && !k.active)) throw new Error('That API key was revoked; a revoked key is never issued again.');
   // Holding this key already is no change; the decider refuses one that was revoked.
   const key = await decideForOrganization(store, ctx(uuidFromName(`first-key:${orgId}:${hash}`)), {
     type: 'CreateApiKey',

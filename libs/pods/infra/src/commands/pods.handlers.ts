@@ -1,4 +1,5 @@
 import { domainError, type CommandEnvelope, type CommandReply, type DomainError, type MessageOf } from '@volt/contracts';
+import { fold } from '@volt/domain';
 import type { Database, EventStore } from '@volt/event-store';
 import { usdToMicros } from '@volt/ledger-contracts';
 import { CreatePod, DeletePod, podStream, StartPod, StopPod, UpdatePod, type Machine, type PodReason, type PodRequested, type PodStatus } from '@volt/pods-contracts';
@@ -67,7 +68,7 @@ export class PodLifecycle {
   /** The pod's state from its stream, with the stream's version and the pod's organization. */
   private async state(podId: string): Promise<PodView> {
     const events = await this.deps.store.readStream(podStream(podId));
-    const state = events.reduce((s, e) => podDecider.evolve(s, { type: e.type, data: e.data } as PodEvent), podDecider.initialState());
+    const state = fold(podDecider, events.map((e) => ({ type: e.type, data: e.data }) as PodEvent));
     const requested = events[0]?.data as Requested | undefined;
     return { ...state, version: events.length, tenantId: events[0]?.tenantId ?? null, machineId: requested?.machineId ?? null };
   }
