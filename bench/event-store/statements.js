@@ -40,7 +40,7 @@ async function main() {
     statement: (s, v) =>
       batch === 1
         ? pool.query({ name: 'statement', text: APPEND_ONE_EVENT_SQL, values: [s, v, randomUUID(), 'BenchEvent', 1, JSON.stringify(payload(v)), metadata, new Date().toISOString()] })
-        : pool.query({ name: 'statement', text: APPEND_ONE_SQL, values: [s, v, false, many(() => randomUUID()), many(() => 'BenchEvent'), many(() => 1), many((j) => JSON.stringify(payload(v + j))), many(() => metadata), many(() => new Date().toISOString())] }),
+        : pool.query({ name: 'statement', text: APPEND_ONE_SQL, values: [s, v, many(() => randomUUID()), many(() => 'BenchEvent'), many(() => 1), many((j) => JSON.stringify(payload(v + j))), many(() => metadata), many(() => new Date().toISOString())] }),
     store: (s, v) => store.append(s, many((j) => ({ type: 'BenchEvent', data: payload(v + j), metadata: meta, occurredAt: new Date().toISOString() })), { expectedVersion: v }),
   };
   const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));

@@ -21,7 +21,7 @@ const root = path.resolve(__dirname, '../..');
 const PODS = Number(process.env.BENCH_PODS ?? 1000);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-/** PostgreSQL's counters for the benchmark's database: transactions committed, and rows written per table. */
+/** PostgreSQL's counters for the benchmark's database: transactions committed, rows written per table, rows read by sequential scans per table. */
 async function pgCounters(databaseUrl) {
   const pg = new Client({ connectionString: databaseUrl });
   await pg.connect();
@@ -29,8 +29,12 @@ async function pgCounters(databaseUrl) {
     // Backends report their counters when idle, at most once a second.
     await new Promise((res) => setTimeout(res, 1200));
     const [db] = (await pg.query('SELECT xact_commit::int AS commits FROM pg_stat_database WHERE datname = current_database()')).rows;
-    const tables = (await pg.query('SELECT relname, (n_tup_ins + n_tup_upd + n_tup_del)::int AS written FROM pg_stat_user_tables')).rows;
-    return { commits: db.commits, written: Object.fromEntries(tables.map((t) => [t.relname, t.written])) };
+    const tables = (await pg.query('SELECT relname, (n_tup_ins + n_tup_upd + n_tup_del)::int AS written, seq_tup_read::int AS scanned FROM pg_stat_user_tables')).rows;
+    return {
+      commits: db.commits,
+      written: Object.fromEntries(tables.map((t) => [t.relname, t.written])),
+      scanned: Object.fromEntries(tables.map((t) => [t.relname, t.scanned])),
+    };
   } finally {
     await pg.end();
   }
@@ -125,7 +129,9 @@ async function round(ctx, r) {
   await waitForCount(ctx.gateway, key, 'running', PODS);
   const tRunning = performance.now();
   const pg1 = await pgCounters(ctx.env.DATABASE_URL);
-  const writtenPerCreate = Object.fromEntries(Object.keys(pg1.written).map((t) => [t, (pg1.written[t] - (pg0.written[t] ?? 0)) / PODS]));
+  const perCreate = (counts0, counts1) => Object.fromEntries(Object.keys(counts1).map((t) => [t, (counts1[t] - (counts0[t] ?? 0)) / PODS]));
+  const writtenPerCreate = perCreate(pg0.written, pg1.written);
+  const scannedPerCreate = perCreate(pg0.scanned, pg1.scanned);
   const stopLatency = await pool(ids.map((id) => () => call(ctx.gateway, key, 'POST', `/api/volt/pods/${id}/stop`)));
   await waitForCount(ctx.gateway, key, 'stopped', PODS);
   const tStopped = performance.now();
@@ -154,6 +160,7 @@ async function round(ctx, r) {
     createCpu,
     commitsPerCreate: (pg1.commits - pg0.commits) / PODS,
     writtenPerCreate,
+    scannedPerCreate,
   };
 }
 
@@ -202,9 +209,14 @@ async function main() {
     const labels = [...new Set(results.flatMap((x) => Object.keys(x.createCpu)))];
     const perCreate = labels.map((k) => [k, median(results.map((x) => x.createCpu[k] ?? 0))]).filter(([, ms]) => ms >= 0.05).sort((a, b) => b[1] - a[1]);
     console.log(`\nCPU per create, by process (ms, create phase): ${perCreate.map(([k, ms]) => `${k} ${ms.toFixed(2)}`).join(', ')}; total ${perCreate.reduce((t, [, ms]) => t + ms, 0).toFixed(2)} ms`);
-    const tables = [...new Set(results.flatMap((x) => Object.keys(x.writtenPerCreate)))];
-    const rowsPerCreate = tables.map((t) => [t, median(results.map((x) => x.writtenPerCreate[t] ?? 0))]).filter(([, n]) => n >= 0.05).sort((a, b) => b[1] - a[1]);
-    console.log(`PostgreSQL per create, until all running (every service): ${f1(m('commitsPerCreate'))} commits; rows written ${rowsPerCreate.map(([t, n]) => `${t} ${f1(n)}`).join(', ')}`);
+    const rowsPerCreate = (key) => {
+      const tables = [...new Set(results.flatMap((x) => Object.keys(x[key])))];
+      const rows = tables.map((t) => [t, median(results.map((x) => x[key][t] ?? 0))]).filter(([, n]) => n >= 0.05).sort((a, b) => b[1] - a[1]);
+      return rows.length === 0 ? 'none' : rows.map(([t, n]) => `${t} ${f1(n)}`).join(', ');
+    };
+    console.log(`PostgreSQL per create, until all running (every service): ${f1(m('commitsPerCreate'))} commits; rows written ${rowsPerCreate('writtenPerCreate')}`);
+    // A plan that scans a growing table where an index would do shows here (rows read by sequential scans).
+    console.log(`PostgreSQL rows read by sequential scans per create: ${rowsPerCreate('scannedPerCreate')}`);
     console.log(`\nper-round create p99 (ms): ${results.map((x) => f1(x.createP99)).join(' ')}; running after last create (s): ${results.map((x) => f1(x.runningAfterLastCreate)).join(' ')}`);
   } finally {
     await stopAll();

@@ -111,6 +111,8 @@ export class EventStore {
 
   append(streamId: string, events: NewEvent[], options: { expectedVersion: ExpectedVersion }): Promise<AppendResult> {
     if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
+    const ids = events.flatMap((e) => (e.id === undefined ? [] : [e.id]));
+    if (new Set(ids).size !== ids.length) return Promise.reject(new Error('append names one event id twice'));
     const expected = options.expectedVersion === 'any' ? null : options.expectedVersion;
     return new Promise<AppendResult>((resolve, reject) => {
       this.queue.push({
@@ -163,54 +165,80 @@ export class EventStore {
 
   /** A lone append: one statement, no lock; a racing writer surfaces as a unique violation. */
   private async writeOne(pending: PendingAppend, attempt = 0): Promise<void> {
-    const e = pending.events;
+    let row: Omit<AppendRow, 'request_index'> | undefined;
     try {
-      if (e.length === 1) {
-        const [appended] = await this.query<Omit<AppendRow, 'request_index' | 'outcome'>>('volt_es_append_one_event', APPEND_ONE_EVENT_SQL, [
-          pending.streamId,
-          pending.expected,
-          e[0].id,
-          e[0].type,
-          e[0].schemaVersion ?? 1,
-          JSON.stringify(e[0].data),
-          JSON.stringify(e[0].metadata),
-          e[0].occurredAt,
-        ]);
-        if (appended) return settle(pending, { ...appended, outcome: 'appended', request_index: 0 });
-        return await this.refused(pending);
-      }
-      const [row] = await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_one', APPEND_ONE_SQL, [
-        pending.streamId,
-        pending.expected,
-        pending.checkIds,
-        e.map((x) => x.id),
-        e.map((x) => x.type),
-        e.map((x) => x.schemaVersion ?? 1),
-        e.map((x) => JSON.stringify(x.data)),
-        e.map((x) => JSON.stringify(x.metadata)),
-        e.map((x) => x.occurredAt),
-      ]);
-      settle(pending, { ...row, request_index: 0 });
+      row = await this.appendOne(pending);
     } catch (error) {
       const { code, constraint } = error as { code?: string; constraint?: string };
       if (code !== UNIQUE_VIOLATION || attempt >= 20) return pending.reject(error instanceof Error ? error : new Error(String(error)));
-      // Lost a race on the same stream: with an expected version that is a conflict; otherwise,
-      // or when the race was over the same event ids, once more decides it.
+      // Lost a race on the same stream, or on the same ids (the append and its repeat at
+      // once): the ids decide first; then, with an expected version, it is a conflict;
+      // otherwise once more decides it.
+      if (pending.checkIds && (await this.settledAsRepeat(pending))) return;
       if (constraint === 'es_events_stream_version_key' && pending.expected !== null) {
         return pending.reject(new ConcurrencyConflictError(pending.streamId, pending.expected, await this.streamVersion(pending.streamId)));
       }
       return this.writeOne(pending, attempt + 1);
     }
+    if (row?.outcome === 'appended') return settle(pending, { ...row, request_index: 0 });
+    // Nothing was written: the ids are stored already, or the expected version did not hold.
+    if (pending.checkIds && (await this.settledAsRepeat(pending))) return;
+    const version = row?.stream_version ?? (await this.streamVersion(pending.streamId));
+    pending.reject(new ConcurrencyConflictError(pending.streamId, pending.expected ?? -1, version));
   }
 
-  /** A one-event append wrote nothing: its id was already stored, or its expected version did not hold. */
-  private async refused(pending: PendingAppend): Promise<void> {
-    const [existing] = await this.readEvents([pending.events[0].id]);
-    if (!existing) {
-      return pending.reject(new ConcurrencyConflictError(pending.streamId, pending.expected ?? -1, await this.streamVersion(pending.streamId)));
+  /**
+   * Appends one request alone: its one event with a plain INSERT (no row back when the id is
+   * stored or the version did not hold), more with the chained statement.
+   */
+  private async appendOne(pending: PendingAppend): Promise<Omit<AppendRow, 'request_index'> | undefined> {
+    const e = pending.events;
+    if (e.length === 1) {
+      const [appended] = await this.query<Omit<AppendRow, 'request_index' | 'outcome'>>('volt_es_append_one_event', APPEND_ONE_EVENT_SQL, [
+        pending.streamId,
+        pending.expected,
+        e[0].id,
+        e[0].type,
+        e[0].schemaVersion ?? 1,
+        JSON.stringify(e[0].data),
+        JSON.stringify(e[0].metadata),
+        e[0].occurredAt,
+      ]);
+      return appended && { ...appended, outcome: 'appended' };
     }
-    if (existing.streamId !== pending.streamId) return pending.reject(new EventIdReusedError(pending.streamId));
-    settle(pending, { request_index: 0, outcome: 'duplicate', stream_version: existing.streamVersion, positions: existing.position, transaction_id: existing.transactionId });
+    const [row] = await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_one', APPEND_ONE_SQL, [
+      pending.streamId,
+      pending.expected,
+      e.map((x) => x.id),
+      e.map((x) => x.type),
+      e.map((x) => x.schemaVersion ?? 1),
+      e.map((x) => JSON.stringify(x.data)),
+      e.map((x) => JSON.stringify(x.metadata)),
+      e.map((x) => x.occurredAt),
+    ]);
+    return row;
+  }
+
+  /**
+   * When the append's ids are stored already, settles it (true): a repeat of the same append
+   * answers its original positions; ids stored elsewhere, or only some of them, are refused.
+   */
+  private async settledAsRepeat(pending: PendingAppend): Promise<boolean> {
+    const stored = await this.readEvents(pending.events.map((e) => e.id));
+    if (stored.length === 0) return false;
+    if (stored.length !== pending.events.length || stored.some((e) => e.streamId !== pending.streamId)) {
+      pending.reject(new EventIdReusedError(pending.streamId));
+      return true;
+    }
+    const inStream = stored.sort((a, b) => a.streamVersion - b.streamVersion);
+    settle(pending, {
+      request_index: 0,
+      outcome: 'duplicate',
+      stream_version: inStream[inStream.length - 1].streamVersion,
+      positions: inStream.map((e) => e.position).join(','),
+      transaction_id: inStream[0].transactionId,
+    });
+    return true;
   }
 
   /** A batch in stream order: one statement when each request is one event on its own stream, else es_append. */
