@@ -1,4 +1,8 @@
 import { sql } from 'kysely';
+import { startService } from '@volt/platform';
+import { customerAccount } from '@volt/ledger-contracts';
+import { Ledger } from '@volt/ledger-infra';
+import { ledgerService } from '../../apps/ledger/src/ledger.service';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TERMINAL_STATUSES } from '@volt/pods-contracts';
 import { sshAnswers } from '@volt/pods-infra';
@@ -44,6 +48,24 @@ describe('provider faults', () => {
     const failed = (await stack.call('GET', '/api/volt/pods?status=failed')).body.pods;
     expect(failed[0]).toMatchObject({ status: 'failed', reason: 'provider_error', status_message: expect.stringMatching(/Nothing was charged/) });
     expect((await simInstances(stack)).length).toBe(before);
+  });
+
+  it('a create that failed on the provider runs again when retried with the same Idempotency-Key, once', async () => {
+    await simAdmin(stack, 'PUT', '/faults/lium', { errorRate: { create: 1 } });
+    const headers = { 'idempotency-key': `retry-${Date.now()}` };
+    const failed = await stack.call('POST', '/api/volt/pods', { body: body(), headers });
+    expect(failed.status).toBe(502);
+    await simAdmin(stack, 'PUT', '/faults/lium', {});
+    // Before, the retry's command had the failed one's id, JetStream dropped it as a duplicate,
+    // and the retry waited 10 s for a 504 saying it would complete (it never did).
+    const retried = await stack.call('POST', '/api/volt/pods', { body: body(), headers });
+    expect(retried.status).toBe(201);
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
+    const replayed = await stack.call('POST', '/api/volt/pods', { body: body(), headers });
+    expect(replayed).toMatchObject({ status: 201, body: { id: retried.body.id } });
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+    await podReaches(stack, retried.body.id, 'running');
+    expect(await instancesOf(retried.body.id)).toHaveLength(1);
   });
 
   it('a destroy that silently does nothing is retried until the instance is really gone, and counted', async () => {
@@ -270,4 +292,33 @@ describe('reconciliation', () => {
       }
     }
   });
+});
+
+describe('the ledger not answering', () => {
+  it('fails the create and, once the ledger is back, leaves none of the customer’s money held', async () => {
+    const { apiKey, orgId } = await stack.createOrg('Ledger Down');
+    const held = async () => (await new Ledger(stack.db.db).account(customerAccount(orgId))).held;
+    await stack.ledger.stop();
+    const bare = { machine_id: 'mach_a100_01', template_id: 'tpl_pytorch21' };
+    const r = await stack.call('POST', '/api/volt/pods', { key: apiKey, body: bare });
+    expect(r.status).toBe(503);
+    expect(r.body).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/nothing was provisioned or charged/) });
+    expect((await stack.call('GET', '/api/volt/pods', { key: apiKey })).body.total).toBe(0);
+    // The placing was queued, durable, and so was its release: whichever the ledger takes
+    // first, nothing stays held (before, the hold stayed for its two hours).
+    stack.ledger = await startService(ledgerService(), stack.env);
+    // Placed then released, or released first (the hold's id voided) and the placing refused.
+    const settled = async () => {
+      const { rows } = await sql<{ status: string }>`SELECT status FROM ledger_entries WHERE kind = 'hold' AND (tenant_id = ${orgId} OR status = 'voided')`.execute(stack.db.db);
+      if (rows.length !== 1) return false;
+      if (rows[0].status === 'released') return true;
+      return rows[0].status === 'voided' && (await metric(stack.ledger.url, 'volt_ledger_requests_total{kind="hold",outcome="mismatch"}')) >= 1;
+    };
+    await eventually('the queued placing and release to be applied', settled);
+    expect(await held()).toBe(0);
+    // And the retry works, with its own hold.
+    const retried = await stack.call('POST', '/api/volt/pods', { key: apiKey, body: bare });
+    expect(retried.status).toBe(201);
+    expect(await held()).toBeGreaterThan(0);
+  }, 30_000);
 });

@@ -45,6 +45,7 @@ export interface TestStack {
   call(method: string, path: string, options?: CallOptions): Promise<CallResult>;
   /** A new organization and its owner key, visible to the gateways once they have read it. */
   createOrg(name: string): Promise<{ orgId: string; apiKey: string }>;
+  /** Stops the services this stack holds now (a test may replace one) and drops its database. */
   stop(): Promise<void>;
 }
 
@@ -130,11 +131,12 @@ export async function startStack(options: { env?: Record<string, string>; gatewa
     env,
     call,
     createOrg,
-    async stop() {
-      for (const g of gateways) await g.stop();
-      await pods.stop();
-      await billing.stop();
-      await ledger.stop();
+    // The services as they are now: a test may have replaced one (stopped it, started another).
+    async stop(this: TestStack) {
+      for (const g of this.gateways) await g.stop();
+      await this.pods.stop();
+      await this.billing.stop();
+      await this.ledger.stop();
       await sim.close();
       await messaging.cleanup();
       await db.drop();

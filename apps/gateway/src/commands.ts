@@ -1,5 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { uuidFromName } from '@volt/event-store';
+import { newId } from '@volt/identity-infra';
 import type { CommandReply } from '@volt/contracts';
 import { CommandTimeoutError } from '@volt/messaging';
 import type { VoltRuntime } from '@volt/platform';
@@ -13,6 +14,21 @@ import type { Caller } from './http/caller';
 export function commandIdFor(caller: Caller, type: string): string {
   return caller.idempotencyKey ? uuidFromName(`${caller.tenantId}:${type}:${caller.idempotencyKey}`) : randomUUID();
 }
+
+/**
+ * The id of a resource the request creates (`pod_…`): with an Idempotency-Key, derived from it
+ * like the command id, so that a run of the request again after its process died creates the
+ * same resource rather than a second one; otherwise new.
+ */
+export function resourceIdFor(caller: Caller, prefix: string): string {
+  if (!caller.idempotencyKey) return newId(prefix);
+  const digest = createHash('sha256').update(`${caller.tenantId}:${prefix}:${caller.idempotencyKey}`).digest();
+  let id = '';
+  for (let i = 0; i < 16; i++) id += BASE62[digest[i] % 62];
+  return `${prefix}_${id}`;
+}
+
+const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 /**
  * Sends a command to the context that owns it and returns its result, or throws

@@ -1,11 +1,10 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import { PageQuerySchema } from '@volt/contracts';
-import { newId } from '@volt/identity-infra';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import { CreateDockerCredentialBodySchema, type DockerCredential, DockerCredentialDeletedSchema, DockerCredentialIdSchema, DockerCredentialListSchema, DockerCredentialSchema, dockerSecretAad } from '@volt/pods-contracts';
 import { findDockerCredential, listDockerCredentials } from '@volt/pods-infra';
 import type { Keyring } from '@volt/secrets';
-import { sendCommand } from '../commands';
+import { resourceIdFor, sendCommand } from '../commands';
 import { ReadCache } from '../read-cache';
 import { SECRETS_KEYRING } from '../gateway.config';
 import { Access } from '../http/access';
@@ -51,7 +50,7 @@ export class DockerCredentialsController {
   @Access({ scope: 'docker-credentials' })
   create(@CurrentCaller() caller: Caller, @Body() body: unknown): Promise<DockerCredential> {
     const input = parseWith(CreateDockerCredentialBodySchema, body, 'body');
-    const credentialId = newId('cred');
+    const credentialId = resourceIdFor(caller, 'cred');
     return this.cache.changing('docker-credentials', caller.tenantId, () => sendCommand<DockerCredential>(this.runtime, caller, 'pods', 'AddDockerCredential', {
       credentialId,
       name: input.name,

@@ -149,7 +149,7 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
     switch (outcome.kind) {
       case 'started':
         request.idempotent = { tenantId, key };
-        request.volt.idempotencyKey = `${key}:${hash}`;
+        request.volt.idempotencyKey = `${key}:${hash}:${outcome.attempt}`;
         return;
       case 'replay':
         reply.code(outcome.status).header('content-type', 'application/json; charset=utf-8').header('Idempotent-Replayed', 'true');
@@ -170,8 +170,10 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
     if (request.idempotent) {
       const { tenantId, key } = request.idempotent;
       request.idempotent = undefined;
-      if (reply.statusCode >= 500) await idempotency.abandon(tenantId, key);
-      else await idempotency.complete(tenantId, key, reply.statusCode, body);
+      // A timeout (504) leaves the key in flight: its command completes on its own, and a retry
+      // that ran it again would do it twice. Other failures on our side are run again by a retry.
+      if (reply.statusCode < 500) await idempotency.complete(tenantId, key, reply.statusCode, body);
+      else if (reply.statusCode !== 504) await idempotency.abandon(tenantId, key);
     }
     const record = {
       tenantId: caller.tenantId,

@@ -2,8 +2,9 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Quer
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import { PageQuerySchema } from '@volt/contracts';
 import { AddMemberBodySchema, ApiKeyCreatedSchema, ApiKeyListSchema, ApiKeyRevokedSchema, ChangeMemberBodySchema, CreateApiKeyBodySchema, MemberListSchema, MemberRemovedSchema, MemberSchema, OrganizationSchema } from '@volt/identity-contracts';
-import { findOrganization, listMembers, newId, organizationView } from '@volt/identity-infra';
+import { findOrganization, listMembers, organizationView } from '@volt/identity-infra';
 import { IdentityCommands, ApiKeysService } from '../api-keys/api-keys.service';
+import { resourceIdFor } from '../commands';
 import { Access } from '../http/access';
 import { ApiException, parseWith } from '../http/api-error';
 import { CurrentCaller, type Caller } from '../http/caller';
@@ -79,7 +80,7 @@ export class OrgsController {
     const input = parseWith(AddMemberBodySchema, body, 'body');
     const events = await this.commands.run(caller, {
       type: 'AddMember',
-      data: { memberId: newId('mem'), email: input.email, role: input.role, requesterRole: caller.role, requestedAt: new Date().toISOString() },
+      data: { memberId: resourceIdFor(caller, 'mem'), email: input.email, role: input.role, requesterRole: caller.role, requestedAt: new Date().toISOString() },
     });
     const added = events.find((e) => e.type === 'MemberAdded')!;
     return { id: added.data.memberId, email: added.data.email, role: added.data.role, added_at: added.data.addedAt };

@@ -1,5 +1,4 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query } from '@nestjs/common';
-import { newId } from '@volt/identity-infra';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import {
   CanTerminateSchema,
@@ -17,7 +16,7 @@ import {
 } from '@volt/pods-contracts';
 import { findPod, listPods, podDetail, runSecondsAt, type PodRow } from '@volt/pods-infra';
 import { podUsage } from '@volt/billing-infra';
-import { sendCommand } from '../commands';
+import { resourceIdFor, sendCommand } from '../commands';
 import { Access } from '../http/access';
 import { ApiException, parseWith } from '../http/api-error';
 import { CurrentCaller, type Caller } from '../http/caller';
@@ -86,7 +85,7 @@ export class PodsController {
   @Access({ scope: 'pods', limit: 'pod-create' })
   async create(@CurrentCaller() caller: Caller, @Body() body: unknown): Promise<Pod> {
     const targon = typeof body === 'object' && body !== null && (body as { provider?: unknown }).provider === 'targon';
-    const podId = newId('pod');
+    const podId = resourceIdFor(caller, 'pod');
     const requestedAt = new Date().toISOString();
     const common = { podId, requestedAt, name: '', sshKeyIds: [] as string[] };
     let data;

@@ -2,9 +2,8 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query } f
 import { PageQuerySchema } from '@volt/contracts';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import { CreateSshKeyBodySchema, type SshKey, SshKeyDeletedSchema, SshKeyIdSchema, SshKeyListSchema, SshKeySchema } from '@volt/pods-contracts';
-import { newId } from '@volt/identity-infra';
 import { listSshKeys } from '@volt/pods-infra';
-import { sendCommand } from '../commands';
+import { resourceIdFor, sendCommand } from '../commands';
 import { ReadCache } from '../read-cache';
 import { Access } from '../http/access';
 import { ApiException, parseWith } from '../http/api-error';
@@ -38,7 +37,7 @@ export class SshKeysController {
     const input = parseWith(CreateSshKeyBodySchema, body, 'body');
     return this.cache.changing('ssh-keys', caller.tenantId, () =>
       sendCommand<SshKey>(this.runtime, caller, 'pods', 'AddSshKey', {
-        keyId: newId('key'),
+        keyId: resourceIdFor(caller, 'key'),
         name: input.name,
         publicKey: input.public_key,
         requestedAt: new Date().toISOString(),

@@ -1,10 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query } from '@nestjs/common';
 import { PageQuerySchema } from '@volt/contracts';
-import { newId } from '@volt/identity-infra';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import { CreateTemplateBodySchema, type Template, TemplateDeletedSchema, TemplateIdSchema, TemplateListSchema, TemplateSchema, TemplateUpdatedSchema, UpdateTemplateBodySchema } from '@volt/pods-contracts';
 import { findTemplate, listTemplates } from '@volt/pods-infra';
-import { sendCommand } from '../commands';
+import { resourceIdFor, sendCommand } from '../commands';
 import { ReadCache } from '../read-cache';
 import { Access } from '../http/access';
 import { ApiException, parseWith } from '../http/api-error';
@@ -49,7 +48,7 @@ export class TemplatesController {
   async create(@CurrentCaller() caller: Caller, @Body() body: unknown): Promise<Template> {
     const input = parseWith(CreateTemplateBodySchema, body, 'body');
     const { templateId } = await this.cache.changing('templates', caller.tenantId, () => sendCommand<{ templateId: string }>(this.runtime, caller, 'pods', 'CreateTemplate', {
-      templateId: newId('tpl'),
+      templateId: resourceIdFor(caller, 'tpl'),
       name: input.name,
       image: input.image,
       category: input.category,

@@ -85,4 +85,19 @@ export const identityMigrations: Record<string, Migration> = {
       await sql`DROP FUNCTION IF EXISTS gw_audit_is_append_only()`.execute(db);
     },
   },
+  '2026-11-30T1800-idempotency-attempts': {
+    async up(db: Kysely<any>) {
+      // A key whose attempt failed on our side is kept as 'abandoned' with its attempt count,
+      // not deleted, so that the retry's commands get new ids (see IdempotencyStore.abandon).
+      await sql`ALTER TABLE gw_idempotency ADD COLUMN attempt integer NOT NULL DEFAULT 0`.execute(db);
+      await sql`ALTER TABLE gw_idempotency DROP CONSTRAINT gw_idempotency_state_check`.execute(db);
+      await sql`ALTER TABLE gw_idempotency ADD CONSTRAINT gw_idempotency_state_check CHECK (state IN ('in_flight', 'done', 'abandoned'))`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`DELETE FROM gw_idempotency WHERE state = 'abandoned'`.execute(db);
+      await sql`ALTER TABLE gw_idempotency DROP CONSTRAINT gw_idempotency_state_check`.execute(db);
+      await sql`ALTER TABLE gw_idempotency ADD CONSTRAINT gw_idempotency_state_check CHECK (state IN ('in_flight', 'done'))`.execute(db);
+      await sql`ALTER TABLE gw_idempotency DROP COLUMN attempt`.execute(db);
+    },
+  },
 };

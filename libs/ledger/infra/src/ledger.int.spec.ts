@@ -174,13 +174,49 @@ describe('ledger: holds', () => {
     expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(5), held: 0, available: usdToMicros(5) });
     expect(await ledger.release({ id: `rel:${org}`, holdId: hold.id })).toMatchObject({ ok: false, code: 'CONFLICT' });
     expect(await ledger.capture({ id: `cap:${org}`, holdId: hold.id, amount: usdToMicros(5) })).toMatchObject({ ok: true, duplicate: true });
-    expect(await ledger.release({ id: `rel:${org}:x`, holdId: 'nope' })).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+    expect(await ledger.capture({ id: `cap:${org}:x`, holdId: `nope:${org}`, amount: 1 })).toMatchObject({ ok: false, code: 'NOT_FOUND' });
 
     const short = { ...hold, id: `short:${org}`, amount: usdToMicros(1), expiresAt: new Date(Date.now() - 1000).toISOString() };
     await ledger.hold(short);
     expect(await ledger.expireHolds()).toBeGreaterThanOrEqual(1);
     expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(5), held: 0, available: usdToMicros(5) });
     expect(await ledger.expireHolds()).toBe(0);
+    expect(await total()).toBe(0);
+  });
+});
+
+describe('ledger: a hold released before it is placed', () => {
+  it('is never placed: the release voids its id, and the placing that comes after is refused', async () => {
+    const org = fresh();
+    await deposit(org, 10);
+    const hold = { id: `early:${org}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(8), expiresAt: new Date(Date.now() + 3600_000).toISOString() };
+    expect(await ledger.release({ id: `release:${hold.id}`, holdId: hold.id })).toMatchObject({ ok: true, duplicate: false });
+    expect(await ledger.release({ id: `release:${hold.id}`, holdId: hold.id })).toMatchObject({ ok: true, duplicate: true });
+    expect(await ledger.hold(hold)).toMatchObject({ ok: false, code: 'CONFLICT' });
+    expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(10), held: 0, available: usdToMicros(10) });
+    expect(await ledger.expireHolds()).toBe(0);
+    expect(await total()).toBe(0);
+  });
+
+  it('leaves nothing held whichever of the two comes first, when they race on four instances', async () => {
+    const org = fresh();
+    await deposit(org, 100);
+    const ids = Array.from({ length: 40 }, (_, i) => `race:${org}:${i}`);
+    const outcomes = await Promise.all(
+      ids.map(async (id, i) => {
+        const place = () => ledgers[i % 4].hold({ id, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: usdToMicros(1), expiresAt: new Date(Date.now() + 3600_000).toISOString() });
+        const release = () => ledgers[(i + 1) % 4].release({ id: `release:${id}`, holdId: id });
+        // Half start with the placing, half with the release; all overlap.
+        const [held, released] = i % 2 === 0 ? await Promise.all([place(), release()]) : (await Promise.all([release(), place()])).reverse();
+        expect(released.ok).toBe(true);
+        return held.ok ? 'placed, then released' : held.code;
+      }),
+    );
+    expect(outcomes.every((o) => o === 'placed, then released' || o === 'CONFLICT')).toBe(true);
+    expect(await ledger.account(customerAccount(org))).toEqual({ balance: usdToMicros(100), held: 0, available: usdToMicros(100) });
+    const placed = outcomes.filter((o) => o !== 'CONFLICT').length;
+    const closed = await sql<{ n: string }>`SELECT count(*)::text AS n FROM es_events WHERE type = 'HoldClosed' AND data->>'holdId' = ANY(${ids})`.execute(t.db);
+    expect(Number(closed.rows[0].n)).toBe(placed);
     expect(await total()).toBe(0);
   });
 });

@@ -160,7 +160,8 @@ export class Ledger {
 
   private outcome(request: Request, outcome: string): LedgerOutcome {
     applied.inc({ kind: request.kind, outcome });
-    if (outcome === 'posted' || outcome === 'duplicate') return { ok: true, id: request.id, duplicate: outcome === 'duplicate' };
+    // 'voided': a release that came before its hold; the hold, when it comes, is refused.
+    if (outcome === 'posted' || outcome === 'duplicate' || outcome === 'voided') return { ok: true, id: request.id, duplicate: outcome === 'duplicate' };
     if (outcome === 'mismatch') return { ok: false, code: 'CONFLICT', message: `Request id ${request.id} was already used for a different ${request.kind}.` };
     const refusal = REFUSALS[outcome];
     return { ok: false, code: refusal.code, message: refusal.message };

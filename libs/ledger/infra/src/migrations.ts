@@ -7,6 +7,104 @@ import type { Migration } from 'kysely/migration';
  * store, atomically, for a whole batch of requests. Balances are integers (micro-dollars); a customer account can never
  * have less than it holds (the UPDATE's condition refuses it, and a CHECK backs it up).
  */
+/** ledger_apply_one as first made (2026-11-23); later versions are derived from this text. */
+const APPLY_ONE = `        -- Applies one request (p) inside the caller's transaction and returns its outcome
+        -- ('posted', 'duplicate', 'mismatch', or a refusal: 'VL001' not enough money, 'VL002'
+        -- unknown hold, 'VL003' hold already closed, 'VL004' capture above the hold) with the
+        -- event to append for a posted one. A refusal leaves nothing behind.
+        CREATE FUNCTION ledger_apply_one(p jsonb, p_event jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+        DECLARE
+          v_kind text := p->>'kind';
+          v_id text := p->>'id';
+          v_amount bigint := coalesce((p->>'amount')::bigint, 0);
+          v_old ledger_entries;
+          v_hold ledger_entries;
+          v_type text;
+          v_data jsonb;
+          v_refusal text;
+          v_shard smallint := abs(hashtext(p->>'id')) % 16;
+          v_owed bigint := 0;
+          v_extra jsonb := '[]'::jsonb;
+        BEGIN
+          -- The id is taken first and once. A concurrent twin in another transaction waits
+          -- here for the first to commit (then it is a duplicate) or roll back (then it goes on).
+          INSERT INTO ledger_entries (entry_id, kind, debit, credit, amount, hold_id, status, expires_at, tenant_id, resource, description)
+          VALUES (v_id, v_kind, coalesce(p->>'debit', ''), coalesce(p->>'credit', ''), v_amount, p->>'holdId',
+                  CASE WHEN v_kind = 'hold' THEN 'pending' END, (p->>'expiresAt')::timestamptz,
+                  coalesce(ledger_tenant(nullif(p->>'debit', '')), ledger_tenant(nullif(p->>'credit', ''))),
+                  p->>'resource', coalesce(p->>'description', ''))
+          ON CONFLICT (entry_id) DO NOTHING;
+          IF NOT FOUND THEN
+            SELECT * INTO v_old FROM ledger_entries WHERE entry_id = v_id;
+            IF v_old.kind = v_kind AND (
+                 (v_kind IN ('transfer', 'hold', 'charge') AND v_old.debit = p->>'debit' AND v_old.credit = p->>'credit' AND v_old.amount = v_amount)
+              OR (v_kind IN ('capture', 'release', 'expire') AND v_old.hold_id = p->>'holdId' AND (v_kind <> 'capture' OR v_old.amount = v_amount))) THEN
+              RETURN jsonb_build_object('outcome', 'duplicate');
+            END IF;
+            RETURN jsonb_build_object('outcome', 'mismatch');
+          END IF;
+
+          IF v_kind = 'charge' THEN
+            RETURN ledger_charge(p, p_event);
+          ELSIF v_kind = 'transfer' THEN
+            IF NOT ledger_pair(p->>'debit', p->>'credit', v_amount, 0, v_shard) THEN v_refusal := 'VL001'; END IF;
+            v_type := 'TransferPosted';
+            v_data := jsonb_build_object('transferId', v_id, 'debit', p->>'debit', 'credit', p->>'credit', 'amount', v_amount,
+                        'tenantId', coalesce(ledger_tenant(p->>'debit'), ledger_tenant(p->>'credit')), 'resource', p->'resource',
+                        'description', coalesce(p->>'description', ''), 'at', p_event->>'occurred_at');
+            -- Money coming in from outside (a top-up, a voucher) pays what the organization owes first.
+            IF v_refusal IS NULL AND ledger_kind(p->>'credit') = 'customer' AND ledger_kind(p->>'debit') = 'system' THEN
+              SELECT -coalesce(sum(balance), 0) INTO v_owed FROM ledger_accounts WHERE account_id = 'arrears:' || ledger_tenant(p->>'credit');
+              IF v_owed > 0 THEN
+                v_owed := least(v_owed, v_amount);
+                PERFORM ledger_pair(p->>'credit', 'arrears:' || ledger_tenant(p->>'credit'), v_owed, 0, v_shard);
+                v_extra := jsonb_build_array(jsonb_build_object(
+                  'event_id', md5('ledger:' || v_id || ':arrears')::uuid, 'occurred_at', p_event->>'occurred_at', 'type', 'TransferPosted', 'schema_version', 1,
+                  'data', jsonb_build_object('transferId', v_id || ':arrears', 'debit', p->>'credit', 'credit', 'arrears:' || ledger_tenant(p->>'credit'),
+                            'amount', v_owed, 'tenantId', ledger_tenant(p->>'credit'), 'resource', NULL, 'description', 'arrears paid from ' || v_id,
+                            'at', p_event->>'occurred_at'),
+                  'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', ledger_tenant(p->>'credit'))));
+              END IF;
+            END IF;
+          ELSIF v_kind = 'hold' THEN
+            IF NOT ledger_move(p->>'debit', 0, v_amount, v_shard) THEN v_refusal := 'VL001'; END IF;
+            v_type := 'HoldPlaced';
+            v_data := jsonb_build_object('transferId', v_id, 'debit', p->>'debit', 'credit', p->>'credit', 'amount', v_amount,
+                        'tenantId', ledger_tenant(p->>'debit'), 'resource', p->'resource', 'description', coalesce(p->>'description', ''),
+                        'expiresAt', p->>'expiresAt', 'at', p_event->>'occurred_at');
+          ELSE
+            SELECT * INTO v_hold FROM ledger_entries WHERE entry_id = p->>'holdId' AND kind = 'hold' FOR UPDATE;
+            IF v_kind <> 'capture' THEN v_amount := 0; END IF;
+            IF NOT FOUND THEN v_refusal := 'VL002';
+            ELSIF v_hold.status <> 'pending' THEN v_refusal := 'VL003';
+            ELSIF v_amount > v_hold.amount THEN v_refusal := 'VL004';
+            ELSIF NOT ledger_pair(v_hold.debit, v_hold.credit, v_amount, -v_hold.amount, v_shard) THEN v_refusal := 'VL001';
+            ELSE
+              UPDATE ledger_entries SET status = CASE v_kind WHEN 'capture' THEN 'captured' WHEN 'release' THEN 'released' ELSE 'expired' END
+               WHERE entry_id = v_hold.entry_id;
+              UPDATE ledger_entries SET debit = v_hold.debit, credit = v_hold.credit, amount = v_amount, tenant_id = v_hold.tenant_id, resource = v_hold.resource
+               WHERE entry_id = v_id;
+              v_type := 'HoldClosed';
+              v_data := jsonb_build_object('transferId', v_id, 'holdId', v_hold.entry_id, 'debit', v_hold.debit, 'credit', v_hold.credit,
+                          'held', v_hold.amount, 'captured', v_amount,
+                          'how', CASE v_kind WHEN 'capture' THEN 'captured' WHEN 'release' THEN 'released' ELSE 'expired' END,
+                          'tenantId', v_hold.tenant_id, 'resource', v_hold.resource, 'at', p_event->>'occurred_at');
+            END IF;
+          END IF;
+
+          IF v_refusal IS NOT NULL THEN
+            -- Nothing moved (a refused move changes no row); the id is given back.
+            DELETE FROM ledger_entries WHERE entry_id = v_id;
+            RETURN jsonb_build_object('outcome', v_refusal);
+          END IF;
+          RETURN jsonb_build_object('outcome', 'posted', 'event', jsonb_build_object(
+            'stream_id', 'ledger:transfer:' || v_id, 'expected_version', 0, 'check_ids', true,
+            'events', jsonb_build_array(p_event || jsonb_build_object('type', v_type, 'schema_version', 1, 'data', v_data,
+                        'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', v_data->>'tenantId'))) || v_extra));
+        END $$;
+
+`;
+
 export const ledgerMigrations: Record<string, Migration> = {
   '2026-11-23T0300-ledger': {
     async up(db: Kysely<any>) {
@@ -110,102 +208,7 @@ export const ledgerMigrations: Record<string, Migration> = {
                         'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', v_data->>'tenantId')))));
         END $$;
 
-        -- Applies one request (p) inside the caller's transaction and returns its outcome
-        -- ('posted', 'duplicate', 'mismatch', or a refusal: 'VL001' not enough money, 'VL002'
-        -- unknown hold, 'VL003' hold already closed, 'VL004' capture above the hold) with the
-        -- event to append for a posted one. A refusal leaves nothing behind.
-        CREATE FUNCTION ledger_apply_one(p jsonb, p_event jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-        DECLARE
-          v_kind text := p->>'kind';
-          v_id text := p->>'id';
-          v_amount bigint := coalesce((p->>'amount')::bigint, 0);
-          v_old ledger_entries;
-          v_hold ledger_entries;
-          v_type text;
-          v_data jsonb;
-          v_refusal text;
-          v_shard smallint := abs(hashtext(p->>'id')) % 16;
-          v_owed bigint := 0;
-          v_extra jsonb := '[]'::jsonb;
-        BEGIN
-          -- The id is taken first and once. A concurrent twin in another transaction waits
-          -- here for the first to commit (then it is a duplicate) or roll back (then it goes on).
-          INSERT INTO ledger_entries (entry_id, kind, debit, credit, amount, hold_id, status, expires_at, tenant_id, resource, description)
-          VALUES (v_id, v_kind, coalesce(p->>'debit', ''), coalesce(p->>'credit', ''), v_amount, p->>'holdId',
-                  CASE WHEN v_kind = 'hold' THEN 'pending' END, (p->>'expiresAt')::timestamptz,
-                  coalesce(ledger_tenant(nullif(p->>'debit', '')), ledger_tenant(nullif(p->>'credit', ''))),
-                  p->>'resource', coalesce(p->>'description', ''))
-          ON CONFLICT (entry_id) DO NOTHING;
-          IF NOT FOUND THEN
-            SELECT * INTO v_old FROM ledger_entries WHERE entry_id = v_id;
-            IF v_old.kind = v_kind AND (
-                 (v_kind IN ('transfer', 'hold', 'charge') AND v_old.debit = p->>'debit' AND v_old.credit = p->>'credit' AND v_old.amount = v_amount)
-              OR (v_kind IN ('capture', 'release', 'expire') AND v_old.hold_id = p->>'holdId' AND (v_kind <> 'capture' OR v_old.amount = v_amount))) THEN
-              RETURN jsonb_build_object('outcome', 'duplicate');
-            END IF;
-            RETURN jsonb_build_object('outcome', 'mismatch');
-          END IF;
-
-          IF v_kind = 'charge' THEN
-            RETURN ledger_charge(p, p_event);
-          ELSIF v_kind = 'transfer' THEN
-            IF NOT ledger_pair(p->>'debit', p->>'credit', v_amount, 0, v_shard) THEN v_refusal := 'VL001'; END IF;
-            v_type := 'TransferPosted';
-            v_data := jsonb_build_object('transferId', v_id, 'debit', p->>'debit', 'credit', p->>'credit', 'amount', v_amount,
-                        'tenantId', coalesce(ledger_tenant(p->>'debit'), ledger_tenant(p->>'credit')), 'resource', p->'resource',
-                        'description', coalesce(p->>'description', ''), 'at', p_event->>'occurred_at');
-            -- Money coming in from outside (a top-up, a voucher) pays what the organization owes first.
-            IF v_refusal IS NULL AND ledger_kind(p->>'credit') = 'customer' AND ledger_kind(p->>'debit') = 'system' THEN
-              SELECT -coalesce(sum(balance), 0) INTO v_owed FROM ledger_accounts WHERE account_id = 'arrears:' || ledger_tenant(p->>'credit');
-              IF v_owed > 0 THEN
-                v_owed := least(v_owed, v_amount);
-                PERFORM ledger_pair(p->>'credit', 'arrears:' || ledger_tenant(p->>'credit'), v_owed, 0, v_shard);
-                v_extra := jsonb_build_array(jsonb_build_object(
-                  'event_id', md5('ledger:' || v_id || ':arrears')::uuid, 'occurred_at', p_event->>'occurred_at', 'type', 'TransferPosted', 'schema_version', 1,
-                  'data', jsonb_build_object('transferId', v_id || ':arrears', 'debit', p->>'credit', 'credit', 'arrears:' || ledger_tenant(p->>'credit'),
-                            'amount', v_owed, 'tenantId', ledger_tenant(p->>'credit'), 'resource', NULL, 'description', 'arrears paid from ' || v_id,
-                            'at', p_event->>'occurred_at'),
-                  'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', ledger_tenant(p->>'credit'))));
-              END IF;
-            END IF;
-          ELSIF v_kind = 'hold' THEN
-            IF NOT ledger_move(p->>'debit', 0, v_amount, v_shard) THEN v_refusal := 'VL001'; END IF;
-            v_type := 'HoldPlaced';
-            v_data := jsonb_build_object('transferId', v_id, 'debit', p->>'debit', 'credit', p->>'credit', 'amount', v_amount,
-                        'tenantId', ledger_tenant(p->>'debit'), 'resource', p->'resource', 'description', coalesce(p->>'description', ''),
-                        'expiresAt', p->>'expiresAt', 'at', p_event->>'occurred_at');
-          ELSE
-            SELECT * INTO v_hold FROM ledger_entries WHERE entry_id = p->>'holdId' AND kind = 'hold' FOR UPDATE;
-            IF v_kind <> 'capture' THEN v_amount := 0; END IF;
-            IF NOT FOUND THEN v_refusal := 'VL002';
-            ELSIF v_hold.status <> 'pending' THEN v_refusal := 'VL003';
-            ELSIF v_amount > v_hold.amount THEN v_refusal := 'VL004';
-            ELSIF NOT ledger_pair(v_hold.debit, v_hold.credit, v_amount, -v_hold.amount, v_shard) THEN v_refusal := 'VL001';
-            ELSE
-              UPDATE ledger_entries SET status = CASE v_kind WHEN 'capture' THEN 'captured' WHEN 'release' THEN 'released' ELSE 'expired' END
-               WHERE entry_id = v_hold.entry_id;
-              UPDATE ledger_entries SET debit = v_hold.debit, credit = v_hold.credit, amount = v_amount, tenant_id = v_hold.tenant_id, resource = v_hold.resource
-               WHERE entry_id = v_id;
-              v_type := 'HoldClosed';
-              v_data := jsonb_build_object('transferId', v_id, 'holdId', v_hold.entry_id, 'debit', v_hold.debit, 'credit', v_hold.credit,
-                          'held', v_hold.amount, 'captured', v_amount,
-                          'how', CASE v_kind WHEN 'capture' THEN 'captured' WHEN 'release' THEN 'released' ELSE 'expired' END,
-                          'tenantId', v_hold.tenant_id, 'resource', v_hold.resource, 'at', p_event->>'occurred_at');
-            END IF;
-          END IF;
-
-          IF v_refusal IS NOT NULL THEN
-            -- Nothing moved (a refused move changes no row); the id is given back.
-            DELETE FROM ledger_entries WHERE entry_id = v_id;
-            RETURN jsonb_build_object('outcome', v_refusal);
-          END IF;
-          RETURN jsonb_build_object('outcome', 'posted', 'event', jsonb_build_object(
-            'stream_id', 'ledger:transfer:' || v_id, 'expected_version', 0, 'check_ids', true,
-            'events', jsonb_build_array(p_event || jsonb_build_object('type', v_type, 'schema_version', 1, 'data', v_data,
-                        'metadata', (p_event->'metadata') || jsonb_build_object('tenantId', v_data->>'tenantId'))) || v_extra));
-        END $$;
-
-        -- Applies many requests in one transaction (one commit for all) and appends their
+${APPLY_ONE}        -- Applies many requests in one transaction (one commit for all) and appends their
         -- events in one es_append call. Outcomes come back in the requests' order.
         CREATE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
         DECLARE
@@ -399,7 +402,36 @@ export const ledgerMigrations: Record<string, Migration> = {
       await sql`DROP FUNCTION IF EXISTS ledger_settle_arrears(text, jsonb)`.execute(db);
     },
   },
+  '2026-11-30T1700-ledger-release-before-hold': {
+    async up(db: Kysely<any>) {
+      // A hold can be released before it is placed: its placer (the pods service) gave up
+      // waiting for the ledger and released it, while the placing command, durable, was still
+      // queued. The release then takes the hold's id as a void hold, and the placing, when it
+      // comes, is refused (the id was used for something else) instead of holding the
+      // customer's money for nothing until it expires. A hold being placed at that moment makes
+      // the release's insert wait for it; the release then finds it and releases it as usual.
+      await sql.raw(applyOneReleasingEarly()).execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql.raw(APPLY_ONE.replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION')).execute(db);
+    },
+  },
 };
+
+/** ledger_apply_one whose release of a hold not yet placed voids the hold's id ('voided'). */
+function applyOneReleasingEarly(): string {
+  const lookup = `SELECT * INTO v_hold FROM ledger_entries WHERE entry_id = p->>'holdId' AND kind = 'hold' FOR UPDATE;`;
+  const voiding = `${lookup}
+            IF NOT FOUND AND v_kind = 'release' THEN
+              INSERT INTO ledger_entries (entry_id, kind, debit, credit, amount, status, description)
+                VALUES (p->>'holdId', 'hold', '', '', 0, 'voided', 'released before it was placed')
+                ON CONFLICT (entry_id) DO NOTHING;
+              IF FOUND THEN RETURN jsonb_build_object('outcome', 'voided'); END IF;
+              ${lookup}
+            END IF;`;
+  if (APPLY_ONE.split(lookup).length !== 2) throw new Error('ledger_apply_one: the hold lookup to extend was not found once');
+  return APPLY_ONE.replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION').replace(lookup, voiding);
+}
 
 /** ledger_apply as of the journal: each request through ledger_apply_one, the batch's events in one append to the day's journal. */
 const applyOneByOne = `CREATE OR REPLACE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$

@@ -99,11 +99,8 @@ export class CommandBus {
       // Handled from the start: a publish slower than the timeout must not leave the timeout's
       // rejection unhandled for a moment (the caller still gets it: `reply` is what is returned).
       reply.catch(() => undefined);
-      const h = headersWithTrace();
-      h.set(Headers.replyTo, this.names.replySubject(this.instance, command.id));
-      const envelope: CommandEnvelope = { ...command, trace: { traceparent: h.get(Headers.traceparent) || undefined, tracestate: h.get(Headers.tracestate) || undefined } };
       try {
-        await this.js.publish(subject, JSON.stringify(envelope), { msgID: command.id, headers: h });
+        await this.publish(subject, command, this.names.replySubject(this.instance, command.id));
       } catch (error) {
         // Not sent: no reply is coming, so stop waiting for one.
         clearTimeout(timer);
@@ -112,5 +109,24 @@ export class CommandBus {
       }
       return reply;
     });
+  }
+
+  /**
+   * Queues a command without waiting for its answer: resolves once JetStream has stored it (the
+   * handler will run it, whenever it can), for a caller that needs it done but not its reply.
+   */
+  async post(context: string, command: CommandEnvelope): Promise<void> {
+    if (!COMMAND_ID.test(command.id)) throw new Error(`command id must match ${COMMAND_ID}: ${command.id}`);
+    const subject = this.names.commandSubject(context, command.type);
+    await withSpan(`${this.names.pattern(subject)} send`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject, 'messaging.message.id': command.id } }, () =>
+      this.publish(subject, command, null),
+    );
+  }
+
+  private async publish(subject: string, command: CommandEnvelope, replyTo: string | null): Promise<void> {
+    const h = headersWithTrace();
+    if (replyTo) h.set(Headers.replyTo, replyTo);
+    const envelope: CommandEnvelope = { ...command, trace: { traceparent: h.get(Headers.traceparent) || undefined, tracestate: h.get(Headers.tracestate) || undefined } };
+    await this.js.publish(subject, JSON.stringify(envelope), { msgID: command.id, headers: h });
   }
 }

@@ -99,6 +99,22 @@ describe('JetStream transport and command bus', () => {
     bus.stop();
   });
 
+  it('queues a posted command without waiting for its answer, and its handler runs it once', async () => {
+    const bus = new CommandBus(m.nc, m.names);
+    const c = command('Echo', { text: 'posted', delayMs: 300 });
+    const started = Date.now();
+    await bus.post('test', c);
+    expect(handled[c.id]).toBeUndefined(); // stored, not yet handled: post did not wait for it
+    expect(Date.now() - started).toBeLessThan(300);
+    await bus.post('test', c); // the same id again: dropped by JetStream as a repeat
+    const deadline = Date.now() + 5000;
+    while (!handled[c.id] && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(handled[c.id]).toBe(1);
+    await expect(new CommandBus(m.nc, messagingNames(`nostream${randomUUID().slice(0, 8)}`)).post('test', command('Echo', { text: 'lost' }))).rejects.toThrow();
+    bus.stop();
+  });
+
   it('fails a command that could not be sent at once, and nothing fails later', async () => {
     // No stream takes this prefix's commands: JetStream refuses the publish.
     const bus = new CommandBus(m.nc, messagingNames(`nostream${randomUUID().slice(0, 8)}`));

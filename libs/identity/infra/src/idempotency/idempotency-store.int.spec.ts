@@ -20,17 +20,24 @@ describe('IdempotencyStore', () => {
   });
 
   it('replays a completed response, refuses another request under the same key, and keeps organizations apart', async () => {
-    expect(await store.begin('org_a', 'k1', 'h1')).toEqual({ kind: 'started' });
+    expect(await store.begin('org_a', 'k1', 'h1')).toEqual({ kind: 'started', attempt: 0 });
     await store.complete('org_a', 'k1', 201, '{"id":"x"}');
     expect(await store.begin('org_a', 'k1', 'h1')).toEqual({ kind: 'replay', status: 201, body: '{"id":"x"}' });
     expect(await store.begin('org_a', 'k1', 'h2')).toEqual({ kind: 'reused' });
-    expect(await store.begin('org_b', 'k1', 'h2')).toEqual({ kind: 'started' });
+    expect(await store.begin('org_b', 'k1', 'h2')).toEqual({ kind: 'started', attempt: 0 });
   });
 
-  it('forgets an attempt that failed on our side, so the retry runs', async () => {
-    expect((await store.begin('org_a', 'k5xx', 'h1')).kind).toBe('started');
+  it('runs a request whose attempt failed on our side again when retried, as a new attempt', async () => {
+    expect(await store.begin('org_a', 'k5xx', 'h1')).toEqual({ kind: 'started', attempt: 0 });
     await store.abandon('org_a', 'k5xx');
-    expect((await store.begin('org_a', 'k5xx', 'h1')).kind).toBe('started');
+    expect(await store.begin('org_a', 'k5xx', 'h1')).toEqual({ kind: 'started', attempt: 1 });
+    expect(await store.begin('org_a', 'k5xx', 'h1')).toEqual({ kind: 'in_flight' });
+    await store.abandon('org_a', 'k5xx');
+    // Of many retries at once, one runs.
+    const retries = await Promise.all(Array.from({ length: 10 }, () => store.begin('org_a', 'k5xx', 'h1')));
+    expect(retries.filter((r) => r.kind === 'started')).toEqual([{ kind: 'started', attempt: 2 }]);
+    await store.complete('org_a', 'k5xx', 201, '{}');
+    expect(await store.begin('org_a', 'k5xx', 'h1')).toEqual({ kind: 'replay', status: 201, body: '{}' });
   });
 
   it('takes over an attempt whose process died, only for the same request, and starts again after 24 hours', async () => {
@@ -38,11 +45,12 @@ describe('IdempotencyStore', () => {
     expect((await store.begin('org_a', 'kdead', 'h1')).kind).toBe('in_flight');
     await sql`UPDATE gw_idempotency SET started_at = now() - make_interval(secs => ${IN_FLIGHT_TAKEOVER_SECONDS + 1}) WHERE key = 'kdead'`.execute(t.db);
     expect((await store.begin('org_a', 'kdead', 'h2')).kind).toBe('reused');
-    expect((await store.begin('org_a', 'kdead', 'h1')).kind).toBe('started');
+    // The same attempt again: its commands keep their ids, so what the dead one did is not done twice.
+    expect(await store.begin('org_a', 'kdead', 'h1')).toEqual({ kind: 'started', attempt: 0 });
 
     await store.complete('org_a', 'kdead', 200, '{}');
     await sql`UPDATE gw_idempotency SET expires_at = now() - interval '1 second' WHERE key = 'kdead'`.execute(t.db);
-    expect((await store.begin('org_a', 'kdead', 'h9')).kind).toBe('started');
+    expect(await store.begin('org_a', 'kdead', 'h9')).toEqual({ kind: 'started', attempt: 1 });
     await store.prune();
   });
 });

@@ -1,6 +1,6 @@
 import { domainError, type CommandEnvelope, type CommandReply, type DomainError, type MessageOf } from '@volt/contracts';
 import { fold } from '@volt/domain';
-import type { Database, EventStore } from '@volt/event-store';
+import { uuidFromName, type Database, type EventStore } from '@volt/event-store';
 import { usdToMicros } from '@volt/ledger-contracts';
 import { CreatePod, DeletePod, podStream, StartPod, StopPod, UpdatePod, type Machine, type PodReason, type PodRequested, type PodStatus } from '@volt/pods-contracts';
 import { machineShare, podDecider, type MachineShare, type PodCommand, type PodEvent, type PodState } from '@volt/pods-domain';
@@ -84,6 +84,7 @@ export class PodLifecycle {
     const checked = await this.validate(tenantId, d);
     if ('code' in checked) return { ok: false, error: checked };
     // The first hour is reserved before anything is recorded or provisioned: no money, no pod.
+    // (A create retried by the customer has a new pod id, so a new hold id.)
     const holdId = `${d.podId}:run:0`;
     const held = await this.deps.holds.place(tenantId, { holdId, amount: hourOf(checked.requested.costPerHour), resource: d.podId, description: `first hour of ${d.podId}`, correlationId: envelope.correlationId });
     if (!held.ok) return { ok: false, error: held.error };
@@ -143,7 +144,10 @@ export class PodLifecycle {
     const state = await this.state(d.podId);
     let holdId: string | null = null;
     if (state.exists && state.status === 'stopped' && envelope.tenantId) {
-      holdId = `${d.podId}:run:${state.version}`;
+      // One hold id per start command (a redelivery of it places the same hold once): a start
+      // retried after the ledger failed to answer gets a new one, since the ledger voids the
+      // id of a hold released before it was placed.
+      holdId = `${d.podId}:run:${state.version}:${uuidFromName(envelope.id).slice(0, 8)}`;
       const held = await this.deps.holds.place(envelope.tenantId, { holdId, amount: hourOf(state.costPerHour), resource: d.podId, description: `first hour of ${d.podId} after a start`, correlationId: envelope.correlationId });
       if (!held.ok) return { ok: false, error: held.error };
     }
