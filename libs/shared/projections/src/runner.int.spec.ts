@@ -55,6 +55,25 @@ describe('projection runner', () => {
     expect(await rows()).toEqual(incremental);
   });
 
+  it('stores its checkpoint past long runs of events it does not handle, so a restart does not read them again', async () => {
+    const rare: Projection = { name: 'test.rare', handles: ['Rare'], tables: [], apply: async () => undefined };
+    const runner = new ProjectionRunner(t.db, store, [rare], { batchSize: 1000, idleMs: 2 });
+    const stored = async () => (await sql<{ position: string }>`SELECT position::text FROM proj_checkpoints WHERE name = 'test.rare'`.execute(t.db)).rows[0]?.position;
+    await runner.catchUp();
+    const before = await stored();
+    const appended = [];
+    for (let i = 0; i < 25; i++) appended.push(await store.append(`noise-${i}`, Array.from({ length: 500 }, () => testEvent('Noted', {})), { expectedVersion: 'any' }));
+    await runner.catchUp();
+    // Every event so far passed over, in batches of 1,000: stored once, at the end of the batch
+    // that took it past 10,000, and not at each batch.
+    const nth = async (n: number) => (await sql<{ position: string }>`SELECT position::text FROM es_events ORDER BY transaction_id, position OFFSET ${n - 1} LIMIT 1`.execute(t.db)).rows[0].position;
+    const after = await stored();
+    expect(before).toBeUndefined();
+    expect(BigInt(after!)).toBeGreaterThanOrEqual(BigInt(await nth(10_000)));
+    expect(BigInt(after!)).toBeLessThan(BigInt(await nth(11_000)));
+    expect(BigInt(after!)).toBeLessThan(BigInt(appended[24].positions[499]));
+  });
+
   it('applies each event once when two runners share one projection', async () => {
     await sql`TRUNCATE test_totals`.execute(t.db);
     await sql`DELETE FROM proj_checkpoints`.execute(t.db);

@@ -14,6 +14,13 @@ export interface ProjectionRunnerOptions {
 
 const applied = counter('volt_projection_events_total', 'Events read by projections', ['projection']);
 
+/**
+ * Events of other types a projection may pass over before its stored checkpoint is moved past
+ * them (one small commit), so that a restart does not read them all again: a read model whose
+ * events are rare (SSH keys) would otherwise reread most of the store at every start.
+ */
+const SKIPPED_BEFORE_SAVE = 10_000;
+
 interface Waiter {
   checkpoint: GlobalCheckpoint;
   resolve: () => void;
@@ -31,6 +38,8 @@ export class ProjectionRunner {
   /** The generation of each read model that `positions` belongs to (a rebuild starts a new one). */
   private readonly generations = new Map<string, number>();
   private readonly waiters = new Set<Waiter>();
+  /** Per projection: events passed over since its checkpoint was last stored. */
+  private readonly skipped = new Map<string, number>();
   private stopped = true;
   private loop: Promise<void> | undefined;
   private readonly idle: Wakeable;
@@ -203,12 +212,17 @@ export class ProjectionRunner {
     const handles = this.handled(projection);
     applied.inc({ projection: projection.name }, events.length);
     if (!events.some((e) => handles.has(e.type))) {
-      // Nothing here for this projection: move on in memory only. Its stored checkpoint
-      // stays behind until it next applies something; after a restart it rereads and skips
-      // these events again, which changes nothing.
-      this.positions.set(projection.name, last);
-      return;
+      // Nothing here for this projection: move on in memory only (no commit). Its stored
+      // checkpoint stays behind until it next applies something or has passed over enough;
+      // after a restart it rereads and skips these events again, which changes nothing.
+      const skipped = (this.skipped.get(projection.name) ?? 0) + events.length;
+      if (skipped < SKIPPED_BEFORE_SAVE) {
+        this.skipped.set(projection.name, skipped);
+        this.positions.set(projection.name, last);
+        return;
+      }
     }
+    this.skipped.delete(projection.name);
     await this.db.transaction().execute(async (trx) => {
       const lock = () => sql<{ transaction_id: string; position: string; generation: number }>`SELECT transaction_id::text,
         position::text, generation FROM proj_checkpoints WHERE name = ${projection.name} FOR UPDATE`.execute(trx);
