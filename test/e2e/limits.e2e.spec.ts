@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { EventStore } from '@volt/event-store';
 import { AuditLog, decideForOrganization } from '@volt/identity-infra';
+import { startService } from '@volt/platform';
+import { podsService } from '../../apps/pods/src/pods.service';
+import { generateSshKey } from '../support/ssh';
+import { eventually } from '../support/pods';
 import { startStack, type TestStack } from '../support/stack';
 
 const LIMIT = 20;
@@ -160,6 +165,28 @@ describe('Idempotency-Key', () => {
     expect(changed.status).toBe(422);
     expect(changed.body).toEqual({ error: true, status: 422, message: 'This Idempotency-Key was already used with a different request.', code: 'IDEMPOTENCY_KEY_REUSED' });
   });
+
+  it('keeps a request that timed out (504) in flight, since its command completes on its own', async () => {
+    const { apiKey, orgId } = await stack.createOrg('Idem Slow');
+    const headers = { 'idempotency-key': 'slow-1' };
+    const body = { name: 'laptop', public_key: generateSshKey().line };
+    await stack.pods.stop();
+    try {
+      const first = await stack.call('POST', '/api/volt/ssh-keys', { key: apiKey, body, headers });
+      expect(first.status).toBe(504);
+      expect(first.body.code).toBe('TIMEOUT');
+      // Not run a second time (it would add the key twice, or for a pod, make a second one).
+      const retry = await stack.call('POST', '/api/volt/ssh-keys', { key: apiKey, body, headers });
+      expect(retry).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_KEY_IN_USE' } });
+    } finally {
+      stack.pods = await startService(podsService(stack.env), stack.env);
+    }
+    // The queued command completes once the pods service is back.
+    // (Watched in the read model: this file's rate limit is 20 requests an hour.)
+    const keys = async () => Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM pods_ssh_keys WHERE tenant_id = ${orgId}`.execute(stack.db.db)).rows[0].n);
+    await eventually('the key added', async () => (await keys()) === 1, 20_000);
+    expect((await stack.call('POST', '/api/volt/ssh-keys', { key: apiKey, body, headers })).status).toBe(409);
+  }, 40_000);
 
   it('scopes keys to the organization, replays the errors it answered, and refuses a malformed key', async () => {
     const a = await stack.createOrg('Idem B');
