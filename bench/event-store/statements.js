@@ -5,8 +5,7 @@
 // same rows into es_events, a constant hash), hashed (bare with each event's real hash, no head
 // lookup or checks), statement (the store's own statement, sent directly), store (EventStore.append).
 const { randomUUID } = require('node:crypto');
-const { Pool } = require('pg');
-const { createDatabase, eventStoreMigrations, migrateToLatest, EventStore } = require('@volt/event-store');
+const { createDatabase, eventStoreMigrations, migrateToLatest, EventStore, poolOf } = require('@volt/event-store');
 const { APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } = require('../../libs/shared/event-store/dist/append-one.sql.js');
 const { freshDatabase } = require('./common');
 
@@ -22,7 +21,9 @@ async function main() {
   const db = createDatabase(database.url, { max: 1 });
   await migrateToLatest(db, eventStoreMigrations);
   const store = new EventStore(db);
-  const pool = new Pool({ connectionString: database.url, max: 1, options: '-c plan_cache_mode=force_generic_plan -c jit=off' });
+  // Every variant on the store's one connection: alternating between two server processes
+  // would leave each one's caches cold for the other's turn.
+  const pool = poolOf(db);
   await pool.query(`CREATE TABLE floor_events (
       position bigint GENERATED ALWAYS AS IDENTITY, transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
       stream_id text NOT NULL, stream_version integer NOT NULL, event_id uuid NOT NULL DEFAULT gen_random_uuid(),
@@ -40,7 +41,7 @@ async function main() {
     statement: (s, v) =>
       batch === 1
         ? pool.query({ name: 'statement', text: APPEND_ONE_EVENT_SQL, values: [s, v, randomUUID(), 'BenchEvent', 1, JSON.stringify(payload(v)), metadata, new Date().toISOString()] })
-        : pool.query({ name: 'statement', text: APPEND_ONE_SQL, values: [s, v, many(() => randomUUID()), many(() => 'BenchEvent'), many(() => 1), many((j) => JSON.stringify(payload(v + j))), many(() => metadata), many(() => new Date().toISOString())] }),
+        : pool.query({ name: 'statement', text: APPEND_ONE_SQL, values: [s, v, many(() => randomUUID()), many(() => 'BenchEvent'), many(() => 1), many((j) => JSON.stringify(payload(v + j))), null, null, metadata, new Date().toISOString()] }),
     store: (s, v) => store.append(s, many((j) => ({ type: 'BenchEvent', data: payload(v + j), metadata: meta, occurredAt: new Date().toISOString() })), { expectedVersion: v }),
   };
   const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
@@ -54,7 +55,6 @@ async function main() {
   console.log(`${batch}-event appends, one connection, ${rounds} alternating rounds (ms per append)`);
   const floor = median(times.floor);
   for (const [name, t] of Object.entries(times)) console.log(`${name.padEnd(10)} median ${median(t).toFixed(3)}  (${(median(t) / floor).toFixed(2)}× the floor)`);
-  await pool.end();
   await db.destroy();
   await database.drop();
 }

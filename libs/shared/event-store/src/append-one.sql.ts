@@ -18,7 +18,9 @@ const lastEventOf = (stream: string) => `LEFT JOIN LATERAL (SELECT ev.stream_ver
  * to themselves: 12% less per 10-event append than doing so (measured).
  *
  * $1 stream id, $2 expected version (null: any), $3 ids, $4 types, $5 schema versions,
- * $6 data, $7 metadata, $8 occurred-at.
+ * $6 data, $7 metadata, $8 occurred-at; when every event has the same metadata or time (the
+ * usual: one decision's events), $7 or $8 is null and $9 or $10 the one value, sent once
+ * instead of escaped into an array for each event (6% less per 10-event append, measured).
  */
 export const APPEND_ONE_SQL = `
 WITH RECURSIVE head AS MATERIALIZED (
@@ -32,14 +34,15 @@ WITH RECURSIVE head AS MATERIALIZED (
   UNION ALL
   SELECT c.k + 1, p.position, c.version + 1,
          es_event_hash(c.hash, p.position, pg_current_xact_id(), $1, c.version + 1, ($3::uuid[])[c.k + 1], ($4::text[])[c.k + 1],
-                       ($5::int[])[c.k + 1], ($6::json[])[c.k + 1], ($7::json[])[c.k + 1], ($8::timestamptz[])[c.k + 1])
+                       ($5::int[])[c.k + 1], ($6::json[])[c.k + 1], coalesce(($7::json[])[c.k + 1], $9::json), coalesce(($8::timestamptz[])[c.k + 1], $10::timestamptz))
   FROM chain c CROSS JOIN LATERAL (SELECT nextval('es_position_seq') AS position) p
   WHERE c.k < cardinality($3::uuid[])
 ), inserted AS (
   INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type, schema_version,
                          tenant_id, data, metadata, occurred_at, hash)
   SELECT c.position, pg_current_xact_id(), $1, c.version, ($3::uuid[])[c.k], ($4::text[])[c.k], ($5::int[])[c.k],
-         ($7::json[])[c.k]->>'tenantId', ($6::json[])[c.k], ($7::json[])[c.k], ($8::timestamptz[])[c.k], c.hash
+         coalesce(($7::json[])[c.k], $9::json)->>'tenantId', ($6::json[])[c.k], coalesce(($7::json[])[c.k], $9::json),
+         coalesce(($8::timestamptz[])[c.k], $10::timestamptz), c.hash
   FROM chain c WHERE c.k > 0
   RETURNING position, stream_version
 )

@@ -48,6 +48,20 @@ describe('append and read a stream', () => {
       ['C', 'c-2', 'u-2', null],
       ['D', 'c-1', 'u-1', '0af7'],
     ]);
+    // One append whose events differ in metadata and time, and one whose events share both
+    // (sent once rather than per event): each event reads back as it was given, chain intact.
+    const mixed = [{ ...by('c-3', 'u-3')('E'), occurredAt: '2026-11-30T10:00:00.001Z' }, { ...by('c-4', 'u-4')('F'), occurredAt: '2026-11-30T10:00:00.002Z' }];
+    const shared = by('c-5', 'u-5')('G');
+    await store.append('s-meta', mixed, { expectedVersion: 4 });
+    await store.append('s-meta', [shared, { ...shared, type: 'H' }], { expectedVersion: 6 });
+    const more = (await store.readStream('s-meta', { fromVersion: 4 })).map((e) => [e.type, e.correlationId, e.actor.id, e.occurredAt]);
+    expect(more).toEqual([
+      ['E', 'c-3', 'u-3', '2026-11-30T10:00:00.001Z'],
+      ['F', 'c-4', 'u-4', '2026-11-30T10:00:00.002Z'],
+      ['G', 'c-5', 'u-5', shared.occurredAt],
+      ['H', 'c-5', 'u-5', shared.occurredAt],
+    ]);
+    expect((await verifyStore(t.db)).ok).toBe(true);
   });
 
   it('refuses a stale expected version with a typed conflict', async () => {

@@ -187,6 +187,10 @@ export class EventStore {
       ]);
       return appended && { ...appended, outcome: 'appended' };
     }
+    const metadata = JSON.stringify(e[0].metadata);
+    const metadatas = e.map((x) => (x.metadata === e[0].metadata ? metadata : JSON.stringify(x.metadata)));
+    const oneMetadata = metadatas.every((m) => m === metadata);
+    const oneTime = e.every((x) => x.occurredAt === e[0].occurredAt);
     const [row] = await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_one', APPEND_ONE_SQL, [
       pending.streamId,
       pending.expected,
@@ -194,8 +198,10 @@ export class EventStore {
       e.map((x) => x.type),
       e.map((x) => x.schemaVersion ?? 1),
       e.map((x) => JSON.stringify(x.data)),
-      e.map((x) => JSON.stringify(x.metadata)),
-      e.map((x) => x.occurredAt),
+      oneMetadata ? null : metadatas,
+      oneTime ? null : e.map((x) => x.occurredAt),
+      oneMetadata ? metadata : null,
+      oneTime ? e[0].occurredAt : null,
     ]);
     return row;
   }
