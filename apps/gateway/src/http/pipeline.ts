@@ -149,7 +149,9 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
     switch (outcome.kind) {
       case 'started':
         request.idempotent = { tenantId, key };
-        request.volt.idempotencyKey = `${key}:${hash}:${outcome.attempt}`;
+        // A first attempt keeps the form earlier builds used, so a takeover across an upgrade
+        // still finds the dead attempt's command ids.
+        request.volt.idempotencyKey = outcome.attempt === 0 ? `${key}:${hash}` : `${key}:${hash}:${outcome.attempt}`;
         return;
       case 'replay':
         reply.code(outcome.status).header('content-type', 'application/json; charset=utf-8').header('Idempotent-Replayed', 'true');
