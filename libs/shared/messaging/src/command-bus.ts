@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { TimeoutError, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { CommandEnvelope, CommandReply } from '@volt/contracts';
 import { SpanKind, withSpan } from '@volt/telemetry';
 import { Headers, type MessagingNames } from './names';
@@ -100,11 +100,14 @@ export class CommandBus {
       // rejection unhandled for a moment (the caller still gets it: `reply` is what is returned).
       reply.catch(() => undefined);
       try {
-        await this.publish(subject, command, this.names.replySubject(this.instance, command.id));
+        await this.publish(subject, command, this.names.replySubject(this.instance, command.id), timeoutMs);
       } catch (error) {
-        // Not sent: no reply is coming, so stop waiting for one.
+        // No reply is coming (refused, or stored too late to answer in time), so stop waiting.
         clearTimeout(timer);
         this.pending.delete(command.id);
+        // JetStream did not acknowledge in time: it may have stored the command, which then
+        // runs. Not "not sent": the caller must not tell anyone nothing happened.
+        if (error instanceof TimeoutError) throw new CommandTimeoutError(command.id, timeoutMs);
         throw error;
       }
       return reply;
@@ -123,10 +126,11 @@ export class CommandBus {
     );
   }
 
-  private async publish(subject: string, command: CommandEnvelope, replyTo: string | null): Promise<void> {
+  private async publish(subject: string, command: CommandEnvelope, replyTo: string | null, timeoutMs?: number): Promise<void> {
     const h = headersWithTrace();
     if (replyTo) h.set(Headers.replyTo, replyTo);
     const envelope: CommandEnvelope = { ...command, trace: { traceparent: h.get(Headers.traceparent) || undefined, tracestate: h.get(Headers.tracestate) || undefined } };
-    await this.js.publish(subject, JSON.stringify(envelope), { msgID: command.id, headers: h });
+    // The acknowledgement is waited for at most as long as the caller waits for the reply.
+    await this.js.publish(subject, JSON.stringify(envelope), { msgID: command.id, headers: h, ...(timeoutMs ? { timeout: timeoutMs } : {}) });
   }
 }

@@ -124,6 +124,17 @@ describe('JetStream transport and command bus', () => {
     bus.stop();
   });
 
+  it('calls a command whose storing JetStream did not acknowledge in time a timeout (it may run), not unsent', async () => {
+    // No stream takes this prefix's commands, but something listens there and never answers:
+    // the publish's acknowledgement times out, as when JetStream is too slow to say it stored it.
+    const names = messagingNames(`slowack${randomUUID().slice(0, 8)}`);
+    const silent = m.nc.subscribe(names.commandFilter('test'));
+    const bus = new CommandBus(m.nc, names);
+    await expect(bus.send('test', command('Echo', { text: 'unacknowledged' }), { timeoutMs: 300 })).rejects.toBeInstanceOf(CommandTimeoutError);
+    silent.unsubscribe();
+    bus.stop();
+  });
+
   it('times out a command whose publish outlasts the wait, without an unhandled rejection', async () => {
     const bus = new CommandBus(m.nc, m.names);
     // A wait of 0 ms ends while JetStream is still storing a large command and acknowledging it.
