@@ -62,6 +62,19 @@ describe('append and read a stream', () => {
       ['H', 'c-5', 'u-5', shared.occurredAt],
     ]);
     expect((await verifyStore(t.db)).ok).toBe(true);
+
+    // The same through a group-committed batch of multi-event appends (es_append): three at
+    // once, the first alone, the other two together, one sharing metadata and time, one not.
+    const [, a, b] = await Promise.all([
+      store.append('s-meta-batch-0', [shared, { ...shared, type: 'H' }], { expectedVersion: 0 }),
+      store.append('s-meta-batch-1', [shared, { ...shared, type: 'H' }], { expectedVersion: 0 }),
+      store.append('s-meta-batch-2', mixed, { expectedVersion: 0 }),
+    ]);
+    expect(a.transactionId).toBe(b.transactionId);
+    const read = async (id: string) => (await store.readStream(id)).map((e) => [e.type, e.correlationId, e.actor.id, e.occurredAt]);
+    expect(await read('s-meta-batch-1')).toEqual(more.slice(2));
+    expect(await read('s-meta-batch-2')).toEqual(more.slice(0, 2));
+    expect((await verifyStore(t.db)).ok).toBe(true);
   });
 
   it('refuses a stale expected version with a typed conflict', async () => {

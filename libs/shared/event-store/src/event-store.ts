@@ -187,10 +187,11 @@ export class EventStore {
       ]);
       return appended && { ...appended, outcome: 'appended' };
     }
+    const shared = sharedBy(e);
+    const oneMetadata = shared.metadata;
+    const oneTime = shared.time;
     const metadata = JSON.stringify(e[0].metadata);
-    const metadatas = e.map((x) => (x.metadata === e[0].metadata ? metadata : JSON.stringify(x.metadata)));
-    const oneMetadata = metadatas.every((m) => m === metadata);
-    const oneTime = e.every((x) => x.occurredAt === e[0].occurredAt);
+    const metadatas = oneMetadata ? null : e.map((x) => JSON.stringify(x.metadata));
     const [row] = await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_one', APPEND_ONE_SQL, [
       pending.streamId,
       pending.expected,
@@ -198,7 +199,7 @@ export class EventStore {
       e.map((x) => x.type),
       e.map((x) => x.schemaVersion ?? 1),
       e.map((x) => JSON.stringify(x.data)),
-      oneMetadata ? null : metadatas,
+      metadatas,
       oneTime ? null : e.map((x) => x.occurredAt),
       oneMetadata ? metadata : null,
       oneTime ? e[0].occurredAt : null,
@@ -245,19 +246,24 @@ export class EventStore {
       }));
       return this.query<AppendRow>('volt_es_append_each', APPEND_EACH_SQL, [JSON.stringify(each)]);
     }
-    const payload = batch.map((p) => ({
-      stream_id: p.streamId,
-      expected_version: p.expected,
-      check_ids: p.checkIds,
-      events: p.events.map((e) => ({
-        event_id: e.id,
-        type: e.type,
-        schema_version: e.schemaVersion ?? 1,
-        data: e.data,
-        metadata: e.metadata,
-        occurred_at: e.occurredAt,
-      })),
-    }));
+    const payload = batch.map((p) => {
+      const shared = sharedBy(p.events);
+      return {
+        stream_id: p.streamId,
+        expected_version: p.expected,
+        check_ids: p.checkIds,
+        ...(shared.metadata ? { metadata: p.events[0].metadata } : {}),
+        ...(shared.time ? { occurred_at: p.events[0].occurredAt } : {}),
+        events: p.events.map((e) => ({
+          event_id: e.id,
+          type: e.type,
+          schema_version: e.schemaVersion ?? 1,
+          data: e.data,
+          ...(shared.metadata ? {} : { metadata: e.metadata }),
+          ...(shared.time ? {} : { occurred_at: e.occurredAt }),
+        })),
+      };
+    });
     return this.query<AppendRow>(
       'volt_es_append',
       'SELECT request_index, outcome, stream_version, positions, transaction_id::text AS transaction_id FROM es_append($1::jsonb)',
@@ -340,6 +346,17 @@ export class EventStore {
       [eventIds],
     );
   }
+}
+
+/**
+ * Whether every event of an append has the same metadata (by reference, as one decision's
+ * do, or by content) and the same time: then both are sent once for the append.
+ */
+function sharedBy(events: NewEvent[]): { metadata: boolean; time: boolean } {
+  const [first] = events;
+  let text: string | undefined;
+  const sameMetadata = (e: NewEvent) => e.metadata === first.metadata || JSON.stringify(e.metadata) === (text ??= JSON.stringify(first.metadata));
+  return { metadata: events.every(sameMetadata), time: events.every((e) => e.occurredAt === first.occurredAt) };
 }
 
 function settle(pending: PendingAppend, row: AppendRow): void {
