@@ -188,10 +188,6 @@ export class EventStore {
       return appended && { ...appended, outcome: 'appended' };
     }
     const shared = sharedBy(e);
-    const oneMetadata = shared.metadata;
-    const oneTime = shared.time;
-    const metadata = JSON.stringify(e[0].metadata);
-    const metadatas = oneMetadata ? null : e.map((x) => JSON.stringify(x.metadata));
     const [row] = await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_one', APPEND_ONE_SQL, [
       pending.streamId,
       pending.expected,
@@ -199,10 +195,10 @@ export class EventStore {
       e.map((x) => x.type),
       e.map((x) => x.schemaVersion ?? 1),
       e.map((x) => JSON.stringify(x.data)),
-      metadatas,
-      oneTime ? null : e.map((x) => x.occurredAt),
-      oneMetadata ? metadata : null,
-      oneTime ? e[0].occurredAt : null,
+      shared.metadata ? null : e.map((x) => JSON.stringify(x.metadata)),
+      shared.time ? null : e.map((x) => x.occurredAt),
+      shared.metadata ? JSON.stringify(e[0].metadata) : null,
+      shared.time ? e[0].occurredAt : null,
     ]);
     return row;
   }
