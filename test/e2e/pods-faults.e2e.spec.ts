@@ -185,16 +185,18 @@ describe('provider faults', () => {
 });
 
 describe('a catalogue behind the provider', () => {
-  it('a machine whose GPUs were taken since the last refresh answers 503 stale_inventory, then stays listed with what it has', async () => {
-    // No refresh during the test: the catalogue believes what it read at start.
+  it('shows its own pods’ GPUs as taken at once; GPUs others took since the last refresh answer 503 stale_inventory, then the machine stays listed with what it has', async () => {
+    // No refresh during the test: the catalogue knows only what it read at start, and what Volt did since.
     const still = await startStack({ env: { VOLT_CATALOGUE_REFRESH_MS: '600000', VOLT_POD_CREATE_LIMIT: '1000' } });
     try {
       const pod = (gpus: number) => still.call('POST', '/api/volt/pods', { body: { machine_id: 'mach_a100_02', template_id: 'tpl_pytorch21', gpu_count: gpus } });
       const machine = async () => (await still.call('GET', '/api/volt/machines?provider=lium')).body.machines.find((m: { id: string }) => m.id === 'mach_a100_02');
       expect(await machine()).toMatchObject({ gpu_count: 4, available_gpus: 4 });
-      // Three of its four GPUs go to one pod: the catalogue still says four are free.
-      expect((await pod(3)).status).toBe(201);
-      expect(await machine()).toMatchObject({ available_gpus: 4 });
+      // A pod of ours takes one GPU: listed at once (it used to wait for the next refresh).
+      expect((await pod(1)).status).toBe(201);
+      expect(await machine()).toMatchObject({ available_gpus: 3 });
+      // The provider's other customers take two more: the catalogue still says three are free.
+      await simAdmin(still, 'POST', '/offers/occupy', { offer_id: 'a100_02', gpus: 2 });
       const refused = await pod(2);
       expect(refused.status).toBe(503);
       expect(refused.body).toMatchObject({ code: 'STALE_INVENTORY', error_type: 'stale_inventory', offer_id: 'mach_a100_02', retry_suggested: true });
@@ -206,6 +208,7 @@ describe('a catalogue behind the provider', () => {
       expect(again.status).toBe(409);
       expect(again.body).toMatchObject({ code: 'CONFLICT', message: 'Machine mach_a100_02 has 1 free GPU; asked for 2. Choose fewer GPUs or another machine.' });
       expect((await pod(1)).status).toBe(201);
+      expect(await machine()).toMatchObject({ available_gpus: 0 });
     } finally {
       await still.stop();
     }

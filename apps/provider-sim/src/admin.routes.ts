@@ -4,7 +4,7 @@ import { noFaults, type Faults, type ProviderName, type World } from './world';
 const PROVIDERS: ProviderName[] = ['lium', 'targon'];
 const isProvider = (p: unknown): p is ProviderName => PROVIDERS.includes(p as ProviderName);
 
-/** Test and operator controls: faults, reclaims, planted orphans, withdrawn offers. */
+/** Test and operator controls: faults, reclaims, planted orphans, withdrawn offers, GPUs others use. */
 export function adminRoutes(app: FastifyInstance, world: World): void {
   app.get('/admin/state', async () => ({
     transition_ms: world.transitionMs,
@@ -57,6 +57,14 @@ export function adminRoutes(app: FastifyInstance, world: World): void {
     world.withdrawn.delete(request.body.offer_id);
     world.changed();
     return { withdrawn: [...world.withdrawn] };
+  });
+
+  // The provider's other customers take (or give back) GPUs of a Lium machine.
+  app.post<{ Body: { offer_id: string; gpus: number } }>('/admin/offers/occupy', async (request) => {
+    const { offer_id, gpus } = request.body;
+    if (gpus > 0) world.occupied.set(offer_id, gpus);
+    else world.occupied.delete(offer_id);
+    return { occupied: Object.fromEntries(world.occupied) };
   });
 
   app.post('/admin/reset', async () => {

@@ -73,6 +73,8 @@ export class World {
   readonly targon: TargonResource[];
   readonly instances = new Map<string, Instance>();
   readonly withdrawn = new Set<string>();
+  /** GPUs of a Lium machine that the provider's other customers use (not kept across restarts). */
+  readonly occupied = new Map<string, number>();
   faults: Record<ProviderName, Faults>;
   transitionMs: number;
   private readonly signingKey: KeyObject;
@@ -202,7 +204,7 @@ export class World {
 
   /** GPUs in use on a Lium machine, or instances of a Targon resource. */
   used(provider: ProviderName, offerId: string): number {
-    let n = 0;
+    let n = provider === 'lium' ? (this.occupied.get(offerId) ?? 0) : 0;
     for (const i of this.list(provider)) if (i.offerId === offerId) n += provider === 'lium' ? i.gpus : 1;
     return n;
   }
@@ -251,6 +253,7 @@ export class World {
   reset(): void {
     this.instances.clear();
     this.withdrawn.clear();
+    this.occupied.clear();
     this.faults = { lium: noFaults(), targon: noFaults() };
     this.transitionMs = this.options.transitionMs;
     this.changed();

@@ -8,7 +8,7 @@ import type { Keyring } from '@volt/secrets';
 import type { Logger } from '@volt/telemetry';
 import { OfferUnavailableError, ProviderRejectedError, type CreateInstance } from '../providers/port';
 import type { Providers } from '../providers/providers';
-import { fewerFreeGpus, findMachine, forgetMachine } from '../read-models/machines/catalogue';
+import { fewerFreeGpus, findMachine, forgetMachine, tookGpus } from '../read-models/machines/catalogue';
 import { podsInStatus, type PodRow } from '../read-models/pod-sessions/query';
 import { resolveDeployImage, type DeployImage } from '../read-models/templates/resolve';
 import { decideFor, requireTenant } from './decide';
@@ -133,6 +133,9 @@ export class PodLifecycle {
       return { ok: false as const, error: refusal, checkpoint: failed.ok ? failed.checkpoint : null };
     }
     this.crash('after-provider-call');
+    // The next create on this machine sees its GPUs gone now, not at the next refresh (a Lium
+    // machine's; a Targon resource's capacity comes with the refresh).
+    if (requested.provider === 'lium') await tookGpus(this.deps.db, requested.machineId, requested.gpuCount);
     const recorded = await this.decideAsSystem(row, { type: 'RecordProvisioned', data: { podId: requested.podId, instanceId, at: at() } }, `provisioned-${instanceId}`);
     if (!recorded.ok) return { ok: false as const, error: recorded.error, checkpoint: null };
     return { ok: true as const, checkpoint: recorded.checkpoint };

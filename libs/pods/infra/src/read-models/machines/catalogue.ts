@@ -117,6 +117,15 @@ export async function fewerFreeGpus(db: Database, machineId: string, asked: numb
     .execute();
 }
 
+/** A create of ours took `gpus` of the machine's: listed at once, not at the next refresh. */
+export async function tookGpus(db: Database, machineId: string, gpus: number): Promise<void> {
+  await db
+    .updateTable('pods_machines')
+    .set({ available_gpus: sql`GREATEST(available_gpus - ${gpus}, 0)` })
+    .where('machine_id', '=', machineId)
+    .execute();
+}
+
 /** Drops one offer the provider told us is gone, so nobody else tries it before the next refresh. */
 export async function forgetMachine(db: Database, machineId: string): Promise<void> {
   await db.deleteFrom('pods_machines').where('machine_id', '=', machineId).execute();
