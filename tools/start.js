@@ -10,8 +10,8 @@
 // and on Ctrl-C stops everything it started.
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
+const { answers, freePort } = require('./ports');
 
 const root = path.resolve(__dirname, '..');
 const stateDir = path.resolve(root, process.env.VOLT_STATE_DIR ?? '.volt');
@@ -30,25 +30,6 @@ const cleanups = [];
 // VOLT_LOCAL_SERVICES=own: ignore whatever answers on 5432/4222 and run our own.
 const probeShared = process.env.VOLT_LOCAL_SERVICES !== 'own';
 const say = (text) => process.stdout.write(`[volt] ${text}\n`);
-
-function answers(port, host = '127.0.0.1') {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host, timeout: 500 });
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => (socket.destroy(), resolve(false)));
-  });
-}
-
-async function freePort(preferred) {
-  if (!(await answers(preferred))) return preferred;
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function postgres() {
   if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
