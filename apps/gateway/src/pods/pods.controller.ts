@@ -38,7 +38,9 @@ export class PodsController {
   /** The pod as its read model has it, with uptime and cost from billing's meters (what the ledger charges). */
   private async detail(caller: Caller, id: string): Promise<Pod> {
     const row = await this.row(caller, id);
-    return podDetail(row, await podUsage(this.runtime.db, caller.tenantId, row.pod_id));
+    // A pod that has never run has no meters (storage is metered from its first stop): nothing to ask billing.
+    const neverRan = row.run_seconds === 0 && row.running_since === null;
+    return podDetail(row, neverRan ? { uptime_hours: 0, total_cost: 0 } : await podUsage(this.runtime.db, caller.tenantId, row.pod_id));
   }
 
   private send<T>(caller: Caller, type: string, data: unknown): Promise<T> {
