@@ -1,25 +1,12 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EventStore } from '@volt/event-store';
 import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger } from '@volt/ledger-infra';
-import { allMigrations } from '@volt/schema';
-import { TEST_NATS_URL, createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
 import { eventually } from '../support/pods';
-import { startApp, type AppProcess } from '../support/process';
+import { appsFixture } from '../support/process';
 
-let db: TestDatabase;
-let messaging: TestMessaging;
-const apps: AppProcess[] = [];
-beforeAll(async () => {
-  db = await createTestDatabase(allMigrations);
-  messaging = await createTestMessaging();
-});
-afterAll(async () => {
-  await Promise.all(apps.map((a) => a.stop()));
-  await messaging?.cleanup();
-  await db?.drop();
-});
+const apps = appsFixture();
 
 const PODS = 40;
 const org = 'org_crashbill';
@@ -27,6 +14,7 @@ const org = 'org_crashbill';
 describe('billing killed with SIGKILL in the middle of a charge cycle', () => {
   it('charges every window exactly once after a restart: none twice, none skipped', async () => {
     // 40 pods that each ran 10 minutes and 7 seconds, an hour ago: 11 windows each to charge.
+    const db = apps.db;
     const store = new EventStore(db.db);
     const t0 = Math.floor((Date.now() - 3600_000) / 60_000) * 60_000 + 13_000;
     const at = (s: number) => new Date(t0 + s * 1000).toISOString();
@@ -42,18 +30,17 @@ describe('billing killed with SIGKILL in the middle of a charge cycle', () => {
       }
     }
     await new Ledger(db.db).transfer({ id: 'fund', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(100) });
-    const env = { DATABASE_URL: db.url, NATS_URL: TEST_NATS_URL, VOLT_NATS_PREFIX: messaging.prefix, PORT: '0', LOG_LEVEL: 'info', VOLT_BILLING_CADENCE_MS: '60000' };
+    const env = apps.env({ VOLT_BILLING_CADENCE_MS: '60000' });
 
     // Dies after 150 of its 440 charges; restarted, it must finish the rest and nothing else.
-    const doomed = await startApp('billing', { ...env, VOLT_FAULT_CRASH_AFTER_CHARGES: '150' });
-    apps.push(doomed);
+    const doomed = await apps.start('billing', { ...env, VOLT_FAULT_CRASH_AFTER_CHARGES: '150' });
     expect(await doomed.exited).toBe('SIGKILL');
     const charged = async () => Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM ledger_entries WHERE kind = 'charge'`.execute(db.db)).rows[0].n);
     const afterCrash = await charged();
     expect(afterCrash).toBeGreaterThanOrEqual(150);
     expect(afterCrash).toBeLessThan(440);
 
-    apps.push(await startApp('billing', env));
+    await apps.start('billing', env);
     await eventually('all 440 windows charged', async () => (await charged()) === 440, 30_000);
     // Every window of every pod exactly once, and the exact total: 1.29 USD/h for 607 s each.
     const perPod = Math.floor((1_290_000 * 607) / 3600);

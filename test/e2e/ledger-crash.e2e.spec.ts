@@ -1,26 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger } from '@volt/ledger-infra';
 import { CommandBus } from '@volt/messaging';
-import { allMigrations } from '@volt/schema';
-import { TEST_NATS_URL, createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
 import { eventually } from '../support/pods';
-import { startApp, type AppProcess } from '../support/process';
+import { appsFixture } from '../support/process';
 
-let db: TestDatabase;
-let messaging: TestMessaging;
-const apps: AppProcess[] = [];
-beforeAll(async () => {
-  db = await createTestDatabase(allMigrations);
-  messaging = await createTestMessaging();
-});
-afterAll(async () => {
-  await Promise.all(apps.map((a) => a.stop()));
-  await messaging?.cleanup();
-  await db?.drop();
-});
+const apps = appsFixture();
 
 const HOLDS = 200;
 const org = 'org_crashledger';
@@ -38,13 +25,13 @@ const command = (type: string, data: Record<string, unknown>) => ({
 
 describe('the ledger service killed with SIGKILL while holds are being placed and released', () => {
   it('applies every queued command once after a restart: no hold lost or doubled, nothing left held', async () => {
+    const db = apps.db;
     await new Ledger(db.db).transfer({ id: 'fund', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(1_000) });
-    const env = { DATABASE_URL: db.url, NATS_URL: TEST_NATS_URL, VOLT_NATS_PREFIX: messaging.prefix, PORT: '0', LOG_LEVEL: 'info' };
-    const first = await startApp('ledger', env);
-    apps.push(first);
+    const env = apps.env();
+    const first = await apps.start('ledger', env);
 
     // 200 holds of 1 USD, each followed by its release, queued durably without waiting for replies.
-    const bus = new CommandBus(messaging.nc, messaging.names);
+    const bus = new CommandBus(apps.messaging.nc, apps.messaging.names);
     const holdIds = Array.from({ length: HOLDS }, (_, i) => `crash-hold-${i}`);
     for (const holdId of holdIds) {
       const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
@@ -59,7 +46,7 @@ describe('the ledger service killed with SIGKILL while holds are being placed an
     const applied = await entries();
     expect(applied).toBeLessThan(2 * HOLDS);
 
-    apps.push(await startApp('ledger', env));
+    await apps.start('ledger', env);
     await eventually('every hold placed and released', async () => (await entries()) === 2 * HOLDS, 30_000);
     const { rows } = await sql<{ status: string; n: string }>`SELECT status, count(*)::text AS n FROM ledger_entries
       WHERE kind = 'hold' AND entry_id LIKE 'crash-hold-%' GROUP BY status`.execute(db.db);

@@ -1,46 +1,32 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, type AppProcess } from '../support/process';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { appsFixture } from '../support/process';
 import { EventStore } from '@volt/event-store';
 import { createOrganization } from '@volt/identity-infra';
-import { allMigrations } from '@volt/schema';
 import { Keyring } from '@volt/secrets';
-import { TEST_NATS_URL, createTestDatabase, createTestMessaging, readWholeStream, type TestDatabase, type TestMessaging } from '@volt/testing';
+import { readWholeStream } from '@volt/testing';
 
 const CANARY_PASSWORD = `canary-pw-${Math.random().toString(36).slice(2)}-registry`;
 
-let db: TestDatabase;
-let messaging: TestMessaging;
+const apps = appsFixture();
 const wire: string[] = [];
-
-const apps: AppProcess[] = [];
-const logs = () => apps.map((a) => a.logs()).join('');
-async function start(app: string, env: Record<string, string>): Promise<string> {
-  const running = await startApp(app, env);
-  apps.push(running);
-  return running.url;
-}
+const logs = () => apps.logs();
+const start = async (app: string, env: Record<string, string>) => (await apps.start(app, env)).url;
 
 let gateway: string;
 let ownerKey: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase(allMigrations);
-  messaging = await createTestMessaging();
+  const { db, messaging } = apps;
   // Everything published under this test's prefix: commands, replies and events.
   messaging.nc.subscribe(`${messaging.prefix}.>`, { callback: (_e, msg) => void wire.push(`${msg.subject} ${new TextDecoder().decode(msg.data)}`) });
   ownerKey = (await createOrganization(new EventStore(db.db), { name: 'Canary' })).apiKey;
-  const env = { DATABASE_URL: db.url, NATS_URL: TEST_NATS_URL, VOLT_NATS_PREFIX: messaging.prefix, PORT: '0', LOG_LEVEL: 'trace', VOLT_SECRETS_KEY: Keyring.generate() };
+  const env = apps.env({ LOG_LEVEL: 'trace', VOLT_SECRETS_KEY: Keyring.generate() });
   await start('pods', env);
   gateway = await start('gateway', env);
 }, 60_000);
 
-afterAll(async () => {
-  await Promise.all(apps.map((a) => a.stop()));
-  await messaging?.cleanup();
-  await db?.drop();
-});
 
 describe('secrets: a registry password and an API key, once stored, appear nowhere', () => {
   it('not in pg_dump, the JetStream streams, anything on the wire, the logs, or any response after creation', async () => {
@@ -70,10 +56,10 @@ describe('secrets: a registry password and an API key, once stored, appear nowhe
     responses.push((await call('GET', '/api/volt/ssh-keys', canaryKey)).text);
     await new Promise((r) => setTimeout(r, 500)); // let the relay publish and the audit batch land
 
-    const { stdout: dump } = await promisify(execFile)('pg_dump', ['--data-only', db.url], { maxBuffer: 256 * 1024 * 1024 });
+    const { stdout: dump } = await promisify(execFile)('pg_dump', ['--data-only', apps.db.url], { maxBuffer: 256 * 1024 * 1024 });
     const streams = [
-      ...(await readWholeStream(messaging.nc, messaging.names.eventStream)),
-      ...(await readWholeStream(messaging.nc, messaging.names.commandStream)),
+      ...(await readWholeStream(apps.messaging.nc, apps.messaging.names.eventStream)),
+      ...(await readWholeStream(apps.messaging.nc, apps.messaging.names.commandStream)),
     ].map((m) => JSON.stringify(m));
 
     // The checks could fail: the things searched do hold the neighbouring facts.

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { allMigrations } from '@volt/schema';
+import { TEST_NATS_URL, createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -42,3 +45,49 @@ export function startApp(app: string, env: Record<string, string>): Promise<AppP
 
 /** A TCP port nothing listens on now, for a server a test starts itself. */
 export { freePort } from '../../tools/ports';
+
+export interface AppsFixture {
+  db: TestDatabase;
+  messaging: TestMessaging;
+  /** What an app needs to run on this file's database and NATS prefix. */
+  env(extra?: Record<string, string>): Record<string, string>;
+  /** Starts an app as its own process; it is stopped (if still running) after the file's tests. */
+  start(app: string, env: Record<string, string>): Promise<AppProcess>;
+  /** Everything the started apps wrote. */
+  logs(): string;
+}
+
+/**
+ * For a test file that runs apps as processes: its own database and NATS prefix (made before
+ * its tests, dropped after), and every app it started stopped at the end.
+ */
+export function appsFixture(): AppsFixture {
+  const apps: AppProcess[] = [];
+  let db: TestDatabase | undefined;
+  let messaging: TestMessaging | undefined;
+  const fixture: AppsFixture = {
+    get db() {
+      return db!;
+    },
+    get messaging() {
+      return messaging!;
+    },
+    env: (extra = {}) => ({ DATABASE_URL: db!.url, NATS_URL: TEST_NATS_URL, VOLT_NATS_PREFIX: messaging!.prefix, PORT: '0', LOG_LEVEL: 'info', ...extra }),
+    async start(app, env) {
+      const running = await startApp(app, env);
+      apps.push(running);
+      return running;
+    },
+    logs: () => apps.map((a) => a.logs()).join(''),
+  };
+  beforeAll(async () => {
+    db = await createTestDatabase(allMigrations);
+    messaging = await createTestMessaging();
+  });
+  afterAll(async () => {
+    await Promise.all(apps.map((a) => a.stop()));
+    await messaging?.cleanup();
+    await db?.drop();
+  });
+  return fixture;
+}
