@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Decider } from '@volt/domain';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
 import { EventIdReusedError, EventStore, eventStoreMigrations, runDecider } from './index';
@@ -58,4 +58,69 @@ describe('runDecider', () => {
     expect(a.ok && b.ok && a.checkpoint).toEqual(b.ok && b.checkpoint);
     expect(await store.readStream('counter-4')).toHaveLength(1);
   });
+
+  describe('a stream this process decided on lately', () => {
+    // Another process: its own store (and memory) on the same database.
+    let elsewhere: EventStore;
+    const runElsewhere = (streamId: string, commandId: string, add: number) =>
+      runDecider(elsewhere, counter, { streamId, commandId, command: { add }, metadata, occurredAt: new Date().toISOString() });
+    beforeAll(() => {
+      elsewhere = new EventStore(t.db);
+    });
+
+    it('decides the next command without reading the stream again', async () => {
+      await run('recent-1', 'r1-a', 1);
+      const reads = vi.spyOn(store, 'readStream');
+      try {
+        expect(await run('recent-1', 'r1-b', 1)).toMatchObject({ ok: true, replayed: false, state: 2 });
+        expect(reads).not.toHaveBeenCalled();
+        // A replay answers with the stream as it stands, so it looks at what was stored since.
+        expect(await run('recent-1', 'r1-a', 1)).toMatchObject({ ok: true, replayed: true, state: 2 });
+        expect(reads).toHaveBeenCalledTimes(1);
+      } finally {
+        reads.mockRestore();
+      }
+      expect((await store.readStream('recent-1')).map((e) => e.data)).toEqual([
+        { n: 1, total: 1 },
+        { n: 1, total: 2 },
+      ]);
+    });
+
+    it('decides again on the stored stream when another process appended since', async () => {
+      await run('recent-2', 'r2-a', 1);
+      await runElsewhere('recent-2', 'r2-b', 1);
+      // Decided on total 1, the append expects version 1 and meets 2: read again, decided on 2.
+      expect(await run('recent-2', 'r2-c', 1)).toMatchObject({ ok: true, state: 3, events: [{ data: { n: 1, total: 3 } }] });
+      expect((await store.readStream('recent-2')).map((e) => e.data)).toEqual([
+        { n: 1, total: 1 },
+        { n: 1, total: 2 },
+        { n: 1, total: 3 },
+      ]);
+    });
+
+    it('does not refuse on what it remembers when the stored stream says otherwise', async () => {
+      const refuses: Decider<Command, Event, number> = {
+        ...counter,
+        // Adding 0 asks "is the total 3?": refused unless it is.
+        decide: (c, total) => (c.add === 0 ? (total === 3 ? [] : { code: 'CONFLICT', message: `total ${total}` }) : counter.decide(c, total)),
+      };
+      const ask = (s: EventStore, commandId: string, add: number) =>
+        runDecider(s, refuses, { streamId: 'recent-3', commandId, command: { add }, metadata, occurredAt: new Date().toISOString() });
+      await ask(store, 'r3-a', 2);
+      await ask(elsewhere, 'r3-b', 1);
+      // Remembered at total 2 this would be refused, and nothing would have checked the version.
+      expect(await ask(store, 'r3-c', 0)).toMatchObject({ ok: true, events: [], state: 3 });
+      expect(await ask(elsewhere, 'r3-d', 0)).toMatchObject({ ok: true, state: 3 });
+    });
+
+    it('answers a redelivery whose first run was in another process', async () => {
+      await run('recent-4', 'r4-a', 1);
+      const first = await runElsewhere('recent-4', 'r4-b', 2);
+      // Remembered at total 1, r4-b would be decided again and appended a second time; its
+      // append expects version 1, meets 2, and the stream read afresh shows the first run.
+      expect(await run('recent-4', 'r4-b', 2)).toEqual({ ...first, replayed: true });
+      expect(await store.readStream('recent-4')).toHaveLength(2);
+    });
+  });
 });
+

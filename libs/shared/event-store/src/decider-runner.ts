@@ -1,5 +1,5 @@
 import type { DomainError, GlobalCheckpoint, MessageMetadata } from '@volt/contracts';
-import { fold, isDomainError, type Decider } from '@volt/domain';
+import { isDomainError, type Decider } from '@volt/domain';
 import { ConcurrencyConflictError } from './errors';
 import type { EventStore } from './event-store';
 import { uuidFromName } from './ids';
@@ -24,10 +24,75 @@ export interface RunDeciderInput<C> {
   maxRetries?: number;
 }
 
+/** What a decision needs of a stored event. */
+interface Stored {
+  id: string;
+  type: string;
+  data: unknown;
+  causationId: string | null;
+  transactionId: string;
+  position: string;
+}
+
+/** A stream as this process last saw it: its events, their folded state and its version. */
+interface Known {
+  history: Stored[];
+  state: unknown;
+  version: number;
+}
+
+/** Streams remembered per store, least recently used dropped first. */
+const REMEMBERED_STREAMS = 10_000;
+/** A stream longer than this is read each time rather than kept whole in memory. */
+const REMEMBERED_EVENTS = 500;
+
 /**
- * Load the stream, fold it, decide, append with the expected version; on a
- * concurrent writer, do it all again. A command that was already applied (a
- * redelivery) is answered from the events it appended the first time.
+ * The streams this process decided on lately, so that the next command on one decides without
+ * reading it again (a pod's lifecycle is seven decisions on its stream: six reads saved). Being
+ * stale is safe: an append states the version the decision was made on, so a writer elsewhere
+ * makes it a conflict, and the stream is read again; a decision that appends nothing (a refusal,
+ * a no-op) is checked against the events stored after that version before it is answered.
+ */
+class RecentStreams {
+  private readonly known = new Map<string, Known>();
+
+  get(streamId: string): Known | undefined {
+    const entry = this.known.get(streamId);
+    if (entry) {
+      // Map keeps insertion order: moved to the end, the entry is now the most recent.
+      this.known.delete(streamId);
+      this.known.set(streamId, entry);
+    }
+    return entry;
+  }
+
+  /** Keeps what was seen unless a newer version of the stream is known already. */
+  set(streamId: string, entry: Known): void {
+    const current = this.known.get(streamId);
+    if (current && current.version > entry.version) return;
+    this.known.delete(streamId);
+    if (entry.history.length > REMEMBERED_EVENTS) return;
+    this.known.set(streamId, entry);
+    if (this.known.size > REMEMBERED_STREAMS) this.known.delete(this.known.keys().next().value as string);
+  }
+
+  forget(streamId: string): void {
+    this.known.delete(streamId);
+  }
+}
+
+const recentByStore = new WeakMap<EventStore, RecentStreams>();
+
+function recentOf(store: EventStore): RecentStreams {
+  let recent = recentByStore.get(store);
+  if (!recent) recentByStore.set(store, (recent = new RecentStreams()));
+  return recent;
+}
+
+/**
+ * Load the stream (or take it as this process last saw it), fold it, decide, append with the
+ * expected version; on a concurrent writer, do it all again from a fresh read. A command that
+ * was already applied (a redelivery) is answered from the events it appended the first time.
  */
 export async function runDecider<C, E extends Message, S>(
   store: EventStore,
@@ -36,50 +101,88 @@ export async function runDecider<C, E extends Message, S>(
 ): Promise<DecisionOutcome<E, S>> {
   const firstId = uuidFromName(`${input.commandId}:0`);
   const maxRetries = input.maxRetries ?? 10;
+  const recent = recentOf(store);
+  const evolve = (known: Known, events: Stored[], version: number): Known => ({
+    history: known.history.concat(events),
+    state: events.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as E), known.state as S),
+    version,
+  });
+  /** `after` with the events stored since its version. */
+  const read = async (after: Known): Promise<Known> => {
+    const events = await store.readStream(input.streamId, { fromVersion: after.version });
+    if (events.length === 0) return after;
+    const stored = events.map(({ id, type, data, causationId, transactionId, position }) => ({ id, type, data, causationId, transactionId, position }));
+    return evolve(after, stored, events[events.length - 1].streamVersion);
+  };
+
+  let known = recent.get(input.streamId);
+  // A remembered stream may have moved on elsewhere; an append finds out by itself (its expected
+  // version), an answer that appends nothing first reads what was stored since.
+  let unchecked = known !== undefined;
   for (let attempt = 0; ; attempt++) {
-    const history = await store.readStream(input.streamId);
-    const version = history.length === 0 ? 0 : history[history.length - 1].streamVersion;
-    const toEvent = (e: (typeof history)[number]) => ({ type: e.type, data: e.data }) as E;
-    const state = fold(decider, history.map(toEvent));
-    // A redelivered command finds its first run's events in the history it loads anyway:
-    // answer from them rather than deciding again against a stream that has moved on.
-    const first = history.findIndex((e) => e.id === firstId);
-    if (first >= 0) {
-      const stored = history.slice(first).filter((e) => e.causationId === input.commandId);
-      const last = stored[stored.length - 1];
-      return {
-        ok: true,
-        events: stored.map(toEvent),
-        checkpoint: { transactionId: last.transactionId, position: last.position },
-        replayed: true,
-        state,
-      };
+    known ??= await read({ history: [], state: decider.initialState(), version: 0 });
+    // A redelivered command finds its first run's events in the history: answer from them
+    // rather than deciding again against a stream that has moved on.
+    const first = known.history.findIndex((e) => e.id === firstId);
+    const decision = first >= 0 ? undefined : decider.decide(input.command, known.state as S);
+    if (decision === undefined || isDomainError(decision) || decision.length === 0) {
+      if (unchecked) {
+        unchecked = false;
+        const latest = await read(known);
+        if (latest !== known) {
+          known = latest;
+          continue;
+        }
+      }
+      recent.set(input.streamId, known);
+      const state = known.state as S;
+      if (decision === undefined) {
+        const stored = known.history.slice(first).filter((e) => e.causationId === input.commandId);
+        const last = stored[stored.length - 1];
+        return {
+          ok: true,
+          events: stored.map((e) => ({ type: e.type, data: e.data }) as E),
+          checkpoint: { transactionId: last.transactionId, position: last.position },
+          replayed: true,
+          state,
+        };
+      }
+      return isDomainError(decision) ? { ok: false, error: decision } : { ok: true, events: [], checkpoint: null, replayed: false, state };
     }
-    const decision = decider.decide(input.command, state);
-    if (isDomainError(decision)) return { ok: false, error: decision };
-    if (decision.length === 0) return { ok: true, events: [], checkpoint: null, replayed: false, state };
     const metadata: MessageMetadata = { ...input.metadata, causationId: input.commandId };
+    const ids = decision.map((_, i) => uuidFromName(`${input.commandId}:${i}`));
     try {
       const result = await store.append(
         input.streamId,
-        decision.map((e, i) => ({
-          id: uuidFromName(`${input.commandId}:${i}`),
-          type: e.type,
-          data: e.data,
-          metadata,
-          occurredAt: input.occurredAt,
-        })),
-        { expectedVersion: version },
+        decision.map((e, i) => ({ id: ids[i], type: e.type, data: e.data, metadata, occurredAt: input.occurredAt })),
+        { expectedVersion: known.version },
       );
+      const appended = decision.map((e, i) => ({
+        id: ids[i],
+        type: e.type,
+        data: e.data,
+        causationId: input.commandId,
+        transactionId: result.transactionId,
+        position: result.positions[i],
+      }));
+      const after = evolve(known, appended, known.version + decision.length);
+      // A repeat means the stream holds more than this process saw: read it afresh next time.
+      if (result.duplicate) recent.forget(input.streamId);
+      else recent.set(input.streamId, after);
       return {
         ok: true,
         events: decision,
         checkpoint: { transactionId: result.transactionId, position: result.positions[result.positions.length - 1] },
         replayed: result.duplicate,
-        state: decision.reduce(decider.evolve, state),
+        state: after.state as S,
       };
     } catch (error) {
-      if (error instanceof ConcurrencyConflictError && attempt < maxRetries) continue;
+      recent.forget(input.streamId);
+      if (error instanceof ConcurrencyConflictError && attempt < maxRetries) {
+        known = undefined;
+        unchecked = false;
+        continue;
+      }
       throw error;
     }
   }
