@@ -2,17 +2,19 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore, eventStoreMigrations } from '@volt/event-store';
+import { ProjectionRunner, projectionMigrations } from '@volt/projections';
 import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, ledgerJournal, usdToMicros } from '@volt/ledger-contracts';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
 import { Ledger } from './ledger';
 import { ledgerMigrations } from './migrations';
+import { ledgerBalancesProjection } from './read-models/projections';
 
 let t: TestDatabase;
 let ledger: Ledger;
 /** Four instances, as four ledger processes would be: requests race across transactions, not only within a batch. */
 let ledgers: Ledger[];
 beforeAll(async () => {
-  t = await createTestDatabase([eventStoreMigrations, ledgerMigrations]);
+  t = await createTestDatabase([eventStoreMigrations, projectionMigrations, ledgerMigrations]);
   ledger = new Ledger(t.db);
   ledgers = Array.from({ length: 4 }, () => new Ledger(t.db));
 });
@@ -332,3 +334,25 @@ describe('ledger: arrears', () => {
     expect(settled.map((e) => (e.data as { amount: number }).amount)).toEqual([usdToMicros(2), usdToMicros(1)]);
   });
 });
+
+// Last in the file: by now the tests above have posted transfers, holds placed, captured, released
+// and expired, charges and arrears, across many accounts.
+describe('ledger: the balances read model', () => {
+  it('equals every account of the ledger, whether built in small batches or rebuilt in one', async () => {
+    const accounts = async () =>
+      (await sql<{ account_id: string; balance: string; held: string }>`SELECT account_id, sum(balance)::text AS balance, sum(held)::text AS held
+        FROM ledger_accounts GROUP BY account_id ORDER BY account_id`.execute(t.db)).rows;
+    const balances = async () =>
+      (await sql<{ account_id: string; balance: string; held: string }>`SELECT account_id, balance::text, held::text FROM ledger_balances
+        ORDER BY account_id`.execute(t.db)).rows;
+    const store = new EventStore(t.db);
+    // Batches of 7 split events that move the same account in one batch and across batches.
+    expect(await new ProjectionRunner(t.db, store, [ledgerBalancesProjection], { batchSize: 7 }).catchUp()).toBeGreaterThan(100);
+    const expected = await accounts();
+    expect(expected.length).toBeGreaterThan(20);
+    expect(await balances()).toEqual(expected);
+    await new ProjectionRunner(t.db, store, [ledgerBalancesProjection], { batchSize: 5000 }).rebuild(ledgerBalancesProjection.name);
+    expect(await balances()).toEqual(expected);
+  });
+});
+

@@ -1,33 +1,49 @@
 import { sql, type Transaction } from 'kysely';
 import type { EventEnvelope } from '@volt/contracts';
 import { accountKind, accountTenant, SYSTEM_ACCOUNTS } from '@volt/ledger-contracts';
-import { eachEvent } from '@volt/projections';
+import { eachEvent, type Projection } from '@volt/projections';
 
 type Trx = Transaction<any>;
 
-async function move(trx: Trx, accountId: string, balance: number, held: number): Promise<void> {
-  await sql`INSERT INTO ledger_balances (account_id, tenant_id, balance, held) VALUES (${accountId}, ${accountTenant(accountId)}, ${balance}, ${held})
-    ON CONFLICT (account_id) DO UPDATE SET balance = ledger_balances.balance + EXCLUDED.balance, held = ledger_balances.held + EXCLUDED.held`.execute(trx);
-}
+/** How each event moves accounts: [account, balance change, held change]. */
+const movesOf: Record<string, (d: any) => [string, number, number][]> = {
+  TransferPosted: (d) => [
+    [d.debit, -d.amount, 0],
+    [d.credit, d.amount, 0],
+  ],
+  HoldPlaced: (d) => [[d.debit, 0, d.amount]],
+  ChargePosted: (d) => [
+    [d.debit, -d.amount, -d.fromHold],
+    [d.credit, d.amount, 0],
+  ],
+  HoldClosed: (d) => [[d.debit, -d.captured, -d.held], ...(d.captured > 0 ? [[d.credit, d.captured, 0] as [string, number, number]] : [])],
+};
 
-/** ledger_balances: every account's balance and held amount. */
-export const ledgerBalancesProjection = eachEvent('ledger.balances', ['ledger_balances'], {
-  async TransferPosted(trx, e: EventEnvelope<any>) {
-    await move(trx, e.data.debit, -e.data.amount, 0);
-    await move(trx, e.data.credit, e.data.amount, 0);
+/**
+ * ledger_balances: every account's balance and held amount. A batch's movements are summed per
+ * account and written in one statement (amounts are integers, so the sums are exact); accounts
+ * in id order, so two writers lock rows in the same order.
+ */
+export const ledgerBalancesProjection: Projection = {
+  name: 'ledger.balances',
+  tables: ['ledger_balances'],
+  handles: Object.keys(movesOf),
+  async apply(trx: Trx, events: EventEnvelope[]) {
+    const sums = new Map<string, [number, number]>();
+    for (const e of events) {
+      for (const [account, balance, held] of movesOf[e.type]?.(e.data) ?? []) {
+        const sum = sums.get(account) ?? [0, 0];
+        sums.set(account, [sum[0] + balance, sum[1] + held]);
+      }
+    }
+    if (sums.size === 0) return;
+    const accounts = [...sums.keys()].sort();
+    await sql`INSERT INTO ledger_balances (account_id, tenant_id, balance, held)
+      SELECT * FROM unnest(${accounts}::text[], ${accounts.map(accountTenant)}::text[], ${accounts.map((a) => sums.get(a)![0])}::bigint[],
+                           ${accounts.map((a) => sums.get(a)![1])}::bigint[])
+      ON CONFLICT (account_id) DO UPDATE SET balance = ledger_balances.balance + EXCLUDED.balance, held = ledger_balances.held + EXCLUDED.held`.execute(trx);
   },
-  async HoldPlaced(trx, e: EventEnvelope<any>) {
-    await move(trx, e.data.debit, 0, e.data.amount);
-  },
-  async ChargePosted(trx, e: EventEnvelope<any>) {
-    await move(trx, e.data.debit, -e.data.amount, -e.data.fromHold);
-    await move(trx, e.data.credit, e.data.amount, 0);
-  },
-  async HoldClosed(trx, e: EventEnvelope<any>) {
-    await move(trx, e.data.debit, -e.data.captured, -e.data.held);
-    if (e.data.captured > 0) await move(trx, e.data.credit, e.data.captured, 0);
-  },
-});
+};
 
 /** What a movement is, seen from a customer's account, named by the other side. */
 function typeOf(counterparty: string, incoming: boolean): string {
