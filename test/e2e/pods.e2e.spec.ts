@@ -1,4 +1,5 @@
 import { verify } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore } from '@volt/event-store';
 import { sshAnswers } from '@volt/pods-infra';
@@ -258,5 +259,20 @@ describe('spot pods', () => {
     expect(ended).toMatchObject({ reason: 'spot_reclaimed', status_message: expect.stringMatching(/reclaimed/) });
     await eventually('the reclaimed instance to be destroyed', async () => !(await simInstances(stack)).some((i) => i.tag === podId));
     expect((await stack.call('GET', `/api/volt/pods/${podId}/can-terminate`)).body.canTerminate).toBe(true);
+  });
+});
+
+// Last: by now the pods above have been created, run, updated, stopped, resized, started,
+// failed, reclaimed and deleted, their events applied a few at a time as they came.
+describe('the pods read model', () => {
+  it('is rebuilt from the store, every event in one batch, exactly as it was built', async () => {
+    const rows = async () => (await sql<{ row: string }>`SELECT row_to_json(s)::text AS row FROM pods_sessions s ORDER BY pod_id`.execute(stack.db.db)).rows;
+    await stack.pods.runtime.projections.waitForHead();
+    const built = await rows();
+    expect(built.length).toBeGreaterThan(5);
+    // Some ran and stopped: their time running was folded in.
+    expect(built.some((r) => (JSON.parse(r.row) as { run_seconds: number }).run_seconds > 0)).toBe(true);
+    await stack.pods.runtime.projections.rebuild('pods.sessions');
+    expect(await rows()).toEqual(built);
   });
 });

@@ -1,3 +1,4 @@
 export * from './migrations';
 export * from './projection';
 export * from './runner';
+export * from './rows';
