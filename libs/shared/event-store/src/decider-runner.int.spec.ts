@@ -122,5 +122,33 @@ describe('runDecider', () => {
       expect(await store.readStream('recent-4')).toHaveLength(2);
     });
   });
-});
+  describe('a stream the command makes (newStream)', () => {
+    const make = (streamId: string, commandId: string, add: number, s = store) =>
+      runDecider(s, counter, { streamId, commandId, command: { add }, metadata, occurredAt: new Date().toISOString(), newStream: true });
 
+    it('is decided as empty without reading it', async () => {
+      const reads = vi.spyOn(store, 'readStream');
+      try {
+        expect(await make('new-1', 'n1-a', 2)).toMatchObject({ ok: true, replayed: false, state: 2 });
+        expect(reads).not.toHaveBeenCalled();
+      } finally {
+        reads.mockRestore();
+      }
+    });
+
+    it('is decided on what is stored when it was not new after all', async () => {
+      await runDecider(new EventStore(t.db), counter, { streamId: 'new-2', commandId: 'n2-a', command: { add: 2 }, metadata, occurredAt: new Date().toISOString() });
+      // As if empty, 2 would be allowed; the stream holds 2 already, so 2 more is over the limit.
+      expect(await make('new-2', 'n2-b', 2)).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+      expect(await store.readStream('new-2')).toHaveLength(1);
+    });
+
+    it('answers a repeat of the command that made it from the stored events', async () => {
+      const elsewhere = new EventStore(t.db);
+      const first = await make('new-3', 'n3-a', 1, elsewhere);
+      await runDecider(elsewhere, counter, { streamId: 'new-3', commandId: 'n3-b', command: { add: 1 }, metadata, occurredAt: new Date().toISOString() });
+      expect(await make('new-3', 'n3-a', 1)).toEqual({ ...first, replayed: true, state: 2 });
+      expect(await store.readStream('new-3')).toHaveLength(2);
+    });
+  });
+});

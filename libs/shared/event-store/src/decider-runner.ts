@@ -22,6 +22,11 @@ export interface RunDeciderInput<C> {
   metadata: Omit<MessageMetadata, 'causationId'>;
   occurredAt: string;
   maxRetries?: number;
+  /**
+   * The command makes the stream (a create under a new id): it is decided as empty without a
+   * read. Safe when wrong: a stream already there is found by the append, then read.
+   */
+  newStream?: boolean;
 }
 
 /** What a decision needs of a stored event. */
@@ -115,12 +120,13 @@ export async function runDecider<C, E extends Message, S>(
     return evolve(after, stored, events[events.length - 1].streamVersion);
   };
 
-  let known = recent.get(input.streamId);
-  // A remembered stream may have moved on elsewhere; an append finds out by itself (its expected
-  // version), an answer that appends nothing first reads what was stored since.
+  const empty: Known = { history: [], state: decider.initialState(), version: 0 };
+  let known = recent.get(input.streamId) ?? (input.newStream ? empty : undefined);
+  // A remembered (or presumed new) stream may have moved on elsewhere; an append finds out by
+  // itself (its expected version), an answer that appends nothing first reads what was stored since.
   let unchecked = known !== undefined;
   for (let attempt = 0; ; attempt++) {
-    known ??= await read({ history: [], state: decider.initialState(), version: 0 });
+    known ??= await read(empty);
     // A redelivered command finds its first run's events in the history: answer from them
     // rather than deciding again against a stream that has moved on.
     const first = known.history.findIndex((e) => e.id === firstId);
@@ -157,6 +163,15 @@ export async function runDecider<C, E extends Message, S>(
         decision.map((e, i) => ({ id: ids[i], type: e.type, data: e.data, metadata, occurredAt: input.occurredAt })),
         { expectedVersion: known.version },
       );
+      if (result.duplicate) {
+        // Stored already (the same command at once elsewhere, or a stream that was not new):
+        // answered, as any repeat, from the events stored the first time.
+        recent.forget(input.streamId);
+        if (attempt >= maxRetries) throw new Error(`${input.streamId}: command ${input.commandId} found stored, then not`);
+        known = undefined;
+        unchecked = false;
+        continue;
+      }
       const appended = decision.map((e, i) => ({
         id: ids[i],
         type: e.type,
@@ -165,15 +180,13 @@ export async function runDecider<C, E extends Message, S>(
         transactionId: result.transactionId,
         position: result.positions[i],
       }));
-      const after = evolve(known, appended, known.version + decision.length);
-      // A repeat means the stream holds more than this process saw: read it afresh next time.
-      if (result.duplicate) recent.forget(input.streamId);
-      else recent.set(input.streamId, after);
+      const after = evolve(known, appended, result.streamVersion);
+      recent.set(input.streamId, after);
       return {
         ok: true,
         events: decision,
         checkpoint: { transactionId: result.transactionId, position: result.positions[result.positions.length - 1] },
-        replayed: result.duplicate,
+        replayed: false,
         state: after.state as S,
       };
     } catch (error) {

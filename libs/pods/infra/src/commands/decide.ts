@@ -18,8 +18,10 @@ export function decideFor<C extends { data: { requestedAt: string } | { at: stri
   streamId: string,
   envelope: CommandEnvelope,
   command: C,
+  options: { newStream?: boolean } = {},
 ) {
   return runDecider(store, decider, {
+    ...options,
     streamId,
     command,
     commandId: envelope.id,

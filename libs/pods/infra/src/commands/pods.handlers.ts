@@ -58,7 +58,9 @@ export class PodLifecycle {
    * that stops running or ends gives its first-hour hold back to the ledger.
    */
   async decide(envelope: CommandEnvelope, command: PodCommand) {
-    const outcome = await decideFor(this.deps.store, podDecider, podStream(command.data.podId), envelope, command);
+    // A create names a pod id made for it: its stream is new (unless the create is a repeat).
+    const newStream = command.type === 'RequestPod';
+    const outcome = await decideFor(this.deps.store, podDecider, podStream(command.data.podId), envelope, command, { newStream });
     if (!outcome.ok || outcome.replayed || !outcome.events.some((e) => RELEASES_HOLD.has(e.type))) return outcome;
     const { holdId } = outcome.state;
     if (holdId && envelope.tenantId) await this.deps.holds.release(envelope.tenantId, holdId, envelope.correlationId);
