@@ -53,6 +53,23 @@ describe('outbox relay', () => {
     await relay.stop();
   });
 
+  it('writes its checkpoint at most every checkpointEveryMs while events flow, and when they stop', async () => {
+    const saved = async () =>
+      (await sql<{ position: string }>`SELECT position::text FROM msg_relay_checkpoints WHERE name = 'sparse'`.execute(t.db)).rows[0]?.position ?? null;
+    const relay = new OutboxRelay(t.db, store, m.nc, m.names, { name: 'sparse', idleMs: 5, checkpointEveryMs: 3_600_000 });
+    relay.start();
+    const before = (await readWholeStream(m.nc, m.names.eventStream)).length;
+    // Ten waves, each published as it comes (the relay lingers 10 ms after each batch).
+    for (let wave = 0; wave < 10; wave++) {
+      await Promise.all(Array.from({ length: 5 }, (_, i) => store.append(`pods:sparse-${i}`, [testEvent('Sparse', { wave })], { expectedVersion: 'any' })));
+    }
+    const last = (await store.head()).position;
+    // Nothing new after the last wave: the checkpoint is written then, once.
+    await until(async () => (await saved()) === last);
+    expect((await readWholeStream(m.nc, m.names.eventStream)).length).toBe(before + 50);
+    await relay.stop();
+  });
+
   it('lets exactly one relay be active, and another take over when it stops', async () => {
     const a = new OutboxRelay(t.db, store, m.nc, m.names, { idleMs: 5 });
     const b = new OutboxRelay(t.db, store, m.nc, m.names, { idleMs: 5 });
