@@ -16,9 +16,10 @@ export interface RelayOptions {
   /** How often the active relay seals new ranges of the global order. */
   sealIntervalMs?: number;
   /**
-   * After a batch that took everything there was, the wait before the next read (10 ms by
-   * default), however many appends come meanwhile: under load a read then finds several of
-   * them, not one (fewer reads, checkpoints and NATS writes), for a few ms more lag.
+   * After a small batch (under 32 events), the wait before the next read (10 ms by default),
+   * however many appends come meanwhile: a read then finds several of them, not one or two
+   * (fewer reads, checkpoints and NATS writes), for a few ms more lag. A larger batch means the
+   * relay is behind: it reads again at once.
    */
   lingerMs?: number;
   /**
@@ -31,6 +32,9 @@ export interface RelayOptions {
   /** Called once JetStream has acknowledged a batch, before the checkpoint is saved. */
   afterPublish?: (events: EventEnvelope[]) => void | Promise<void>;
 }
+
+/** A batch smaller than this is followed by the linger (see `lingerMs`). */
+const SMALL_BATCH = 32;
 
 const published = counter('volt_relay_published_total', 'Events published to JetStream by the outbox relay');
 const lagSeconds = gauge('volt_relay_lag_seconds', 'Age of the newest event the relay has published, at publish time');
@@ -146,7 +150,7 @@ export class OutboxRelay {
           /* seal every complete range available now */
         }
       }
-      if (events.length === batchSize) this.idle.busy();
+      if (events.length >= SMALL_BATCH) this.idle.busy();
       else if (events.length > 0) {
         this.idle.busy();
         await new Promise((r) => setTimeout(r, this.options.lingerMs ?? 10));
