@@ -30,7 +30,7 @@ export interface RunDeciderInput<C> {
 }
 
 /** What a decision needs of a stored event. */
-interface Stored {
+export interface Stored {
   id: string;
   type: string;
   data: unknown;
@@ -40,7 +40,7 @@ interface Stored {
 }
 
 /** A stream as this process last saw it: its events, their folded state and its version. */
-interface Known {
+export interface Known {
   history: Stored[];
   state: unknown;
   version: number;
@@ -48,8 +48,10 @@ interface Known {
 
 /** Streams remembered per store, least recently used dropped first. */
 const REMEMBERED_STREAMS = 10_000;
+/** Events remembered per store in all (a pod's stream holds about seven): memory stays bounded. */
+const REMEMBERED_EVENTS = 100_000;
 /** A stream longer than this is read each time rather than kept whole in memory. */
-const REMEMBERED_EVENTS = 500;
+const LONGEST_REMEMBERED = 500;
 
 /**
  * The streams this process decided on lately, so that the next command on one decides without
@@ -58,8 +60,18 @@ const REMEMBERED_EVENTS = 500;
  * makes it a conflict, and the stream is read again; a decision that appends nothing (a refusal,
  * a no-op) is checked against the events stored after that version before it is answered.
  */
-class RecentStreams {
+export class RecentStreams {
   private readonly known = new Map<string, Known>();
+  private events = 0;
+
+  constructor(
+    private readonly limits = { streams: REMEMBERED_STREAMS, events: REMEMBERED_EVENTS, longest: LONGEST_REMEMBERED },
+  ) {}
+
+  /** Streams and events held now. */
+  get size(): { streams: number; events: number } {
+    return { streams: this.known.size, events: this.events };
+  }
 
   get(streamId: string): Known | undefined {
     const entry = this.known.get(streamId);
@@ -75,14 +87,18 @@ class RecentStreams {
   set(streamId: string, entry: Known): void {
     const current = this.known.get(streamId);
     if (current && current.version > entry.version) return;
-    this.known.delete(streamId);
-    if (entry.history.length > REMEMBERED_EVENTS) return;
+    this.forget(streamId);
+    if (entry.history.length > this.limits.longest) return;
     this.known.set(streamId, entry);
-    if (this.known.size > REMEMBERED_STREAMS) this.known.delete(this.known.keys().next().value as string);
+    this.events += entry.history.length;
+    while (this.known.size > this.limits.streams || this.events > this.limits.events) this.forget(this.known.keys().next().value as string);
   }
 
   forget(streamId: string): void {
+    const entry = this.known.get(streamId);
+    if (!entry) return;
     this.known.delete(streamId);
+    this.events -= entry.history.length;
   }
 }
 
