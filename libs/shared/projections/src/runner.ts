@@ -21,6 +21,9 @@ const applied = counter('volt_projection_events_total', 'Events read by projecti
  */
 const SKIPPED_BEFORE_SAVE = 10_000;
 
+/** After a look that found events, how long a nudge waits before the next (see `nudge`). */
+const LINGER_MS = 10;
+
 interface Waiter {
   checkpoint: GlobalCheckpoint;
   resolve: () => void;
@@ -42,6 +45,9 @@ export class ProjectionRunner {
   private readonly skipped = new Map<string, number>();
   private stopped = true;
   private loop: Promise<void> | undefined;
+  /** When a look last found events, and the deferred wake a nudge soon after it set. */
+  private lastFound = -Infinity;
+  private lingering: ReturnType<typeof setTimeout> | undefined;
   private readonly idle: Wakeable;
 
   constructor(
@@ -67,12 +73,24 @@ export class ProjectionRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.lingering);
+    this.lingering = undefined;
     this.idle.wake();
     await this.loop;
   }
 
+  /**
+   * Something was appended (here or, by signal, elsewhere): look now — unless the last look that
+   * found events was under `LINGER_MS` ago, then once that much has passed, so that under load a
+   * read finds several appends rather than one. Someone waiting (`waitFor`) is never kept waiting.
+   */
   nudge(): void {
-    this.idle.wake();
+    const wait = this.lastFound + LINGER_MS - Date.now();
+    if (wait <= 0 || this.waiters.size > 0) return this.idle.wake();
+    this.lingering ??= setTimeout(() => {
+      this.lingering = undefined;
+      this.idle.wake();
+    }, wait);
   }
 
   /** Resolves once every projection has applied everything up to `checkpoint`. */
@@ -91,7 +109,7 @@ export class ProjectionRunner {
         reject(new Error(`projections did not reach position ${checkpoint.position} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiters.add(waiter);
-      this.nudge();
+      this.idle.wake();
     });
   }
 
@@ -183,7 +201,10 @@ export class ProjectionRunner {
       // A short batch was everything there was: look again at once only for someone waiting
       // (read-your-writes); otherwise at the next poll or nudge, rather than spend a read
       // finding nothing after every batch.
-      if (read > 0) this.idle.busy();
+      if (read > 0) {
+        this.idle.busy();
+        this.lastFound = Date.now();
+      }
       if (read === 0 || (read < this.batchSize && this.waiters.size === 0)) await this.idle.rest();
     }
   }
