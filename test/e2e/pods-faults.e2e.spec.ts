@@ -185,7 +185,7 @@ describe('provider faults', () => {
 });
 
 describe('a catalogue behind the provider', () => {
-  it('shows its own pods’ GPUs as taken at once; GPUs others took since the last refresh answer 503 stale_inventory, then the machine stays listed with what it has', async () => {
+  it('shows its own pods’ GPUs as taken at once, and given back by the time a deleted pod shows deleted; GPUs others took since the last refresh answer 503 stale_inventory, then the machine stays listed with what it has', async () => {
     // No refresh during the test: the catalogue knows only what it read at start, and what Volt did since.
     const still = await startStack({ env: { VOLT_CATALOGUE_REFRESH_MS: '600000', VOLT_POD_CREATE_LIMIT: '1000' } });
     try {
@@ -193,7 +193,8 @@ describe('a catalogue behind the provider', () => {
       const machine = async () => (await still.call('GET', '/api/volt/machines?provider=lium')).body.machines.find((m: { id: string }) => m.id === 'mach_a100_02');
       expect(await machine()).toMatchObject({ gpu_count: 4, available_gpus: 4 });
       // A pod of ours takes one GPU: listed at once (it used to wait for the next refresh).
-      expect((await pod(1)).status).toBe(201);
+      const first = await pod(1);
+      expect(first.status).toBe(201);
       expect(await machine()).toMatchObject({ available_gpus: 3 });
       // The provider's other customers take two more: the catalogue still says three are free.
       await simAdmin(still, 'POST', '/offers/occupy', { offer_id: 'a100_02', gpus: 2 });
@@ -209,6 +210,16 @@ describe('a catalogue behind the provider', () => {
       expect(again.body).toMatchObject({ code: 'CONFLICT', message: 'Machine mach_a100_02 has 1 free GPU; asked for 2. Choose fewer GPUs or another machine.' });
       expect((await pod(1)).status).toBe(201);
       expect(await machine()).toMatchObject({ available_gpus: 0 });
+      // Our first pod deleted (a spot pod: stopped first, short of its minimum runtime): once it
+      // shows deleted, its GPU is listed as free again, with no timed refresh in between.
+      await podReaches(still, first.body.id, 'running');
+      expect((await still.call('POST', `/api/volt/pods/${first.body.id}/stop`)).status).toBe(200);
+      await podReaches(still, first.body.id, 'stopped');
+      expect(await machine()).toMatchObject({ available_gpus: 0 });
+      expect((await still.call('DELETE', `/api/volt/pods/${first.body.id}`)).status).toBe(200);
+      await podReaches(still, first.body.id, 'deleted');
+      expect(await machine()).toMatchObject({ available_gpus: 1 });
+      expect((await pod(1)).status).toBe(201);
     } finally {
       await still.stop();
     }

@@ -1,5 +1,5 @@
 import { serviceModule, type ServiceDefinition } from '@volt/platform';
-import { PodLifecycle, Providers, Reconciler, podsProjections, refreshCatalogue, seedSystemTemplates } from '@volt/pods-infra';
+import { CatalogueRefresher, PodLifecycle, Providers, Reconciler, podsProjections, seedSystemTemplates } from '@volt/pods-infra';
 import { allMigrations } from '@volt/schema';
 import { BillingEventsController } from './billing-events.controller';
 import { PodsCommandsController } from './pods.commands.controller';
@@ -12,7 +12,7 @@ export function podsService(env: NodeJS.ProcessEnv = process.env): ServiceDefini
   const providers = new Providers(config.providers);
   let lifecycle: PodLifecycle | undefined;
   let reconciler: Reconciler | undefined;
-  let catalogueTimer: NodeJS.Timeout | undefined;
+  let catalogue: CatalogueRefresher | undefined;
 
   return {
     service: 'pods',
@@ -30,22 +30,17 @@ export function podsService(env: NodeJS.ProcessEnv = process.env): ServiceDefini
     async onStart(runtime) {
       await seedSystemTemplates(runtime.store);
       await runtime.projections.catchUp();
-      await refreshCatalogue(runtime.db, providers);
+      catalogue = new CatalogueRefresher(runtime.db, providers, config.catalogueRefreshMs, runtime.logger);
+      await catalogue.refresh();
+      // GPUs given back at a provider are listed again at once, not at the next timed refresh.
+      reconciler!.whenCapacityFreed((provider) => catalogue!.refresh([provider]));
       await reconciler!.sweep();
       reconciler!.start(config.reconcileIntervalMs);
-      const refresh = () => {
-        catalogueTimer = setTimeout(() => {
-          refreshCatalogue(runtime.db, providers)
-            .catch((error) => runtime.logger.warn({ err: error }, 'catalogue refresh failed'))
-            .finally(() => catalogueTimer && refresh());
-        }, config.catalogueRefreshMs);
-      };
-      refresh();
+      catalogue.start();
     },
     async onStop() {
-      clearTimeout(catalogueTimer);
-      catalogueTimer = undefined;
       await reconciler?.stop();
+      await catalogue?.stop();
     },
   };
 }

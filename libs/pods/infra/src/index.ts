@@ -14,6 +14,7 @@ export * from './providers/providers';
 export * from './providers/ssh-probe';
 export * from './read-models/docker-credentials/query';
 export * from './read-models/machines/catalogue';
+export * from './read-models/machines/refresher';
 export * from './read-models/pod-sessions/query';
 export * from './read-models/ssh-key-list/query';
 export * from './read-models/templates/query';

@@ -71,6 +71,9 @@ export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
+  /** Each provider's instances at the last sweep: one gone since has given its GPUs back. */
+  private readonly seen = new Map<string, Set<string>>();
+  private capacityFreed: (provider: ProviderAdapter) => Promise<void> = async () => undefined;
 
   constructor(
     private readonly db: Database,
@@ -86,6 +89,14 @@ export class Reconciler {
       sshVerifyFailures.inc({ provider });
       if (misses === 1) this.logger?.warn({ podId, address }, 'SSH does not answer where the provider says the machine runs');
     });
+  }
+
+  /**
+   * `listener` is told of each provider where an instance seen at the sweep before is gone (its
+   * GPUs are free again), and waited for before that provider's pods are brought up to date.
+   */
+  whenCapacityFreed(listener: (provider: ProviderAdapter) => Promise<void>): void {
+    this.capacityFreed = listener;
   }
 
   start(intervalMs: number): void {
@@ -135,6 +146,13 @@ export class Reconciler {
         for (const i of instances) {
           const seen = i.tag ? byTag.get(i.tag) : undefined;
           if (i.tag && (!seen || seen.state === 'terminating')) byTag.set(i.tag, i);
+        }
+        const before = this.seen.get(provider.name);
+        const now = new Set(instances.map((i) => i.instanceId));
+        this.seen.set(provider.name, now);
+        // First, so that a pod shows deleted only once its GPUs are listed again.
+        if (before && [...before].some((id) => !now.has(id))) {
+          await this.capacityFreed(provider).catch((error: unknown) => this.logger?.warn({ provider: provider.name, err: error }, 'catalogue refresh after instances went away failed'));
         }
         const mine = pods.filter((p) => p.provider === provider.name);
         const live = new Set(mine.map((p) => p.pod_id));
