@@ -7,3 +7,4 @@ export * from './seals';
 export * from './verify';
 export * from './decider-runner';
 export * from './wakeable';
+export * from './batcher';

@@ -1,7 +1,7 @@
 import { finished } from 'node:stream/promises';
 import { sql } from 'kysely';
 import { from as copyFrom } from 'pg-copy-streams';
-import { poolOf, type Database } from '@volt/event-store';
+import { Batcher, poolOf, type Database } from '@volt/event-store';
 import type { AuditEntry, AuditQuery } from '@volt/identity-contracts';
 
 export interface AuditRecord {
@@ -30,12 +30,6 @@ const toRow = (r: AuditRecord) => ({
   client_ip: r.clientIp,
   occurred_at: r.occurredAt,
 });
-
-interface PendingWrite {
-  row: ReturnType<typeof toRow>;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
 
 const COPY_COLUMNS = 'tenant_id, actor_type, actor_id, method, route, resource_id, status, request_id, trace_id, client_ip, occurred_at';
 
@@ -74,8 +68,18 @@ export class AuditLog {
   private pending: AuditRecord[] = [];
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
-  private readonly writes: PendingWrite[] = [];
-  private writing = false;
+  /** Group committed: while one INSERT is in flight, the records that arrive go together in the next. */
+  private readonly writes = new Batcher<ReturnType<typeof toRow>, unknown>(async (rows) => {
+    const insert = (batch: typeof rows) => this.db.insertInto('gw_audit_log').values(batch).execute();
+    try {
+      await insert(rows);
+      return rows.map(() => undefined);
+    } catch (error) {
+      // One record the table refuses must not fail its neighbours: each goes again on its own.
+      if (rows.length === 1) return [error];
+      return Promise.all(rows.map((row) => insert([row]).then(() => undefined, (e: unknown) => e)));
+    }
+  }, 1000);
 
   constructor(
     private readonly db: Database,
@@ -83,31 +87,10 @@ export class AuditLog {
     private readonly flushMs = 250,
   ) {}
 
-  /**
-   * Stores a state-changing request's record; resolves once it is committed. Group committed:
-   * while one INSERT is in flight, the records that arrive wait and go together in the next.
-   */
-  record(entry: AuditRecord): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.writes.push({ row: toRow(entry), resolve, reject });
-      if (!this.writing) void this.writeQueued();
-    });
-  }
-
-  private async writeQueued(): Promise<void> {
-    this.writing = true;
-    while (this.writes.length > 0) {
-      const batch = this.writes.splice(0, 1000);
-      try {
-        await this.db.insertInto('gw_audit_log').values(batch.map((w) => w.row)).execute();
-        for (const w of batch) w.resolve();
-      } catch (error) {
-        // One record the table refuses must not fail its neighbours: each goes again on its own.
-        if (batch.length === 1) batch[0].reject(error);
-        else await Promise.all(batch.map((w) => this.db.insertInto('gw_audit_log').values(w.row).execute().then(w.resolve, w.reject)));
-      }
-    }
-    this.writing = false;
+  /** Stores a state-changing request's record; resolves once it is committed. */
+  async record(entry: AuditRecord): Promise<void> {
+    const error = await this.writes.submit(toRow(entry));
+    if (error) throw error;
   }
 
   recordLater(entry: AuditRecord): void {

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Database } from '@volt/event-store';
+import { batched, rowsByIds, type Batcher, type Database } from '@volt/event-store';
 import type { Machine, MachineQuery } from '@volt/pods-contracts';
 import type { Offer } from '../../providers/port';
 import type { Providers } from '../../providers/providers';
@@ -117,14 +117,20 @@ export async function fewerFreeGpus(db: Database, machineId: string, asked: numb
     .execute();
 }
 
-/** A create of ours took `gpus` of the machine's: listed at once, not at the next refresh. */
-export async function tookGpus(db: Database, machineId: string, gpus: number): Promise<void> {
-  await db
-    .updateTable('pods_machines')
-    .set({ available_gpus: sql`GREATEST(available_gpus - ${gpus}, 0)` })
-    .where('machine_id', '=', machineId)
-    .execute();
+/** A create of ours took `gpus` of the machine's: listed at once, not at the next refresh. Takings made at once share a statement. */
+export function tookGpus(db: Database, machineId: string, gpus: number): Promise<void> {
+  return batched(takings, db, take, { machineId, gpus });
 }
+
+type Taking = { machineId: string; gpus: number };
+const takings = new WeakMap<Database, Batcher<Taking, void>>();
+const take = async (db: Database, batch: Taking[]) => {
+  const taken = new Map<string, number>();
+  for (const t of batch) taken.set(t.machineId, (taken.get(t.machineId) ?? 0) + t.gpus);
+  await sql`UPDATE pods_machines m SET available_gpus = GREATEST(m.available_gpus - t.gpus, 0)
+    FROM unnest(${[...taken.keys()]}::text[], ${[...taken.values()]}::int[]) AS t(machine_id, gpus) WHERE m.machine_id = t.machine_id`.execute(db);
+  return batch.map(() => undefined);
+};
 
 /** Drops one offer the provider told us is gone, so nobody else tries it before the next refresh. */
 export async function forgetMachine(db: Database, machineId: string): Promise<void> {
@@ -157,9 +163,15 @@ export async function queryMachines(db: Database, q: MachineQuery): Promise<{ ma
   return { machines: rows.map(toMachine), total: Number(count.n) };
 }
 
-export async function findMachine(db: Database, machineId: string): Promise<Machine | undefined> {
-  const row = await db.selectFrom('pods_machines').selectAll().where('machine_id', '=', machineId).executeTakeFirst();
-  return row ? toMachine(row) : undefined;
+const machineLookups = new WeakMap<Database, Batcher<string, Machine | undefined>>();
+const lookUpMachines = async (db: Database, ids: string[]) => {
+  const byId = await rowsByIds(db, 'pods_machines', 'machine_id', ids);
+  return ids.map((id) => (byId.has(id) ? toMachine(byId.get(id)) : undefined));
+};
+
+/** A machine of the catalogue; lookups made at once share a statement. */
+export function findMachine(db: Database, machineId: string): Promise<Machine | undefined> {
+  return batched(machineLookups, db, lookUpMachines, machineId);
 }
 
 export async function listProviders(db: Database) {

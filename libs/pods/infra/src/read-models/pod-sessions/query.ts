@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { PageQuery } from '@volt/contracts';
-import type { Database } from '@volt/event-store';
+import { batched, rowsByIds, type Batcher, type Database } from '@volt/event-store';
 import { TERMINAL_STATUSES, type Pod, type PodStatus, type PodSummary } from '@volt/pods-contracts';
 
 /** A pods_sessions row as the database returns it. */
@@ -103,9 +103,16 @@ export async function listPods(db: Database, tenantId: string, filter: PodListFi
   return { pods: (rows as unknown as PodRow[]).map(podSummary), total: Number(count.n) };
 }
 
-export async function findPod(db: Database, tenantId: string, podId: string): Promise<PodRow | undefined> {
-  const row = await db.selectFrom('pods_sessions').selectAll().where('tenant_id', '=', tenantId).where('pod_id', '=', podId).executeTakeFirst();
-  return row as PodRow | undefined;
+type PodAsk = { tenantId: string; podId: string };
+const podLookups = new WeakMap<Database, Batcher<PodAsk, PodRow | undefined>>();
+const lookUpPods = async (db: Database, asks: PodAsk[]) => {
+  const byId = await rowsByIds(db, 'pods_sessions', 'pod_id', asks.map((a) => a.podId));
+  return asks.map((a) => (byId.get(a.podId)?.tenant_id === a.tenantId ? (byId.get(a.podId) as PodRow) : undefined));
+};
+
+/** The organization's pod (another's is not found); lookups made at once share a statement. */
+export function findPod(db: Database, tenantId: string, podId: string): Promise<PodRow | undefined> {
+  return batched(podLookups, db, lookUpPods, { tenantId, podId });
 }
 
 export async function findPodById(db: Database, podId: string): Promise<PodRow | undefined> {

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { PageQuery } from '@volt/contracts';
-import type { Database } from '@volt/event-store';
+import { batched, rowsByIds, type Batcher, type Database } from '@volt/event-store';
 import type { Template, TemplateSummary } from '@volt/pods-contracts';
 
 const toTemplate = (r: any): Template => ({
@@ -35,7 +35,17 @@ export async function listTemplates(db: Database, tenantId: string, page: PageQu
 }
 
 /** A template the organization can see (its own or a system one); another organization's is not found. */
-export async function findTemplate(db: Database, tenantId: string, templateId: string): Promise<Template | undefined> {
-  const row = await visibleTo(db, tenantId).selectAll().where('template_id', '=', templateId).executeTakeFirst();
-  return row ? toTemplate(row) : undefined;
+export function findTemplate(db: Database, tenantId: string, templateId: string): Promise<Template | undefined> {
+  return batched(templateLookups, db, lookUpTemplates, { tenantId, templateId });
 }
+
+type TemplateAsk = { tenantId: string; templateId: string };
+const templateLookups = new WeakMap<Database, Batcher<TemplateAsk, Template | undefined>>();
+/** Lookups made at once share a statement. */
+const lookUpTemplates = async (db: Database, asks: TemplateAsk[]) => {
+  const byId = await rowsByIds(db, 'pods_templates', 'template_id', asks.map((a) => a.templateId));
+  return asks.map((a) => {
+    const row = byId.get(a.templateId);
+    return row && (row.is_system || row.tenant_id === a.tenantId) ? toTemplate(row) : undefined;
+  });
+};
