@@ -188,8 +188,8 @@ async function main() {
     const results = [];
     for (let r = 0; r < rounds; r++) {
       process.stderr.write(`round ${r + 1}/${rounds}…\n`);
+      // The catalogue lists the GPUs the round's pods gave back by the time they show deleted.
       results.push(await round(ctx, r));
-      await new Promise((res) => setTimeout(res, 6000)); // the catalogue sees the freed GPUs at its next refresh
     }
     const m = (k) => median(results.map((x) => x[k]));
     const f1 = (x) => x.toFixed(1);

@@ -60,8 +60,13 @@ export function batched<R, V>(cache: WeakMap<Database, Batcher<R, V>>, db: Datab
   return batcher.submit(request);
 }
 
-/** The rows of `table` whose `column` is one of `ids`, by that column, in one statement. */
+/**
+ * The rows of `table` whose `column` (a unique key) is one of `ids`, by that column, in one
+ * statement. One index lookup per id, whatever the planner thinks of the table: as `= ANY(…)`
+ * it scanned the whole catalogue while its statistics were young (seen in bench:pods).
+ */
 export async function rowsByIds(db: Database, table: string, column: string, ids: string[]): Promise<Map<string, any>> {
-  const { rows } = await sql<Record<string, any>>`SELECT * FROM ${sql.table(table)} WHERE ${sql.ref(column)} = ANY(${[...new Set(ids)]}::text[])`.execute(db);
+  const { rows } = await sql<Record<string, any>>`SELECT r.* FROM unnest(${[...new Set(ids)]}::text[]) AS k(id)
+    CROSS JOIN LATERAL (SELECT * FROM ${sql.table(table)} WHERE ${sql.ref(column)} = k.id LIMIT 1) r`.execute(db);
   return new Map(rows.map((r) => [r[column] as string, r]));
 }

@@ -45,7 +45,7 @@ describe('lookups made at once', () => {
     expect(found.map((tpl) => tpl?.id ?? null)).toEqual(['tpl_a', null, 'tpl_sys', 'tpl_sys', 'tpl_b', null]);
   });
 
-  it('take GPUs from machines together, never below none, and find machines', async () => {
+  it('find machines, and see GPUs taken (never below none)', async () => {
     await Promise.all([tookGpus(t.db, 'm1', 1), tookGpus(t.db, 'm1', 2), tookGpus(t.db, 'm2', 1), tookGpus(t.db, 'm2', 3), tookGpus(t.db, 'm9', 1)]);
     const [m1, m2, m9] = await Promise.all(['m1', 'm2', 'm9'].map((id) => findMachine(t.db, id)));
     expect([m1?.available_gpus, m2?.available_gpus, m9]).toEqual([5, 0, undefined]);

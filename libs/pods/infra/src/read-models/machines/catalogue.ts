@@ -117,20 +117,14 @@ export async function fewerFreeGpus(db: Database, machineId: string, asked: numb
     .execute();
 }
 
-/** A create of ours took `gpus` of the machine's: listed at once, not at the next refresh. Takings made at once share a statement. */
-export function tookGpus(db: Database, machineId: string, gpus: number): Promise<void> {
-  return batched(takings, db, take, { machineId, gpus });
+/** A create of ours took `gpus` of the machine's: listed at once, not at the next refresh. */
+export async function tookGpus(db: Database, machineId: string, gpus: number): Promise<void> {
+  await db
+    .updateTable('pods_machines')
+    .set({ available_gpus: sql`GREATEST(available_gpus - ${gpus}, 0)` })
+    .where('machine_id', '=', machineId)
+    .execute();
 }
-
-type Taking = { machineId: string; gpus: number };
-const takings = new WeakMap<Database, Batcher<Taking, void>>();
-const take = async (db: Database, batch: Taking[]) => {
-  const taken = new Map<string, number>();
-  for (const t of batch) taken.set(t.machineId, (taken.get(t.machineId) ?? 0) + t.gpus);
-  await sql`UPDATE pods_machines m SET available_gpus = GREATEST(m.available_gpus - t.gpus, 0)
-    FROM unnest(${[...taken.keys()]}::text[], ${[...taken.values()]}::int[]) AS t(machine_id, gpus) WHERE m.machine_id = t.machine_id`.execute(db);
-  return batch.map(() => undefined);
-};
 
 /** Drops one offer the provider told us is gone, so nobody else tries it before the next refresh. */
 export async function forgetMachine(db: Database, machineId: string): Promise<void> {
