@@ -20,6 +20,12 @@ export const ServiceConfigSchema = z.object({
   /** Prefixes subjects and stream names; lets several stacks share one NATS. */
   VOLT_NATS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]*$/).default(''),
   VOLT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * Commands an instance handles at once. Most of a command's time is spent waiting (on the
+   * ledger, a provider, PostgreSQL), so more in flight means larger group commits and a slow
+   * provider throttling less; 64 vs 16 measured ~5% more creates/s at 32 clients.
+   */
+  VOLT_COMMAND_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
   /** Longest rest of an idle tailing loop (read models, relay) between looks at the store. */
   VOLT_POLL_MAX_MS: z.coerce.number().int().min(20).max(600_000).default(250),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
