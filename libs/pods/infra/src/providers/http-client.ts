@@ -92,7 +92,6 @@ export class ProviderHttp {
           method,
           agent: this.agent,
           headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-          signal: AbortSignal.timeout(this.options.timeoutMs),
         },
         (response) => {
           let text = '';
@@ -104,6 +103,10 @@ export class ProviderHttp {
           response.on('close', () => response.complete || reject(new Error('the connection closed before the answer ended')));
         },
       );
+      // A timer cleared with the request, not AbortSignal.timeout: that one fires (and makes a
+      // DOMException) long after every answer, a cost per call that showed in profiles.
+      const timer = setTimeout(() => request.destroy(Object.assign(new Error('timed out'), { name: 'TimeoutError' })), this.options.timeoutMs);
+      request.on('close', () => clearTimeout(timer));
       request.on('error', reject);
       request.end(payload);
     }).catch((error: Error) => {
