@@ -6,8 +6,8 @@ interface Queued<R, V> {
   request: R;
   resolve: (answer: V) => void;
   reject: (error: unknown) => void;
-  /** The caller's async context (its trace), for the statement when it leads a batch. */
-  within: <T>(work: () => T) => T;
+  /** The caller's async context (its trace), kept for the request that will lead the next batch. */
+  within?: <T>(work: () => T) => T;
 }
 
 /**
@@ -29,7 +29,10 @@ export class Batcher<R, V> {
 
   submit(request: R): Promise<V> {
     return new Promise<V>((resolve, reject) => {
-      this.queue.push({ request, resolve, reject, within: AsyncLocalStorage.snapshot() });
+      // A lone request runs at once, in its own context; of those that queue behind a batch in
+      // flight, the first leads the next (a snapshot for each cost the gateway 1.5% of its CPU).
+      const within = this.busy && this.queue.length === 0 ? AsyncLocalStorage.snapshot() : undefined;
+      this.queue.push({ request, resolve, reject, within });
       if (!this.busy) void this.drain();
     });
   }
@@ -39,7 +42,8 @@ export class Batcher<R, V> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
-        const answers = await batch[0].within(() => this.run(batch.map((q) => q.request)));
+        const run = () => this.run(batch.map((q) => q.request));
+        const answers = await (batch[0].within ? batch[0].within(run) : run());
         batch.forEach((q, i) => q.resolve(answers[i]));
       } catch (error) {
         for (const q of batch) q.reject(error);
