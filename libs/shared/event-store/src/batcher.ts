@@ -14,8 +14,8 @@ interface Queued<R, V> {
  * Requests from many callers made as one statement: while one batch is in flight, the requests
  * that arrive wait and go together in the next (no timer: a lone request goes at once). A batch
  * starts after each of its requests was made, so it sees every write committed before then.
- * On a 2-core VM a round trip to PostgreSQL costs more CPU than the rows it brings, so under load
- * this does what a pool of connections cannot: N lookups for the price of one.
+ * Under load this saves what a pool of connections cannot: round trips, each of which costs far
+ * more CPU on this kind of VM than the rows it brings, and a reading statement's transaction.
  */
 export class Batcher<R, V> {
   private queue: Queued<R, V>[] = [];

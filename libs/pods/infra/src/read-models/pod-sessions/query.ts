@@ -107,7 +107,10 @@ type PodAsk = { tenantId: string; podId: string };
 const podLookups = new WeakMap<Database, Batcher<PodAsk, PodRow | undefined>>();
 const lookUpPods = async (db: Database, asks: PodAsk[]) => {
   const byId = await rowsByIds(db, 'pods_sessions', 'pod_id', asks.map((a) => a.podId));
-  return asks.map((a) => (byId.get(a.podId)?.tenant_id === a.tenantId ? (byId.get(a.podId) as PodRow) : undefined));
+  return asks.map((a) => {
+    const row = byId.get(a.podId) as PodRow | undefined;
+    return row?.tenant_id === a.tenantId ? row : undefined;
+  });
 };
 
 /** The organization's pod (another's is not found); lookups made at once share a statement. */
