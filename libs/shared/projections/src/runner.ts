@@ -244,32 +244,40 @@ export class ProjectionRunner {
       }
     }
     this.skipped.delete(projection.name);
+    const generation = this.generations.get(projection.name) ?? 0;
     await this.db.transaction().execute(async (trx) => {
-      const lock = () => sql<{ transaction_id: string; position: string; generation: number }>`SELECT transaction_id::text,
-        position::text, generation FROM proj_checkpoints WHERE name = ${projection.name} FOR UPDATE`.execute(trx);
-      let locked = await lock();
+      // One statement locks the checkpoint and moves it past this batch (if it is of this
+      // instance's generation and not already there), returning what it was: the batch's writes
+      // then commit with it, or a failure rolls both back. (It was a lock, then an update.)
+      const claim = () => sql<{ transaction_id: string; position: string; generation: number }>`
+        WITH old AS (SELECT name, transaction_id, position, generation FROM proj_checkpoints WHERE name = ${projection.name} FOR UPDATE),
+        ahead AS (SELECT old.*, old.generation = ${generation} AND (old.transaction_id, old.position) < (${last.transactionId}::xid8, ${last.position}::bigint) AS moves FROM old)
+        UPDATE proj_checkpoints p
+        SET transaction_id = CASE WHEN ahead.moves THEN ${last.transactionId}::xid8 ELSE ahead.transaction_id END,
+            position = CASE WHEN ahead.moves THEN ${last.position}::bigint ELSE ahead.position END,
+            updated_at = now()
+        FROM ahead WHERE p.name = ahead.name
+        RETURNING ahead.transaction_id::text, ahead.position::text, ahead.generation`.execute(trx);
+      let claimed = await claim();
       // The row exists but for a projection's first batch (or after a rebuild): one query, not two, per batch.
-      if (locked.rows.length === 0) {
+      if (claimed.rows.length === 0) {
         await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${projection.name}, '0'::xid8, 0)
           ON CONFLICT DO NOTHING`.execute(trx);
-        locked = await lock();
+        claimed = await claim();
       }
-      const stored = { transactionId: locked.rows[0].transaction_id, position: locked.rows[0].position };
-      if (locked.rows[0].generation !== (this.generations.get(projection.name) ?? 0)) {
+      const stored = { transactionId: claimed.rows[0].transaction_id, position: claimed.rows[0].position };
+      if (claimed.rows[0].generation !== generation) {
         // A rebuild began since this instance last looked: its position belongs to the old
-        // tables. Apply nothing; read on from where the new generation stands.
+        // tables (and was left as it was). Apply nothing; read on from where the new generation stands.
         this.positions.set(projection.name, stored);
-        this.generations.set(projection.name, locked.rows[0].generation);
+        this.generations.set(projection.name, claimed.rows[0].generation);
         return;
       }
       // Another instance may have applied part of this batch already.
       const overtaken = compareCheckpoints(stored, from) > 0;
       const fresh = events.filter((e) => handles.has(e.type) && (!overtaken || compareCheckpoints(checkpointOf(e), stored) > 0));
       if (fresh.length > 0) await projection.apply(trx, fresh);
-      const next = compareCheckpoints(last, stored) > 0 ? last : stored;
-      await sql`UPDATE proj_checkpoints SET transaction_id = ${next.transactionId}::xid8, position = ${next.position}::bigint,
-        updated_at = now() WHERE name = ${projection.name}`.execute(trx);
-      this.positions.set(projection.name, next);
+      this.positions.set(projection.name, compareCheckpoints(last, stored) > 0 ? last : stored);
     });
   }
 
