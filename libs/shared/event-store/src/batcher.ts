@@ -65,12 +65,16 @@ export function batched<R, V>(cache: WeakMap<Database, Batcher<R, V>>, db: Datab
 }
 
 /**
- * The rows of `table` whose `column` (a unique key) is one of `ids`, by that column, in one
- * statement. One index lookup per id, whatever the planner thinks of the table: as `= ANY(…)`
- * it scanned the whole catalogue while its statistics were young (seen in bench:pods).
+ * `unnest(ids) CROSS JOIN LATERAL (the row of table whose column, a unique key, is that id) alias`:
+ * one index lookup per id, whatever the planner thinks of the table. Written as `= ANY(…)` the
+ * planner scanned the whole catalogue while its statistics were young (seen in bench:pods).
  */
+export const rowPerId = (table: string, column: string, ids: string[], alias: string) =>
+  sql`unnest(${[...new Set(ids)]}::text[]) AS k(id)
+    CROSS JOIN LATERAL (SELECT * FROM ${sql.table(table)} WHERE ${sql.ref(column)} = k.id LIMIT 1) ${sql.raw(alias)}`;
+
+/** The rows of `table` whose `column` (a unique key) is one of `ids`, by that column, in one statement. */
 export async function rowsByIds(db: Database, table: string, column: string, ids: string[]): Promise<Map<string, any>> {
-  const { rows } = await sql<Record<string, any>>`SELECT r.* FROM unnest(${[...new Set(ids)]}::text[]) AS k(id)
-    CROSS JOIN LATERAL (SELECT * FROM ${sql.table(table)} WHERE ${sql.ref(column)} = k.id LIMIT 1) r`.execute(db);
+  const { rows } = await sql<Record<string, any>>`SELECT r.* FROM ${rowPerId(table, column, ids, 'r')}`.execute(db);
   return new Map(rows.map((r) => [r[column] as string, r]));
 }

@@ -150,10 +150,9 @@ export class OutboxRelay {
           /* seal every complete range available now */
         }
       }
-      if (events.length >= SMALL_BATCH) this.idle.busy();
-      else if (events.length > 0) {
+      if (events.length > 0) {
         this.idle.busy();
-        await new Promise((r) => setTimeout(r, this.options.lingerMs ?? 10));
+        if (events.length < SMALL_BATCH) await new Promise((r) => setTimeout(r, this.options.lingerMs ?? 10));
       } else {
         await save();
         await this.idle.rest();

@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { EventEnvelope } from '@volt/contracts';
+import { rowPerId } from '@volt/event-store';
 import type { Projection } from './projection';
 
 /** A row as JSON: timestamps as their text (exact to the microsecond), jsonb columns as JSON. */
@@ -45,9 +46,7 @@ export function rowsByKey(spec: RowsSpec): Projection {
       if (relevant.length === 0) return;
       const keys = [...new Set(relevant.map(spec.keyOf))];
       const rows = new Map<string, JsonRow>();
-      // One index lookup per key (LATERAL … LIMIT 1): as `= ANY(…)` the planner may scan the table while its statistics are young.
-      const read = await sql<{ row: JsonRow }>`SELECT row_to_json(t) AS row FROM unnest(${keys}::text[]) AS k(id)
-        CROSS JOIN LATERAL (SELECT * FROM ${table} WHERE ${key} = k.id LIMIT 1) t`.execute(trx);
+      const read = await sql<{ row: JsonRow }>`SELECT row_to_json(t) AS row FROM ${rowPerId(spec.table, spec.key, keys, 't')}`.execute(trx);
       for (const { row } of read.rows) rows.set(row[spec.key] as string, row);
       const changed = new Set<string>();
       for (const e of relevant) {
