@@ -11,7 +11,7 @@ import { DockerCredentialsController } from './docker-credentials/docker-credent
 import { GATEWAY_LIMITS, parseGatewayConfig, SECRETS_KEYRING } from './gateway.config';
 import { ApiExceptionFilter } from './http/error-handling';
 import { registerJsonBody } from './http/json-body';
-import { RetryReadsInterceptor } from './http/retry-reads';
+import { registerReadRetry } from './http/retry-reads';
 import { registerPipeline } from './http/pipeline';
 import { registerOpenApi } from './openapi/openapi';
 import { ReadCache, serializeReply } from './read-cache';
@@ -73,7 +73,7 @@ export function gatewayService(env: NodeJS.ProcessEnv = process.env): ServiceDef
       const idempotency = new IdempotencyStore(runtime.db);
       audit = new AuditLog(runtime.db, (error) => runtime.logger.error({ err: error }, 'audit batch failed'));
       app.useGlobalFilters(new ApiExceptionFilter(runtime.logger));
-      app.useGlobalInterceptors(new RetryReadsInterceptor());
+      registerReadRetry(fastify);
       registerJsonBody(app);
       registerPipeline(fastify, { auth: auth!, limiter, idempotency, audit, limits: config.limits, logger: runtime.logger });
       await registerOpenApi(app, gatewayControllers);

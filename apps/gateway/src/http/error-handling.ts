@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nest
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '@volt/telemetry';
 import { ApiException } from './api-error';
+import { askReadRetry } from './retry-reads';
 
 /** PostgreSQL's codes for a session ended under it (shutdown, failover, too many connections, connection exceptions). */
 const LOST_DATABASE_CODE = /^(57P0[123]|53300|08...)$/;
@@ -41,6 +42,7 @@ export function sendError(reply: FastifyReply, error: ApiException): void {
 export class ApiExceptionFilter implements ExceptionFilter {
   constructor(private readonly logger: Logger) {}
   catch(exception: unknown, host: ArgumentsHost): void {
+    if (isDatabaseUnavailable(exception) && askReadRetry(host.switchToHttp().getRequest<FastifyRequest>())) return;
     const api = toApiException(exception);
     // An answer already shaped (a provider out, an offer gone, a service away for a moment) is
     // news for the operator, not a fault of ours: no stack. Anything else that ends in a 5xx is.
