@@ -9,17 +9,19 @@ import { registerReadRetry } from './retry-reads';
 const sessionEnded = () => Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
 let failures = 0;
 let runs = 0;
+/** One run of a handler: the next of `failures` runs fails as a lost session would, after that `answer`. */
+const run = <T>(answer: T): T => {
+  runs++;
+  if (failures === 0) return answer;
+  failures--;
+  throw sessionEnded();
+};
 
 @Controller('things')
 class ThingsController {
   @Get()
   list() {
-    runs++;
-    if (failures > 0) {
-      failures--;
-      throw sessionEnded();
-    }
-    return { things: ['a'] };
+    return run({ things: ['a'] });
   }
 
   @Get('broken')
@@ -30,12 +32,7 @@ class ThingsController {
 
   @Post()
   create() {
-    runs++;
-    if (failures > 0) {
-      failures--;
-      throw sessionEnded();
-    }
-    return { id: 'b' };
+    return run({ id: 'b' });
   }
 }
 
