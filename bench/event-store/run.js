@@ -89,6 +89,8 @@ function report({ volt, emmett, floor }) {
   }
   const only = [
     ['projection catch-up (events/s)', 'projection.perSecond', '≥ 50,000/s'],
+    ['append, then its read model applied it: p50 (ms)', 'readYourWrites.p50'],
+    ['append, then its read model applied it: p99 (ms)', 'readYourWrites.p99'],
     ['relay: appends/s during the lag run (64 streams)', 'relay.appendsPerSecond'],
     ['relay lag p50 (ms)', 'relay.p50'],
     ['relay lag p99 (ms)', 'relay.p99', '< 1,000 ms'],

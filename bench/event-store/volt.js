@@ -1,12 +1,12 @@
 // Volt's event store under the common scenarios, plus what only Volt has here:
-// projection catch-up and outbox-relay lag at the 64-stream rate.
+// projection catch-up, read-your-writes latency and outbox-relay lag at the 64-stream rate.
 const { randomBytes } = require('node:crypto');
 const { sql } = require('kysely');
 const { createDatabase, EventStore, eventStoreMigrations, migrateToLatest, checkpointOf, uuidFromName } = require('@volt/event-store');
 const { spawn } = require('node:child_process');
 const path = require('node:path');
 const { messagingMigrations, connectNats, ensureStreams, messagingNames } = require('@volt/messaging');
-const { projectionMigrations, ProjectionRunner } = require('@volt/projections');
+const { projectionMigrations, ProjectionRunner, rowsByKey } = require('@volt/projections');
 const { jetstreamManager } = require('@nats-io/jetstream');
 const { freshDatabase, commonScenarios, serve, appendLoad, percentile, n } = require('./common');
 
@@ -62,6 +62,38 @@ async function projectionCatchUp(db, store) {
   return { events, perSecond: events / ((performance.now() - started) / 1000) };
 }
 
+/** A read model of one row per stream, as a pod's is: folded in memory, one statement per batch. */
+const counts = rowsByKey({
+  name: 'bench.counts',
+  table: 'bench_counts',
+  key: 'stream_id',
+  columns: { stream_id: 'text', count: 'integer', amount: 'bigint' },
+  keyOf: (e) => e.streamId,
+  handlers: { Ticked: (row, e) => ({ stream_id: e.streamId, count: (row?.count ?? 0) + 1, amount: (row?.amount ?? 0) + e.data.amount }) },
+});
+
+/**
+ * What a command's reply waits for: one append at a time (to one of 50 streams), each followed
+ * by waiting until the read model has applied it; the latency of the two together.
+ */
+async function readYourWrites(db, store) {
+  await sql`CREATE TABLE bench_counts (stream_id text PRIMARY KEY, count int NOT NULL, amount bigint NOT NULL)`.execute(db);
+  const runner = new ProjectionRunner(db, store, [counts]);
+  store.onAppended(() => runner.nudge());
+  runner.start();
+  await runner.waitForHead(600_000);
+  const latencies = [];
+  for (let i = 0; i < n(1500); i++) {
+    const started = performance.now();
+    const appended = await store.append(`ryw-${i % 50}`, [{ type: 'Ticked', data: { amount: 1 }, metadata, occurredAt: new Date().toISOString() }], { expectedVersion: 'any' });
+    await runner.waitFor({ transactionId: appended.transactionId, position: appended.positions[0] });
+    latencies.push(performance.now() - started);
+  }
+  await runner.stop();
+  latencies.sort((a, b) => a - b);
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
 /**
  * Appends at the 64-stream rate while an outbox relay, in a process of its own as in
  * production, publishes; lag = when a subscriber receives the event − when its append committed.
@@ -111,6 +143,7 @@ async function open() {
   // Volt's own, after the common ones: the projection catches up with everything they wrote.
   const only = process.env.BENCH_SCENARIOS?.split(',');
   if (!only || only.includes('projection')) scenarios.projection = () => projectionCatchUp(db, store);
+  if (!only || only.includes('readYourWrites')) scenarios.readYourWrites = () => readYourWrites(db, store);
   if (!only || only.includes('relay')) scenarios.relay = () => relayLag(database.url, store);
   return {
     scenarios,

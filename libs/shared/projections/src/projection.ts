@@ -1,19 +1,41 @@
-import type { Transaction } from 'kysely';
+import type { RawBuilder, Transaction } from 'kysely';
 import type { EventEnvelope } from '@volt/contracts';
+import type { Database } from '@volt/event-store';
 
-/**
- * A read model's projection. It receives events in batches, in the global order,
- * inside the transaction that also moves its checkpoint, so each event is applied
- * exactly once. Batches let a projection write many rows per statement.
- */
-export interface Projection {
+interface ProjectionBase {
   name: string;
   /** Event types it reads; the checkpoint moves past the others too. */
   handles: readonly string[];
   /** Its tables, emptied before a rebuild. */
   tables: readonly string[];
-  apply(trx: Transaction<any>, events: EventEnvelope[]): Promise<void>;
 }
+
+/**
+ * A read model's projection that applies a batch with any statements it likes, inside the
+ * transaction that first locks and then moves its checkpoint, so each event is applied exactly
+ * once. Batches let it write many rows per statement.
+ */
+export interface TransactionProjection extends ProjectionBase {
+  apply(trx: Transaction<any>, events: EventEnvelope[]): Promise<void>;
+  write?: never;
+}
+
+/**
+ * A read model whose batch is one write: `write` returns that statement (an INSERT, UPDATE or
+ * DELETE), or undefined when the batch changes nothing, and the runner sends it together with
+ * the checkpoint's move as one statement, with no transaction around it (two round trips fewer
+ * per batch, and a batch's readers wait for one statement instead of four). The statement must
+ * write nothing unless `claimed` holds: a SQL condition, true only when the checkpoint moved
+ * (no other instance applied past this batch's start, and no rebuild began). Any reads `write`
+ * makes of its own tables see them as the batch's start left them: only a batch that moves the
+ * checkpoint from there writes.
+ */
+export interface StatementProjection extends ProjectionBase {
+  write(db: Database, events: EventEnvelope[], claimed: RawBuilder<boolean>): Promise<RawBuilder<unknown> | undefined>;
+  apply?: never;
+}
+
+export type Projection = TransactionProjection | StatementProjection;
 
 /** A projection written event by event, for read models where that is simplest. */
 export function eachEvent(

@@ -1,7 +1,7 @@
-import { sql, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import type { EventEnvelope } from '@volt/contracts';
 import { rowPerId } from '@volt/event-store';
-import type { Projection } from './projection';
+import type { StatementProjection } from './projection';
 
 /** A row as JSON: timestamps as their text (exact to the microsecond), jsonb columns as JSON. */
 export type JsonRow = Record<string, unknown>;
@@ -23,11 +23,11 @@ export interface RowsSpec {
 
 /**
  * A read model of one row per key (a pod, say), folded from its events in memory: per batch, one
- * statement reads the rows its events name and one writes back those that changed, however many
- * events the batch holds (it was a statement per event). Rows travel as JSON both ways, so what
- * is not changed is written back exactly as it was read.
+ * statement reads the rows its events name and one writes back those that changed with the
+ * checkpoint's move, however many events the batch holds (it was a statement per event). Rows
+ * travel as JSON both ways, so what is not changed is written back exactly as it was read.
  */
-export function rowsByKey(spec: RowsSpec): Projection {
+export function rowsByKey(spec: RowsSpec): StatementProjection {
   const names = Object.keys(spec.columns);
   if (!names.includes(spec.key)) throw new Error(`${spec.name}: the key ${spec.key} must be one of the columns`);
   const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
@@ -41,15 +41,13 @@ export function rowsByKey(spec: RowsSpec): Projection {
     name: spec.name,
     tables: [spec.table],
     handles: Object.keys(spec.handlers),
-    async apply(trx: Transaction<any>, events: EventEnvelope[]) {
-      const relevant = events.filter((e) => spec.handlers[e.type]);
-      if (relevant.length === 0) return;
-      const keys = [...new Set(relevant.map(spec.keyOf))];
+    async write(db, events, claimed) {
+      const keys = [...new Set(events.map(spec.keyOf))];
       const rows = new Map<string, JsonRow>();
-      const read = await sql<{ row: JsonRow }>`SELECT row_to_json(t) AS row FROM ${rowPerId(spec.table, spec.key, keys, 't')}`.execute(trx);
+      const read = await sql<{ row: JsonRow }>`SELECT row_to_json(t) AS row FROM ${rowPerId(spec.table, spec.key, keys, 't')}`.execute(db);
       for (const { row } of read.rows) rows.set(row[spec.key] as string, row);
       const changed = new Set<string>();
-      for (const e of relevant) {
+      for (const e of events) {
         const id = spec.keyOf(e);
         const before = rows.get(id);
         const after = spec.handlers[e.type](before, e);
@@ -57,12 +55,12 @@ export function rowsByKey(spec: RowsSpec): Projection {
         rows.set(id, after);
         changed.add(id);
       }
-      if (changed.size === 0) return;
+      if (changed.size === 0) return undefined;
       // In key order, so that two writers would lock rows in the same order.
       const written = [...changed].sort().map((id) => rows.get(id));
-      await sql`INSERT INTO ${table} (${columnList})
-        SELECT ${columnList} FROM json_to_recordset(${JSON.stringify(written)}::json) AS x(${recordType})
-        ON CONFLICT (${key}) DO UPDATE SET ${updates}`.execute(trx);
+      return sql`INSERT INTO ${table} (${columnList})
+        SELECT ${columnList} FROM json_to_recordset(${JSON.stringify(written)}::json) AS x(${recordType}) WHERE ${claimed}
+        ON CONFLICT (${key}) DO UPDATE SET ${updates}`;
     },
   };
 }

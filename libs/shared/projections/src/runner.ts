@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt/contracts';
 import { checkpointOf, compareCheckpoints, Wakeable, type Database, type EventStore } from '@volt/event-store';
 import { counter, type Logger } from '@volt/telemetry';
-import type { Projection } from './projection';
+import type { Projection, StatementProjection } from './projection';
 
 export interface ProjectionRunnerOptions {
   batchSize?: number;
@@ -32,9 +32,11 @@ interface Waiter {
 /**
  * Keeps projections up to date by tailing the event store. Any number of
  * instances may run the same projection: each batch takes the checkpoint row's
- * lock and skips what another instance has already applied. A rebuild may run
- * while they do: it starts a new generation, and an instance that finds one under
- * the lock follows the rebuild's checkpoint instead of its own.
+ * lock and skips what another instance has already applied (a StatementProjection's
+ * batch instead writes only if no one has applied past its start, and otherwise goes
+ * on from where the checkpoint stands). A rebuild may run while they do: it starts a
+ * new generation, and an instance that finds one follows the rebuild's checkpoint
+ * instead of its own.
  */
 export class ProjectionRunner {
   private readonly positions = new Map<string, GlobalCheckpoint>();
@@ -245,6 +247,7 @@ export class ProjectionRunner {
     }
     this.skipped.delete(projection.name);
     const generation = this.generations.get(projection.name) ?? 0;
+    if (projection.write) return this.applyAsStatement(projection, from, events, generation);
     await this.db.transaction().execute(async (trx) => {
       // One statement locks the checkpoint and moves it past this batch (if it is of this
       // instance's generation and not already there), returning what it was: the batch's writes
@@ -279,6 +282,53 @@ export class ProjectionRunner {
       if (fresh.length > 0) await projection.apply(trx, fresh);
       this.positions.set(projection.name, compareCheckpoints(last, stored) > 0 ? last : stored);
     });
+  }
+
+  /**
+   * A StatementProjection's batch: its write and the checkpoint's move as one statement, in no
+   * transaction. The checkpoint moves only if it is of this instance's generation, no further than
+   * where this batch starts (no one applied past it) and not locked by another instance right now
+   * (SKIP LOCKED: waiting could deadlock with a rebuild, which locks the row and then the tables
+   * this statement already holds); the write is guarded by the move. When it did not move, the
+   * stored checkpoint says why, and the next round goes on from there.
+   */
+  private async applyAsStatement(projection: StatementProjection, from: GlobalCheckpoint, events: EventEnvelope[], generation: number): Promise<void> {
+    const last = checkpointOf(events[events.length - 1]);
+    const handles = this.handled(projection);
+    const relevant = events.filter((e) => handles.has(e.type));
+    const write = relevant.length > 0 ? await projection.write(this.db, relevant, sql<boolean>`EXISTS (SELECT 1 FROM moved)`) : undefined;
+    const { rows } = await sql<{ moved: number }>`
+      WITH claimed AS (
+        SELECT name FROM proj_checkpoints
+        WHERE name = ${projection.name} AND generation = ${generation}
+          AND (transaction_id, position) <= (${from.transactionId}::xid8, ${from.position}::bigint)
+        FOR UPDATE SKIP LOCKED
+      ), moved AS (
+        UPDATE proj_checkpoints p SET transaction_id = ${last.transactionId}::xid8, position = ${last.position}::bigint, updated_at = now()
+        FROM claimed WHERE p.name = claimed.name
+        RETURNING 1
+      )${write ? sql`, written AS (${write})` : sql``}
+      SELECT count(*)::int AS moved FROM moved`.execute(this.db);
+    if (rows[0].moved === 1) {
+      this.positions.set(projection.name, last);
+      return;
+    }
+    const stored = await sql<{ transaction_id: string; position: string; generation: number }>`SELECT transaction_id::text,
+      position::text, generation FROM proj_checkpoints WHERE name = ${projection.name}`.execute(this.db);
+    const row = stored.rows[0];
+    // The projection's first batch: its checkpoint row is made, and the batch goes again.
+    if (!row) {
+      await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${projection.name}, '0'::xid8, 0)
+        ON CONFLICT DO NOTHING`.execute(this.db);
+      return;
+    }
+    // A rebuild began, or another instance applied past this batch's start: go on from where
+    // the checkpoint stands. (Otherwise another instance held it: the batch goes again.)
+    const at = { transactionId: row.transaction_id, position: row.position };
+    if (row.generation !== generation || compareCheckpoints(at, from) > 0) {
+      this.positions.set(projection.name, at);
+      this.generations.set(projection.name, row.generation);
+    }
   }
 
   private readonly handledTypes = new Map<string, Set<string>>();

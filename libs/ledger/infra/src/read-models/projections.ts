@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { EventEnvelope } from '@volt/contracts';
 import { accountKind, accountTenant, SYSTEM_ACCOUNTS } from '@volt/ledger-contracts';
-import { eachEvent, type Projection } from '@volt/projections';
+import { eachEvent, type StatementProjection } from '@volt/projections';
 
 type Trx = Transaction<any>;
 
@@ -21,14 +21,14 @@ const movesOf: Record<string, (d: any) => [string, number, number][]> = {
 
 /**
  * ledger_balances: every account's balance and held amount. A batch's movements are summed per
- * account and written in one statement (amounts are integers, so the sums are exact); accounts
- * in id order, so two writers lock rows in the same order.
+ * account and written in one statement with the checkpoint's move (amounts are integers, so the
+ * sums are exact); accounts in id order, so two writers lock rows in the same order.
  */
-export const ledgerBalancesProjection: Projection = {
+export const ledgerBalancesProjection: StatementProjection = {
   name: 'ledger.balances',
   tables: ['ledger_balances'],
   handles: Object.keys(movesOf),
-  async apply(trx: Trx, events: EventEnvelope[]) {
+  async write(_db, events, claimed) {
     const sums = new Map<string, [number, number]>();
     for (const e of events) {
       for (const [account, balance, held] of movesOf[e.type]?.(e.data) ?? []) {
@@ -36,12 +36,13 @@ export const ledgerBalancesProjection: Projection = {
         sums.set(account, [sum[0] + balance, sum[1] + held]);
       }
     }
-    if (sums.size === 0) return;
+    if (sums.size === 0) return undefined;
     const accounts = [...sums.keys()].sort();
-    await sql`INSERT INTO ledger_balances (account_id, tenant_id, balance, held)
+    return sql`INSERT INTO ledger_balances (account_id, tenant_id, balance, held)
       SELECT * FROM unnest(${accounts}::text[], ${accounts.map(accountTenant)}::text[], ${accounts.map((a) => sums.get(a)![0])}::bigint[],
                            ${accounts.map((a) => sums.get(a)![1])}::bigint[])
-      ON CONFLICT (account_id) DO UPDATE SET balance = ledger_balances.balance + EXCLUDED.balance, held = ledger_balances.held + EXCLUDED.held`.execute(trx);
+      WHERE ${claimed}
+      ON CONFLICT (account_id) DO UPDATE SET balance = ledger_balances.balance + EXCLUDED.balance, held = ledger_balances.held + EXCLUDED.held`;
   },
 };
 
