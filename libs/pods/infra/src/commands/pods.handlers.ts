@@ -135,15 +135,18 @@ export class PodLifecycle {
       return { ok: false as const, error: refusal, checkpoint: failed.ok ? failed.checkpoint : null };
     }
     this.crash('after-provider-call');
-    // The next create on this machine sees its GPUs gone now, not at the next refresh (a Lium
-    // machine's; a Targon resource's capacity comes with the refresh).
-    // A failure here only leaves the listing behind until the next refresh: the pod goes on.
-    if (requested.provider === 'lium') {
-      await tookGpus(this.deps.db, requested.machineId, requested.gpuCount).catch((error: unknown) =>
-        this.deps.logger?.warn({ err: error, machineId: requested.machineId }, 'catalogue not told of the GPUs a pod took'),
-      );
-    }
+    // The next create on this machine sees its GPUs gone by the time this one answers, not at the
+    // next refresh (a Lium machine's; a Targon resource's capacity comes with the refresh); told
+    // while the instance is recorded, not before. A failure here only leaves the listing behind
+    // until the next refresh: the pod goes on.
+    const took =
+      requested.provider === 'lium'
+        ? tookGpus(this.deps.db, requested.machineId, requested.gpuCount).catch((error: unknown) =>
+            this.deps.logger?.warn({ err: error, machineId: requested.machineId }, 'catalogue not told of the GPUs a pod took'),
+          )
+        : undefined;
     const recorded = await this.decideAsSystem(row, { type: 'RecordProvisioned', data: { podId: requested.podId, instanceId, at: at() } }, `provisioned-${instanceId}`);
+    await took;
     if (!recorded.ok) return { ok: false as const, error: recorded.error, checkpoint: null };
     return { ok: true as const, checkpoint: recorded.checkpoint };
   }

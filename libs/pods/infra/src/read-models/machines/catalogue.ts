@@ -117,13 +117,31 @@ export async function fewerFreeGpus(db: Database, machineId: string, asked: numb
     .execute();
 }
 
-/** A create of ours took `gpus` of the machine's: listed at once, not at the next refresh. */
-export async function tookGpus(db: Database, machineId: string, gpus: number): Promise<void> {
-  await db
-    .updateTable('pods_machines')
-    .set({ available_gpus: sql`GREATEST(available_gpus - ${gpus}, 0)` })
-    .where('machine_id', '=', machineId)
-    .execute();
+interface Took {
+  machineId: string;
+  gpus: number;
+}
+const takings = new WeakMap<Database, Batcher<Took, void>>();
+
+/** Concurrent creates' takings as one statement: summed per machine, rows locked in id order. */
+async function takeGpus(db: Database, took: Took[]): Promise<void[]> {
+  const sums = new Map<string, number>();
+  for (const t of took) sums.set(t.machineId, (sums.get(t.machineId) ?? 0) + t.gpus);
+  const ids = [...sums.keys()].sort();
+  // Clamping the sum once equals clamping after each taking: max(max(a − x, 0) − y, 0) = max(a − x − y, 0).
+  await sql`UPDATE pods_machines m SET available_gpus = GREATEST(m.available_gpus - x.gpus, 0)
+    FROM unnest(${ids}::text[], ${ids.map((id) => sums.get(id)!)}::int[]) AS x(machine_id, gpus)
+    WHERE m.machine_id = x.machine_id`.execute(db);
+  return took.map(() => undefined);
+}
+
+/**
+ * A create of ours took `gpus` of the machine's: listed at once, not at the next refresh.
+ * Creates running at once go together in one statement (one commit, and no waiting on each
+ * other's lock of a busy machine's row).
+ */
+export function tookGpus(db: Database, machineId: string, gpus: number): Promise<void> {
+  return batched(takings, db, takeGpus, { machineId, gpus });
 }
 
 /** Drops one offer the provider told us is gone, so nobody else tries it before the next refresh. */
