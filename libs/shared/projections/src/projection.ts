@@ -23,8 +23,8 @@ export interface TransactionProjection extends ProjectionBase {
 /**
  * A read model whose batch is one write: `write` returns that statement (an INSERT, UPDATE or
  * DELETE), or undefined when the batch changes nothing, and the runner sends it together with
- * the checkpoint's move as one statement, with no transaction around it (two round trips fewer
- * per batch, and a batch's readers wait for one statement instead of four). The statement must
+ * the checkpoint's move as one statement, with no transaction around it (three round trips fewer
+ * per batch: begin, the checkpoint's claim, commit). The statement must
  * write nothing unless `claimed` holds: a SQL condition, true only when the checkpoint moved
  * (no other instance applied past this batch's start, and no rebuild began). Any reads `write`
  * makes of its own tables see them as the batch's start left them: only a batch that moves the

@@ -62,12 +62,12 @@ const kinds: [string, Projection][] = [
 ];
 
 describe('projection runner', () => {
-  it.each(kinds)('builds incrementally while events arrive, and a rebuild from position 0 gives identical rows (%s)', async (_kind, totals) => {
+  it.each(kinds)('builds incrementally while events arrive, and a rebuild from position 0 gives identical rows (%s)', async (_kind, projection) => {
     await sql`TRUNCATE test_totals`.execute(t.db);
     await sql`DELETE FROM proj_checkpoints`.execute(t.db);
     const earlier = await store.readAll(START_OF_STORE, 1_000_000);
     const earlierMoves = earlier.filter((e) => e.type === 'Deposited' || e.type === 'Withdrawn').length;
-    const runner = new ProjectionRunner(t.db, store, [totals], { batchSize: 37, idleMs: 2 });
+    const runner = new ProjectionRunner(t.db, store, [projection], { batchSize: 37, idleMs: 2 });
     runner.start();
     let n = 0;
     for (let round = 0; round < 20; round++) {
@@ -84,7 +84,7 @@ describe('projection runner', () => {
     const incremental = await rows();
     expect(incremental.reduce((s, r: any) => s + r.count, 0)).toBe(earlierMoves + n + 1);
 
-    const replayed = await new ProjectionRunner(t.db, store, [totals]).rebuild('test.totals');
+    const replayed = await new ProjectionRunner(t.db, store, [projection]).rebuild('test.totals');
     expect(replayed).toBe(earlier.length + 2 * n + 1);
     expect(await rows()).toEqual(incremental);
   });
@@ -108,11 +108,11 @@ describe('projection runner', () => {
     expect(BigInt(after!)).toBeLessThan(BigInt(appended[24].positions[499]));
   });
 
-  it.each(kinds)('applies each event once when two runners share one projection (%s)', async (_kind, totals) => {
+  it.each(kinds)('applies each event once when two runners share one projection (%s)', async (_kind, projection) => {
     await sql`TRUNCATE test_totals`.execute(t.db);
     await sql`DELETE FROM proj_checkpoints`.execute(t.db);
-    const a = new ProjectionRunner(t.db, store, [totals], { batchSize: 10, idleMs: 1 });
-    const b = new ProjectionRunner(t.db, store, [totals], { batchSize: 13, idleMs: 1 });
+    const a = new ProjectionRunner(t.db, store, [projection], { batchSize: 10, idleMs: 1 });
+    const b = new ProjectionRunner(t.db, store, [projection], { batchSize: 13, idleMs: 1 });
     a.start();
     b.start();
     const last = await store.append('acct-x', [testEvent('Deposited', { amount: 5 })], { expectedVersion: 'any' });
@@ -120,15 +120,15 @@ describe('projection runner', () => {
     await Promise.all([a.waitFor(cp), b.waitFor(cp)]);
     await Promise.all([a.stop(), b.stop()]);
     const shared = await rows();
-    const rebuilt = await new ProjectionRunner(t.db, store, [totals]).rebuild('test.totals');
+    const rebuilt = await new ProjectionRunner(t.db, store, [projection]).rebuild('test.totals');
     expect(rebuilt).toBeGreaterThan(0);
     expect(await rows()).toEqual(shared);
   });
 
-  it.each(kinds)('rebuilds while another instance keeps running and events keep coming, missing and repeating nothing (%s)', async (_kind, totals) => {
+  it.each(kinds)('rebuilds while another instance keeps running and events keep coming, missing and repeating nothing (%s)', async (_kind, projection) => {
     await sql`TRUNCATE test_totals`.execute(t.db);
     await sql`DELETE FROM proj_checkpoints`.execute(t.db);
-    const live = new ProjectionRunner(t.db, store, [totals], { batchSize: 7, idleMs: 1 });
+    const live = new ProjectionRunner(t.db, store, [projection], { batchSize: 7, idleMs: 1 });
     live.start();
     const append = (i: number) => store.append(`acct-${i % 13}`, [testEvent(i % 5 === 0 ? 'Withdrawn' : 'Deposited', { amount: i })], { expectedVersion: 'any' });
     for (let i = 1; i <= 300; i++) await append(i);
@@ -139,7 +139,7 @@ describe('projection runner', () => {
     const writer = (async () => {
       for (let i = 301; i <= 450; i++) await append(i);
     })();
-    const replayed = await new ProjectionRunner(t.db, store, [totals], { batchSize: 5 }).rebuild('test.totals');
+    const replayed = await new ProjectionRunner(t.db, store, [projection], { batchSize: 5 }).rebuild('test.totals');
     await writer;
     await live.waitFor(await store.head());
     await live.stop();
