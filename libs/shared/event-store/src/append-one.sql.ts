@@ -49,13 +49,15 @@ WITH RECURSIVE head AS MATERIALIZED (
 SELECT CASE WHEN EXISTS (SELECT 1 FROM chain) THEN 'appended' ELSE 'conflict' END AS outcome,
        coalesce((SELECT max(stream_version) FROM inserted), (SELECT version FROM head)) AS stream_version,
        (SELECT string_agg(position::text, ',' ORDER BY position) FROM inserted) AS positions,
-       CASE WHEN EXISTS (SELECT 1 FROM chain) THEN pg_current_xact_id()::text END AS transaction_id`;
+       CASE WHEN EXISTS (SELECT 1 FROM chain) THEN pg_current_xact_id()::text END AS transaction_id,
+       (SELECT c.hash FROM chain c WHERE c.k > 0 ORDER BY c.k DESC LIMIT 1) AS hash`;
 
 /**
  * The commonest append of all, one event alone, as a plain INSERT … SELECT. Returns no
  * row when the expected version did not hold or the event id is already stored; the
  * caller then looks at which. $1 stream, $2 expected version (null: any), $3 id, $4 type,
- * $5 schema version, $6 data, $7 metadata, $8 occurred-at.
+ * $5 schema version, $6 data, $7 metadata, $8 occurred-at. Returns the event's hash too, so
+ * that the next append to the stream can chain to it without looking it up.
  */
 export const APPEND_ONE_EVENT_SQL = `
 INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type, schema_version,
@@ -70,7 +72,25 @@ FROM (SELECT coalesce(last.stream_version, 0) AS version, coalesce(last.hash, ${
      LATERAL (SELECT nextval('es_position_seq') AS position) p
 WHERE $2::int IS NULL OR h.version = $2::int
 ON CONFLICT (event_id) DO NOTHING
-RETURNING position::text AS positions, stream_version, transaction_id::text AS transaction_id`;
+RETURNING position::text AS positions, stream_version, transaction_id::text AS transaction_id, hash`;
+
+/**
+ * One event after a head the caller knows, because it wrote it ($2 its version, $9 its hash;
+ * the rest as APPEND_ONE_EVENT_SQL's): no lookup of the stream's last event. A version and its
+ * hash never change once stored, so the chain is right whenever the head still is that version;
+ * when it is not, another writer stored version $2 + 1 and the insert fails on the (stream,
+ * version) unique index. No row when the event id is already stored.
+ */
+export const APPEND_NEXT_EVENT_SQL = `
+INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type, schema_version,
+                       tenant_id, data, metadata, occurred_at, hash)
+SELECT p.position, pg_current_xact_id(), $1, $2::int + 1, $3::uuid, $4, $5::int, $7::json->>'tenantId', $6::json,
+       $7::json, $8::timestamptz,
+       es_event_hash($9::bytea, p.position, pg_current_xact_id(), $1, $2::int + 1, $3::uuid, $4, $5::int, $6::json,
+                     $7::json, $8::timestamptz)
+FROM (SELECT nextval('es_position_seq') AS position) p
+ON CONFLICT (event_id) DO NOTHING
+RETURNING position::text AS positions, stream_version, transaction_id::text AS transaction_id, hash`;
 
 /**
  * A group-committed batch in which every request appends one event to a stream no other

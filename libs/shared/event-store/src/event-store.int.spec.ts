@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { Client } from 'pg';
 import { createTestDatabase, tableScans, terminateLockHolder, testEvent, type TestDatabase } from '@volt/testing';
 import { START_OF_STORE } from '@volt/contracts';
-import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, createDatabase, eventStoreMigrations, newId, verifyStore, withSessionLock } from './index';
+import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, createDatabase, eventStoreMigrations, newId, poolOf, verifyStore, withSessionLock } from './index';
 
 let t: TestDatabase;
 let store: EventStore;
@@ -112,6 +112,42 @@ describe('append and read a stream', () => {
         stores.map((s, i) => s.append('s-race-2', [testEvent('Raced', { i })], { expectedVersion: round })),
       );
       expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    }
+  });
+
+  it('chains a lone event to the head it remembers without looking it up, and finds out when another writer moved the stream on', async () => {
+    const pool = poolOf(t.db)!;
+    const query = pool.query.bind(pool);
+    const sent: string[] = [];
+    pool.query = ((config: { name?: string }, ...rest: unknown[]) => {
+      if (config?.name) sent.push(config.name);
+      return (query as (...args: unknown[]) => unknown)(config, ...rest);
+    }) as typeof pool.query;
+    try {
+      const a = new EventStore(t.db);
+      const b = new EventStore(t.db);
+      await a.append('s-head', [testEvent('A')], { expectedVersion: 0 });
+      await a.append('s-head', [testEvent('A')], { expectedVersion: 1 });
+      expect(sent.filter((n) => n.startsWith('volt_es_append'))).toEqual(['volt_es_append_one_event', 'volt_es_append_next_event']);
+      await b.append('s-head', [testEvent('B')], { expectedVersion: 2 });
+      // a still remembers version 2 as the head: expecting it is a conflict that names the real version.
+      const conflict = await a.append('s-head', [testEvent('A')], { expectedVersion: 2 }).catch((e: unknown) => e);
+      expect(conflict).toBeInstanceOf(ConcurrencyConflictError);
+      expect((conflict as ConcurrencyConflictError).actualVersion).toBe(3);
+      expect((await a.append('s-head', [testEvent('A')], { expectedVersion: 'any' })).streamVersion).toBe(4);
+      await b.append('s-head', [testEvent('B')], { expectedVersion: 4 });
+      // Appending 'any' after a head that moved on collides, and goes again after the real one.
+      expect((await a.append('s-head', [testEvent('A')], { expectedVersion: 'any' })).streamVersion).toBe(6);
+      expect((await a.append('s-head', [testEvent('A')], { expectedVersion: 6 })).streamVersion).toBe(7);
+      // A repeat of a lone event after the remembered head is answered with its original position.
+      const id = newId();
+      const original = await a.append('s-head', [testEvent('A', {}, id)], { expectedVersion: 7 });
+      expect(await a.append('s-head', [testEvent('A', {}, id)], { expectedVersion: 8 })).toEqual({ ...original, duplicate: true });
+      expect((await a.readStream('s-head')).map((e) => e.streamVersion)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(sent.filter((n) => n === 'volt_es_append_next_event').length).toBeGreaterThanOrEqual(5);
+      expect((await verifyStore(t.db)).ok).toBe(true);
+    } finally {
+      pool.query = query;
     }
   });
 
