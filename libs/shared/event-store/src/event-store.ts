@@ -182,8 +182,8 @@ export class EventStore {
       return this.writeOne(pending, attempt + 1);
     }
     if (row?.outcome === 'appended') {
+      // Every lone statement returns the new head's hash with what it appended.
       if (row.hash && row.stream_version !== null) this.remember(pending.streamId, { version: row.stream_version, hash: row.hash });
-      else this.heads.delete(pending.streamId);
       return settle(pending, { ...row, request_index: 0 });
     }
     this.heads.delete(pending.streamId);

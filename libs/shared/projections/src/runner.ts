@@ -214,12 +214,23 @@ export class ProjectionRunner {
   private async position(projection: Projection): Promise<GlobalCheckpoint> {
     const known = this.positions.get(projection.name);
     if (known) return known;
-    const row = await sql<{ transaction_id: string; position: string; generation: number }>`SELECT transaction_id::text,
-      position::text, generation FROM proj_checkpoints WHERE name = ${projection.name}`.execute(this.db);
-    const cp = row.rows[0] ? { transactionId: row.rows[0].transaction_id, position: row.rows[0].position } : START_OF_STORE;
+    const row = await this.storedCheckpoint(projection.name);
+    const cp = row?.at ?? START_OF_STORE;
     this.positions.set(projection.name, cp);
-    this.generations.set(projection.name, row.rows[0]?.generation ?? 0);
+    this.generations.set(projection.name, row?.generation ?? 0);
     return cp;
+  }
+
+  /** The projection's checkpoint row as stored (none before its first batch). */
+  private async storedCheckpoint(name: string): Promise<{ at: GlobalCheckpoint; generation: number } | undefined> {
+    const { rows } = await sql<{ transaction_id: string; position: string; generation: number }>`SELECT transaction_id::text,
+      position::text, generation FROM proj_checkpoints WHERE name = ${name}`.execute(this.db);
+    return rows[0] && { at: { transactionId: rows[0].transaction_id, position: rows[0].position }, generation: rows[0].generation };
+  }
+
+  /** Makes the projection's checkpoint row, at the start of the store, unless it is there. */
+  private async createCheckpoint(db: Database, name: string): Promise<void> {
+    await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${name}, '0'::xid8, 0) ON CONFLICT DO NOTHING`.execute(db);
   }
 
   /** One batch: read, then apply and move the checkpoint in one transaction. */
@@ -264,8 +275,7 @@ export class ProjectionRunner {
       let claimed = await claim();
       // The row exists but for a projection's first batch (or after a rebuild): one query, not two, per batch.
       if (claimed.rows.length === 0) {
-        await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${projection.name}, '0'::xid8, 0)
-          ON CONFLICT DO NOTHING`.execute(trx);
+        await this.createCheckpoint(trx, projection.name);
         claimed = await claim();
       }
       const stored = { transactionId: claimed.rows[0].transaction_id, position: claimed.rows[0].position };
@@ -313,21 +323,14 @@ export class ProjectionRunner {
       this.positions.set(projection.name, last);
       return;
     }
-    const stored = await sql<{ transaction_id: string; position: string; generation: number }>`SELECT transaction_id::text,
-      position::text, generation FROM proj_checkpoints WHERE name = ${projection.name}`.execute(this.db);
-    const row = stored.rows[0];
+    const stored = await this.storedCheckpoint(projection.name);
     // The projection's first batch: its checkpoint row is made, and the batch goes again.
-    if (!row) {
-      await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${projection.name}, '0'::xid8, 0)
-        ON CONFLICT DO NOTHING`.execute(this.db);
-      return;
-    }
+    if (!stored) return this.createCheckpoint(this.db, projection.name);
     // A rebuild began, or another instance applied past this batch's start: go on from where
     // the checkpoint stands. (Otherwise another instance held it: the batch goes again.)
-    const at = { transactionId: row.transaction_id, position: row.position };
-    if (row.generation !== generation || compareCheckpoints(at, from) > 0) {
-      this.positions.set(projection.name, at);
-      this.generations.set(projection.name, row.generation);
+    if (stored.generation !== generation || compareCheckpoints(stored.at, from) > 0) {
+      this.positions.set(projection.name, stored.at);
+      this.generations.set(projection.name, stored.generation);
     }
   }
 
