@@ -12,9 +12,9 @@ export function ledgerHolds(runtime: VoltRuntime): HoldPort {
     ...systemEnvelope(tenantId, uuidFromName(`${type}:${key}`), correlationId, type),
     data: { ...data, requestedAt: new Date().toISOString() },
   });
-  // A fresh command id each time: a second release (say, delete after stop) must reach the
-  // ledger rather than be dropped as a JetStream duplicate of the first; the ledger's own
-  // release id makes it change nothing.
+  // A fresh command id each time: a second release of one hold must reach the ledger rather
+  // than be dropped as a JetStream duplicate of the first; the ledger's own release id makes it
+  // change nothing.
   const releaseCommand = (tenantId: string, holdId: string, correlationId: string) =>
     command('ReleaseHold', tenantId, correlationId, { holdId }, `${holdId}:${randomUUID()}`);
   const release = async (tenantId: string, holdId: string, correlationId: string) => {

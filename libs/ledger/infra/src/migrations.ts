@@ -7,6 +7,22 @@ import type { Migration } from 'kysely/migration';
  * store, atomically, for a whole batch of requests. Balances are integers (micro-dollars); a customer account can never
  * have less than it holds (the UPDATE's condition refuses it, and a CHECK backs it up).
  */
+/** ledger_apply as first made: each request's events appended to its own stream, one es_append call for all. */
+const APPLY_PER_STREAM = `        CREATE OR REPLACE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
+        DECLARE
+          v_result jsonb;
+          v_outcomes text[] := '{}';
+          v_events jsonb := '[]'::jsonb;
+        BEGIN
+          FOR i IN 0 .. jsonb_array_length(p_requests) - 1 LOOP
+            v_result := ledger_apply_one(p_requests->i, p_events->i);
+            v_outcomes := v_outcomes || (v_result->>'outcome');
+            IF v_result ? 'event' THEN v_events := v_events || jsonb_build_array(v_result->'event'); END IF;
+          END LOOP;
+          IF jsonb_array_length(v_events) > 0 THEN PERFORM es_append(v_events); END IF;
+          RETURN v_outcomes;
+        END $$`;
+
 /** ledger_apply_one as first made (2026-11-23); later versions are derived from this text. */
 const APPLY_ONE = `        -- Applies one request (p) inside the caller's transaction and returns its outcome
         -- ('posted', 'duplicate', 'mismatch', or a refusal: 'VL001' not enough money, 'VL002'
@@ -210,20 +226,7 @@ export const ledgerMigrations: Record<string, Migration> = {
 
 ${APPLY_ONE}        -- Applies many requests in one transaction (one commit for all) and appends their
         -- events in one es_append call. Outcomes come back in the requests' order.
-        CREATE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
-        DECLARE
-          v_result jsonb;
-          v_outcomes text[] := '{}';
-          v_events jsonb := '[]'::jsonb;
-        BEGIN
-          FOR i IN 0 .. jsonb_array_length(p_requests) - 1 LOOP
-            v_result := ledger_apply_one(p_requests->i, p_events->i);
-            v_outcomes := v_outcomes || (v_result->>'outcome');
-            IF v_result ? 'event' THEN v_events := v_events || jsonb_build_array(v_result->'event'); END IF;
-          END LOOP;
-          IF jsonb_array_length(v_events) > 0 THEN PERFORM es_append(v_events); END IF;
-          RETURN v_outcomes;
-        END $$;
+${APPLY_PER_STREAM};
       `,
         )
         .execute(db);
@@ -286,20 +289,7 @@ ${APPLY_ONE}        -- Applies many requests in one transaction (one commit for 
     },
     async down(db: Kysely<any>) {
       // Back to one stream per request.
-      await sql`CREATE OR REPLACE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
-        DECLARE
-          v_result jsonb;
-          v_outcomes text[] := '{}';
-          v_events jsonb := '[]'::jsonb;
-        BEGIN
-          FOR i IN 0 .. jsonb_array_length(p_requests) - 1 LOOP
-            v_result := ledger_apply_one(p_requests->i, p_events->i);
-            v_outcomes := v_outcomes || (v_result->>'outcome');
-            IF v_result ? 'event' THEN v_events := v_events || jsonb_build_array(v_result->'event'); END IF;
-          END LOOP;
-          IF jsonb_array_length(v_events) > 0 THEN PERFORM es_append(v_events); END IF;
-          RETURN v_outcomes;
-        END $$`.execute(db);
+      await sql.raw(APPLY_PER_STREAM).execute(db);
     },
   },
   '2026-11-24T1100-ledger-plain-transfers': {

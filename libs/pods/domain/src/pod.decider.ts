@@ -96,8 +96,13 @@ export interface PodState {
   volumeSizeGb: number;
   pricePerGpuHour: number;
   costPerHour: number;
-  /** The ledger hold reserving the current run's first hour, until it is released. */
+  /** The ledger hold reserving the current run's first hour, until an event gives it back. */
   holdId: string | null;
+  /**
+   * The hold the latest of the events that give one back found live (null: none was, it had
+   * been given back already): the one the service tells the ledger to release.
+   */
+  releasedHoldId: string | null;
 }
 
 const initialState = (): PodState => ({
@@ -121,6 +126,7 @@ const initialState = (): PodState => ({
   pricePerGpuHour: 0,
   costPerHour: 0,
   holdId: null,
+  releasedHoldId: null,
 });
 
 const seconds = (from: string, to: string) => Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000);
@@ -137,7 +143,16 @@ export function runtimeMinutes(state: PodState, at: string): number {
   return Math.floor((state.runSeconds + open) / 60);
 }
 
+/** Pod events after which its hold is given back: it stopped running, or ended. */
+export const RELEASES_HOLD: ReadonlySet<PodEvent['type']> = new Set(['PodStopRequested', 'PodStartRefused', 'PodDeleteRequested', 'PodFailed', 'PodTerminatedByProvider']);
+
 function evolve(state: PodState, event: PodEvent): PodState {
+  const next = apply(state, event);
+  // Given back once: a delete after a stop finds nothing left to release.
+  return RELEASES_HOLD.has(event.type) ? { ...next, holdId: null, releasedHoldId: state.holdId } : next;
+}
+
+function apply(state: PodState, event: PodEvent): PodState {
   switch (event.type) {
     case 'PodRequested': {
       const d = event.data;

@@ -81,6 +81,23 @@ describe('pod decider', () => {
     given(podDecider, refused).when({ type: 'RequestStart', data: { podId: 'pod_a', holdId: 'pod_a:run:6', at: t(40) } }).then([{ type: 'PodStartRequested', data: { podId: 'pod_a', holdId: 'pod_a:run:6', at: t(40) } }]);
   });
 
+  it('gives each run’s hold back once: a delete after a stop finds none left to release', () => {
+    const stop: PodEvent = { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(20) } };
+    const del: PodEvent = { type: 'PodDeleteRequested', data: { podId: 'pod_a', at: t(40) } };
+    const placed = [requested({ holdId: 'pod_a:run:0' }), provisioned, running];
+    expect(fold(podDecider, placed)).toMatchObject({ holdId: 'pod_a:run:0', releasedHoldId: null });
+    expect(fold(podDecider, [...placed, stop])).toMatchObject({ holdId: null, releasedHoldId: 'pod_a:run:0' });
+    const stopped = [...placed, stop, { type: 'PodStopped', data: { podId: 'pod_a', at: t(21) } } as PodEvent];
+    expect(fold(podDecider, [...stopped, del])).toMatchObject({ holdId: null, releasedHoldId: null });
+    // Deleted while running: the delete gives the hold back.
+    expect(fold(podDecider, [...placed, del])).toMatchObject({ holdId: null, releasedHoldId: 'pod_a:run:0' });
+    // A start places the next run's hold, and a refusal of it gives that one back.
+    const starting = [...stopped, { type: 'PodStartRequested', data: { podId: 'pod_a', holdId: 'pod_a:run:5', at: t(30) } } as PodEvent];
+    expect(fold(podDecider, starting)).toMatchObject({ holdId: 'pod_a:run:5' });
+    const refused = [...starting, { type: 'PodStartRefused', data: { podId: 'pod_a', message: 'no GPUs', at: t(31) } } as PodEvent];
+    expect(fold(podDecider, refused)).toMatchObject({ holdId: null, releasedHoldId: 'pod_a:run:5' });
+  });
+
   it('gives a pod its machine’s CPU and memory in proportion to its GPUs, never none', () => {
     expect(machineShare({ gpuCount: 4, cpuCores: 32, ramGb: 128 }, 1)).toEqual({ cpuCores: 8, ramGb: 32 });
     expect(machineShare({ gpuCount: 4, cpuCores: 32, ramGb: 128 }, 4)).toEqual({ cpuCores: 32, ramGb: 128 });

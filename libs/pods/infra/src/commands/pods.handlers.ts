@@ -3,7 +3,7 @@ import { fold } from '@volt/domain';
 import { uuidFromName, type Database, type EventStore } from '@volt/event-store';
 import { usdToMicros } from '@volt/ledger-contracts';
 import { CreatePod, DeletePod, podStream, StartPod, StopPod, UpdatePod, type Machine, type PodReason, type PodRequested, type PodStatus } from '@volt/pods-contracts';
-import { machineShare, podDecider, type MachineShare, type PodCommand, type PodEvent, type PodState } from '@volt/pods-domain';
+import { machineShare, podDecider, RELEASES_HOLD, type MachineShare, type PodCommand, type PodEvent, type PodState } from '@volt/pods-domain';
 import type { Keyring } from '@volt/secrets';
 import type { Logger } from '@volt/telemetry';
 import { OfferUnavailableError, ProviderRejectedError, type CreateInstance } from '../providers/port';
@@ -62,8 +62,8 @@ export class PodLifecycle {
     const newStream = command.type === 'RequestPod';
     const outcome = await decideFor(this.deps.store, podDecider, podStream(command.data.podId), envelope, command, { newStream });
     if (!outcome.ok || outcome.replayed || !outcome.events.some((e) => RELEASES_HOLD.has(e.type))) return outcome;
-    const { holdId } = outcome.state;
-    if (holdId && envelope.tenantId) await this.deps.holds.release(envelope.tenantId, holdId, envelope.correlationId);
+    const { releasedHoldId } = outcome.state;
+    if (releasedHoldId && envelope.tenantId) await this.deps.holds.release(envelope.tenantId, releasedHoldId, envelope.correlationId);
     return outcome;
   }
 
@@ -420,9 +420,6 @@ function staleInventory(machineId: string, provider: string): DomainError {
     extra: { error_type: 'stale_inventory', offer_id: machineId, provider, retry_suggested: true },
   };
 }
-
-/** Pod events after which its hold is given back: it stopped running, or ended. */
-const RELEASES_HOLD = new Set(['PodStopRequested', 'PodStartRefused', 'PodDeleteRequested', 'PodFailed', 'PodTerminatedByProvider']);
 
 /** One hour at a USD rate, in the ledger's micro-dollars. */
 const hourOf = (costPerHour: number) => usdToMicros(costPerHour.toFixed(6));
