@@ -7,8 +7,12 @@ import type { Migration } from 'kysely/migration';
  * store, atomically, for a whole batch of requests. Balances are integers (micro-dollars); a customer account can never
  * have less than it holds (the UPDATE's condition refuses it, and a CHECK backs it up).
  */
-/** ledger_apply as first made: each request's events appended to its own stream, one es_append call for all. */
-const APPLY_PER_STREAM = `        CREATE OR REPLACE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
+/**
+ * ledger_apply: applies many requests in one transaction (one commit for all), each through
+ * ledger_apply_one, gathering each posted request's events (`gather`, from v_result) and
+ * appending them (`append`, from v_events) in one es_append call. Outcomes in the requests' order.
+ */
+const ledgerApply = (gather: string, append: string) => `CREATE OR REPLACE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
         DECLARE
           v_result jsonb;
           v_outcomes text[] := '{}';
@@ -17,11 +21,14 @@ const APPLY_PER_STREAM = `        CREATE OR REPLACE FUNCTION ledger_apply(p_requ
           FOR i IN 0 .. jsonb_array_length(p_requests) - 1 LOOP
             v_result := ledger_apply_one(p_requests->i, p_events->i);
             v_outcomes := v_outcomes || (v_result->>'outcome');
-            IF v_result ? 'event' THEN v_events := v_events || jsonb_build_array(v_result->'event'); END IF;
+            IF v_result ? 'event' THEN v_events := v_events || ${gather}; END IF;
           END LOOP;
-          IF jsonb_array_length(v_events) > 0 THEN PERFORM es_append(v_events); END IF;
+          ${append}
           RETURN v_outcomes;
         END $$`;
+
+/** As first made: each request's events to its own stream. */
+const APPLY_PER_STREAM = ledgerApply(`jsonb_build_array(v_result->'event')`, `IF jsonb_array_length(v_events) > 0 THEN PERFORM es_append(v_events); END IF;`);
 
 /** ledger_apply_one as first made (2026-11-23); later versions are derived from this text. */
 const APPLY_ONE = `        -- Applies one request (p) inside the caller's transaction and returns its outcome
@@ -423,21 +430,11 @@ function applyOneReleasingEarly(): string {
   return APPLY_ONE.replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION').replace(lookup, voiding);
 }
 
-/** ledger_apply as of the journal: each request through ledger_apply_one, the batch's events in one append to the day's journal. */
-const applyOneByOne = `CREATE OR REPLACE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
-        DECLARE
-          v_result jsonb;
-          v_outcomes text[] := '{}';
-          v_events jsonb := '[]'::jsonb;
-        BEGIN
-          FOR i IN 0 .. jsonb_array_length(p_requests) - 1 LOOP
-            v_result := ledger_apply_one(p_requests->i, p_events->i);
-            v_outcomes := v_outcomes || (v_result->>'outcome');
-            IF v_result ? 'event' THEN v_events := v_events || (v_result->'event'->'events'); END IF;
-          END LOOP;
-          IF jsonb_array_length(v_events) > 0 THEN
+/** As of the journal: the batch's events in one append to the day's journal stream. */
+const applyOneByOne = ledgerApply(
+  `(v_result->'event'->'events')`,
+  `IF jsonb_array_length(v_events) > 0 THEN
             PERFORM es_append(jsonb_build_array(jsonb_build_object(
               'stream_id', 'ledger:journal:' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'check_ids', false, 'events', v_events)));
-          END IF;
-          RETURN v_outcomes;
-        END $$`;
+          END IF;`,
+);
