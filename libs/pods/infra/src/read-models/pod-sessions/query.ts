@@ -118,10 +118,6 @@ export function findPod(db: Database, tenantId: string, podId: string): Promise<
   return batched(podLookups, db, lookUpPods, { tenantId, podId });
 }
 
-export async function findPodById(db: Database, podId: string): Promise<PodRow | undefined> {
-  return (await db.selectFrom('pods_sessions').selectAll().where('pod_id', '=', podId).executeTakeFirst()) as PodRow | undefined;
-}
-
 /** Pods whose provider side may still need work: everything not yet terminal. */
 export async function livePods(db: Database): Promise<PodRow[]> {
   return (await db.selectFrom('pods_sessions').selectAll().where('status', 'not in', [...TERMINAL_STATUSES]).execute()) as unknown as PodRow[];

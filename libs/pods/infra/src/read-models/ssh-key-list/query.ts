@@ -29,12 +29,3 @@ export async function listSshKeys(db: Database, tenantId: string, page: PageQuer
   return { keys: (rows as Row[]).map(toSshKey), total: Number(count.n) };
 }
 
-export async function findSshKey(db: Database, tenantId: string, keyId: string): Promise<SshKey | undefined> {
-  const row = await db
-    .selectFrom('pods_ssh_keys')
-    .select(['key_id', 'name', 'public_key', 'fingerprint', 'created_at'])
-    .where('tenant_id', '=', tenantId)
-    .where('key_id', '=', keyId)
-    .executeTakeFirst();
-  return row ? toSshKey(row as Row) : undefined;
-}
