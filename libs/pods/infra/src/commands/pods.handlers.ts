@@ -61,10 +61,19 @@ export class PodLifecycle {
     // A create names a pod id made for it: its stream is new (unless the create is a repeat).
     const newStream = command.type === 'RequestPod';
     const outcome = await decideFor(this.deps.store, podDecider, podStream(command.data.podId), envelope, command, { newStream });
-    if (!outcome.ok || outcome.replayed || !outcome.events.some((e) => RELEASES_HOLD.has(e.type))) return outcome;
-    const { releasedHoldId } = outcome.state;
-    if (releasedHoldId && envelope.tenantId) await this.deps.holds.release(envelope.tenantId, releasedHoldId, envelope.correlationId);
+    if (!outcome.ok || !envelope.tenantId || !outcome.events.some((e) => RELEASES_HOLD.has(e.type))) return outcome;
+    // A repeat tells the ledger again: its first run may have ended (a crash, a lost answer)
+    // between the append and the release. The ledger applies a hold's release once.
+    const holdId = outcome.replayed ? await this.holdReleasedBy(command.data.podId, envelope.id) : outcome.state.releasedHoldId;
+    if (holdId) await this.deps.holds.release(envelope.tenantId, holdId, envelope.correlationId);
     return outcome;
+  }
+
+  /** The hold that the events command `commandId` appended gave back: the stream folded up to the last of them. */
+  private async holdReleasedBy(podId: string, commandId: string): Promise<string | null> {
+    const events = await this.deps.store.readStream(podStream(podId));
+    const upTo = events.findLastIndex((e) => e.causationId === commandId) + 1;
+    return fold(podDecider, events.slice(0, upTo).map((e) => ({ type: e.type, data: e.data }) as PodEvent)).releasedHoldId;
   }
 
   /** The pod's state from its stream, with the stream's version and the pod's organization. */

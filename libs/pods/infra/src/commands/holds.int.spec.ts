@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventStore, eventStoreMigrations } from '@volt/event-store';
+import { Keyring } from '@volt/secrets';
+import { createTestDatabase, type TestDatabase } from '@volt/testing';
+import { podsMigrations } from '../migrations';
+import { Providers } from '../providers/providers';
+import { PodLifecycle } from './pods.handlers';
+import { systemEnvelope } from './system-envelope';
+
+// What the pods service tells the ledger when a pod stops running or ends: each run's hold once,
+// and again when a command is repeated after its first run may have died before telling it.
+let t: TestDatabase;
+let lifecycle: PodLifecycle;
+const released: string[] = [];
+let ledgerDown = false;
+
+beforeAll(async () => {
+  t = await createTestDatabase([eventStoreMigrations, podsMigrations]);
+  const holds = {
+    place: () => Promise.resolve({ ok: true as const }),
+    async release(_tenantId: string, holdId: string) {
+      // A release that never reached the ledger, as when the process dies right after the append.
+      if (ledgerDown) throw new Error('the process died before the ledger heard');
+      released.push(holdId);
+    },
+  };
+  // No decision here reaches a provider: an address nothing listens on.
+  const http = { timeoutMs: 100, retries: 0, backoffMs: 10, breakerThreshold: 5, breakerCooldownMs: 1000 };
+  const providers = new Providers({ liumUrl: 'http://127.0.0.1:9/lium', targonUrl: 'http://127.0.0.1:9/targon', http });
+  lifecycle = new PodLifecycle({ db: t.db, store: new EventStore(t.db), providers, holds, keyring: Keyring.parse(Keyring.generate('test1')) });
+});
+afterAll(() => t?.drop());
+
+const at = () => new Date().toISOString();
+const envelope = (id: string) => systemEnvelope('org_a', id, 'corr', 'test');
+
+async function runningPod(podId: string) {
+  const requested = {
+    podId, name: podId, provider: 'lium' as const, machineId: 'm1', offerId: 'o1', resourceName: null, gpuType: 'H100', gpuCount: 1, cpuCores: 8, ramGb: 64,
+    location: 'EU', instanceType: 'dedicated' as const, minimumRuntimeMinutes: 0, pricePerGpuHour: 2, costPerHour: 2, volumeSizeGb: 50, templateId: null,
+    image: 'img', sshKeyIds: [], confidential: false, holdId: `${podId}:run:0`, requestedAt: at(),
+  };
+  for (const [i, command] of [
+    { type: 'RequestPod', data: requested },
+    { type: 'RecordProvisioned', data: { podId, instanceId: `i-${podId}`, at: at() } },
+    { type: 'MarkRunning', data: { podId, ip: '203.0.113.9', sshPort: 40000, at: at() } },
+  ].entries()) {
+    expect(await lifecycle.decide(envelope(`${podId}-setup-${i}`), command as never)).toMatchObject({ ok: true });
+  }
+}
+
+describe('a pod’s hold given back', () => {
+  it('once: a delete after a stop tells the ledger nothing more', async () => {
+    await runningPod('pod_h1');
+    await lifecycle.decide(envelope('h1-stop'), { type: 'RequestStop', data: { podId: 'pod_h1', reason: null, at: at() } });
+    expect(released).toEqual(['pod_h1:run:0']);
+    await lifecycle.decide(envelope('h1-delete'), { type: 'RequestDelete', data: { podId: 'pod_h1', at: at() } });
+    expect(released).toEqual(['pod_h1:run:0']);
+  });
+
+  it('again when the command is repeated, after its first run died before the ledger heard', async () => {
+    released.length = 0;
+    await runningPod('pod_h2');
+    ledgerDown = true;
+    await expect(lifecycle.decide(envelope('h2-stop'), { type: 'RequestStop', data: { podId: 'pod_h2', reason: null, at: at() } })).rejects.toThrow('died');
+    ledgerDown = false;
+    // A later command appends meanwhile; the repeat still names the hold its own events gave back.
+    await lifecycle.decide(envelope('h2-delete'), { type: 'RequestDelete', data: { podId: 'pod_h2', at: at() } });
+    expect(released).toEqual([]);
+    const repeat = await lifecycle.decide(envelope('h2-stop'), { type: 'RequestStop', data: { podId: 'pod_h2', reason: null, at: at() } });
+    expect(repeat).toMatchObject({ ok: true, replayed: true, events: [{ type: 'PodStopRequested' }] });
+    expect(released).toEqual(['pod_h2:run:0']);
+  });
+});
