@@ -1,19 +1,59 @@
+import { createHash } from 'node:crypto';
 import { Kysely, PostgresDialect } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
-import { Pool, type PoolConfig } from 'pg';
+import { Client, Pool, type PoolConfig } from 'pg';
 
 export type Database = Kysely<any>;
 
 const pools = new WeakMap<Database, Pool>();
 
+/** Statements a connection prepares by name at most; texts past that go unnamed. */
+export const MAX_NAMED_PER_CONNECTION = 500;
+const names = new Map<string, string>();
+
+/** A statement's name from its text (remembered for the texts seen most recently). */
+function nameOf(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    if (names.size >= 5_000) names.clear();
+    name = `k_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    names.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * A connection that prepares kysely's statements by name. kysely sends each one unnamed, so
+ * PostgreSQL parsed, analysed and planned it on every call (a quarter of its CPU under
+ * `bench:pods`); named, it is parsed once per connection and, with force_generic_plan, planned
+ * once. Only statements with parameters (DDL, BEGIN and COMMIT have none, and stay unnamed), and
+ * at most MAX_NAMED_PER_CONNECTION per connection: a text that varies with its data (one
+ * placeholder per list element) must not prepare without end.
+ */
+class NamingClient extends Client {
+  private readonly prepared = new Set<string>();
+
+  override query(config: any, values?: any, callback?: any): any {
+    if (typeof config === 'string' && Array.isArray(values) && values.length > 0) {
+      const name = nameOf(config);
+      if (this.prepared.has(name) || this.prepared.size < MAX_NAMED_PER_CONNECTION) {
+        this.prepared.add(name);
+        return super.query({ name, text: config, values }, callback);
+      }
+    }
+    return super.query(config, values, callback);
+  }
+}
+
 export function createDatabase(connectionString: string, options: Omit<PoolConfig, 'connectionString'> = {}): Database {
-  // Generic plans for named prepared statements (the event store's hot paths and the SPI
-  // plans inside es_append): their shape never changes, so planning them per call is waste.
-  // kysely's statements are unnamed and planned per call either way. JIT only slows short
+  // Generic plans for named prepared statements (every statement with parameters, see
+  // NamingClient, and the SPI plans inside es_append): their shape never changes, so planning
+  // them per call is waste; lookups by key are written to stay index scans in a plan made while
+  // a table was small (LATERAL … LIMIT 1, see rowsByIds). JIT only slows short
   // OLTP statements down. ISO dates and UTC whatever the server's defaults: pg's parsers and the
   // event store's timestamp text depend on the first, and day arithmetic (usage per day, a day's
   // journal) on the second — '1 day' added in a zone with summer time is sometimes 23 hours.
-  const pool = new Pool({ connectionString, max: 10, options: '-c plan_cache_mode=force_generic_plan -c jit=off -c DateStyle=ISO -c TimeZone=UTC', ...options });
+  const pool = new Pool({ connectionString, max: 10, Client: NamingClient, options: '-c plan_cache_mode=force_generic_plan -c jit=off -c DateStyle=ISO -c TimeZone=UTC', ...options });
   // An idle connection the server closed (restart, failover) is dropped by the pool and
   // replaced on next use; without a listener the event would crash the process.
   pool.on('error', () => undefined);
