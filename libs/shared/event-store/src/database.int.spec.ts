@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
-import { MAX_NAMED_PER_CONNECTION } from './database';
+import { CONNECTION_LIFETIME_S, createDatabase, MAX_NAMED_PER_CONNECTION, poolOf, statementName } from './database';
 
 // One connection, so that every statement below and the look at what it prepared share a session.
 let t: TestDatabase;
@@ -37,5 +37,35 @@ describe('statements sent through kysely', () => {
       expect(row.rows[0].v).toBe(2 * n);
     }
     expect((await prepared()).length).toBe(MAX_NAMED_PER_CONNECTION);
+  });
+});
+
+describe('a statement prepared while its table was small', () => {
+  it('is planned afresh by the next connection once the table has grown', async () => {
+    // Every database's connections are replaced after a while; here sooner, to watch it happen.
+    expect(poolOf(t.db)?.options.maxLifetimeSeconds).toBe(CONNECTION_LIFETIME_S);
+    const db = createDatabase(t.url, { max: 1, maxLifetimeSeconds: 6 });
+    try {
+      await sql`CREATE TABLE sessions (id integer PRIMARY KEY, tenant_id text NOT NULL, payload text NOT NULL)`.execute(db);
+      await sql`CREATE INDEX sessions_by_tenant ON sessions (tenant_id)`.execute(db);
+      await sql`INSERT INTO sessions SELECT g, 't' || g, repeat('x', 200) FROM generate_series(1, 60) g`.execute(db);
+      // As autovacuum does after the first 50 rows.
+      await sql`ANALYZE sessions`.execute(db);
+      const query = db.selectFrom('sessions').select('id').where('tenant_id', '=', 't1');
+      const plan = async () => {
+        await query.execute();
+        const rows = (await sql.raw<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE ${statementName(query.compile().sql)}('t1')`).execute(db)).rows;
+        return rows.map((r) => r['QUERY PLAN']).join('\n');
+      };
+      expect(await plan()).toContain('Seq Scan');
+      await sql`INSERT INTO sessions SELECT g, 't' || (g % 500), repeat('x', 200) FROM generate_series(61, 20000) g`.execute(db);
+      // The same connection keeps the plan it made (no ANALYZE has run since)…
+      expect(await plan()).toContain('Seq Scan');
+      // …until its lifetime is over; the next one scales the old statistics to the table's size.
+      await new Promise((r) => setTimeout(r, 6_200));
+      expect(await plan()).toMatch(/Index Scan|Bitmap Index Scan/);
+    } finally {
+      await db.destroy();
+    }
   });
 });

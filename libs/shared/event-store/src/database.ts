@@ -9,10 +9,12 @@ const pools = new WeakMap<Database, Pool>();
 
 /** Statements a connection prepares by name at most; texts past that go unnamed. */
 export const MAX_NAMED_PER_CONNECTION = 500;
+/** Seconds a pooled connection serves before it is closed (when next idle) and replaced. */
+export const CONNECTION_LIFETIME_S = 60;
 const names = new Map<string, string>();
 
 /** A statement's name from its text (remembered for the texts seen most recently). */
-function nameOf(text: string): string {
+export function statementName(text: string): string {
   let name = names.get(text);
   if (name === undefined) {
     if (names.size >= 5_000) names.clear();
@@ -28,14 +30,17 @@ function nameOf(text: string): string {
  * `bench:pods`); named, it is parsed once per connection and, with force_generic_plan, planned
  * once. Only statements with parameters (DDL, BEGIN and COMMIT have none, and stay unnamed), and
  * at most MAX_NAMED_PER_CONNECTION per connection: a text that varies with its data (one
- * placeholder per list element) must not prepare without end.
+ * placeholder per list element) must not prepare without end. A plan is kept as its table
+ * grows: made just after a small table was analyzed, it may scan the table whole long after an
+ * index would do, so connections live CONNECTION_LIFETIME_S at most and the next one plans
+ * afresh (the planner scales the old statistics to the table's current size).
  */
 class NamingClient extends Client {
   private readonly prepared = new Set<string>();
 
   override query(config: any, values?: any, callback?: any): any {
     if (typeof config === 'string' && Array.isArray(values) && values.length > 0) {
-      const name = nameOf(config);
+      const name = statementName(config);
       if (this.prepared.has(name) || this.prepared.size < MAX_NAMED_PER_CONNECTION) {
         this.prepared.add(name);
         return super.query({ name, text: config, values }, callback);
@@ -53,7 +58,7 @@ export function createDatabase(connectionString: string, options: Omit<PoolConfi
   // OLTP statements down. ISO dates and UTC whatever the server's defaults: pg's parsers and the
   // event store's timestamp text depend on the first, and day arithmetic (usage per day, a day's
   // journal) on the second — '1 day' added in a zone with summer time is sometimes 23 hours.
-  const pool = new Pool({ connectionString, max: 10, Client: NamingClient, options: '-c plan_cache_mode=force_generic_plan -c jit=off -c DateStyle=ISO -c TimeZone=UTC', ...options });
+  const pool = new Pool({ connectionString, max: 10, maxLifetimeSeconds: CONNECTION_LIFETIME_S, Client: NamingClient, options: '-c plan_cache_mode=force_generic_plan -c jit=off -c DateStyle=ISO -c TimeZone=UTC', ...options });
   // An idle connection the server closed (restart, failover) is dropped by the pool and
   // replaced on next use; without a listener the event would crash the process.
   pool.on('error', () => undefined);
