@@ -4,7 +4,7 @@ import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, microsToUsd, usdToMic
 import { Ledger, ledgerHistoryProjection, ledgerMigrations } from '@volt/ledger-infra';
 import { START_OF_STORE } from '@volt/contracts';
 import { ProjectionRunner, projectionMigrations } from '@volt/projections';
-import { createTestDatabase, migrationsBefore, tableScans, terminateLockHolder, type TestDatabase } from '@volt/testing';
+import { createTestDatabase, failingAfter, migrationsBefore, pausedAt, tableScans, terminateLockHolder, type TestDatabase } from '@volt/testing';
 import { sql } from 'kysely';
 import { ChargingCycle, GracePolicy, billingMigrations, metersProjection, podUsage } from '@volt/billing-infra';
 
@@ -400,5 +400,53 @@ describe('a cycle whose lock is lost (a database of its own)', () => {
     expect(first.charges + second.charges).toBe(pods);
     const perPod = Math.floor((390_000 * 3590) / 3600);
     expect((await ownLedger.account(customerAccount(org))).balance).toBe(usdToMicros(1000) - pods * perPod);
+  });
+});
+
+describe('a rebuild of billing.meters while billing charges (a database of its own)', () => {
+  let own: TestDatabase;
+  beforeAll(async () => {
+    own = await createTestDatabase([eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations]);
+  });
+  afterAll(() => own.drop());
+
+  it('charges a meter closed long ago nothing more while a rebuild runs, or after one dies half-way', async () => {
+    const ownStore = new EventStore(own.db);
+    const ownLedger = new Ledger(own.db);
+    const org = 'org_rebuild';
+    const podId = 'pod_rebuild';
+    const events: [string, number, Record<string, unknown>][] = [
+      ['PodRequested', 0, { costPerHour: 0.39, volumeSizeGb: 50, holdId: null, requestedAt: at(0) }],
+      ['PodRunning', 0, { ip: null, sshPort: null }],
+      ['PodStopRequested', 600, { reason: null }],
+      ['PodDeleteRequested', 600, {}],
+    ];
+    for (const [type, s, extra] of events) {
+      await ownStore.append(`pods:pod:${podId}`, [{ type, data: { podId, at: at(s), ...extra }, metadata: meta(org), occurredAt: at(s) }], { expectedVersion: 'any' });
+    }
+    await ownLedger.transfer({ id: 'fund:rebuild', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    const meters = new ProjectionRunner(own.db, ownStore, [metersProjection]);
+    await meters.catchUp();
+    const cycle = new ChargingCycle(own.db, ownStore, ownLedger, 60_000);
+    await cycle.run(new Date(t0 + 700_000));
+    const spent = async () => usdToMicros(10) - (await ownLedger.account(customerAccount(org))).balance;
+    const charged = Math.floor((390_000 * 600) / 3600);
+    expect(await spent()).toBe(charged);
+    const openMeters = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM billing_meters WHERE ended_at IS NULL`.execute(own.db)).rows[0].n;
+
+    // An operator's rebuild whose second batch waits while a cycle runs: the meter, replayed as
+    // far as its opening, must not be what the cycle sees.
+    const paused = pausedAt(metersProjection, 2);
+    const rebuilding = new ProjectionRunner(own.db, ownStore, [paused.projection], { batchSize: 2 }).rebuild('billing.meters');
+    await paused.reached;
+    expect(await openMeters()).toBe(0);
+    expect((await cycle.run(new Date(t0 + 7_200_000))).charges).toBe(0);
+    paused.resume();
+    await rebuilding;
+    // Killed after its first batch (the pod's first two events): the tables in use are untouched.
+    await expect(new ProjectionRunner(own.db, ownStore, [failingAfter(metersProjection, 1)], { batchSize: 2 }).rebuild('billing.meters')).rejects.toThrow('killed');
+    expect(await openMeters()).toBe(0);
+    expect((await cycle.run(new Date(t0 + 10_800_000))).charges).toBe(0);
+    expect(await spent()).toBe(charged);
   });
 });

@@ -15,8 +15,8 @@ Usage: volt-admin <verb> [options]        (DATABASE_URL picks the database)
 Verbs:
   history <stream-id>          print a stream's events in order
   tail [--follow] [--limit N]  print the global order from the start (or follow it)
-  rebuild <projection>         empty a read model and rebuild it from position 0 (running
-                               services follow it; reads see a partial model until done)
+  rebuild <projection>         rebuild a read model from position 0 beside the one in use,
+                               then swap it in (reads see the old model until then)
   projections                  list the projections and their checkpoints
   verify                       check hash chains and sealed ranges; exit 1 naming the
                                first bad position when a row was altered, removed or reordered

@@ -1,4 +1,5 @@
 export * from './migrations';
 export * from './projection';
+export * from './rebuild';
 export * from './runner';
 export * from './rows';

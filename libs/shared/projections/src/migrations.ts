@@ -26,4 +26,14 @@ export const projectionMigrations: Record<string, Migration> = {
       await sql`ALTER TABLE proj_checkpoints DROP COLUMN generation`.execute(db);
     },
   },
+  '2026-12-01T0300-projection-rebuild-beside': {
+    async up(db: Kysely<any>) {
+      // Rebuilds now build a read model's tables beside the ones in use and swap them in, so the
+      // running instances never see them emptied; there is no generation left to follow.
+      await sql`ALTER TABLE proj_checkpoints DROP COLUMN generation`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`ALTER TABLE proj_checkpoints ADD COLUMN generation integer NOT NULL DEFAULT 0`.execute(db);
+    },
+  },
 };

@@ -6,7 +6,7 @@ interface ProjectionBase {
   name: string;
   /** Event types it reads; the checkpoint moves past the others too. */
   handles: readonly string[];
-  /** Its tables, emptied before a rebuild. */
+  /** Its tables: all it writes, and nothing else (a rebuild builds them anew, beside these). */
   tables: readonly string[];
 }
 
@@ -26,7 +26,7 @@ export interface TransactionProjection extends ProjectionBase {
  * the checkpoint's move as one statement, with no transaction around it (three round trips fewer
  * per batch: begin, the checkpoint's claim, commit). The statement must
  * write nothing unless `claimed` holds: a SQL condition, true only when the checkpoint moved
- * (no other instance applied past this batch's start, and no rebuild began). Any reads `write`
+ * (no other instance applied past this batch's start). Any reads `write`
  * makes of its own tables see them as the batch's start left them: only a batch that moves the
  * checkpoint from there writes.
  */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { EventStore, eventStoreMigrations } from '@volt/event-store';
 import { START_OF_STORE } from '@volt/contracts';
-import { createTestDatabase, testEvent, type TestDatabase } from '@volt/testing';
+import { createTestDatabase, failingAfter, pausedAt, testEvent, type TestDatabase } from '@volt/testing';
 import { ProjectionRunner, projectionMigrations, type Projection } from './index';
 
 let t: TestDatabase;
@@ -123,6 +123,51 @@ describe('projection runner', () => {
     const rebuilt = await new ProjectionRunner(t.db, store, [projection]).rebuild('test.totals');
     expect(rebuilt).toBeGreaterThan(0);
     expect(await rows()).toEqual(shared);
+  });
+
+  it.each(kinds)('never shows readers the read model emptied: a rebuild under way, or killed half-way, leaves it whole (%s)', async (_kind, projection) => {
+    await sql`TRUNCATE test_totals`.execute(t.db);
+    await sql`DELETE FROM proj_checkpoints`.execute(t.db);
+    const live = new ProjectionRunner(t.db, store, [projection]);
+    for (let i = 1; i <= 40; i++) await store.append(`half-${i % 4}`, [testEvent('Deposited', { amount: i })], { expectedVersion: 'any' });
+    await live.catchUp();
+    const whole = await rows();
+    // A rebuild whose second batch waits until the test has read the table, then goes on.
+    const paused = pausedAt(projection, 2);
+    const rebuilding = new ProjectionRunner(t.db, store, [paused.projection], { batchSize: 5 }).rebuild('test.totals');
+    await paused.reached;
+    expect(await rows()).toEqual(whole);
+    // One rebuild of a projection at a time.
+    await expect(new ProjectionRunner(t.db, store, [projection]).rebuild('test.totals')).rejects.toThrow('under way elsewhere');
+    paused.resume();
+    expect(await rebuilding).toBeGreaterThanOrEqual(40);
+    expect(await rows()).toEqual(whole);
+    // Killed after its first batch (an operator's volt-admin, say): the tables in use are untouched.
+    await expect(new ProjectionRunner(t.db, store, [failingAfter(projection, 1)], { batchSize: 5 }).rebuild('test.totals')).rejects.toThrow('killed');
+    expect(await rows()).toEqual(whole);
+    // Events after it go on into the same tables, and the next rebuild starts clean and gives the same rows.
+    await store.append('half-0', [testEvent('Deposited', { amount: 1000 })], { expectedVersion: 'any' });
+    await live.catchUp();
+    const grown = await rows();
+    expect(grown).not.toEqual(whole);
+    await new ProjectionRunner(t.db, store, [projection]).rebuild('test.totals');
+    expect(await rows()).toEqual(grown);
+  });
+
+  it('keeps the names the migrations gave the indexes and constraints, so a later migration finds them', async () => {
+    await sql`CREATE INDEX test_totals_by_balance ON test_totals (balance) WHERE count > 1`.execute(t.db);
+    await sql`CREATE UNIQUE INDEX test_totals_odd_name ON test_totals (stream_id, count)`.execute(t.db);
+    const names = async () =>
+      (await sql<{ name: string }>`SELECT indexname AS name FROM pg_indexes WHERE tablename = 'test_totals' ORDER BY 1`.execute(t.db)).rows.map((r) => r.name);
+    const before = await names();
+    expect(before).toEqual(['test_totals_by_balance', 'test_totals_odd_name', 'test_totals_pkey']);
+    await new ProjectionRunner(t.db, store, [totals]).rebuild('test.totals');
+    expect(await names()).toEqual(before);
+    const constraints = await sql<{ n: string }>`SELECT conname AS n FROM pg_constraint WHERE conrelid = 'test_totals'::regclass ORDER BY 1`.execute(t.db);
+    expect(constraints.rows.map((r) => r.n)).toEqual(['test_totals_pkey']);
+    await sql`DROP INDEX test_totals_by_balance, test_totals_odd_name`.execute(t.db);
+    const leftover = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname LIKE 'proj_rebuild_%'`.execute(t.db);
+    expect(leftover.rows[0].n).toBe(0);
   });
 
   it.each(kinds)('rebuilds while another instance keeps running and events keep coming, missing and repeating nothing (%s)', async (_kind, projection) => {

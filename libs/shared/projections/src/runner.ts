@@ -3,6 +3,7 @@ import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt
 import { checkpointOf, compareCheckpoints, Wakeable, type Database, type EventStore } from '@volt/event-store';
 import { counter, type Logger } from '@volt/telemetry';
 import type { Projection, StatementProjection } from './projection';
+import { rebuildBeside } from './rebuild';
 
 export interface ProjectionRunnerOptions {
   batchSize?: number;
@@ -34,14 +35,11 @@ interface Waiter {
  * instances may run the same projection: each batch takes the checkpoint row's
  * lock and skips what another instance has already applied (a StatementProjection's
  * batch instead writes only if no one has applied past its start, and otherwise goes
- * on from where the checkpoint stands). A rebuild may run while they do: it starts a
- * new generation, and an instance that finds one follows the rebuild's checkpoint
- * instead of its own.
+ * on from where the checkpoint stands). A rebuild may run while they do: it builds
+ * new tables beside theirs and swaps them in under the checkpoint's lock (`rebuildBeside`).
  */
 export class ProjectionRunner {
   private readonly positions = new Map<string, GlobalCheckpoint>();
-  /** The generation of each read model that `positions` belongs to (a rebuild starts a new one). */
-  private readonly generations = new Map<string, number>();
   private readonly waiters = new Set<Waiter>();
   /** Per projection: events passed over since its checkpoint was last stored. */
   private readonly skipped = new Map<string, number>();
@@ -160,33 +158,14 @@ export class ProjectionRunner {
   }
 
   /**
-   * Empties the projection's tables and applies the whole store again from position 0, in a new
-   * generation. Running instances may go on meanwhile: each batch of theirs and of the rebuild
-   * takes the checkpoint's lock and applies only what lies past it, so together they replay the
-   * store once, in order.
+   * Builds the projection's read model again from position 0, beside the one in use, and puts it
+   * in its place (see `rebuildBeside`); running instances go on meanwhile. Returns how many
+   * events were read.
    */
   async rebuild(name: string): Promise<number> {
     const projection = this.projections.find((p) => p.name === name);
     if (!projection) throw new Error(`no projection named ${name}`);
-    const generation = await this.db.transaction().execute(async (trx) => {
-      // The checkpoint row first, as every batch takes it: a batch in flight finishes before the
-      // tables are emptied, and none waits on a table this transaction holds while holding the row.
-      const row = await sql<{ generation: number }>`INSERT INTO proj_checkpoints (name, transaction_id, position, generation)
-        VALUES (${name}, '0'::xid8, 0, 1)
-        ON CONFLICT (name) DO UPDATE SET transaction_id = '0'::xid8, position = 0, generation = proj_checkpoints.generation + 1,
-          updated_at = now()
-        RETURNING generation`.execute(trx);
-      for (const table of projection.tables) await sql`TRUNCATE ${sql.table(table)}`.execute(trx);
-      return row.rows[0].generation;
-    });
-    this.positions.set(name, START_OF_STORE);
-    this.generations.set(name, generation);
-    let total = 0;
-    for (;;) {
-      const n = await this.step(projection);
-      total += n;
-      if (n === 0) return total;
-    }
+    return rebuildBeside(this.db, this.store, projection, this.batchSize);
   }
 
   private async run(): Promise<void> {
@@ -217,28 +196,19 @@ export class ProjectionRunner {
     const row = await this.storedCheckpoint(projection.name);
     const cp = row?.at ?? START_OF_STORE;
     this.positions.set(projection.name, cp);
-    this.generations.set(projection.name, row?.generation ?? 0);
     return cp;
   }
 
   /** The projection's checkpoint row as stored (none before its first batch). */
-  private async storedCheckpoint(name: string): Promise<{ at: GlobalCheckpoint; generation: number } | undefined> {
-    const { rows } = await sql<{ transaction_id: string; position: string; generation: number }>`SELECT transaction_id::text,
-      position::text, generation FROM proj_checkpoints WHERE name = ${name}`.execute(this.db);
-    return rows[0] && { at: { transactionId: rows[0].transaction_id, position: rows[0].position }, generation: rows[0].generation };
+  private async storedCheckpoint(name: string): Promise<{ at: GlobalCheckpoint } | undefined> {
+    const { rows } = await sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text,
+      position::text FROM proj_checkpoints WHERE name = ${name}`.execute(this.db);
+    return rows[0] && { at: { transactionId: rows[0].transaction_id, position: rows[0].position } };
   }
 
   /** Makes the projection's checkpoint row, at the start of the store, unless it is there. */
   private async createCheckpoint(db: Database, name: string): Promise<void> {
     await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${name}, '0'::xid8, 0) ON CONFLICT DO NOTHING`.execute(db);
-  }
-
-  /** One batch: read, then apply and move the checkpoint in one transaction. */
-  private async step(projection: Projection): Promise<number> {
-    const from = await this.position(projection);
-    const events = await this.store.readAll(from, this.batchSize);
-    if (events.length > 0) await this.apply(projection, from, events);
-    return events.length;
   }
 
   private async apply(projection: Projection, from: GlobalCheckpoint, events: EventEnvelope[]): Promise<void> {
@@ -257,36 +227,28 @@ export class ProjectionRunner {
       }
     }
     this.skipped.delete(projection.name);
-    const generation = this.generations.get(projection.name) ?? 0;
-    if (projection.write) return this.applyAsStatement(projection, from, events, generation);
+    if (projection.write) return this.applyAsStatement(projection, from, events);
     await this.db.transaction().execute(async (trx) => {
-      // One statement locks the checkpoint and moves it past this batch (if it is of this
-      // instance's generation and not already there), returning what it was: the batch's writes
-      // then commit with it, or a failure rolls both back. (It was a lock, then an update.)
-      const claim = () => sql<{ transaction_id: string; position: string; generation: number }>`
-        WITH old AS (SELECT name, transaction_id, position, generation FROM proj_checkpoints WHERE name = ${projection.name} FOR UPDATE),
-        ahead AS (SELECT old.*, old.generation = ${generation} AND (old.transaction_id, old.position) < (${last.transactionId}::xid8, ${last.position}::bigint) AS moves FROM old)
+      // One statement locks the checkpoint and moves it past this batch (unless it is there
+      // already), returning what it was: the batch's writes then commit with it, or a failure
+      // rolls both back. (It was a lock, then an update.)
+      const claim = () => sql<{ transaction_id: string; position: string }>`
+        WITH old AS (SELECT name, transaction_id, position FROM proj_checkpoints WHERE name = ${projection.name} FOR UPDATE),
+        ahead AS (SELECT old.*, (old.transaction_id, old.position) < (${last.transactionId}::xid8, ${last.position}::bigint) AS moves FROM old)
         UPDATE proj_checkpoints p
         SET transaction_id = CASE WHEN ahead.moves THEN ${last.transactionId}::xid8 ELSE ahead.transaction_id END,
             position = CASE WHEN ahead.moves THEN ${last.position}::bigint ELSE ahead.position END,
             updated_at = now()
         FROM ahead WHERE p.name = ahead.name
-        RETURNING ahead.transaction_id::text, ahead.position::text, ahead.generation`.execute(trx);
+        RETURNING ahead.transaction_id::text, ahead.position::text`.execute(trx);
       let claimed = await claim();
-      // The row exists but for a projection's first batch (or after a rebuild): one query, not two, per batch.
+      // The row exists but for a projection's first batch: one query, not two, per batch.
       if (claimed.rows.length === 0) {
         await this.createCheckpoint(trx, projection.name);
         claimed = await claim();
       }
       const stored = { transactionId: claimed.rows[0].transaction_id, position: claimed.rows[0].position };
-      if (claimed.rows[0].generation !== generation) {
-        // A rebuild began since this instance last looked: its position belongs to the old
-        // tables (and was left as it was). Apply nothing; read on from where the new generation stands.
-        this.positions.set(projection.name, stored);
-        this.generations.set(projection.name, claimed.rows[0].generation);
-        return;
-      }
-      // Another instance may have applied part of this batch already.
+      // Another instance (or a rebuild's swap) may have applied part of this batch already.
       const overtaken = compareCheckpoints(stored, from) > 0;
       const fresh = events.filter((e) => handles.has(e.type) && (!overtaken || compareCheckpoints(checkpointOf(e), stored) > 0));
       if (fresh.length > 0) await projection.apply(trx, fresh);
@@ -296,13 +258,12 @@ export class ProjectionRunner {
 
   /**
    * A StatementProjection's batch: its write and the checkpoint's move as one statement, in no
-   * transaction. The checkpoint moves only if it is of this instance's generation, no further than
-   * where this batch starts (no one applied past it) and not locked by another instance right now
+   * transaction. The checkpoint moves only if it is no further than where this batch starts (no one applied past it) and not locked by another instance right now
    * (SKIP LOCKED: waiting could deadlock with a rebuild, which locks the row and then the tables
    * this statement already holds); the write is guarded by the move. When it did not move, the
    * stored checkpoint says why, and the next round goes on from there.
    */
-  private async applyAsStatement(projection: StatementProjection, from: GlobalCheckpoint, events: EventEnvelope[], generation: number): Promise<void> {
+  private async applyAsStatement(projection: StatementProjection, from: GlobalCheckpoint, events: EventEnvelope[]): Promise<void> {
     const last = checkpointOf(events[events.length - 1]);
     const handles = this.handled(projection);
     const relevant = events.filter((e) => handles.has(e.type));
@@ -310,7 +271,7 @@ export class ProjectionRunner {
     const { rows } = await sql<{ moved: number }>`
       WITH claimed AS (
         SELECT name FROM proj_checkpoints
-        WHERE name = ${projection.name} AND generation = ${generation}
+        WHERE name = ${projection.name}
           AND (transaction_id, position) <= (${from.transactionId}::xid8, ${from.position}::bigint)
         FOR UPDATE SKIP LOCKED
       ), moved AS (
@@ -326,12 +287,9 @@ export class ProjectionRunner {
     const stored = await this.storedCheckpoint(projection.name);
     // The projection's first batch: its checkpoint row is made, and the batch goes again.
     if (!stored) return this.createCheckpoint(this.db, projection.name);
-    // A rebuild began, or another instance applied past this batch's start: go on from where
-    // the checkpoint stands. (Otherwise another instance held it: the batch goes again.)
-    if (stored.generation !== generation || compareCheckpoints(stored.at, from) > 0) {
-      this.positions.set(projection.name, stored.at);
-      this.generations.set(projection.name, stored.generation);
-    }
+    // Another instance (or a rebuild's swap) applied past this batch's start: go on from where
+    // the checkpoint stands. (Otherwise another instance, or a swap, held it: the batch goes again.)
+    if (compareCheckpoints(stored.at, from) > 0) this.positions.set(projection.name, stored.at);
   }
 
   private readonly handledTypes = new Map<string, Set<string>>();

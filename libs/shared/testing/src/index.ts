@@ -2,3 +2,4 @@ export * from './database';
 export * from './decider';
 export * from './events';
 export * from './nats';
+export * from './projections';
