@@ -6,7 +6,7 @@ import { START_OF_STORE } from '@volt/contracts';
 import { ProjectionRunner, projectionMigrations } from '@volt/projections';
 import { createTestDatabase, failingAfter, migrationsBefore, pausedAt, tableScans, terminateLockHolder, type TestDatabase } from '@volt/testing';
 import { sql } from 'kysely';
-import { ChargingCycle, GracePolicy, billingMigrations, metersProjection, podUsage } from '@volt/billing-infra';
+import { ChargingCycle, GracePolicy, billingMigrations, metersProjection, podUsage, usageOf } from '@volt/billing-infra';
 
 let t: TestDatabase;
 let store: EventStore;
@@ -118,6 +118,22 @@ describe('charging cycle (controlled clock)', () => {
     // Summed lines still rebuild into the same rows.
     await history.rebuild('ledger.history');
     expect(await lines()).toEqual(listed);
+  });
+
+  it('reports GPU-seconds as GPUs × seconds, a pod resized while stopped counting its new GPUs from its next start', async () => {
+    const org = 'org_gpus';
+    // Two GPUs for 600 s; stopped and resized to four; four GPUs for 300 s; deleted.
+    await podLife(org, 'pod_gpus', [
+      ['PodRequested', 0, { gpuCount: 2 }],
+      ['PodRunning', 0, { ip: null, sshPort: null }],
+      ['PodStopRequested', 600],
+      ['PodUpdated', 700, { gpuCount: 4, costPerHour: 0.78 }],
+      ['PodRunning', 800, { ip: null, sshPort: null }],
+      ['PodStopRequested', 1100],
+      ['PodDeleteRequested', 1200],
+    ]);
+    const usage = await usageOf(t.db, org, new Date(t0), new Date(t0 + 86_400_000));
+    expect(usage.usage).toEqual([{ date: '2026-06-01', resource: 'pod_gpus', gpu_seconds: 2 * 600 + 4 * 300, storage_seconds: 200 + 100, cost: expect.any(Number), currency: 'USD' }]);
   });
 
   it('gives the same total whether charged every minute or once at the end', async () => {
@@ -359,6 +375,35 @@ describe('the settled-mark migration on a database that already has meters', () 
       expect(usdToMicros(10) - (await l.account(customerAccount('org_m'))).balance).toBe(Math.floor((390_000 * 660) / 3600) + Math.floor((390_000 * 600) / 3600) - Math.floor((390_000 * 300) / 3600));
     } finally {
       await owing.drop();
+    }
+  });
+});
+
+describe('the GPU-count migration on a database that already has meters', () => {
+  it('gives each pod its latest count and each GPU meter the count its pod had when it opened (one where no event said)', async () => {
+    const sets = [eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations];
+    const old = await createTestDatabase([migrationsBefore('2026-12-01T0400-billing-meter-gpus', ...sets)]);
+    try {
+      const oldStore = new EventStore(old.db);
+      const append = async (podId: string, type: string, data: Record<string, unknown>) =>
+        (await oldStore.append(`pods:pod:${podId}`, [{ type, data: { podId, ...data }, metadata: meta('org_g'), occurredAt: at(0) }], { expectedVersion: 'any' })).positions[0];
+      await append('pod_g', 'PodRequested', { gpuCount: 3 });
+      const first = await append('pod_g', 'PodRunning', {});
+      await append('pod_g', 'PodUpdated', { gpuCount: 1 });
+      const second = await append('pod_g', 'PodRunning', {});
+      const legacy = await append('pod_legacy', 'PodRunning', {});
+      await sql`INSERT INTO billing_pods (pod_id, tenant_id, provider, gpu_type, gpu_rate, volume_size_gb) VALUES
+        ('pod_g', 'org_g', 'lium', 'A100', 1, 50), ('pod_legacy', 'org_g', 'lium', 'A100', 1, 50)`.execute(old.db);
+      await sql`INSERT INTO billing_meters (meter_id, pod_id, tenant_id, kind, rate, started_at) VALUES
+        (${`pod_g:${first}`}, 'pod_g', 'org_g', 'gpu', 1, now()), (${`pod_g:${second}`}, 'pod_g', 'org_g', 'gpu', 1, now()),
+        (${`pod_legacy:${legacy}`}, 'pod_legacy', 'org_g', 'gpu', 1, now())`.execute(old.db);
+      await migrateToLatest(old.db, ...sets);
+      const pods = await sql<{ pod_id: string; gpu_count: number }>`SELECT pod_id, gpu_count FROM billing_pods ORDER BY pod_id`.execute(old.db);
+      expect(pods.rows).toEqual([{ pod_id: 'pod_g', gpu_count: 1 }, { pod_id: 'pod_legacy', gpu_count: 1 }]);
+      const meters = await sql<{ meter_id: string; gpu_count: number }>`SELECT meter_id, gpu_count FROM billing_meters ORDER BY meter_id`.execute(old.db);
+      expect(Object.fromEntries(meters.rows.map((r) => [r.meter_id, r.gpu_count]))).toEqual({ [`pod_g:${first}`]: 3, [`pod_g:${second}`]: 1, [`pod_legacy:${legacy}`]: 1 });
+    } finally {
+      await old.drop();
     }
   });
 });

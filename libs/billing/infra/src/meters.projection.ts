@@ -22,7 +22,7 @@ async function open(trx: Trx, e: EventEnvelope<any>, kind: 'gpu' | 'storage'): P
   const rate = kind === 'gpu' ? Number(pod.gpu_rate) : Number(pod.volume_size_gb) * STORAGE_MICROS_PER_GB_HOUR;
   await trx
     .insertInto('billing_meters')
-    .values({ meter_id: `${e.data.podId}:${e.position}`, pod_id: e.data.podId, tenant_id: pod.tenant_id, kind, rate, hold_id: kind === 'gpu' ? pod.hold_id : null, started_at: e.data.at })
+    .values({ meter_id: `${e.data.podId}:${e.position}`, pod_id: e.data.podId, tenant_id: pod.tenant_id, kind, rate, hold_id: kind === 'gpu' ? pod.hold_id : null, started_at: e.data.at, gpu_count: pod.gpu_count })
     .onConflict((oc) => oc.column('meter_id').doNothing())
     .execute();
 }
@@ -37,7 +37,7 @@ export const metersProjection = eachEvent('billing.meters', ['billing_meters', '
     const d = e.data;
     await trx
       .insertInto('billing_pods')
-      .values({ pod_id: d.podId, tenant_id: e.tenantId, provider: d.provider ?? 'unknown', gpu_type: d.gpuType ?? 'unknown', gpu_rate: usdToMicros(d.costPerHour.toFixed(6)), volume_size_gb: d.volumeSizeGb, hold_id: d.holdId })
+      .values({ pod_id: d.podId, tenant_id: e.tenantId, provider: d.provider ?? 'unknown', gpu_type: d.gpuType ?? 'unknown', gpu_rate: usdToMicros(d.costPerHour.toFixed(6)), volume_size_gb: d.volumeSizeGb, hold_id: d.holdId, gpu_count: d.gpuCount ?? 1 })
       .onConflict((oc) => oc.column('pod_id').doNothing())
       .execute();
   },
@@ -45,6 +45,7 @@ export const metersProjection = eachEvent('billing.meters', ['billing_meters', '
     const values: Record<string, unknown> = {};
     if (e.data.costPerHour !== undefined) values.gpu_rate = usdToMicros(e.data.costPerHour.toFixed(6));
     if (e.data.volumeSizeGb !== undefined) values.volume_size_gb = e.data.volumeSizeGb;
+    if (e.data.gpuCount !== undefined) values.gpu_count = e.data.gpuCount;
     if (Object.keys(values).length > 0) await trx.updateTable('billing_pods').set(values).where('pod_id', '=', e.data.podId).execute();
     // A volume resized while stopped is charged at its new size from then on, not from the next stop.
     if (e.data.volumeSizeGb !== undefined) {

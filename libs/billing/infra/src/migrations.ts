@@ -108,4 +108,32 @@ export const billingMigrations: Record<string, Migration> = {
       await sql`ALTER TABLE billing_meters DROP COLUMN IF EXISTS closed_transaction_id, DROP COLUMN IF EXISTS closed_position`.execute(db);
     },
   },
+  '2026-12-01T0400-billing-meter-gpus': {
+    async up(db: Kysely<any>) {
+      // GPU-seconds are GPUs × seconds: each GPU meter keeps the pod's GPU count when it opened
+      // (a pod resized while stopped runs at its new count from its next start).
+      await sql`ALTER TABLE billing_pods ADD COLUMN gpu_count integer NOT NULL DEFAULT 1`.execute(db);
+      await sql`ALTER TABLE billing_meters ADD COLUMN gpu_count integer NOT NULL DEFAULT 1`.execute(db);
+      // Meters and pods already projected: their counts from the pods' events (a meter's id ends
+      // with the position of the event that opened it). Events without a count had one GPU.
+      await sql`DO $$ BEGIN
+        IF to_regclass('es_events') IS NOT NULL THEN
+          UPDATE billing_pods p SET gpu_count = coalesce((
+            SELECT (e.data->>'gpuCount')::int FROM es_events e
+            WHERE e.stream_id = 'pods:pod:' || p.pod_id AND e.type IN ('PodRequested', 'PodUpdated') AND e.data->>'gpuCount' IS NOT NULL
+            ORDER BY e.stream_version DESC LIMIT 1), 1);
+          UPDATE billing_meters m SET gpu_count = coalesce((
+            SELECT (e.data->>'gpuCount')::int FROM es_events e
+            WHERE e.stream_id = 'pods:pod:' || m.pod_id AND e.type IN ('PodRequested', 'PodUpdated') AND e.data->>'gpuCount' IS NOT NULL
+              AND e.position <= substring(m.meter_id FROM '[0-9]+$')::bigint
+            ORDER BY e.stream_version DESC LIMIT 1), 1)
+          WHERE m.kind = 'gpu';
+        END IF;
+      END $$`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`ALTER TABLE billing_meters DROP COLUMN IF EXISTS gpu_count`.execute(db);
+      await sql`ALTER TABLE billing_pods DROP COLUMN IF EXISTS gpu_count`.execute(db);
+    },
+  },
 };

@@ -10,6 +10,8 @@ interface Span {
   provider: string;
   gpu_type: string;
   seconds: number;
+  /** For GPU time, GPUs × seconds. */
+  gpuSeconds: number;
   micros: number;
 }
 
@@ -18,9 +20,9 @@ interface Span {
  * in use and what they cost at the pod's rate (accrued; the ledger charges it window by window).
  */
 async function spans(db: Database, tenantId: string, from: Date, to: Date): Promise<Span[]> {
-  const { rows } = await sql<{ day: Date; pod_id: string; kind: 'gpu' | 'storage'; provider: string; gpu_type: string; seconds: string; micros: string }>`
+  const { rows } = await sql<{ day: Date; pod_id: string; kind: 'gpu' | 'storage'; provider: string; gpu_type: string; seconds: string; gpu_seconds: string; micros: string }>`
     WITH m AS (
-      SELECT m.pod_id, m.kind, m.rate, p.provider, p.gpu_type, greatest(m.started_at, ${from}::timestamptz) AS s,
+      SELECT m.pod_id, m.kind, m.rate, m.gpu_count, p.provider, p.gpu_type, greatest(m.started_at, ${from}::timestamptz) AS s,
              least(coalesce(m.ended_at, now()), ${to}::timestamptz) AS e
       FROM billing_meters m JOIN billing_pods p USING (pod_id)
       WHERE m.tenant_id = ${tenantId} AND m.started_at < ${to}::timestamptz AND coalesce(m.ended_at, now()) > ${from}::timestamptz
@@ -29,12 +31,13 @@ async function spans(db: Database, tenantId: string, from: Date, to: Date): Prom
       FROM m, generate_series(date_trunc('day', m.s, 'UTC'), m.e, interval '1 day') AS day
     )
     SELECT day, pod_id, kind, provider, gpu_type, sum(extract(epoch FROM de - ds))::text AS seconds,
+           sum(gpu_count * extract(epoch FROM de - ds))::text AS gpu_seconds,
            sum(rate * extract(epoch FROM de - ds) / 3600)::text AS micros
     FROM d WHERE de > ds GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3`.execute(db);
-  return rows.map((r) => ({ ...r, seconds: Number(r.seconds), micros: Number(r.micros) }));
+  return rows.map((r) => ({ ...r, seconds: Number(r.seconds), gpuSeconds: Number(r.gpu_seconds), micros: Number(r.micros) }));
 }
 
-/** GET /v1/usage: GPU-seconds, storage GB-seconds and cost per day and pod. */
+/** GET /v1/usage: GPU-seconds (GPUs × seconds running), seconds of storage while stopped, and cost, per day and pod. */
 export async function usageOf(db: Database, tenantId: string, from: Date, to: Date) {
   const rows = await spans(db, tenantId, from, to);
   const byKey = new Map<string, { date: string; resource: string; gpu_seconds: number; storage_seconds: number; cost: number; micros: number }>();
@@ -42,7 +45,7 @@ export async function usageOf(db: Database, tenantId: string, from: Date, to: Da
     const date = r.day.toISOString().slice(0, 10);
     const key = `${date}:${r.pod_id}`;
     const u = byKey.get(key) ?? { date, resource: r.pod_id, gpu_seconds: 0, storage_seconds: 0, cost: 0, micros: 0 };
-    if (r.kind === 'gpu') u.gpu_seconds += Math.round(r.seconds);
+    if (r.kind === 'gpu') u.gpu_seconds += Math.round(r.gpuSeconds);
     else u.storage_seconds += Math.round(r.seconds);
     u.micros += r.micros;
     u.cost = usd(u.micros);
