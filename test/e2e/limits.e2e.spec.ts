@@ -188,6 +188,24 @@ describe('Idempotency-Key', () => {
     expect((await stack.call('POST', '/api/volt/ssh-keys', { key: apiKey, body, headers })).status).toBe(409);
   }, 40_000);
 
+  it('never stores a new API key\'s secret: a repeat of the create answers 409, saying the secret cannot be shown again', async () => {
+    const org = await stack.createOrg('Idem Secret');
+    const request = { key: org.apiKey, body: { name: 'ci', scopes: ['pods'], role: 'member' }, headers: { 'idempotency-key': 'new-key-1' } };
+    const first = await stack.call('POST', '/api/volt/api-keys', request);
+    expect(first.status).toBe(201);
+    expect(first.body.key).toMatch(/^volt_sk_live_/);
+    const again = await stack.call('POST', '/api/volt/api-keys', request);
+    expect(again.status).toBe(409);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body).toEqual({ error: true, status: 409, code: 'CONFLICT', message: expect.stringContaining('its secret cannot be shown again') });
+    const stored = await sql<{ n: number }>`SELECT count(*)::int AS n FROM gw_idempotency WHERE body LIKE ${`%${first.body.key}%`}`.execute(stack.db.db);
+    expect(stored.rows[0].n).toBe(0);
+    // The key itself was made once, and works.
+    const listed = await stack.call('GET', '/api/volt/api-keys', { key: org.apiKey });
+    expect(listed.body.api_keys.filter((k: { name: string }) => k.name === 'ci')).toHaveLength(1);
+    expect((await stack.call('GET', '/api/volt/pods', { key: first.body.key })).status).toBe(200);
+  });
+
   it('scopes keys to the organization, replays the errors it answered, and refuses a malformed key', async () => {
     const a = await stack.createOrg('Idem B');
     const b = await stack.createOrg('Idem C');

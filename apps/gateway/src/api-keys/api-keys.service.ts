@@ -61,10 +61,11 @@ export class ApiKeysService {
       },
     });
     const created = events.find((e) => e.type === 'ApiKeyCreated');
-    // A replayed command (same Idempotency-Key after a crash) cannot show the secret again: it was never stored.
-    if (!created || created.data.keyHash !== hash) {
-      throw ApiException.of('CONFLICT', 'This key was already created by an earlier attempt of this request; its secret cannot be shown again. Revoke it and create a new one.');
-    }
+    // The secret is never stored, so a repeat of this request cannot show it again: neither one
+    // whose first attempt died (its command replayed) nor one after an answer the client lost.
+    const shownOnce = ApiException.of('CONFLICT', 'This key was already created by an earlier attempt of this request; its secret cannot be shown again. Revoke it and create a new one.');
+    if (!created || created.data.keyHash !== hash) throw shownOnce;
+    caller.replayAs = shownOnce;
     const d = created.data;
     return { id: d.keyId, name: d.name, key: secret, scopes: d.scopes, role: d.role, created_at: d.createdAt, message: 'Store this key securely. It will not be shown again.' };
   }

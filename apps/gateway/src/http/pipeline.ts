@@ -174,7 +174,9 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
       request.idempotent = undefined;
       // A timeout (504) leaves the key in flight: its command completes on its own, and a retry
       // that ran it again would do it twice. Other failures on our side are run again by a retry.
-      if (reply.statusCode < 500) await idempotency.complete(tenantId, key, reply.statusCode, body);
+      const replay = reply.statusCode < 300 ? caller.replayAs : undefined;
+      if (replay) await idempotency.complete(tenantId, key, replay.status, JSON.stringify(replay.body));
+      else if (reply.statusCode < 500) await idempotency.complete(tenantId, key, reply.statusCode, body);
       else if (reply.statusCode !== 504) await idempotency.abandon(tenantId, key);
     }
     const record = {

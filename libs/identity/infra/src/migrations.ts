@@ -100,4 +100,20 @@ export const identityMigrations: Record<string, Migration> = {
       await sql`ALTER TABLE gw_idempotency DROP COLUMN attempt`.execute(db);
     },
   },
+  '2026-12-01T0500-idempotency-without-key-secrets': {
+    async up(db: Kysely<any>) {
+      // Replays of an API key's creation kept the response, its secret with it; they now answer
+      // that the secret cannot be shown again (ApiKeysService.create), and none is stored.
+      const body = JSON.stringify({
+        error: true,
+        status: 409,
+        message: 'This key was already created by an earlier attempt of this request; its secret cannot be shown again. Revoke it and create a new one.',
+        code: 'CONFLICT',
+      });
+      await sql`UPDATE gw_idempotency SET status = 409, body = ${body} WHERE body LIKE '%"key":"volt\_sk\_%'`.execute(db);
+    },
+    async down() {
+      // The secrets are gone for good.
+    },
+  },
 };

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '@volt/testing';
+import { migrateToLatest } from '@volt/event-store';
+import { createTestDatabase, migrationsBefore, type TestDatabase } from '@volt/testing';
 import { identityMigrations } from '../migrations';
 import { IN_FLIGHT_TAKEOVER_SECONDS, IdempotencyStore } from './idempotency-store';
 
@@ -52,5 +53,28 @@ describe('IdempotencyStore', () => {
     await sql`UPDATE gw_idempotency SET expires_at = now() - interval '1 second' WHERE key = 'kdead'`.execute(t.db);
     expect(await store.begin('org_a', 'kdead', 'h9')).toEqual({ kind: 'started', attempt: 1 });
     await store.prune();
+  });
+});
+
+describe('the migration that takes API key secrets out of stored replays', () => {
+  it('turns a stored key creation into the answer that its secret cannot be shown again, and leaves other replays alone', async () => {
+    const old = await createTestDatabase([migrationsBefore('2026-12-01T0500-idempotency-without-key-secrets', identityMigrations)]);
+    try {
+      const secret = 'volt_sk_live_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG';
+      const oldStore = new IdempotencyStore(old.db);
+      await oldStore.begin('org_a', 'made-key', 'h1');
+      await oldStore.complete('org_a', 'made-key', 201, JSON.stringify({ id: 'ak_1', name: 'ci', key: secret, message: 'Store this key securely.' }));
+      await oldStore.begin('org_a', 'made-template', 'h2');
+      await oldStore.complete('org_a', 'made-template', 201, '{"id":"tpl_1"}');
+      await migrateToLatest(old.db, identityMigrations);
+      const replay = await oldStore.begin('org_a', 'made-key', 'h1');
+      expect(replay).toMatchObject({ kind: 'replay', status: 409 });
+      expect(replay.kind === 'replay' && JSON.parse(replay.body)).toEqual({ error: true, status: 409, code: 'CONFLICT', message: expect.stringContaining('its secret cannot be shown again') });
+      const left = await sql<{ n: number }>`SELECT count(*)::int AS n FROM gw_idempotency WHERE body LIKE ${`%${secret}%`}`.execute(old.db);
+      expect(left.rows[0].n).toBe(0);
+      expect(await oldStore.begin('org_a', 'made-template', 'h2')).toEqual({ kind: 'replay', status: 201, body: '{"id":"tpl_1"}' });
+    } finally {
+      await old.drop();
+    }
   });
 });
