@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { EventStore } from '@volt/event-store';
 import { AuditLog, decideForOrganization } from '@volt/identity-infra';
@@ -200,6 +200,11 @@ describe('Idempotency-Key', () => {
     expect(again.body).toEqual({ error: true, status: 409, code: 'CONFLICT', message: expect.stringContaining('its secret cannot be shown again') });
     const stored = await sql<{ n: number }>`SELECT count(*)::int AS n FROM gw_idempotency WHERE body LIKE ${`%${first.body.key}%`}`.execute(stack.db.db);
     expect(stored.rows[0].n).toBe(0);
+    // What identifies the request is keyed (a body may hold a registry password): not its plain hash.
+    const plain = createHash('sha256').update(`POST /api/volt/api-keys\n${JSON.stringify(request.body)}`).digest('hex');
+    const kept = await sql<{ h: string }>`SELECT request_hash AS h FROM gw_idempotency WHERE tenant_id = ${org.orgId} AND key = 'new-key-1'`.execute(stack.db.db);
+    expect(kept.rows[0].h).toMatch(/^[0-9a-f]{64}$/);
+    expect(kept.rows[0].h).not.toBe(plain);
     // The key itself was made once, and works.
     const listed = await stack.call('GET', '/api/volt/api-keys', { key: org.apiKey });
     expect(listed.body.api_keys.filter((k: { name: string }) => k.name === 'ci')).toHaveLength(1);

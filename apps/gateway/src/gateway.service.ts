@@ -75,7 +75,7 @@ export function gatewayService(env: NodeJS.ProcessEnv = process.env): ServiceDef
       app.useGlobalFilters(new ApiExceptionFilter(runtime.logger));
       registerReadRetry(fastify);
       registerJsonBody(app);
-      registerPipeline(fastify, { auth: auth!, limiter, idempotency, audit, limits: config.limits, logger: runtime.logger });
+      registerPipeline(fastify, { auth: auth!, limiter, idempotency, audit, limits: config.limits, logger: runtime.logger, keyring: config.keyring });
       await registerOpenApi(app, gatewayControllers);
       flushUsage = background(runtime, limiter, idempotency);
     },

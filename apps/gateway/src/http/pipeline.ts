@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import type { Keyring } from '@volt/secrets';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { roleAtLeast } from '@volt/identity-contracts';
 import type { AuditLog, IdempotencyStore, KeyPrincipal, RateDecision, RateLimiter } from '@volt/identity-infra';
@@ -21,6 +21,8 @@ export interface PipelineDeps {
   audit: AuditLog;
   limits: PipelineLimits;
   logger: Logger;
+  /** Fingerprints requests for their Idempotency-Key (a body may hold a password). */
+  keyring: Keyring;
 }
 
 type VoltRequest = FastifyRequest & { volt?: Caller; idempotent?: { tenantId: string; key: string }; routeUrl?: string };
@@ -62,7 +64,7 @@ function refuseRate(reply: FastifyReply, decision: RateDecision, message: string
  * write the audit record and the idempotent response.
  */
 export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): void {
-  const { auth, limiter, idempotency, audit, limits } = deps;
+  const { auth, limiter, idempotency, audit, limits, keyring } = deps;
 
   fastify.addHook('onRequest', async (request: VoltRequest, reply) => {
     if (PUBLIC.test(request.url)) return;
@@ -143,7 +145,7 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
       sendError(reply, ApiException.of('VALIDATION_ERROR', 'Idempotency-Key must be 1-255 printable ASCII characters.'));
       return reply;
     }
-    const hash = createHash('sha256').update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`).digest('hex');
+    const hash = keyring.digest(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`);
     const tenantId = request.volt.tenantId;
     const outcome = await idempotency.begin(tenantId, key, hash);
     switch (outcome.kind) {

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 /** A secret at rest: AES-256-GCM under the key named `keyId`. */
 export interface SealedSecret {
@@ -51,6 +51,18 @@ export class Keyring {
   static generate(keyId = 'k1'): string {
     return `${keyId}:${randomBytes(32).toString('base64')}`;
   }
+
+  /**
+   * A keyed fingerprint (HMAC-SHA256, hex) of text that may hold a secret, such as a request body
+   * with a registry password: equal for equal text, but no use for guessing the secret without
+   * the key, as a plain hash would be. Keyed by the active key (a key derived from it, so the
+   * sealing key is used for nothing else): after a rotation, fingerprints differ from before.
+   */
+  digest(text: string): string {
+    this.digestKey ??= Buffer.from(hkdfSync('sha256', this.keys.get(this.activeKeyId)!, Buffer.alloc(0), 'volt:digest', 32));
+    return createHmac('sha256', this.digestKey).update(text).digest('hex');
+  }
+  private digestKey: Buffer | undefined;
 
   /** `aad` binds the ciphertext to its owner (e.g. tenant and credential id): moved elsewhere, it will not open. */
   seal(plaintext: string, aad: string): SealedSecret {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Keyring, SecretKeyError } from './keyring';
 
@@ -30,5 +31,15 @@ describe('Keyring', () => {
     expect(() => Keyring.parse('k1:c2hvcnQ=')).toThrow(/32 bytes/);
     expect(() => Keyring.parse(`${k1},${k1}`)).toThrow(/twice/);
     expect(Keyring.parse(k1.split(':')[1]).activeKeyId).toBe('k1');
+  });
+
+  it('fingerprints text with a key: the same for the same text and key, useless without the key', () => {
+    const text = 'POST /api/volt/docker-credentials\n{"password":"hunter2"}';
+    const ring = Keyring.parse(k1);
+    expect(ring.digest(text)).toMatch(/^[0-9a-f]{64}$/);
+    expect(ring.digest(text)).toBe(Keyring.parse(k1).digest(text));
+    expect(ring.digest(`${text} `)).not.toBe(ring.digest(text));
+    expect(Keyring.parse(k2).digest(text)).not.toBe(ring.digest(text));
+    expect(ring.digest(text)).not.toBe(createHash('sha256').update(text).digest('hex'));
   });
 });
