@@ -34,7 +34,7 @@ async function spans(db: Database, tenantId: string, from: Date, to: Date): Prom
            sum(gpu_count * extract(epoch FROM de - ds))::text AS gpu_seconds,
            sum(rate * extract(epoch FROM de - ds) / 3600)::text AS micros
     FROM d WHERE de > ds GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3`.execute(db);
-  return rows.map((r) => ({ ...r, seconds: Number(r.seconds), gpuSeconds: Number(r.gpu_seconds), micros: Number(r.micros) }));
+  return rows.map(({ gpu_seconds, ...r }) => ({ ...r, seconds: Number(r.seconds), gpuSeconds: Number(gpu_seconds), micros: Number(r.micros) }));
 }
 
 /** GET /v1/usage: GPU-seconds (GPUs × seconds running), seconds of storage while stopped, and cost, per day and pod. */

@@ -1,12 +1,12 @@
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 
-/**
- * The ledger's write side lives in PostgreSQL functions so that one statement checks
- * idempotency, moves balances under their row locks and appends the events to the event
- * store, atomically, for a whole batch of requests. Balances are integers (micro-dollars); a customer account can never
- * have less than it holds (the UPDATE's condition refuses it, and a CHECK backs it up).
- */
+// The ledger's write side lives in PostgreSQL functions so that one statement checks
+// idempotency, moves balances under their row locks and appends the events to the event
+// store, atomically, for a whole batch of requests. Balances are integers (micro-dollars); a
+// customer account can never have less than it holds (the UPDATE's condition refuses it, and a
+// CHECK backs it up).
+
 /**
  * ledger_apply: applies many requests in one transaction (one commit for all), each through
  * ledger_apply_one, gathering each posted request's events (`gather`, from v_result) and

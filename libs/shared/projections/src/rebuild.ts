@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt/contracts';
 import { checkpointOf, compareCheckpoints, withSessionLock, type Database, type EventStore } from '@volt/event-store';
+import { createCheckpoint } from './checkpoints';
 import type { Projection } from './projection';
 
 /** Tries at putting the new tables in place, each after replaying what the running instances applied meanwhile. */
@@ -47,7 +48,7 @@ export async function rebuildBeside(db: Database, store: EventStore, projection:
         at = checkpointOf(events[events.length - 1]);
       }
     };
-    await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${projection.name}, '0'::xid8, 0) ON CONFLICT DO NOTHING`.execute(db);
+    await createCheckpoint(db, projection.name);
     for (let attempt = 1; ; attempt++) {
       await replay();
       const swapped = await db.transaction().execute(async (trx) => {

@@ -3,6 +3,7 @@ import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt
 import { checkpointOf, compareCheckpoints, Wakeable, type Database, type EventStore } from '@volt/event-store';
 import { counter, type Logger } from '@volt/telemetry';
 import type { Projection, StatementProjection } from './projection';
+import { createCheckpoint } from './checkpoints';
 import { rebuildBeside } from './rebuild';
 
 export interface ProjectionRunnerOptions {
@@ -193,22 +194,16 @@ export class ProjectionRunner {
   private async position(projection: Projection): Promise<GlobalCheckpoint> {
     const known = this.positions.get(projection.name);
     if (known) return known;
-    const row = await this.storedCheckpoint(projection.name);
-    const cp = row?.at ?? START_OF_STORE;
+    const cp = (await this.storedCheckpoint(projection.name)) ?? START_OF_STORE;
     this.positions.set(projection.name, cp);
     return cp;
   }
 
   /** The projection's checkpoint row as stored (none before its first batch). */
-  private async storedCheckpoint(name: string): Promise<{ at: GlobalCheckpoint } | undefined> {
+  private async storedCheckpoint(name: string): Promise<GlobalCheckpoint | undefined> {
     const { rows } = await sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text,
       position::text FROM proj_checkpoints WHERE name = ${name}`.execute(this.db);
-    return rows[0] && { at: { transactionId: rows[0].transaction_id, position: rows[0].position } };
-  }
-
-  /** Makes the projection's checkpoint row, at the start of the store, unless it is there. */
-  private async createCheckpoint(db: Database, name: string): Promise<void> {
-    await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES (${name}, '0'::xid8, 0) ON CONFLICT DO NOTHING`.execute(db);
+    return rows[0] && { transactionId: rows[0].transaction_id, position: rows[0].position };
   }
 
   private async apply(projection: Projection, from: GlobalCheckpoint, events: EventEnvelope[]): Promise<void> {
@@ -244,7 +239,7 @@ export class ProjectionRunner {
       let claimed = await claim();
       // The row exists but for a projection's first batch: one query, not two, per batch.
       if (claimed.rows.length === 0) {
-        await this.createCheckpoint(trx, projection.name);
+        await createCheckpoint(trx, projection.name);
         claimed = await claim();
       }
       const stored = { transactionId: claimed.rows[0].transaction_id, position: claimed.rows[0].position };
@@ -286,10 +281,10 @@ export class ProjectionRunner {
     }
     const stored = await this.storedCheckpoint(projection.name);
     // The projection's first batch: its checkpoint row is made, and the batch goes again.
-    if (!stored) return this.createCheckpoint(this.db, projection.name);
+    if (!stored) return createCheckpoint(this.db, projection.name);
     // Another instance (or a rebuild's swap) applied past this batch's start: go on from where
     // the checkpoint stands. (Otherwise another instance, or a swap, held it: the batch goes again.)
-    if (compareCheckpoints(stored.at, from) > 0) this.positions.set(projection.name, stored.at);
+    if (compareCheckpoints(stored, from) > 0) this.positions.set(projection.name, stored);
   }
 
   private readonly handledTypes = new Map<string, Set<string>>();

@@ -25,6 +25,8 @@ const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 export class Keyring {
   private readonly keys: Map<string, Buffer>;
   readonly activeKeyId: string;
+  /** `digest`'s key, derived from the active key on first use. */
+  private digestKey: Buffer | undefined;
 
   private constructor(keys: Map<string, Buffer>, active: string) {
     this.keys = keys;
@@ -62,7 +64,6 @@ export class Keyring {
     this.digestKey ??= Buffer.from(hkdfSync('sha256', this.keys.get(this.activeKeyId)!, Buffer.alloc(0), 'volt:digest', 32));
     return createHmac('sha256', this.digestKey).update(text).digest('hex');
   }
-  private digestKey: Buffer | undefined;
 
   /** `aad` binds the ciphertext to its owner (e.g. tenant and credential id): moved elsewhere, it will not open. */
   seal(plaintext: string, aad: string): SealedSecret {
