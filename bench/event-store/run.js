@@ -98,7 +98,9 @@ function report({ volt, emmett, floor }) {
   ];
   for (const [label, key, target = ''] of only.filter(([, key]) => has(volt[0], key))) console.log(`| ${label} | ${fmt(median(volt.map((x) => get(x, key))))} | – | | ${target} | | |`);
   const perRound = (key) => (has(volt[0], key) ? volt.map((x, i) => `${(get(x, key) / get(emmett[i], key)).toFixed(2)}`).join(' ') : '–');
-  console.log(`\nper-round Volt/Emmett — sequential: ${perRound('sequential.perSecond')}; 16 streams: ${perRound('streams16.perSecond')}; 64 streams: ${perRound('streams64.perSecond')}; 10-event batches: ${perRound('batch1.perSecond')}, at 16 streams ${perRound('batch16.perSecond')}; stream read: ${perRound('streamRead.perSecond')}`);
+  const perRoundFloor = (key) => (has(floor[0], key) ? volt.map((x, i) => `${(get(x, key) / get(floor[i], key)).toFixed(2)}`).join(' ') : '–');
+  console.log(`\nper-round Volt/floor — sequential: ${perRoundFloor('sequential.perSecond')}; 10-event batches: ${perRoundFloor('batch1.perSecond')}`);
+  console.log(`per-round Volt/Emmett — sequential: ${perRound('sequential.perSecond')}; 16 streams: ${perRound('streams16.perSecond')}; 64 streams: ${perRound('streams64.perSecond')}; 10-event batches: ${perRound('batch1.perSecond')}, at 16 streams ${perRound('batch16.perSecond')}; stream read: ${perRound('streamRead.perSecond')}`);
 }
 
 main().catch((error) => {

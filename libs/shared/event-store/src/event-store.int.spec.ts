@@ -115,7 +115,10 @@ describe('append and read a stream', () => {
     }
   });
 
-  it('chains a lone event to the head it remembers without looking it up, and finds out when another writer moved the stream on', async () => {
+  it.each([
+    [1, 'volt_es_append_one_event', 'volt_es_append_next_event'],
+    [3, 'volt_es_append_one', 'volt_es_append_next'],
+  ])('chains a lone append of %i event(s) to the head it remembers without looking it up, and finds out when another writer moved the stream on', async (n, lookup, next) => {
     const pool = poolOf(t.db)!;
     const query = pool.query.bind(pool);
     const sent: string[] = [];
@@ -123,28 +126,30 @@ describe('append and read a stream', () => {
       if (config?.name) sent.push(config.name);
       return (query as (...args: unknown[]) => unknown)(config, ...rest);
     }) as typeof pool.query;
+    const stream = `s-head-${n}`;
+    const events = (type: string, ids: string[] = []) => Array.from({ length: n }, (_, i) => testEvent(type, { i }, ids[i]));
     try {
       const a = new EventStore(t.db);
       const b = new EventStore(t.db);
-      await a.append('s-head', [testEvent('A')], { expectedVersion: 0 });
-      await a.append('s-head', [testEvent('A')], { expectedVersion: 1 });
-      expect(sent.filter((n) => n.startsWith('volt_es_append'))).toEqual(['volt_es_append_one_event', 'volt_es_append_next_event']);
-      await b.append('s-head', [testEvent('B')], { expectedVersion: 2 });
-      // a still remembers version 2 as the head: expecting it is a conflict that names the real version.
-      const conflict = await a.append('s-head', [testEvent('A')], { expectedVersion: 2 }).catch((e: unknown) => e);
+      await a.append(stream, events('A'), { expectedVersion: 0 });
+      await a.append(stream, events('A'), { expectedVersion: n });
+      expect(sent.filter((name) => name.startsWith('volt_es_append'))).toEqual([lookup, next]);
+      await b.append(stream, events('B'), { expectedVersion: 2 * n });
+      // a still remembers version 2n as the head: expecting it is a conflict that names the real version.
+      const conflict = await a.append(stream, events('A'), { expectedVersion: 2 * n }).catch((e: unknown) => e);
       expect(conflict).toBeInstanceOf(ConcurrencyConflictError);
-      expect((conflict as ConcurrencyConflictError).actualVersion).toBe(3);
-      expect((await a.append('s-head', [testEvent('A')], { expectedVersion: 'any' })).streamVersion).toBe(4);
-      await b.append('s-head', [testEvent('B')], { expectedVersion: 4 });
+      expect((conflict as ConcurrencyConflictError).actualVersion).toBe(3 * n);
+      expect((await a.append(stream, events('A'), { expectedVersion: 'any' })).streamVersion).toBe(4 * n);
+      await b.append(stream, events('B'), { expectedVersion: 4 * n });
       // Appending 'any' after a head that moved on collides, and goes again after the real one.
-      expect((await a.append('s-head', [testEvent('A')], { expectedVersion: 'any' })).streamVersion).toBe(6);
-      expect((await a.append('s-head', [testEvent('A')], { expectedVersion: 6 })).streamVersion).toBe(7);
-      // A repeat of a lone event after the remembered head is answered with its original position.
-      const id = newId();
-      const original = await a.append('s-head', [testEvent('A', {}, id)], { expectedVersion: 7 });
-      expect(await a.append('s-head', [testEvent('A', {}, id)], { expectedVersion: 8 })).toEqual({ ...original, duplicate: true });
-      expect((await a.readStream('s-head')).map((e) => e.streamVersion)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-      expect(sent.filter((n) => n === 'volt_es_append_next_event').length).toBeGreaterThanOrEqual(5);
+      expect((await a.append(stream, events('A'), { expectedVersion: 'any' })).streamVersion).toBe(6 * n);
+      expect((await a.append(stream, events('A'), { expectedVersion: 6 * n })).streamVersion).toBe(7 * n);
+      // A repeat after the remembered head is answered with the original positions.
+      const ids = Array.from({ length: n }, () => newId());
+      const original = await a.append(stream, events('A', ids), { expectedVersion: 7 * n });
+      expect(await a.append(stream, events('A', ids), { expectedVersion: 8 * n })).toEqual({ ...original, duplicate: true });
+      expect((await a.readStream(stream)).map((e) => e.streamVersion)).toEqual(Array.from({ length: 8 * n }, (_, i) => i + 1));
+      expect(sent.filter((name) => name === next).length).toBeGreaterThanOrEqual(5);
       expect((await verifyStore(t.db)).ok).toBe(true);
     } finally {
       pool.query = query;

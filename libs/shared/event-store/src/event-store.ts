@@ -2,7 +2,7 @@ import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint, type Message
 import type { Pool } from 'pg';
 import { poolOf, type Database } from './database';
 import { EVENT_COLUMNS, EVENT_TYPES, toEnvelopes, type EventRow } from './event-rows';
-import { APPEND_EACH_SQL, APPEND_NEXT_EVENT_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
+import { APPEND_EACH_SQL, APPEND_NEXT_EVENT_SQL, APPEND_NEXT_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
 import { READ_HORIZON_SQL } from './read-horizon.sql';
 import { ConcurrencyConflictError, EventIdReusedError } from './errors';
 import { newId } from './ids';
@@ -201,14 +201,14 @@ export class EventStore {
 
   /**
    * Appends one request alone: its one event with a plain INSERT (no row back when the id is
-   * stored or the version did not hold), after the head this store remembers when the expected
-   * version is that head's (or any); more events with the chained statement.
+   * stored or the version did not hold), more events with the chained statement; either after
+   * the head this store remembers when the expected version is that head's (or any).
    */
   private async appendOne(pending: PendingAppend): Promise<Omit<AppendRow, 'request_index'> | undefined> {
     const e = pending.events;
+    const known = this.heads.get(pending.streamId);
+    const head = known && (pending.expected === null || pending.expected === known.version) ? known : undefined;
     if (e.length === 1) {
-      const known = this.heads.get(pending.streamId);
-      const head = known && (pending.expected === null || pending.expected === known.version) ? known : undefined;
       const values = [pending.streamId, head ? head.version : pending.expected, e[0].id, e[0].type, e[0].schemaVersion ?? 1, JSON.stringify(e[0].data), JSON.stringify(e[0].metadata), e[0].occurredAt];
       const [appended] = head
         ? await this.query<Omit<AppendRow, 'request_index' | 'outcome'>>('volt_es_append_next_event', APPEND_NEXT_EVENT_SQL, [...values, head.hash])
@@ -216,9 +216,9 @@ export class EventStore {
       return appended && { ...appended, outcome: 'appended' };
     }
     const shared = sharedBy(e);
-    const [row] = await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_one', APPEND_ONE_SQL, [
+    const values = [
       pending.streamId,
-      pending.expected,
+      head ? head.version : pending.expected,
       e.map((x) => x.id),
       e.map((x) => x.type),
       e.map((x) => x.schemaVersion ?? 1),
@@ -227,7 +227,10 @@ export class EventStore {
       shared.time ? null : e.map((x) => x.occurredAt),
       shared.metadata ? JSON.stringify(e[0].metadata) : null,
       shared.time ? e[0].occurredAt : null,
-    ]);
+    ];
+    const [row] = head
+      ? await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_next', APPEND_NEXT_SQL, [...values, head.hash])
+      : await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_one', APPEND_ONE_SQL, values);
     return row;
   }
 
