@@ -228,6 +228,8 @@ describe('pod requests Volt refuses', () => {
       [{ ...lium(), template_id: 'tpl_missing' }, 400, 'template_id'],
       [{ ...lium(), ssh_key_ids: [otherKey] }, 400, 'ssh_key_ids'],
     ];
+    const unknownProvider = await stack.call('POST', '/api/volt/pods', { body: { ...lium(), provider: 'aws' } });
+    expect(unknownProvider.body.details).toEqual([{ field: 'provider', rule: 'invalid_value', message: 'expected "lium" (the default) or "targon"' }]);
     for (const [body, status, field] of cases) {
       const r = await stack.call('POST', '/api/volt/pods', { body });
       expect([JSON.stringify(body), r.status]).toEqual([JSON.stringify(body), status]);

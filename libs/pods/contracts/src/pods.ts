@@ -42,7 +42,8 @@ const VolumeSize = z.number().int().min(10).max(10_000);
 /** POST /api/volt/pods, Lium form (seed 000). */
 export const CreateLiumPodBodySchema = z
   .strictObject({
-    provider: z.literal('lium').optional(),
+    // Any provider but targon's is read as this form: its error names both.
+    provider: z.literal('lium', { error: 'expected "lium" (the default) or "targon"' }).optional(),
     name: Name.optional(),
     machine_id: z.string().regex(/^mach_[A-Za-z0-9_]{1,64}$/, 'a machine id from GET /api/volt/machines'),
     template_id: TemplateIdSchema,
