@@ -29,7 +29,10 @@ export async function rebuildBeside(db: Database, store: EventStore, projection:
     const tables = await located(db, projection.tables);
     await sql`DROP SCHEMA IF EXISTS ${sql.id(shadow)} CASCADE`.execute(db);
     await sql`CREATE SCHEMA ${sql.id(shadow)}`.execute(db);
-    for (const t of tables) await sql`CREATE TABLE ${sql.id(shadow, t.table)} (LIKE ${sql.id(t.schema, t.table)} INCLUDING ALL)`.execute(db);
+    for (const t of tables) {
+      await sql`CREATE TABLE ${sql.id(shadow, t.table)} (LIKE ${sql.id(t.schema, t.table)} INCLUDING ALL)`.execute(db);
+      await copyAccess(db, t, shadow);
+    }
     // The projection's statements name its tables unqualified: with the new schema first on the
     // search path, they find the new tables (a statement prepared under another path is planned again).
     const { rows } = await sql<{ path: string }>`SELECT current_setting('search_path') AS path`.execute(db);
@@ -73,6 +76,37 @@ export async function rebuildBeside(db: Database, store: EventStore, projection:
   if (!outcome.held) throw new Error(`a rebuild of ${projection.name} is under way elsewhere`);
   return outcome.value;
 }
+
+/**
+ * Gives the new table the owner and the grants of the one in use (LIKE copies neither): where the
+ * services connect as roles of their own, they keep reading and writing it after the swap, and
+ * the role that ran the rebuild does not end up owning it. Grants first, while this role owns the
+ * new table; a change of owner then carries them over.
+ */
+async function copyAccess(db: Database, t: { schema: string; table: string }, shadow: string): Promise<void> {
+  const { rows } = await sql<{ privilege: string; columns: string | null; grantee: string; grantable: boolean; owner: string; self: boolean }>`
+    SELECT x.privilege_type AS privilege, x.columns, x.grantee, x.is_grantable AS grantable,
+           pg_get_userbyid(c.relowner) AS owner, c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS self
+    FROM pg_class c
+    LEFT JOIN LATERAL (
+      SELECT a.privilege_type, NULL::text AS columns, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END AS grantee, a.is_grantable
+      FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner
+      UNION ALL
+      SELECT a.privilege_type, att.attname::text, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, a.is_grantable
+      FROM pg_attribute att, aclexplode(att.attacl) a WHERE att.attrelid = c.oid AND att.attacl IS NOT NULL AND a.grantee <> c.relowner
+    ) x ON true
+    WHERE c.oid = to_regclass(${`${quoteIdent(t.schema)}.${quoteIdent(t.table)}`})`.execute(db);
+  const target = sql.id(shadow, t.table);
+  for (const r of rows) {
+    if (!r.privilege) continue;
+    const columns = r.columns === null ? sql`` : sql`(${sql.id(r.columns)})`;
+    const grantee = r.grantee === 'PUBLIC' ? sql`PUBLIC` : sql.id(r.grantee);
+    await sql`GRANT ${sql.raw(r.privilege)} ${columns} ON ${target} TO ${grantee} ${r.grantable ? sql`WITH GRANT OPTION` : sql``}`.execute(db);
+  }
+  if (rows[0] && !rows[0].self) await sql`ALTER TABLE ${target} OWNER TO ${sql.id(rows[0].owner)}`.execute(db);
+}
+
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /** Applies a batch to the projection's new tables, with `path` (theirs first) as the search path. */
 async function applyIn(trx: Transaction<any>, path: string, projection: Projection, events: EventEnvelope[]): Promise<void> {

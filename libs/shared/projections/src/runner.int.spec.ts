@@ -170,6 +170,54 @@ describe('projection runner', () => {
     expect(leftover.rows[0].n).toBe(0);
   });
 
+  it('keeps the owner and the grants of the tables in use, so that services connecting as roles of their own go on using them', async () => {
+    const suffix = Math.random().toString(36).slice(2, 8);
+    const [owner, service, reporting] = ['owner', 'service', 'reporting'].map((r) => `volt_test_${r}_${suffix}`);
+    const access = async () =>
+      (
+        await sql<{ entry: string }>`SELECT e.col || ' ' || pg_get_userbyid(a.grantee) || ' ' || a.privilege_type || ' by ' || pg_get_userbyid(a.grantor) AS entry
+          FROM (SELECT '-' AS col, relacl AS acl FROM pg_class WHERE oid = 'test_totals'::regclass
+                UNION ALL SELECT attname::text, attacl FROM pg_attribute WHERE attrelid = 'test_totals'::regclass AND attacl IS NOT NULL) e
+          CROSS JOIN LATERAL aclexplode(e.acl) a ORDER BY 1`.execute(t.db)
+      ).rows.map((r) => r.entry);
+    const tableOwner = async () => (await sql<{ o: string }>`SELECT pg_get_userbyid(relowner) AS o FROM pg_class WHERE oid = 'test_totals'::regclass`.execute(t.db)).rows[0].o;
+    for (const role of [owner, service, reporting]) await sql`CREATE ROLE ${sql.id(role)} NOLOGIN`.execute(t.db);
+    try {
+      await sql`ALTER TABLE test_totals OWNER TO ${sql.id(owner)}`.execute(t.db);
+      await sql`GRANT SELECT, INSERT, UPDATE ON test_totals TO ${sql.id(service)}`.execute(t.db);
+      await sql`GRANT SELECT (stream_id, count) ON test_totals TO ${sql.id(reporting)}`.execute(t.db);
+      const before = await access();
+      expect(before).toContain(`- ${service} INSERT by ${owner}`);
+      expect(before).toContain(`count ${reporting} SELECT by ${owner}`);
+
+      await new ProjectionRunner(t.db, store, [totals]).rebuild('test.totals');
+
+      expect(await tableOwner()).toBe(owner);
+      expect(await access()).toEqual(before);
+      // The service's role reads and writes the new table (rolled back); the reporting role reads its two columns only.
+      const rolledBack = new Error('rolled back');
+      const asRoles = t.db.transaction().execute(async (trx) => {
+        await sql`SET LOCAL ROLE ${sql.id(service)}`.execute(trx);
+        await sql`INSERT INTO test_totals (stream_id, count, balance, last_amount) VALUES ('as-service', 1, 1, 1)`.execute(trx);
+        await sql`UPDATE test_totals SET count = count + 1 WHERE stream_id = 'as-service'`.execute(trx);
+        await sql`SET LOCAL ROLE ${sql.id(reporting)}`.execute(trx);
+        expect((await sql<{ count: number }>`SELECT count FROM test_totals WHERE stream_id = 'as-service'`.execute(trx)).rows).toEqual([{ count: 2 }]);
+        throw rolledBack;
+      });
+      await expect(asRoles).rejects.toBe(rolledBack);
+      await expect(
+        t.db.transaction().execute(async (trx) => {
+          await sql`SET LOCAL ROLE ${sql.id(reporting)}`.execute(trx);
+          await sql`SELECT balance FROM test_totals`.execute(trx);
+        }),
+      ).rejects.toThrow(/permission denied/);
+    } finally {
+      await sql`ALTER TABLE test_totals OWNER TO CURRENT_USER`.execute(t.db);
+      await sql`DROP OWNED BY ${sql.id(owner)}, ${sql.id(service)}, ${sql.id(reporting)}`.execute(t.db);
+      for (const role of [owner, service, reporting]) await sql`DROP ROLE ${sql.id(role)}`.execute(t.db);
+    }
+  });
+
   it.each(kinds)('rebuilds while another instance keeps running and events keep coming, missing and repeating nothing (%s)', async (_kind, projection) => {
     await sql`TRUNCATE test_totals`.execute(t.db);
     await sql`DELETE FROM proj_checkpoints`.execute(t.db);
