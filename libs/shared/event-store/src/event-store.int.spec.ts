@@ -85,6 +85,18 @@ describe('append and read a stream', () => {
     const missing = await store.append('s-never', [testEvent('B')], { expectedVersion: 3 }).catch((e) => e);
     expect(missing).toBeInstanceOf(ConcurrencyConflictError);
     expect(await store.readStream('s-never')).toEqual([]);
+    // The same for appends of several events, looked up or after a head another store remembers.
+    const other = new EventStore(t.db);
+    await other.append('s-stale-many', [testEvent('A'), testEvent('A')], { expectedVersion: 0 });
+    for (const expectedVersion of [0, 1, 3]) {
+      const stale = await store.append('s-stale-many', [testEvent('B'), testEvent('B')], { expectedVersion }).catch((e) => e);
+      expect(stale).toMatchObject({ streamId: 's-stale-many', expectedVersion, actualVersion: 2 });
+    }
+    await store.append('s-stale-many', [testEvent('B'), testEvent('B')], { expectedVersion: 2 });
+    const behind = await other.append('s-stale-many', [testEvent('A'), testEvent('A')], { expectedVersion: 2 }).catch((e) => e);
+    expect(behind).toBeInstanceOf(ConcurrencyConflictError);
+    expect(behind).toMatchObject({ expectedVersion: 2, actualVersion: 4 });
+    expect((await store.readStream('s-stale-many')).map((e) => e.type)).toEqual(['A', 'A', 'B', 'B']);
   });
 
   it('lets exactly one of many concurrent writers with the same expected version win, round after round', async () => {

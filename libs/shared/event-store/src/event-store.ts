@@ -45,8 +45,15 @@ interface AppendRow {
   /** Comma-separated. */
   positions: string | null;
   transaction_id: string | null;
-  /** The stream's last event's hash after a lone append (its statements return it). */
-  hash?: Buffer | null;
+}
+
+/** What a lone append's statement inserted: each event's row (and, summed up, the append's). */
+interface Inserted {
+  /** Comma-separated when summed up. */
+  positions: string;
+  stream_version: number;
+  transaction_id: string;
+  hash: Buffer;
 }
 
 /** The last event of a stream as this store appended it. */
@@ -165,9 +172,9 @@ export class EventStore {
 
   /** A lone append: one statement, no lock; a racing writer surfaces as a unique violation. */
   private async writeOne(pending: PendingAppend, attempt = 0): Promise<void> {
-    let row: Omit<AppendRow, 'request_index'> | undefined;
+    let appended: Inserted | undefined;
     try {
-      row = await this.appendOne(pending);
+      appended = await this.appendOne(pending);
     } catch (error) {
       this.heads.delete(pending.streamId);
       const { code, constraint } = error as { code?: string; constraint?: string };
@@ -181,15 +188,15 @@ export class EventStore {
       }
       return this.writeOne(pending, attempt + 1);
     }
-    if (row?.outcome === 'appended') {
+    if (appended) {
       // Every lone statement returns the new head's hash with what it appended.
-      if (row.hash && row.stream_version !== null) this.remember(pending.streamId, { version: row.stream_version, hash: row.hash });
-      return settle(pending, { ...row, request_index: 0 });
+      this.remember(pending.streamId, { version: appended.stream_version, hash: appended.hash });
+      return settle(pending, { ...appended, request_index: 0, outcome: 'appended' });
     }
     this.heads.delete(pending.streamId);
     // Nothing was written: the ids are stored already, or the expected version did not hold.
     if (pending.checkIds && (await this.settledAsRepeat(pending))) return;
-    const version = row?.stream_version ?? (await this.streamVersion(pending.streamId));
+    const version = await this.streamVersion(pending.streamId);
     pending.reject(new ConcurrencyConflictError(pending.streamId, pending.expected ?? -1, version));
   }
 
@@ -200,20 +207,20 @@ export class EventStore {
   }
 
   /**
-   * Appends one request alone: its one event with a plain INSERT (no row back when the id is
-   * stored or the version did not hold), more events with the chained statement; either after
-   * the head this store remembers when the expected version is that head's (or any).
+   * Appends one request alone: its one event with a plain INSERT, more events with the chained
+   * statement; either after the head this store remembers when the expected version is that
+   * head's (or any). Nothing back when the version did not hold (or a lone event's id is stored).
    */
-  private async appendOne(pending: PendingAppend): Promise<Omit<AppendRow, 'request_index'> | undefined> {
+  private async appendOne(pending: PendingAppend): Promise<Inserted | undefined> {
     const e = pending.events;
     const known = this.heads.get(pending.streamId);
     const head = known && (pending.expected === null || pending.expected === known.version) ? known : undefined;
     if (e.length === 1) {
       const values = [pending.streamId, head ? head.version : pending.expected, e[0].id, e[0].type, e[0].schemaVersion ?? 1, JSON.stringify(e[0].data), JSON.stringify(e[0].metadata), e[0].occurredAt];
       const [appended] = head
-        ? await this.query<Omit<AppendRow, 'request_index' | 'outcome'>>('volt_es_append_next_event', APPEND_NEXT_EVENT_SQL, [...values, head.hash])
-        : await this.query<Omit<AppendRow, 'request_index' | 'outcome'>>('volt_es_append_one_event', APPEND_ONE_EVENT_SQL, values);
-      return appended && { ...appended, outcome: 'appended' };
+        ? await this.query<Inserted>('volt_es_append_next_event', APPEND_NEXT_EVENT_SQL, [...values, head.hash])
+        : await this.query<Inserted>('volt_es_append_one_event', APPEND_ONE_EVENT_SQL, values);
+      return appended;
     }
     const shared = sharedBy(e);
     const values = [
@@ -228,10 +235,12 @@ export class EventStore {
       shared.metadata ? JSON.stringify(e[0].metadata) : null,
       shared.time ? e[0].occurredAt : null,
     ];
-    const [row] = head
-      ? await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_next', APPEND_NEXT_SQL, [...values, head.hash])
-      : await this.query<Omit<AppendRow, 'request_index'>>('volt_es_append_one', APPEND_ONE_SQL, values);
-    return row;
+    const rows = head
+      ? await this.query<Inserted>('volt_es_append_next', APPEND_NEXT_SQL, [...values, head.hash])
+      : await this.query<Inserted>('volt_es_append_one', APPEND_ONE_SQL, values);
+    if (rows.length === 0) return undefined;
+    rows.sort((a, b) => a.stream_version - b.stream_version);
+    return { ...rows[rows.length - 1], positions: rows.map((r) => r.positions).join(',') };
   }
 
   /**
