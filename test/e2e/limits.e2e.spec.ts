@@ -76,8 +76,19 @@ describe('rate limits (seed 000: per key per hour; seed 002: X-RateLimit-* heade
     expect((await stack.call('GET', `/v1/orgs/${org.orgId}`, { key: org.apiKey })).body.limits).toEqual({ requests_per_hour: 500, pod_creates_per_15_min: 3 });
 
     // Seed 002's pod-creation limit, per organization, shared by both gateways; other routes are unaffected.
+    // Creates that create nothing do not count: one refused for its body, one for its machine.
+    const refused = [
+      await stack.call('POST', '/api/volt/pods', { key: org.apiKey, via: 0, body: { machine_id: 'mach_a100_01' } }),
+      await stack.call('POST', '/api/volt/pods', { key: org.apiKey, via: 1, body: { machine_id: 'mach_unknown_99', template_id: 'tpl_pytorch21' } }),
+    ];
+    expect(refused.map((r) => r.status)).toEqual([400, 404]);
+    // Nor does a repeat answered from the first attempt's record.
+    const once = { key: org.apiKey, body: { machine_id: 'mach_a100_01', template_id: 'tpl_pytorch21' }, headers: { 'Idempotency-Key': `create-${id}` } };
+    const first = await stack.call('POST', '/api/volt/pods', { ...once, via: 0 });
+    const again = await stack.call('POST', '/api/volt/pods', { ...once, via: 0 });
+    expect([first.status, again.status, again.headers.get('idempotent-replayed'), again.body.id]).toEqual([201, 201, 'true', first.body.id]);
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 4; i++) {
       const r = await stack.call('POST', '/api/volt/pods', { key: org.apiKey, via: i % 2, body: { machine_id: 'mach_a100_01', template_id: 'tpl_pytorch21' } });
       statuses.push(r.status);
       if (r.status === 429) {
@@ -85,7 +96,7 @@ describe('rate limits (seed 000: per key per hour; seed 002: X-RateLimit-* heade
         expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
       }
     }
-    expect(statuses).toEqual([201, 201, 201, 429, 429]);
+    expect(statuses).toEqual([201, 201, 429, 429]);
     expect((await stack.call('GET', '/api/volt/pods', { key: org.apiKey })).body.total).toBe(3);
     expect((await stack.call('GET', '/api/volt/machines', { key: org.apiKey })).status).toBe(200);
   });

@@ -25,7 +25,16 @@ export interface PipelineDeps {
   keyring: Keyring;
 }
 
-type VoltRequest = FastifyRequest & { volt?: Caller; idempotent?: { tenantId: string; key: string }; routeUrl?: string };
+type VoltRequest = FastifyRequest & {
+  volt?: Caller;
+  idempotent?: { tenantId: string; key: string };
+  routeUrl?: string;
+  /** The pod-create limit's count this request took, given back if it creates no pod. */
+  podCreate?: { bucket: string; taken: RateDecision };
+};
+
+/** Seconds in the pod-create limit's window (seed 002: 10 deployments per 15 minutes). */
+const POD_CREATE_WINDOW_S = 900;
 
 /** Served to anyone: health, readiness, metrics and the API's own description. */
 const PUBLIC = /^\/(health|ready|metrics|openapi\.json|docs)(\/|\?|$)/;
@@ -125,11 +134,13 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
     }
     if (access.limit === 'pod-create') {
       const limit = principal.podCreatesPer15Min ?? limits.podCreatesPer15Min;
-      const decision = await limiter.take(`pod-create:${principal.orgId}`, limit, 900);
+      const bucket = `pod-create:${principal.orgId}`;
+      const decision = await limiter.take(bucket, limit, POD_CREATE_WINDOW_S);
       if (!decision.allowed) {
         refuseRate(reply, decision, `Pod creation limit reached (${limit} per 15 minutes for this organization).`);
         return reply;
       }
+      request.podCreate = { bucket, taken: decision };
     }
   });
 
@@ -170,6 +181,11 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
   fastify.addHook('onSend', async (request: VoltRequest, reply, payload) => {
     const caller = request.volt;
     if (!caller) return payload;
+    // The limit counts deployments: a create refused for what it asked (4xx) or answered from an
+    // earlier attempt's record deployed nothing. (A provider's refusal, 5xx, was a deployment tried.)
+    if (request.podCreate && ((reply.statusCode >= 400 && reply.statusCode < 500) || reply.getHeader('idempotent-replayed'))) {
+      limiter.giveBack(request.podCreate.bucket, request.podCreate.taken, POD_CREATE_WINDOW_S);
+    }
     const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '';
     if (request.idempotent) {
       const { tenantId, key } = request.idempotent;

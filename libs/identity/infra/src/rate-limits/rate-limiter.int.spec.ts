@@ -41,6 +41,25 @@ describe('RateLimiter (shared through PostgreSQL)', () => {
     expect(Number(row.count)).toBeLessThanOrEqual(150);
   });
 
+  it('lets a request given back be spent again in its window, and only in its window', async () => {
+    let now = Date.UTC(2026, 10, 22, 10, 50);
+    const [a, b] = [new RateLimiter(t.db, { now: () => now }), new RateLimiter(t.db, { now: () => now })];
+    const taken = [await a.take('org:back', 3, 900), await b.take('org:back', 3, 900), await a.take('org:back', 3, 900)];
+    expect(taken.map((d) => d.allowed)).toEqual([true, true, true]);
+    expect((await b.take('org:back', 3, 900)).allowed).toBe(false);
+    // a gives one back: a may spend it again (once), b still may not.
+    a.giveBack('org:back', taken[0], 900);
+    expect((await b.take('org:back', 3, 900)).allowed).toBe(false);
+    expect(await a.take('org:back', 3, 900)).toMatchObject({ allowed: true, remaining: 0 });
+    expect((await a.take('org:back', 3, 900)).allowed).toBe(false);
+    // Given back after its window ended, it adds nothing to the next one.
+    const last = taken[2];
+    now += 15 * 60_000;
+    for (let i = 0; i < 3; i++) expect((await a.take('org:back', 3, 900)).allowed).toBe(true);
+    a.giveBack('org:back', last, 900);
+    expect((await a.take('org:back', 3, 900)).allowed).toBe(false);
+  });
+
   it('starts again in the next window and says when that is', async () => {
     let now = Date.UTC(2026, 10, 22, 10, 59, 59);
     const limiter = new RateLimiter(t.db, { now: () => now });

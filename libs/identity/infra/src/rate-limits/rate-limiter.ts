@@ -52,6 +52,16 @@ export class RateLimiter {
     return this.takeHeld(bucket, limit, windowSeconds) ?? this.takeClaiming(bucket, limit, windowSeconds);
   }
 
+  /**
+   * Gives back a request that `take` allowed and that, in the end, should not count (a pod create
+   * that created nothing). This instance spends it again; the shared count is left as it is, so
+   * that no instance's view of the window ever falls. Nothing, once its window has ended.
+   */
+  giveBack(bucket: string, taken: RateDecision, windowSeconds: number): void {
+    const lease = this.leases.get(bucket);
+    if (taken.allowed && lease && lease.windowStart + windowSeconds * 1000 === taken.resetAt.getTime()) lease.held++;
+  }
+
   private takeHeld(bucket: string, limit: number, windowSeconds: number): RateDecision | undefined {
     const windowMs = windowSeconds * 1000;
     const now = this.now();
