@@ -94,6 +94,11 @@ describe('rate limits (seed 000: per key per hour; seed 002: X-RateLimit-* heade
       if (r.status === 429) {
         expect(r.body).toMatchObject({ error: true, status: 429, code: 'RATE_LIMIT_EXCEEDED', message: 'Pod creation limit reached (3 per 15 minutes for this organization).' });
         expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+        // Its headers are the pod-create limit's, which refused it, not the hourly one's.
+        const resetIn = (Date.parse(r.headers.get('x-ratelimit-reset')!) - Date.now()) / 1000;
+        expect([r.headers.get('x-ratelimit-limit'), r.headers.get('x-ratelimit-remaining')]).toEqual(['3', '0']);
+        expect(resetIn).toBeLessThanOrEqual(900);
+        expect(Math.abs(resetIn - Number(r.headers.get('retry-after')))).toBeLessThan(2);
       }
     }
     expect(statuses).toEqual([201, 201, 429, 429]);

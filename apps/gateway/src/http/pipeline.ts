@@ -137,6 +137,8 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
       const bucket = `pod-create:${principal.orgId}`;
       const decision = await limiter.take(bucket, limit, POD_CREATE_WINDOW_S);
       if (!decision.allowed) {
+        // The headers describe the limit that refused, as Retry-After does, not the hourly one.
+        rateHeaders(reply, decision);
         refuseRate(reply, decision, `Pod creation limit reached (${limit} per 15 minutes for this organization).`);
         return reply;
       }
