@@ -27,11 +27,12 @@ export async function rebuildBeside(db: Database, store: EventStore, projection:
   const outcome = await withSessionLock(db, `volt:projection-rebuild:${projection.name}`, async () => {
     const shadow = shadowSchema(projection.name);
     const tables = await located(db, projection.tables);
+    for (const t of tables) await refuseUncopyable(db, t);
     await sql`DROP SCHEMA IF EXISTS ${sql.id(shadow)} CASCADE`.execute(db);
     await sql`CREATE SCHEMA ${sql.id(shadow)}`.execute(db);
     for (const t of tables) {
       await sql`CREATE TABLE ${sql.id(shadow, t.table)} (LIKE ${sql.id(t.schema, t.table)} INCLUDING ALL)`.execute(db);
-      await copyAccess(db, t, shadow);
+      await carryOver(db, t, shadow);
     }
     // The projection's statements name its tables unqualified: with the new schema first on the
     // search path, they find the new tables (a statement prepared under another path is planned again).
@@ -77,33 +78,59 @@ export async function rebuildBeside(db: Database, store: EventStore, projection:
   return outcome.value;
 }
 
+/** A table's name as regclass text, quoted. */
+const regclassOf = (t: { schema: string; table: string }) => `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
+
 /**
- * Gives the new table the owner and the grants of the one in use (LIKE copies neither): where the
- * services connect as roles of their own, they keep reading and writing it after the swap, and
- * the role that ran the rebuild does not end up owning it. Grants first, while this role owns the
- * new table; a change of owner then carries them over.
+ * What `LIKE … INCLUDING ALL` does not copy and a swap would silently drop: row-level security
+ * and its policies, triggers, foreign keys (either way) and publications. A rebuild refuses such
+ * a table before it starts, naming what it has, rather than put a table without them in its place.
  */
-async function copyAccess(db: Database, t: { schema: string; table: string }, shadow: string): Promise<void> {
-  const { rows } = await sql<{ privilege: string; columns: string | null; grantee: string; grantable: boolean; owner: string; self: boolean }>`
-    SELECT x.privilege_type AS privilege, x.columns, x.grantee, x.is_grantable AS grantable,
-           pg_get_userbyid(c.relowner) AS owner, c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS self
-    FROM pg_class c
-    LEFT JOIN LATERAL (
-      SELECT a.privilege_type, NULL::text AS columns, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END AS grantee, a.is_grantable
-      FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner
-      UNION ALL
-      SELECT a.privilege_type, att.attname::text, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, a.is_grantable
-      FROM pg_attribute att, aclexplode(att.attacl) a WHERE att.attrelid = c.oid AND att.attacl IS NOT NULL AND a.grantee <> c.relowner
-    ) x ON true
-    WHERE c.oid = to_regclass(${`${quoteIdent(t.schema)}.${quoteIdent(t.table)}`})`.execute(db);
+async function refuseUncopyable(db: Database, t: { schema: string; table: string }): Promise<void> {
+  const table = regclassOf(t);
+  const { rows } = await sql<{ what: string }>`
+    SELECT 'row-level security' AS what FROM pg_class WHERE oid = ${table}::regclass AND (relrowsecurity OR relforcerowsecurity)
+    UNION ALL SELECT 'policy ' || polname FROM pg_policy WHERE polrelid = ${table}::regclass
+    UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid = ${table}::regclass AND NOT tgisinternal
+    UNION ALL SELECT 'foreign key ' || conname FROM pg_constraint WHERE contype = 'f' AND ${table}::regclass IN (conrelid, confrelid)
+    UNION ALL SELECT 'publication ' || p.pubname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = ${table}::regclass`.execute(db);
+  if (rows.length > 0) {
+    throw new Error(`${t.table} has ${rows.map((r) => r.what).join(', ')}, which a rebuild cannot carry over to a new table; the tables in use are untouched`);
+  }
+}
+
+/**
+ * Gives the new table what `LIKE` leaves behind of the one in use: its grants (table and column),
+ * its storage options, and its owner. Where the services connect as roles of their own, they keep
+ * reading and writing it after the swap, and the role that ran the rebuild does not end up owning
+ * it. Grants first, while this role owns the new table; a change of owner then carries them over.
+ */
+async function carryOver(db: Database, t: { schema: string; table: string }, shadow: string): Promise<void> {
+  const table = regclassOf(t);
+  const { rows } = await sql<{ privilege: string | null; columns: string | null; grantee: string; grantable: boolean }>`
+    SELECT a.privilege_type AS privilege, NULL::text AS columns, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END AS grantee,
+           a.is_grantable AS grantable
+    FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = ${table}::regclass AND a.grantee <> c.relowner
+    UNION ALL
+    SELECT a.privilege_type, att.attname::text, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, a.is_grantable
+    FROM pg_class c JOIN pg_attribute att ON att.attrelid = c.oid, aclexplode(att.attacl) a
+    WHERE c.oid = ${table}::regclass AND att.attacl IS NOT NULL AND a.grantee <> c.relowner`.execute(db);
   const target = sql.id(shadow, t.table);
   for (const r of rows) {
-    if (!r.privilege) continue;
     const columns = r.columns === null ? sql`` : sql`(${sql.id(r.columns)})`;
     const grantee = r.grantee === 'PUBLIC' ? sql`PUBLIC` : sql.id(r.grantee);
-    await sql`GRANT ${sql.raw(r.privilege)} ${columns} ON ${target} TO ${grantee} ${r.grantable ? sql`WITH GRANT OPTION` : sql``}`.execute(db);
+    // The privilege is a keyword from the catalog (SELECT, INSERT, …), not text from outside.
+    await sql`GRANT ${sql.raw(r.privilege!)} ${columns} ON ${target} TO ${grantee} ${r.grantable ? sql`WITH GRANT OPTION` : sql``}`.execute(db);
   }
-  if (rows[0] && !rows[0].self) await sql`ALTER TABLE ${target} OWNER TO ${sql.id(rows[0].owner)}`.execute(db);
+  const [own] = (
+    await sql<{ owner: string; self: boolean; options: string[] | null }>`
+      SELECT pg_get_userbyid(c.relowner) AS owner, c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS self,
+             c.reloptions AS options
+      FROM pg_class c WHERE c.oid = ${table}::regclass`.execute(db)
+  ).rows;
+  // Storage options (fillfactor, autovacuum thresholds) as the catalog spells them: name=value.
+  if (own.options?.length) await sql`ALTER TABLE ${target} SET (${sql.raw(own.options.join(', '))})`.execute(db);
+  if (!own.self) await sql`ALTER TABLE ${target} OWNER TO ${sql.id(own.owner)}`.execute(db);
 }
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;

@@ -218,6 +218,32 @@ describe('projection runner', () => {
     }
   });
 
+  it('keeps the storage options of the tables in use, and refuses, before it starts, a table whose triggers or row-level security it would drop', async () => {
+    const options = async () => (await sql<{ o: string[] | null }>`SELECT reloptions AS o FROM pg_class WHERE oid = 'test_totals'::regclass`.execute(t.db)).rows[0].o;
+    await sql`ALTER TABLE test_totals SET (fillfactor = 70, autovacuum_analyze_threshold = 500)`.execute(t.db);
+    await new ProjectionRunner(t.db, store, [totals]).rebuild('test.totals');
+    expect(await options()).toEqual(['fillfactor=70', 'autovacuum_analyze_threshold=500']);
+    await sql`ALTER TABLE test_totals RESET (fillfactor, autovacuum_analyze_threshold)`.execute(t.db);
+
+    const whole = await rows();
+    const oid = async () => (await sql<{ oid: number }>`SELECT 'test_totals'::regclass::oid AS oid`.execute(t.db)).rows[0].oid;
+    const before = await oid();
+    await sql`CREATE FUNCTION test_totals_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$`.execute(t.db);
+    await sql`CREATE TRIGGER test_totals_touched BEFORE INSERT ON test_totals FOR EACH ROW EXECUTE FUNCTION test_totals_touch()`.execute(t.db);
+    await sql`ALTER TABLE test_totals ENABLE ROW LEVEL SECURITY`.execute(t.db);
+    try {
+      await expect(new ProjectionRunner(t.db, store, [totals]).rebuild('test.totals')).rejects.toThrow(
+        'test_totals has row-level security, trigger test_totals_touched, which a rebuild cannot carry over to a new table; the tables in use are untouched',
+      );
+      expect(await oid()).toBe(before);
+      expect(await rows()).toEqual(whole);
+    } finally {
+      await sql`ALTER TABLE test_totals DISABLE ROW LEVEL SECURITY`.execute(t.db);
+      await sql`DROP TRIGGER test_totals_touched ON test_totals`.execute(t.db);
+      await sql`DROP FUNCTION test_totals_touch()`.execute(t.db);
+    }
+  });
+
   it.each(kinds)('rebuilds while another instance keeps running and events keep coming, missing and repeating nothing (%s)', async (_kind, projection) => {
     await sql`TRUNCATE test_totals`.execute(t.db);
     await sql`DELETE FROM proj_checkpoints`.execute(t.db);
