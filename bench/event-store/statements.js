@@ -3,10 +3,12 @@
 //   BENCH_BATCH=1|10 (events per append, 1 by default), BENCH_ROUNDS (1,000 by default).
 // Variants: floor (floor.js's INSERT into a table like es_events, no checks or chain), bare (the
 // same rows into es_events, a constant hash), hashed (bare with each event's real hash, no head
-// lookup or checks), statement (the store's own statement, sent directly), store (EventStore.append).
+// lookup or checks), statement (the store's own statement, looking the stream's head up, sent
+// directly), next (its statement after a head it knows, as the store sends it when it wrote the
+// stream's last event), store (EventStore.append).
 const { randomUUID } = require('node:crypto');
 const { createDatabase, eventStoreMigrations, migrateToLatest, EventStore, poolOf } = require('@volt/event-store');
-const { APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } = require('../../libs/shared/event-store/dist/append-one.sql.js');
+const { APPEND_NEXT_EVENT_SQL, APPEND_NEXT_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } = require('../../libs/shared/event-store/dist/append-one.sql.js');
 const { freshDatabase } = require('./common');
 
 const batch = Number(process.env.BENCH_BATCH ?? 1);
@@ -15,6 +17,8 @@ const meta = { tenantId: 'org_bench', correlationId: 'bench', causationId: null,
 const metadata = JSON.stringify(meta);
 const payload = (i) => ({ i, amount: 1234, currency: 'USD', note: 'benchmark payload of a typical size' });
 const many = (f) => Array.from({ length: batch }, (_, j) => f(j));
+/** The hash a stream's first event chains to. */
+const GENESIS = Buffer.alloc(32);
 
 async function main() {
   const database = await freshDatabase('statements');
@@ -42,13 +46,20 @@ async function main() {
       batch === 1
         ? pool.query({ name: 'statement', text: APPEND_ONE_EVENT_SQL, values: [s, v, randomUUID(), 'BenchEvent', 1, JSON.stringify(payload(v)), metadata, new Date().toISOString()] })
         : pool.query({ name: 'statement', text: APPEND_ONE_SQL, values: [s, v, many(() => randomUUID()), many(() => 'BenchEvent'), many(() => 1), many((j) => JSON.stringify(payload(v + j))), null, null, metadata, new Date().toISOString()] }),
+    next: (s, v) =>
+      batch === 1
+        ? pool.query({ name: 'next', text: APPEND_NEXT_EVENT_SQL, values: [s, v, randomUUID(), 'BenchEvent', 1, JSON.stringify(payload(v)), metadata, new Date().toISOString(), heads.get(s) ?? GENESIS] })
+        : pool.query({ name: 'next', text: APPEND_NEXT_SQL, values: [s, v, many(() => randomUUID()), many(() => 'BenchEvent'), many(() => 1), many((j) => JSON.stringify(payload(v + j))), null, null, metadata, new Date().toISOString(), heads.get(s) ?? GENESIS] }),
     store: (s, v) => store.append(s, many((j) => ({ type: 'BenchEvent', data: payload(v + j), metadata: meta, occurredAt: new Date().toISOString() })), { expectedVersion: v }),
   };
+  const heads = new Map();
   const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
   for (let r = 0; r < rounds; r++) {
     for (const [name, append] of Object.entries(variants)) {
       const started = performance.now();
-      await append(`${name}-stream`, r * batch);
+      const result = await append(`${name}-stream`, r * batch);
+      // The head the next call of `next` chains to: its last row's hash.
+      if (name === 'next') heads.set(`${name}-stream`, result.rows[result.rows.length - 1].hash);
       times[name].push(performance.now() - started);
     }
   }
