@@ -4,10 +4,11 @@ import { PodLifecycle, Providers, Reconciler } from '@volt/pods-infra';
 import { allMigrations } from '@volt/schema';
 import { Keyring } from '@volt/secrets';
 import { createTestDatabase, terminateLockHolder, type TestDatabase } from '@volt/testing';
+import { metricsRegistry } from '@volt/telemetry';
 import { parsePodsConfig } from '../../apps/pods/src/pods.config';
 import { startProviderSim, type ProviderSim } from '../../apps/provider-sim/src/server';
 
-describe('a reconciliation sweep whose lock is lost', () => {
+describe('reconciliation sweeps', () => {
   let t: TestDatabase;
   let sim: ProviderSim;
   let providers: Providers;
@@ -21,6 +22,7 @@ describe('a reconciliation sweep whose lock is lost', () => {
       VOLT_SECRETS_KEY: Keyring.generate('test1'),
       VOLT_PROVIDER_LIUM_URL: `${sim.url}/lium`,
       VOLT_PROVIDER_TARGON_URL: `${sim.url}/targon`,
+      VOLT_RETRY_BACKOFF_MS: '20',
     });
     providers = new Providers(config.providers);
     const store = new EventStore(t.db);
@@ -61,5 +63,34 @@ describe('a reconciliation sweep whose lock is lost', () => {
     lium.listInstances = list;
     const second = await reconciler.sweep();
     expect(second).toMatchObject({ swept: true, orphans: 3 });
+  });
+
+  it('counts an orphan once while its destroy is repeated, and forgets the repeated call once its instance is gone', async () => {
+    const value = async (name: string) => (await metricsRegistry().getSingleMetric(name)!.get()).values.reduce((sum, v) => sum + v.value, 0);
+    const faults = (body: object) => fetch(`${sim.url}/admin/faults/lium`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    // Whatever the test before left behind is gone first.
+    for (let i = 0; i < 20 && (await value('volt_reconciler_retries')) > 0; i++) await reconciler.sweep();
+    expect(await value('volt_reconciler_retries')).toBe(0);
+    const orphansBefore = await value('gpu_orphans_detected_total');
+    await faults({ destroyNoop: 1 });
+    for (let i = 0; i < 2; i++) await fetch(`${sim.url}/admin/orphans`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ provider: 'lium' }) });
+    // Destroys that do nothing: each sweep asks again (after its backoff), and counts each orphan once.
+    for (let i = 0; i < 3; i++) {
+      await reconciler.sweep();
+      expect(await value('volt_reconciler_retries')).toBe(2);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await value('gpu_orphans_detected_total')) - orphansBefore).toBe(2);
+    // Destroys work again: once the instances are gone, a sweep forgets the calls it repeated.
+    await faults({});
+    let sweeps = 0;
+    while ((await value('volt_reconciler_retries')) > 0 && sweeps < 20) {
+      await reconciler.sweep();
+      sweeps++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await value('volt_reconciler_retries')).toBe(0);
+    expect((await instances()).filter((i) => i.phase !== 'terminating' && i.phase !== 'terminated')).toHaveLength(0);
+    expect((await value('gpu_orphans_detected_total')) - orphansBefore).toBe(2);
   });
 });

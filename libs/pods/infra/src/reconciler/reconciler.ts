@@ -16,6 +16,7 @@ const sshVerifySeconds = histogram('gpu_ssh_verify_duration_seconds', 'Checking 
 const sshVerifyFailures = counter('gpu_ssh_verify_failures_total', 'SSH checks that got no answer: of machines the provider calls running, before and while they run', ['provider']);
 const sshUnreachable = gauge('gpu_ssh_unreachable', 'Running pods whose SSH has stopped answering', ['provider']);
 const sweepSeconds = histogram('gpu_reconcile_sweep_seconds', 'Duration of one reconciliation sweep', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10]);
+const retrying = gauge('volt_reconciler_retries', 'Provider calls the reconciler is repeating with backoff (destroys, stops, starts, creates, key changes)');
 
 export interface ReconcilerOptions {
   /** deploying, starting or stopping longer than this fails with provisioning_timeout. */
@@ -63,9 +64,15 @@ const isTerminal = (s: string | undefined) => s === 'deleted' || s === 'failed' 
  * service sweeps at a time (a PostgreSQL advisory lock).
  */
 export class Reconciler {
-  /** Backoff per repeated call (key: `<pod>:<action>`, or an instance id for destroys). */
-  private readonly retries = new Map<string, { attempts: number; nextAt: number }>();
-  private readonly counted = new Set<string>();
+  /**
+   * Backoff per repeated call (key: `<pod>:<action>`, a deleting pod's id, or an instance id for
+   * other destroys), with the sweep that last asked for it. A call that no complete sweep asks for
+   * any more is over (its pod moved on, its instance is gone) and is forgotten: the service runs
+   * for months, and a pod's next stop starts from the first backoff step, not from its last one.
+   * An instance id here is also an instance already counted in gpu_orphans_detected_total.
+   */
+  private readonly retries = new Map<string, { attempts: number; nextAt: number; sweep: number }>();
+  private sweeps = 0;
   /** What SSH checks found, per pod: before a pod is called running, and again and again while it runs. */
   private readonly ssh: SshChecks;
   private timer: NodeJS.Timeout | undefined;
@@ -130,6 +137,8 @@ export class Reconciler {
   /** `lost` says the lock went with its connection: another instance may be sweeping now, so act on nothing more. */
   private async sweepLocked(lost: () => Error | undefined): Promise<SweepReport> {
     const report: SweepReport = { swept: true, orphans: 0, actions: 0 };
+    const sweep = ++this.sweeps;
+    let everyProviderListed = true;
     const [pods, keys] = await Promise.all([livePods(this.db), runningPodKeys(this.db)]);
     const alive = new Set(pods.map((p) => p.pod_id));
     this.ssh.retain(alive);
@@ -140,6 +149,7 @@ export class Reconciler {
           instances = await provider.listInstances();
         } catch (error) {
           this.logger?.warn({ provider: provider.name, err: error }, 'cannot list instances; this provider is not reconciled this sweep');
+          everyProviderListed = false;
           return;
         }
         const byTag = new Map<string, ProviderInstance>();
@@ -163,6 +173,9 @@ export class Reconciler {
       }),
     );
     if (lost()) this.logger?.warn({ actions: report.actions }, 'lost the reconciliation lock; the rest waits for the next sweep');
+    // Only a sweep that looked at everything knows which calls nobody needs any more.
+    else if (everyProviderListed) for (const [key, retry] of this.retries) if (retry.sweep < sweep) this.retries.delete(key);
+    retrying.set(this.retries.size);
     await this.publishGauges();
     return report;
   }
@@ -266,7 +279,6 @@ export class Reconciler {
         return false;
       case 'deleting':
         if (!instance) {
-          this.retries.delete(row.pod_id);
           await this.lifecycle.decideAsSystem(row, { type: 'MarkDeleted', data: { podId: row.pod_id, at: new Date().toISOString() } }, `deleted-${key}`);
           return true;
         }
@@ -370,8 +382,8 @@ export class Reconciler {
         if (Date.now() - Date.parse(instance.createdAt) < this.options.orphanGraceMs) continue;
         if ((await this.store.readStream(podStream(instance.tag))).length > 0) continue;
       }
-      if (status !== 'failed' && !this.counted.has(instance.instanceId)) {
-        this.counted.add(instance.instanceId);
+      // Counted once: the first time it is seen, before its first destroy.
+      if (status !== 'failed' && !this.retries.has(instance.instanceId)) {
         orphans.inc();
         found++;
         this.logger?.warn({ provider: provider.name, instanceId: instance.instanceId, tag: instance.tag }, 'orphaned instance; destroying it');
@@ -398,9 +410,12 @@ export class Reconciler {
   /** The number of this attempt if a (repeated) call under `key` is due, else 0: backoff doubles up to a minute. */
   private due(key: string): number {
     const previous = this.retries.get(key);
-    if (previous && Date.now() < previous.nextAt) return 0;
+    if (previous && Date.now() < previous.nextAt) {
+      previous.sweep = this.sweeps;
+      return 0;
+    }
     const attempts = (previous?.attempts ?? 0) + 1;
-    this.retries.set(key, { attempts, nextAt: Date.now() + Math.min(60_000, this.options.retryBackoffMs * 2 ** (attempts - 1)) });
+    this.retries.set(key, { attempts, nextAt: Date.now() + Math.min(60_000, this.options.retryBackoffMs * 2 ** (attempts - 1)), sweep: this.sweeps });
     return attempts;
   }
 
