@@ -107,7 +107,7 @@ async function refuseUncopyable(db: Database, t: { schema: string; table: string
  */
 async function carryOver(db: Database, t: { schema: string; table: string }, shadow: string): Promise<void> {
   const table = regclassOf(t);
-  const { rows } = await sql<{ privilege: string | null; columns: string | null; grantee: string; grantable: boolean }>`
+  const { rows } = await sql<{ privilege: string; columns: string | null; grantee: string; grantable: boolean }>`
     SELECT a.privilege_type AS privilege, NULL::text AS columns, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END AS grantee,
            a.is_grantable AS grantable
     FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = ${table}::regclass AND a.grantee <> c.relowner
@@ -120,7 +120,7 @@ async function carryOver(db: Database, t: { schema: string; table: string }, sha
     const columns = r.columns === null ? sql`` : sql`(${sql.id(r.columns)})`;
     const grantee = r.grantee === 'PUBLIC' ? sql`PUBLIC` : sql.id(r.grantee);
     // The privilege is a keyword from the catalog (SELECT, INSERT, …), not text from outside.
-    await sql`GRANT ${sql.raw(r.privilege!)} ${columns} ON ${target} TO ${grantee} ${r.grantable ? sql`WITH GRANT OPTION` : sql``}`.execute(db);
+    await sql`GRANT ${sql.raw(r.privilege)} ${columns} ON ${target} TO ${grantee} ${r.grantable ? sql`WITH GRANT OPTION` : sql``}`.execute(db);
   }
   const [own] = (
     await sql<{ owner: string; self: boolean; options: string[] | null }>`
