@@ -8,17 +8,35 @@ import { createTestDatabase, failingAfter, migrationsBefore, pausedAt, tableScan
 import { sql } from 'kysely';
 import { ChargingCycle, GracePolicy, billingMigrations, metersProjection, podUsage, usageOf } from '@volt/billing-infra';
 
+/** The billing service's database: the store, the projections' checkpoints, the ledger and billing. */
+const BILLING_SETS = [eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations];
+
 let t: TestDatabase;
 let store: EventStore;
 let ledger: Ledger;
 let runner: ProjectionRunner;
 beforeAll(async () => {
-  t = await createTestDatabase([eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations]);
+  t = await createTestDatabase(BILLING_SETS);
   store = new EventStore(t.db);
   ledger = new Ledger(t.db);
   runner = new ProjectionRunner(t.db, store, [metersProjection]);
 });
 afterAll(() => t.drop());
+
+/**
+ * A database of the calling describe block's own (made before its tests, dropped after them), with
+ * an event store and a ledger on it: for tests whose counts or locks the other tests would disturb.
+ */
+function ownDatabase(options: { poolSize?: number } = {}): { db: TestDatabase['db']; store: EventStore; ledger: Ledger } {
+  let own: TestDatabase;
+  const handle = {} as { db: TestDatabase['db']; store: EventStore; ledger: Ledger };
+  beforeAll(async () => {
+    own = await createTestDatabase(BILLING_SETS, options);
+    Object.assign(handle, { db: own.db, store: new EventStore(own.db), ledger: new Ledger(own.db) });
+  });
+  afterAll(() => own.drop());
+  return handle;
+}
 
 const t0 = Date.parse('2026-06-01T10:00:00.000Z');
 const at = (s: number) => new Date(t0 + s * 1000).toISOString();
@@ -264,22 +282,16 @@ describe('grace period at zero balance (controlled clock, the default 72 h and 2
 });
 
 describe('the settled mark (a database of its own)', () => {
-  let own: TestDatabase;
-  let ownStore: EventStore;
-  let ownLedger: Ledger;
+  const own = ownDatabase({ poolSize: 3 });
   let ownRunner: ProjectionRunner;
-  beforeAll(async () => {
-    own = await createTestDatabase([eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations], { poolSize: 3 });
-    ownStore = new EventStore(own.db);
-    ownLedger = new Ledger(own.db);
-    ownRunner = new ProjectionRunner(own.db, ownStore, [metersProjection]);
+  beforeAll(() => {
+    ownRunner = new ProjectionRunner(own.db, own.store, [metersProjection]);
   });
-  afterAll(() => own.drop());
 
   async function life(org: string, podId: string, events: [string, number][]) {
     for (const [type, s] of events) {
       const data = type === 'PodRequested' ? { podId, costPerHour: 0.39, volumeSizeGb: 50, holdId: null, requestedAt: at(s) } : { podId, at: at(s), ...(type === 'PodRunning' ? { ip: null, sshPort: null } : {}) };
-      await ownStore.append(`pods:pod:${podId}`, [{ type, data, metadata: meta(org), occurredAt: at(s) }], { expectedVersion: 'any' });
+      await own.store.append(`pods:pod:${podId}`, [{ type, data, metadata: meta(org), occurredAt: at(s) }], { expectedVersion: 'any' });
     }
     await ownRunner.catchUp();
   }
@@ -296,55 +308,54 @@ describe('the settled mark (a database of its own)', () => {
 
   it('stops at the first closed meter not yet charged to its end, and charges every window of both', async () => {
     const org = 'org_mark';
-    await ownLedger.transfer({ id: 'fund:mark', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    await own.ledger.transfer({ id: 'fund:mark', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
     // pod_early's meter closes first in the order but at 600 s; pod_late's closes after it, at 300 s.
     await life(org, 'pod_early', [['PodRequested', 0], ['PodRunning', 0], ['PodDeleteRequested', 600]]);
     await life(org, 'pod_late', [['PodRequested', 0], ['PodRunning', 0], ['PodDeleteRequested', 300]]);
-    const cycle = new ChargingCycle(own.db, ownStore, ownLedger, 60_000);
+    const cycle = new ChargingCycle(own.db, own.store, own.ledger, 60_000);
     await cycle.run(new Date(t0 + 400_000));
     // pod_late is settled, but pod_early, closed before it, is charged only to 400 s: no mark yet.
     expect(await mark()).toBeNull();
     await cycle.run(new Date(t0 + 700_000));
     expect(await mark()).toBe(await closedAt('pod_late'));
-    const spent = usdToMicros(10) - (await ownLedger.account(customerAccount(org))).balance;
+    const spent = usdToMicros(10) - (await own.ledger.account(customerAccount(org))).balance;
     expect(spent).toBe(Math.floor((390_000 * 600) / 3600) + Math.floor((390_000 * 300) / 3600));
   });
 
   it('reads only open meters and those closed after the mark, not a long settled history', async () => {
     const org = 'org_history';
-    await ownLedger.transfer({ id: 'fund:history', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    await own.ledger.transfer({ id: 'fund:history', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
     // 50,000 meters closed and settled before the mark, as a busy year leaves them.
     await sql`INSERT INTO billing_meters (meter_id, pod_id, tenant_id, kind, rate, hold_id, started_at, ended_at, closed_transaction_id, closed_position)
       SELECT 'old_' || i, 'pod_old_' || (i % 10000), ${org}, 'gpu', 390000, null, ${at(-90_000)}::timestamptz, ${at(-86_400)}::timestamptz, '1'::xid8, i
       FROM generate_series(1, 50000) i`.execute(own.db);
     await sql`ANALYZE billing_meters`.execute(own.db);
     await life(org, 'pod_now', [['PodRequested', 1000], ['PodRunning', 1000]]);
-    const cycle = new ChargingCycle(own.db, ownStore, ownLedger, 60_000);
+    const cycle = new ChargingCycle(own.db, own.store, own.ledger, 60_000);
     const before = await scans();
     const report = await cycle.run(new Date(t0 + 1600_000));
     const after = await scans();
     expect(report.meters).toBe(1);
     expect(after.seq - before.seq).toBe(0);
     // Complete windows only, for a meter still open: 1,000 s to 1,560 s.
-    expect(usdToMicros(10) - (await ownLedger.account(customerAccount(org))).balance).toBe(Math.floor((390_000 * 560) / 3600));
+    expect(usdToMicros(10) - (await own.ledger.account(customerAccount(org))).balance).toBe(Math.floor((390_000 * 560) / 3600));
   });
 });
 
 describe('the settled-mark migration on a database that already has meters', () => {
   const MIGRATION = '2026-11-30T0100-billing-settled-through';
-  const sets = [eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations];
 
   // A billing database as the previous release left it: the projection's checkpoint, a meter
   // still open, and closed meters charged to their end or (when `owed`) not yet.
   async function olderDatabase(owed: boolean): Promise<TestDatabase> {
-    const old = await createTestDatabase([migrationsBefore(MIGRATION, ...sets)]);
+    const old = await createTestDatabase([migrationsBefore(MIGRATION, ...BILLING_SETS)]);
     await sql`INSERT INTO proj_checkpoints (name, transaction_id, position) VALUES ('billing.meters', '900'::xid8, 4200)`.execute(old.db);
     await sql`INSERT INTO billing_meters (meter_id, pod_id, tenant_id, kind, rate, hold_id, started_at, ended_at) VALUES
       ('m_open', 'pod_a', 'org_m', 'gpu', 390000, null, ${at(0)}::timestamptz, null),
       ('m_done', 'pod_b', 'org_m', 'gpu', 390000, null, ${at(0)}::timestamptz, ${at(600)}::timestamptz),
       ('m_owed', 'pod_c', 'org_m', 'gpu', 390000, null, ${at(0)}::timestamptz, ${at(600)}::timestamptz)`.execute(old.db);
     await sql`INSERT INTO billing_progress (meter_id, charged_until) VALUES ('m_done', ${at(600)}::timestamptz), ('m_owed', ${at(owed ? 300 : 600)}::timestamptz)`.execute(old.db);
-    await migrateToLatest(old.db, ...sets);
+    await migrateToLatest(old.db, ...BILLING_SETS);
     return old;
   }
   const places = async (d: TestDatabase) =>
@@ -381,8 +392,7 @@ describe('the settled-mark migration on a database that already has meters', () 
 
 describe('the GPU-count migration on a database that already has meters', () => {
   it('gives each pod its latest count and each GPU meter the count its pod had when it opened (one where no event said)', async () => {
-    const sets = [eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations];
-    const old = await createTestDatabase([migrationsBefore('2026-12-01T0400-billing-meter-gpus', ...sets)]);
+    const old = await createTestDatabase([migrationsBefore('2026-12-01T0400-billing-meter-gpus', ...BILLING_SETS)]);
     try {
       const oldStore = new EventStore(old.db);
       const append = async (podId: string, type: string, data: Record<string, unknown>) =>
@@ -397,7 +407,7 @@ describe('the GPU-count migration on a database that already has meters', () => 
       await sql`INSERT INTO billing_meters (meter_id, pod_id, tenant_id, kind, rate, started_at) VALUES
         (${`pod_g:${first}`}, 'pod_g', 'org_g', 'gpu', 1, now()), (${`pod_g:${second}`}, 'pod_g', 'org_g', 'gpu', 1, now()),
         (${`pod_legacy:${legacy}`}, 'pod_legacy', 'org_g', 'gpu', 1, now())`.execute(old.db);
-      await migrateToLatest(old.db, ...sets);
+      await migrateToLatest(old.db, ...BILLING_SETS);
       const pods = await sql<{ pod_id: string; gpu_count: number }>`SELECT pod_id, gpu_count FROM billing_pods ORDER BY pod_id`.execute(old.db);
       expect(pods.rows).toEqual([{ pod_id: 'pod_g', gpu_count: 1 }, { pod_id: 'pod_legacy', gpu_count: 1 }]);
       const meters = await sql<{ meter_id: string; gpu_count: number }>`SELECT meter_id, gpu_count FROM billing_meters ORDER BY meter_id`.execute(old.db);
@@ -409,32 +419,26 @@ describe('the GPU-count migration on a database that already has meters', () => 
 });
 
 describe('a cycle whose lock is lost (a database of its own)', () => {
-  let own: TestDatabase;
-  beforeAll(async () => {
-    own = await createTestDatabase([eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations]);
-  });
-  afterAll(() => own.drop());
+  const own = ownDatabase();
 
   it('stops taking meters, and the next cycle charges the rest, each window once', async () => {
-    const ownStore = new EventStore(own.db);
-    const ownLedger = new Ledger(own.db);
     const org = 'org_lost_lock';
-    await ownLedger.transfer({ id: 'fund:lost', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(1000) });
+    await own.ledger.transfer({ id: 'fund:lost', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(1000) });
     const pods = 300;
     for (let i = 0; i < pods; i++) {
       const podId = `pod_lost${i}`;
       const append = (type: string, data: Record<string, unknown>) =>
-        ownStore.append(`pods:pod:${podId}`, [{ type, data, metadata: meta(org), occurredAt: at(0) }], { expectedVersion: 'any' });
+        own.store.append(`pods:pod:${podId}`, [{ type, data, metadata: meta(org), occurredAt: at(0) }], { expectedVersion: 'any' });
       await append('PodRequested', { podId, costPerHour: 0.39, volumeSizeGb: 50, holdId: null, requestedAt: at(0) });
       await append('PodRunning', { podId, at: at(10), ip: null, sshPort: null });
     }
-    await new ProjectionRunner(own.db, ownStore, [metersProjection]).catchUp();
+    await new ProjectionRunner(own.db, own.store, [metersProjection]).catchUp();
     // At the first charge, PostgreSQL loses the connection that holds the cycle's lock.
     let terminated: Promise<unknown> | undefined;
     const terminate = () =>
       (terminated ??= terminateLockHolder(own.db, 'volt:billing:cycle'));
     const hour = 3_600_000;
-    const cycle = new ChargingCycle(own.db, ownStore, ownLedger, hour, undefined, terminate);
+    const cycle = new ChargingCycle(own.db, own.store, own.ledger, hour, undefined, terminate);
     // One whole hourly window to charge per pod: 3,590 running seconds each.
     const now = new Date(t0 + hour + 10_000);
     const first = await cycle.run(now);
@@ -444,20 +448,14 @@ describe('a cycle whose lock is lost (a database of its own)', () => {
     const second = await cycle.run(now);
     expect(first.charges + second.charges).toBe(pods);
     const perPod = Math.floor((390_000 * 3590) / 3600);
-    expect((await ownLedger.account(customerAccount(org))).balance).toBe(usdToMicros(1000) - pods * perPod);
+    expect((await own.ledger.account(customerAccount(org))).balance).toBe(usdToMicros(1000) - pods * perPod);
   });
 });
 
 describe('a rebuild of billing.meters while billing charges (a database of its own)', () => {
-  let own: TestDatabase;
-  beforeAll(async () => {
-    own = await createTestDatabase([eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations]);
-  });
-  afterAll(() => own.drop());
+  const own = ownDatabase();
 
   it('charges a meter closed long ago nothing more while a rebuild runs, or after one dies half-way', async () => {
-    const ownStore = new EventStore(own.db);
-    const ownLedger = new Ledger(own.db);
     const org = 'org_rebuild';
     const podId = 'pod_rebuild';
     const events: [string, number, Record<string, unknown>][] = [
@@ -467,14 +465,14 @@ describe('a rebuild of billing.meters while billing charges (a database of its o
       ['PodDeleteRequested', 600, {}],
     ];
     for (const [type, s, extra] of events) {
-      await ownStore.append(`pods:pod:${podId}`, [{ type, data: { podId, at: at(s), ...extra }, metadata: meta(org), occurredAt: at(s) }], { expectedVersion: 'any' });
+      await own.store.append(`pods:pod:${podId}`, [{ type, data: { podId, at: at(s), ...extra }, metadata: meta(org), occurredAt: at(s) }], { expectedVersion: 'any' });
     }
-    await ownLedger.transfer({ id: 'fund:rebuild', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
-    const meters = new ProjectionRunner(own.db, ownStore, [metersProjection]);
+    await own.ledger.transfer({ id: 'fund:rebuild', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    const meters = new ProjectionRunner(own.db, own.store, [metersProjection]);
     await meters.catchUp();
-    const cycle = new ChargingCycle(own.db, ownStore, ownLedger, 60_000);
+    const cycle = new ChargingCycle(own.db, own.store, own.ledger, 60_000);
     await cycle.run(new Date(t0 + 700_000));
-    const spent = async () => usdToMicros(10) - (await ownLedger.account(customerAccount(org))).balance;
+    const spent = async () => usdToMicros(10) - (await own.ledger.account(customerAccount(org))).balance;
     const charged = Math.floor((390_000 * 600) / 3600);
     expect(await spent()).toBe(charged);
     const openMeters = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM billing_meters WHERE ended_at IS NULL`.execute(own.db)).rows[0].n;
@@ -482,14 +480,14 @@ describe('a rebuild of billing.meters while billing charges (a database of its o
     // An operator's rebuild whose second batch waits while a cycle runs: the meter, replayed as
     // far as its opening, must not be what the cycle sees.
     const paused = pausedAt(metersProjection, 2);
-    const rebuilding = new ProjectionRunner(own.db, ownStore, [paused.projection], { batchSize: 2 }).rebuild('billing.meters');
+    const rebuilding = new ProjectionRunner(own.db, own.store, [paused.projection], { batchSize: 2 }).rebuild('billing.meters');
     await paused.reached;
     expect(await openMeters()).toBe(0);
     expect((await cycle.run(new Date(t0 + 7_200_000))).charges).toBe(0);
     paused.resume();
     await rebuilding;
     // Killed after its first batch (the pod's first two events): the tables in use are untouched.
-    await expect(new ProjectionRunner(own.db, ownStore, [failingAfter(metersProjection, 1)], { batchSize: 2 }).rebuild('billing.meters')).rejects.toThrow('killed');
+    await expect(new ProjectionRunner(own.db, own.store, [failingAfter(metersProjection, 1)], { batchSize: 2 }).rebuild('billing.meters')).rejects.toThrow('killed');
     expect(await openMeters()).toBe(0);
     expect((await cycle.run(new Date(t0 + 10_800_000))).charges).toBe(0);
     expect(await spent()).toBe(charged);

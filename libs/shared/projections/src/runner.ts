@@ -253,9 +253,10 @@ export class ProjectionRunner {
 
   /**
    * A StatementProjection's batch: its write and the checkpoint's move as one statement, in no
-   * transaction. The checkpoint moves only if it is no further than where this batch starts (no one applied past it) and not locked by another instance right now
-   * (SKIP LOCKED: waiting could deadlock with a rebuild, which locks the row and then the tables
-   * this statement already holds); the write is guarded by the move. When it did not move, the
+   * transaction. The checkpoint moves only if it is no further than where this batch starts (no
+   * one applied past it) and not locked by another instance right now (SKIP LOCKED: waiting could
+   * deadlock with a rebuild, which locks the row and then the tables this statement already
+   * holds); the write is guarded by the move. When it did not move, the
    * stored checkpoint says why, and the next round goes on from there.
    */
   private async applyAsStatement(projection: StatementProjection, from: GlobalCheckpoint, events: EventEnvelope[]): Promise<void> {
