@@ -96,6 +96,10 @@ describe('the Lium pod lifecycle through the gateway', () => {
     const oversized = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { gpu_count: 5 } });
     expect(oversized.status).toBe(400);
     expect(oversized.body).toMatchObject({ code: 'VALIDATION_ERROR', message: 'Machine mach_rtx4090_01 has 4 GPUs; asked for 5.', details: [{ field: 'gpu_count', rule: 'max' }] });
+    // A volume only grows: a smaller one would cut off the data the stop kept.
+    const shrunk = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { volume_size_gb: 20 } });
+    expect(shrunk.status).toBe(400);
+    expect(shrunk.body).toMatchObject({ code: 'VALIDATION_ERROR', details: [{ field: 'volume_size_gb', rule: 'only_grows', message: 'at least 50' }] });
     const resized = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { gpu_count: 2, volume_size_gb: 100 } });
     expect(resized.status).toBe(200);
     expect((await stack.call('GET', `/api/volt/pods/${podId}`)).body).toMatchObject({ gpu_count: 2, cpu_cores: 16, ram_gb: 64, volume_size_gb: 100, cost_per_hour: 0.78 });
@@ -103,7 +107,7 @@ describe('the Lium pod lifecycle through the gateway', () => {
     const again = await podReaches(stack, podId, 'running');
     expect(again.uptime_hours).toBeGreaterThanOrEqual(0);
     instance = (await simInstances(stack)).find((i) => i.tag === podId)!;
-    expect(instance).toMatchObject({ phase: 'running', gpus: 2 });
+    expect(instance).toMatchObject({ phase: 'running', gpus: 2, volumeGb: 100 });
 
     const deleting = await stack.call('DELETE', `/api/volt/pods/${podId}`);
     expect(deleting.status).toBe(200);
@@ -194,6 +198,11 @@ describe('the Targon confidential pod lifecycle', () => {
 
     await stack.call('POST', `/api/volt/pods/${podId}/stop`);
     await podReaches(stack, podId, 'stopped');
+    // Its GPUs and disk are its resource's, stopped or not: refused, and the pod still says what it has.
+    const disk = await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { volume_size_gb: 2000 } });
+    expect(disk.status).toBe(400);
+    expect(disk.body).toMatchObject({ code: 'VALIDATION_ERROR', details: [{ field: 'volume_size_gb', rule: 'fixed_by_resource' }] });
+    expect((await stack.call('GET', `/api/volt/pods/${podId}`)).body.volume_size_gb).toBe((await simInstances(stack)).find((i) => i.tag === podId)!.volumeGb);
     // Keys changed while it is off go to the server at once (Targon's power-on takes none).
     expect((await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { ssh_key_ids: [] } })).status).toBe(200);
     expect((await simInstances(stack)).find((i) => i.tag === podId)!.sshKeys).toEqual([]);

@@ -34,7 +34,7 @@ export function podReaches(stack: TestStack, podId: string, status: string | str
 }
 
 /** The simulator's instances (all providers), straight from its admin API. */
-export async function simInstances(stack: TestStack): Promise<{ id: string; provider: string; tag: string | null; phase: string; gpus: number; sshKeys: string[]; sshPort: number }[]> {
+export async function simInstances(stack: TestStack): Promise<{ id: string; provider: string; tag: string | null; phase: string; gpus: number; volumeGb: number; sshKeys: string[]; sshPort: number }[]> {
   const state = (await (await fetch(`${stack.sim.url}/admin/state`)).json()) as { instances: Awaited<ReturnType<typeof simInstances>> };
   return state.instances;
 }

@@ -94,6 +94,8 @@ export function liumRoutes(app: FastifyInstance, world: World): void {
     if (i.phase === 'running' || i.phase === 'starting') return pod(i);
     if (i.phase !== 'stopped') return reply.code(409).send(errorBody('lium', 409, `pod is ${STATE[i.phase]}`));
     const b = request.body ?? {};
+    // As a real cloud's: a volume grows, it never shrinks under the data on it.
+    if (b.volume_gb && b.volume_gb < i.volumeGb) return reply.code(409).send(errorBody('lium', 409, `volume is ${i.volumeGb} GB; it can only grow`));
     if (b.gpu_count && b.gpu_count !== i.gpus) {
       const machine = world.lium.find((m) => m.id === i.offerId)!;
       if (machine.gpus - world.used('lium', machine.id) + i.gpus < b.gpu_count) return reply.code(409).send(errorBody('lium', 409, 'not enough free GPUs on executor'));

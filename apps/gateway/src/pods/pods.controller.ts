@@ -103,7 +103,7 @@ export class PodsController {
   }
 
   @Put(':id')
-  @ApiDoc({ summary: 'Rename a pod or change its SSH keys; volume and GPUs only while stopped', body: UpdatePodBodySchema, response: PodUpdatedSchema })
+  @ApiDoc({ summary: 'Rename a pod or change its SSH keys; grow its volume or change its GPUs only while stopped', body: UpdatePodBodySchema, response: PodUpdatedSchema })
   @Access({ scope: 'pods' })
   async update(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() body: unknown) {
     const existing = await this.row(caller, id);

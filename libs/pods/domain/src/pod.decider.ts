@@ -290,15 +290,13 @@ function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<t
 
 function update(d: Extract<PodCommand, { type: 'UpdatePod' }>['data'], state: PodState): PodEvent[] | ReturnType<typeof domainError> {
   if (TERMINAL.includes(state.status) || state.status === 'deleting') return conflict(`Pod is ${state.status}; it can no longer be changed.`);
+  // What no stop makes possible is refused first: the customer is not sent to stop the pod for nothing.
+  const fixed = fixedHardware(d, state);
+  if (fixed) return fixed;
   const hardware = (['volumeSizeGb', 'gpuCount'] as const).filter((k) => d[k] !== undefined && d[k] !== state[k]);
   if (hardware.length > 0 && state.status !== 'stopped') {
     const fields = hardware.map((k) => (k === 'gpuCount' ? 'gpu_count' : 'volume_size_gb')).join(', ');
     return conflict(`Stop the pod before changing ${fields}; it is ${state.status}.`);
-  }
-  if (d.gpuCount !== undefined && d.gpuCount !== state.gpuCount && state.provider === 'targon') {
-    return domainError('VALIDATION_ERROR', 'A Targon pod’s GPUs come with its resource_name; create a pod on another resource instead.', [
-      { field: 'gpu_count', rule: 'fixed_by_resource', message: 'fixed by resource_name' },
-    ]);
   }
   const changes: Omit<MessageOf<typeof PodUpdated>['data'], 'podId' | 'at'> = {};
   if (d.name !== undefined && d.name !== state.name) changes.name = d.name;
@@ -310,6 +308,27 @@ function update(d: Extract<PodCommand, { type: 'UpdatePod' }>['data'], state: Po
     if (d.share) Object.assign(changes, d.share);
   }
   return Object.keys(changes).length === 0 ? [] : [{ type: 'PodUpdated', data: { podId: d.podId, ...changes, at: d.at } }];
+}
+
+/**
+ * A hardware change the pod cannot take at all: a Targon pod's GPUs and disk come with its
+ * resource_name (the provider has no way to change them, so Volt would show what the instance
+ * does not have), and a volume only grows (shrinking it would cut off the data a stop keeps).
+ */
+function fixedHardware(d: Extract<PodCommand, { type: 'UpdatePod' }>['data'], state: PodState): ReturnType<typeof domainError> | undefined {
+  const gpus = d.gpuCount !== undefined && d.gpuCount !== state.gpuCount;
+  const volume = d.volumeSizeGb !== undefined && d.volumeSizeGb !== state.volumeSizeGb;
+  if (state.provider === 'targon' && (gpus || volume)) {
+    const field = gpus ? 'gpu_count' : 'volume_size_gb';
+    return domainError('VALIDATION_ERROR', `A Targon pod’s GPUs and disk come with its resource_name; create a pod on another resource instead.`, [
+      { field, rule: 'fixed_by_resource', message: 'fixed by resource_name' },
+    ]);
+  }
+  if (volume && d.volumeSizeGb! < state.volumeSizeGb) {
+    const message = `A pod’s volume can only grow: it holds ${state.volumeSizeGb} GB, and a smaller one would lose its data. Create a new pod for a smaller volume.`;
+    return domainError('VALIDATION_ERROR', message, [{ field: 'volume_size_gb', rule: 'only_grows', message: `at least ${state.volumeSizeGb}` }]);
+  }
+  return undefined;
 }
 
 /** One pod's life: what the customer asked for against what the provider reported. */

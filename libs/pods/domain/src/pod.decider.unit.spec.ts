@@ -70,6 +70,21 @@ describe('pod decider', () => {
     given(podDecider, stopped).when({ type: 'UpdatePod', data: { podId: 'pod_a', gpuCount: 1, share, at: t(30) } }).then([]);
   });
 
+  it('refuses what no stop makes possible: a smaller volume, a Targon pod’s GPUs or disk', () => {
+    const stop: PodEvent[] = [provisioned, running, { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(20) } }, { type: 'PodStopped', data: { podId: 'pod_a', at: t(21) } }];
+    const update = (data: { volumeSizeGb?: number; gpuCount?: number }) => ({ type: 'UpdatePod' as const, data: { podId: 'pod_a', ...data, at: t(30) } });
+    // A volume grows while stopped; it never shrinks, running or stopped (told so, not told to stop first).
+    given(podDecider, [requested(), ...stop]).when(update({ volumeSizeGb: 80 })).then([{ type: 'PodUpdated', data: { podId: 'pod_a', volumeSizeGb: 80, at: t(30) } }]);
+    given(podDecider, [requested(), ...stop]).when(update({ volumeSizeGb: 49 })).thenError('VALIDATION_ERROR');
+    given(podDecider, [requested(), provisioned, running]).when(update({ volumeSizeGb: 10 })).thenError('VALIDATION_ERROR');
+    given(podDecider, [requested(), provisioned, running]).when(update({ volumeSizeGb: 80 })).thenError('CONFLICT');
+    // A Targon pod's hardware is its resource's.
+    const targon = requested({ provider: 'targon', confidential: true, volumeSizeGb: 1000 });
+    given(podDecider, [targon, ...stop]).when(update({ volumeSizeGb: 2000 })).thenError('VALIDATION_ERROR');
+    given(podDecider, [targon, provisioned, running]).when(update({ gpuCount: 2 })).thenError('VALIDATION_ERROR');
+    given(podDecider, [targon, ...stop]).when(update({ volumeSizeGb: 1000, gpuCount: 1 })).then([]);
+  });
+
   it('takes a start the provider refused back to stopped, once, and only while starting', () => {
     const stopped: PodEvent[] = [requested(), provisioned, running, { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(20) } }, { type: 'PodStopped', data: { podId: 'pod_a', at: t(21) } }];
     const starting: PodEvent[] = [...stopped, { type: 'PodStartRequested', data: { podId: 'pod_a', holdId: 'pod_a:run:5', at: t(30) } }];
