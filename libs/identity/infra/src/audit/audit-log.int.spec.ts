@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KyselyPlugin } from 'kysely';
+import { Client } from 'pg';
+import { counter } from '@volt/telemetry';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
 import { identityMigrations } from '../migrations';
 import { AuditLog, type AuditRecord, queryAuditLog } from './audit-log';
@@ -64,6 +66,37 @@ describe('AuditLog: read records batched through COPY', () => {
     audit.recordLater(read({ tenantId: 'org_refused', requestId: 'after' }));
     await audit.flush();
     expect((await all('org_refused')).map((e) => e.request_id)).toEqual(['after']);
+  });
+
+  it('holds a bounded number of read records while PostgreSQL does not take them, counting those it leaves out', async () => {
+    const droppedTotal = async () => (await counter('volt_audit_reads_dropped_total', '').get()).values[0]?.value ?? 0;
+    const before = await droppedTotal();
+    const errors: unknown[] = [];
+    const audit = new AuditLog(t.db, (error) => errors.push(error), 250, 12_000);
+    // Another session holds the table: every COPY waits, as it would on a hung server.
+    const blocker = new Client({ connectionString: t.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE gw_audit_log IN ACCESS EXCLUSIVE MODE');
+    try {
+      for (let i = 0; i < 20_000; i++) audit.recordLater(read({ tenantId: 'org_backlog', requestId: `b-${i}` }));
+      expect((await droppedTotal()) - before).toBe(8_000);
+      expect(errors).toHaveLength(1);
+      expect(String(errors[0])).toMatch(/12000 read records are waiting/);
+    } finally {
+      await blocker.query('COMMIT');
+      await blocker.end();
+    }
+    await audit.flush();
+    const rows = await t.db.selectFrom('gw_audit_log').select(['request_id']).where('tenant_id', '=', 'org_backlog').orderBy('id').execute();
+    expect(rows.map((r) => r.request_id)).toEqual(Array.from({ length: 12_000 }, (_, i) => `b-${i}`));
+    // Written, they make room again: the next reads are kept, and no new warning is logged.
+    audit.recordLater(read({ tenantId: 'org_backlog', requestId: 'after' }));
+    await audit.flush();
+    const { count } = await t.db.selectFrom('gw_audit_log').select((eb) => eb.fn.countAll<string>().as('count')).where('tenant_id', '=', 'org_backlog').executeTakeFirstOrThrow();
+    expect(Number(count)).toBe(12_001);
+    expect((await all('org_backlog')).at(-1)?.request_id).toBe('after');
+    expect(errors).toHaveLength(1);
   });
 });
 

@@ -2,6 +2,7 @@ import { finished } from 'node:stream/promises';
 import { sql } from 'kysely';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Batcher, poolOf, type Database } from '@volt/event-store';
+import { counter } from '@volt/telemetry';
 import type { AuditEntry, AuditQuery } from '@volt/identity-contracts';
 
 export interface AuditRecord {
@@ -59,6 +60,8 @@ function copyLine(r: AuditRecord): string {
   );
 }
 
+const dropped = counter('volt_audit_reads_dropped_total', 'Read requests left out of the audit log because too many read records were waiting for PostgreSQL');
+
 /**
  * The request audit log (append-only; the table refuses UPDATE and DELETE). A request
  * that changes state is written before its response leaves; reads are written in
@@ -66,6 +69,9 @@ function copyLine(r: AuditRecord): string {
  */
 export class AuditLog {
   private pending: AuditRecord[] = [];
+  /** Read records not yet written: pending, and in the batches queued behind a slow COPY. */
+  private held = 0;
+  private dropping = false;
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
   /** Group committed: while one INSERT is in flight, the records that arrive go together in the next. */
@@ -85,6 +91,12 @@ export class AuditLog {
     private readonly db: Database,
     private readonly onError: (error: unknown) => void = () => undefined,
     private readonly flushMs = 250,
+    /**
+     * Most read records held while PostgreSQL is slow or away (about 300 bytes each): past it,
+     * reads go unaudited and are counted, so an outage costs the gateway bounded memory rather
+     * than all of it. Writes' records are never dropped: their requests wait for the commit.
+     */
+    private readonly maxHeld = 100_000,
   ) {}
 
   /** Stores a state-changing request's record; resolves once it is committed. */
@@ -94,6 +106,13 @@ export class AuditLog {
   }
 
   recordLater(entry: AuditRecord): void {
+    if (this.held >= this.maxHeld) {
+      dropped.inc();
+      if (!this.dropping) this.onError(new Error(`audit: ${this.held} read records are waiting for PostgreSQL; reads go unaudited until they are written (volt_audit_reads_dropped_total counts them)`));
+      this.dropping = true;
+      return;
+    }
+    this.held++;
     this.pending.push(entry);
     if (this.pending.length >= 5000) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
@@ -139,7 +158,10 @@ export class AuditLog {
     const previous = this.flushing;
     const current = (async () => {
       await previous?.catch(() => undefined);
-      if (batch.length > 0) await this.insertBatch(batch).catch((error: unknown) => this.onError(error));
+      if (batch.length === 0) return;
+      await this.insertBatch(batch).catch((error: unknown) => this.onError(error));
+      this.held -= batch.length;
+      if (this.held < this.maxHeld / 2) this.dropping = false;
     })();
     this.flushing = current;
     await current;
