@@ -24,7 +24,12 @@ interface Entry {
  */
 export class ReadCache {
   private readonly entries = new Map<string, Map<string, Entry>>();
-  private readonly generations = new Map<string, number>();
+  /**
+   * The loads in flight per organization's resource, and how often it changed since the first of
+   * them began: a load that a change overtook is not kept. Only keys with a load in flight are
+   * here, so an instance that serves many organizations keeps nothing for those it is not reading.
+   */
+  private readonly loading = new Map<string, { loads: number; changes: number }>();
   private unfollow?: () => void;
   private size = 0;
   private epoch = 0;
@@ -52,10 +57,18 @@ export class ReadCache {
     const key = `${resource}:${tenantId}`;
     const hit = this.entries.get(key)?.get(variant);
     if (hit) return hit.value as T;
-    const generation = this.generations.get(key) ?? 0;
+    let inFlight = this.loading.get(key);
+    if (!inFlight) this.loading.set(key, (inFlight = { loads: 0, changes: 0 }));
+    inFlight.loads++;
+    const changes = inFlight.changes;
     const epoch = this.epoch;
-    const value = await load();
-    if ((this.generations.get(key) ?? 0) === generation && this.epoch === epoch) {
+    let value: T;
+    try {
+      value = await load();
+    } finally {
+      if (--inFlight.loads === 0) this.loading.delete(key);
+    }
+    if (inFlight.changes === changes && this.epoch === epoch) {
       // Frozen: every request that hits it shares it, so its JSON can be kept (see serializeReply).
       deepFreeze(value);
       if (this.size >= MAX_ENTRIES) this.clear();
@@ -78,9 +91,15 @@ export class ReadCache {
 
   invalidate(resource: CachedResource, tenantId: string): void {
     const key = `${resource}:${tenantId}`;
-    this.generations.set(key, (this.generations.get(key) ?? 0) + 1);
+    const inFlight = this.loading.get(key);
+    if (inFlight) inFlight.changes++;
     this.size -= this.entries.get(key)?.size ?? 0;
     this.entries.delete(key);
+  }
+
+  /** What the cache holds: cached answers, and organizations' resources with a load in flight. */
+  stats(): { entries: number; loading: number } {
+    return { entries: this.size, loading: this.loading.size };
   }
 
   clear(): void {
