@@ -241,7 +241,7 @@ describe('reconciliation', () => {
     await stack.call('DELETE', `/api/volt/pods/${podId}`);
   });
 
-  it('carries a key change the provider missed on its next sweep, and takes a key deleted from the organization off its machines', async () => {
+  it('carries a key change the provider missed on its next sweep; a key removed from the organization stays on the running machine until it is redeployed', async () => {
     const podId = await create('mach_a100_02');
     await podReaches(stack, podId, 'running');
     const keysOnMachine = async () => (await instancesOf(podId))[0].sshKeys.slice().sort();
@@ -256,9 +256,30 @@ describe('reconciliation', () => {
     expect(await keysOnMachine()).toEqual([first]);
     await simAdmin(stack, 'PUT', '/faults/lium', {});
     await eventually('the reconciler to install both keys', async () => JSON.stringify(await keysOnMachine()) === JSON.stringify([first, desk.public_key].sort()));
-    // A key deleted from the organization no longer opens its running machines.
+    // Seed 000: "Running pods keep existing authorized keys until redeployed". Removed from the
+    // account, the key is no longer listed, and sweeps leave it on the machine running with it.
     expect((await stack.call('DELETE', `/api/volt/ssh-keys/${desk.id}`)).status).toBe(200);
-    await eventually('the deleted key to leave the machine', async () => JSON.stringify(await keysOnMachine()) === JSON.stringify([first]));
+    expect((await stack.call('GET', '/api/volt/ssh-keys')).body.ssh_keys.map((k: { id: string }) => k.id)).not.toContain(desk.id);
+    const sweeps = () => metric(stack.pods.url, 'gpu_reconcile_sweep_seconds_count');
+    const afterSweeps = async (n: number) => {
+      const from = await sweeps();
+      await eventually(`${n} more sweeps`, async () => (await sweeps()) >= from + n);
+    };
+    await afterSweeps(3);
+    expect(await keysOnMachine()).toEqual([first, desk.public_key].sort());
+    // Redeployed (stopped and started), the machine takes the organization's keys only, and keeps to them.
+    await stack.call('POST', `/api/volt/pods/${podId}/stop`);
+    await podReaches(stack, podId, 'stopped');
+    expect((await stack.call('POST', `/api/volt/pods/${podId}/start`)).status).toBe(200);
+    await podReaches(stack, podId, 'running');
+    expect(await keysOnMachine()).toEqual([first]);
+    await afterSweeps(3);
+    expect(await keysOnMachine()).toEqual([first]);
+    // The same key added back is a new key of the organization's: it reaches the machine with a PUT.
+    const again = (await stack.call('POST', '/api/volt/ssh-keys', { body: { name: 'desk again', public_key: desk.public_key } })).body;
+    expect(again.fingerprint).toBe(desk.fingerprint);
+    expect((await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { ssh_key_ids: [keyId, again.id] } })).status).toBe(200);
+    expect(await keysOnMachine()).toEqual([first, desk.public_key].sort());
     await stack.call('DELETE', `/api/volt/pods/${podId}`);
   });
 

@@ -46,7 +46,7 @@ export class SshKeysController {
   }
 
   @Delete(':id')
-  @ApiDoc({ summary: 'Remove an SSH key', response: SshKeyDeletedSchema })
+  @ApiDoc({ summary: 'Remove an SSH key from the account; running pods keep it until redeployed', response: SshKeyDeletedSchema })
   @Access({ scope: 'ssh-keys' })
   async remove(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<{ id: string; deleted: true; message: string }> {
     // Ids of another shape cannot exist: the same 404 as any unknown key.

@@ -142,4 +142,25 @@ export const podsMigrations: Record<string, Migration> = {
       await sql`ALTER TABLE pods_sessions DROP COLUMN IF EXISTS ssh_silent_since`.execute(db);
     },
   },
+  '2026-12-01T0700-pods-ssh-keys-removed-kept': {
+    async up(db: Kysely<any>) {
+      // A key removed from the organization stays on the machines running with it until they are
+      // redeployed (seed 000), so the read model keeps it, marked removed. Keys removed before
+      // this are put back from the store (as a rebuild would), marked with their removal's time.
+      await sql`ALTER TABLE pods_ssh_keys ADD COLUMN removed_at timestamptz`.execute(db);
+      const { rows } = await sql<{ store: string | null }>`SELECT to_regclass('es_events')::text AS store`.execute(db);
+      if (!rows[0].store) return;
+      await sql`
+        INSERT INTO pods_ssh_keys (tenant_id, key_id, name, public_key, key_type, fingerprint, created_at, removed_at)
+        SELECT a.tenant_id, a.data->>'keyId', a.data->>'name', a.data->>'publicKey', a.data->>'keyType', a.data->>'fingerprint',
+               (a.data->>'addedAt')::timestamptz, (r.data->>'removedAt')::timestamptz
+        FROM es_events a JOIN es_events r ON r.type = 'SshKeyRemoved' AND r.stream_id = a.stream_id AND r.data->>'keyId' = a.data->>'keyId'
+        WHERE a.type = 'SshKeyAdded'
+        ON CONFLICT (tenant_id, key_id) DO NOTHING`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`DELETE FROM pods_ssh_keys WHERE removed_at IS NOT NULL`.execute(db);
+      await sql`ALTER TABLE pods_ssh_keys DROP COLUMN IF EXISTS removed_at`.execute(db);
+    },
+  },
 };

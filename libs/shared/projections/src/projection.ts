@@ -42,7 +42,7 @@ export function eachEvent(
   name: string,
   tables: readonly string[],
   handlers: Record<string, (trx: Transaction<any>, event: EventEnvelope<any>) => Promise<void>>,
-): Projection {
+): TransactionProjection {
   return {
     name,
     tables,

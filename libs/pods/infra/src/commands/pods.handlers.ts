@@ -248,7 +248,7 @@ export class PodLifecycle {
     const provider = this.deps.providers.get(state.provider);
     try {
       if (action === 'start') await provider.start(state.instanceId, { gpuCount: state.gpuCount, volumeGb: state.volumeSizeGb, sshKeys: await this.publicKeys(state.tenantId!, state.sshKeyIds) });
-      else if (action === 'keys') await provider.setSshKeys(state.instanceId, await this.publicKeys(state.tenantId!, state.sshKeyIds));
+      else if (action === 'keys') await provider.setSshKeys(state.instanceId, await this.publicKeys(state.tenantId!, state.sshKeyIds, state.status === 'running' ? state.runningSince : null));
       else if (action === 'stop') await provider.stop(state.instanceId);
       else await provider.destroy(state.instanceId);
     } catch (error) {
@@ -335,9 +335,13 @@ export class PodLifecycle {
     return 'code' in deploy ? deploy : { requested, spec: this.specOf(requested, deploy, await this.publicKeys(row.tenant_id, requested.sshKeyIds)) };
   }
 
-  /** The organization's public keys among `ids`, in their order; a key removed since is left out. */
-  private async publicKeys(tenantId: string, ids: string[]): Promise<string[]> {
-    const found = await this.keysOf(tenantId, ids);
+  /**
+   * The organization's public keys among `ids`, in their order, for a machine: a key removed from
+   * the organization is left out, unless it was removed after `runningSince` (the machine ran with
+   * it then, and keeps it until it is redeployed: seed 000; see runningPodKeys).
+   */
+  private async publicKeys(tenantId: string, ids: string[], runningSince: string | null = null): Promise<string[]> {
+    const found = await this.keysOf(tenantId, ids, runningSince);
     return ids.filter((id) => found.has(id)).map((id) => found.get(id)!);
   }
 
@@ -350,9 +354,16 @@ export class PodLifecycle {
     return domainError('VALIDATION_ERROR', message, [{ field: 'ssh_key_ids', rule: 'exists', message }]);
   }
 
-  private async keysOf(tenantId: string, ids: string[]): Promise<Map<string, string>> {
+  /** The public keys of `ids` the organization has, or removed after `removedAfter`. */
+  private async keysOf(tenantId: string, ids: string[], removedAfter: string | null = null): Promise<Map<string, string>> {
     if (ids.length === 0) return new Map();
-    const rows = await this.deps.db.selectFrom('pods_ssh_keys').select(['key_id', 'public_key']).where('tenant_id', '=', tenantId).where('key_id', 'in', ids).execute();
+    const rows = await this.deps.db
+      .selectFrom('pods_ssh_keys')
+      .select(['key_id', 'public_key'])
+      .where('tenant_id', '=', tenantId)
+      .where('key_id', 'in', ids)
+      .where((eb) => (removedAfter ? eb.or([eb('removed_at', 'is', null), eb('removed_at', '>', new Date(removedAfter))]) : eb('removed_at', 'is', null)))
+      .execute();
     return new Map(rows.map((r) => [r.key_id as string, r.public_key as string]));
   }
 

@@ -124,13 +124,16 @@ export async function livePods(db: Database): Promise<PodRow[]> {
 }
 
 /**
- * The public keys each running pod should accept: its keys that its organization still has
- * (a key deleted from the organization is taken off its machines too), sorted as JavaScript sorts.
+ * The public keys each running pod should accept, sorted as JavaScript sorts: its keys that its
+ * organization has, and those removed from the organization while the machine ran with them
+ * (seed 000: running pods keep their keys until they are redeployed; a start or a re-create
+ * leaves them out, as `machineKeys` does).
  */
 export async function runningPodKeys(db: Database): Promise<Map<string, string[]>> {
   const { rows } = await sql<{ pod_id: string; keys: string[] }>`
     SELECT s.pod_id, coalesce(array_agg(k.public_key) FILTER (WHERE k.key_id IS NOT NULL), '{}') AS keys
     FROM pods_sessions s LEFT JOIN pods_ssh_keys k ON k.tenant_id = s.tenant_id AND s.ssh_key_ids ? k.key_id
+      AND (k.removed_at IS NULL OR k.removed_at > s.running_since)
     WHERE s.status = 'running' GROUP BY s.pod_id`.execute(db);
   return new Map(rows.map((r) => [r.pod_id, r.keys.sort()]));
 }

@@ -21,7 +21,8 @@ export const sshKeyListProjection = eachEvent('pods.ssh-key-list', ['pods_ssh_ke
       .onConflict((oc) => oc.columns(['tenant_id', 'key_id']).doNothing())
       .execute();
   },
+  // Kept, marked removed: the machines running with it keep it until they are redeployed (seed 000).
   async SshKeyRemoved(trx, event: EventEnvelope<Removed>) {
-    await trx.deleteFrom('pods_ssh_keys').where('tenant_id', '=', event.tenantId).where('key_id', '=', event.data.keyId).execute();
+    await trx.updateTable('pods_ssh_keys').set({ removed_at: event.data.removedAt }).where('tenant_id', '=', event.tenantId).where('key_id', '=', event.data.keyId).execute();
   },
 });

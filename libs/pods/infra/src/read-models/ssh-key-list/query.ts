@@ -21,7 +21,7 @@ const toSshKey = (r: Row): SshKey => ({
 
 /** An organization's SSH keys, oldest first. */
 export async function listSshKeys(db: Database, tenantId: string, page: PageQuery): Promise<{ keys: SshKey[]; total: number }> {
-  const base = db.selectFrom('pods_ssh_keys').where('tenant_id', '=', tenantId);
+  const base = db.selectFrom('pods_ssh_keys').where('tenant_id', '=', tenantId).where('removed_at', 'is', null);
   const [rows, count] = await Promise.all([
     base.select(['key_id', 'name', 'public_key', 'fingerprint', 'created_at']).orderBy('created_at').orderBy('key_id').limit(page.limit).offset(page.offset).execute(),
     base.select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow(),
