@@ -267,11 +267,12 @@ describe('reconciliation', () => {
     };
     await afterSweeps(3);
     expect(await keysOnMachine()).toEqual([first, desk.public_key].sort());
-    // Redeployed (stopped and started), the machine takes the organization's keys only, and keeps to them.
+    // Redeployed (stopped and started), the pod and its machine keep the organization's keys only.
     await stack.call('POST', `/api/volt/pods/${podId}/stop`);
     await podReaches(stack, podId, 'stopped');
     expect((await stack.call('POST', `/api/volt/pods/${podId}/start`)).status).toBe(200);
-    await podReaches(stack, podId, 'running');
+    const restarted = await podReaches(stack, podId, 'running');
+    expect(restarted.ssh_keys).toEqual([keyId]);
     expect(await keysOnMachine()).toEqual([first]);
     await afterSweeps(3);
     expect(await keysOnMachine()).toEqual([first]);

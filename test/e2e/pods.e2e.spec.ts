@@ -206,8 +206,13 @@ describe('the Targon confidential pod lifecycle', () => {
     // Keys changed while it is off go to the server at once (Targon's power-on takes none).
     expect((await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { ssh_key_ids: [] } })).status).toBe(200);
     expect((await simInstances(stack)).find((i) => i.tag === podId)!.sshKeys).toEqual([]);
+    // A key the organization removes while the server is off leaves it when it is started again (redeployed).
+    const spare = (await stack.call('POST', '/api/volt/ssh-keys', { body: { name: 'spare', public_key: generateSshKey().line } })).body;
+    expect((await stack.call('PUT', `/api/volt/pods/${podId}`, { body: { ssh_key_ids: [spare.id] } })).status).toBe(200);
+    expect((await simInstances(stack)).find((i) => i.tag === podId)!.sshKeys).toEqual([spare.public_key]);
+    expect((await stack.call('DELETE', `/api/volt/ssh-keys/${spare.id}`)).status).toBe(200);
     await stack.call('POST', `/api/volt/pods/${podId}/start`);
-    await podReaches(stack, podId, 'running');
+    expect((await podReaches(stack, podId, 'running')).ssh_keys).toEqual([]);
     expect((await simInstances(stack)).find((i) => i.tag === podId)!.sshKeys).toEqual([]);
     // A confidential pod attests again at every boot, with a new nonce.
     const attestations = (await new EventStore(stack.db.db).readStream(podStream(podId))).filter((e) => e.type === 'PodAttestationRecorded');

@@ -172,6 +172,7 @@ export class PodLifecycle {
       holdId = `${d.podId}:run:${state.version}:${uuidFromName(envelope.id).slice(0, 8)}`;
       const held = await this.deps.holds.place(envelope.tenantId, { holdId, amount: hourOf(state.costPerHour), resource: d.podId, description: `first hour of ${d.podId} after a start`, correlationId: envelope.correlationId });
       if (!held.ok) return { ok: false, error: held.error };
+      await this.dropRemovedKeys({ pod_id: d.podId, tenant_id: envelope.tenantId }, state, envelope.id);
     }
     const reply = await this.powerAction(envelope, 'start', { type: 'RequestStart', data: { podId: d.podId, holdId, at: d.requestedAt } });
     // Someone else's start won the race (or it failed): this hold is not needed. A refusal that
@@ -179,6 +180,19 @@ export class PodLifecycle {
     const unneeded = reply.ok ? reply.result.status !== 'starting' : !reply.checkpoint;
     if (holdId && unneeded) await this.deps.holds.release(envelope.tenantId!, holdId, envelope.correlationId);
     return reply;
+  }
+
+  /**
+   * A stopped pod about to be redeployed leaves out the keys its organization removed: they stayed
+   * on its machine while it ran (seed 000), and its detail and its machine now agree without them.
+   * (A Lium start takes the pod's keys; a Targon server is given them now, as a PUT would.)
+   */
+  private async dropRemovedKeys(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, state: PodState, key: string): Promise<void> {
+    const found = await this.keysOf(row.tenant_id, state.sshKeyIds);
+    if (found.size === state.sshKeyIds.length) return;
+    const sshKeyIds = state.sshKeyIds.filter((id) => found.has(id));
+    const outcome = await this.decideAsSystem(row, { type: 'UpdatePod', data: { podId: row.pod_id, sshKeyIds, at: new Date().toISOString() } }, `keys-${key}`);
+    if (outcome.ok && outcome.events.length > 0 && state.provider === 'targon') await this.carry(row.pod_id, 'keys', { ...outcome.state, tenantId: row.tenant_id });
   }
 
   async stop(envelope: CommandEnvelope) {
