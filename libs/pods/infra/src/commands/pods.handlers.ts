@@ -166,13 +166,14 @@ export class PodLifecycle {
     const state = await this.state(d.podId);
     let holdId: string | null = null;
     if (state.exists && state.status === 'stopped' && envelope.tenantId) {
-      // One hold id per start command (a redelivery of it places the same hold once): a start
-      // retried after the ledger failed to answer gets a new one, since the ledger voids the
-      // id of a hold released before it was placed.
-      holdId = `${d.podId}:run:${state.version}:${uuidFromName(envelope.id).slice(0, 8)}`;
+      // Before the hold, so that nothing can fail between placing it and the start that gives it back.
+      const version = state.version + (await this.dropRemovedKeys({ pod_id: d.podId, tenant_id: envelope.tenantId }, state, envelope.id));
+      // One hold id per start command (a redelivery of it places the same hold once, the keys
+      // dropped by then): a start retried after the ledger failed to answer gets a new one, since
+      // the ledger voids the id of a hold released before it was placed.
+      holdId = `${d.podId}:run:${version}:${uuidFromName(envelope.id).slice(0, 8)}`;
       const held = await this.deps.holds.place(envelope.tenantId, { holdId, amount: hourOf(state.costPerHour), resource: d.podId, description: `first hour of ${d.podId} after a start`, correlationId: envelope.correlationId });
       if (!held.ok) return { ok: false, error: held.error };
-      await this.dropRemovedKeys({ pod_id: d.podId, tenant_id: envelope.tenantId }, state, envelope.id);
     }
     const reply = await this.powerAction(envelope, 'start', { type: 'RequestStart', data: { podId: d.podId, holdId, at: d.requestedAt } });
     // Someone else's start won the race (or it failed): this hold is not needed. A refusal that
@@ -186,13 +187,16 @@ export class PodLifecycle {
    * A stopped pod about to be redeployed leaves out the keys its organization removed: they stayed
    * on its machine while it ran (seed 000), and its detail and its machine now agree without them.
    * (A Lium start takes the pod's keys; a Targon server is given them now, as a PUT would.)
+   * Returns the events appended (0 or 1).
    */
-  private async dropRemovedKeys(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, state: PodState, key: string): Promise<void> {
+  private async dropRemovedKeys(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, state: PodState, key: string): Promise<number> {
     const found = await this.keysOf(row.tenant_id, state.sshKeyIds);
-    if (found.size === state.sshKeyIds.length) return;
+    if (found.size === state.sshKeyIds.length) return 0;
     const sshKeyIds = state.sshKeyIds.filter((id) => found.has(id));
     const outcome = await this.decideAsSystem(row, { type: 'UpdatePod', data: { podId: row.pod_id, sshKeyIds, at: new Date().toISOString() } }, `keys-${key}`);
-    if (outcome.ok && outcome.events.length > 0 && state.provider === 'targon') await this.carry(row.pod_id, 'keys', { ...outcome.state, tenantId: row.tenant_id });
+    if (!outcome.ok) return 0;
+    if (state.provider === 'targon') await this.carry(row.pod_id, 'keys', { ...outcome.state, tenantId: row.tenant_id });
+    return outcome.events.length;
   }
 
   async stop(envelope: CommandEnvelope) {
