@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore, eventStoreMigrations } from '@volt/event-store';
+import { podStream } from '@volt/pods-contracts';
 import { Keyring } from '@volt/secrets';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
 import { podsMigrations } from '../migrations';
@@ -12,12 +13,22 @@ import { systemEnvelope } from './system-envelope';
 let t: TestDatabase;
 let lifecycle: PodLifecycle;
 const released: string[] = [];
+const placed: string[] = [];
 let ledgerDown = false;
+let dieAfterPlacing = false;
 
 beforeAll(async () => {
   t = await createTestDatabase([eventStoreMigrations, podsMigrations]);
   const holds = {
-    place: () => Promise.resolve({ ok: true as const }),
+    async place(_tenantId: string, hold: { holdId: string }) {
+      placed.push(hold.holdId);
+      // A placing that the process did not live to follow up, as when it dies right after.
+      if (dieAfterPlacing) {
+        dieAfterPlacing = false;
+        throw new Error('the process died after the hold was placed');
+      }
+      return { ok: true as const };
+    },
     async release(_tenantId: string, holdId: string) {
       // A release that never reached the ledger, as when the process dies right after the append.
       if (ledgerDown) throw new Error('the process died before the ledger heard');
@@ -34,11 +45,11 @@ afterAll(() => t?.drop());
 const at = () => new Date().toISOString();
 const envelope = (id: string) => systemEnvelope('org_a', id, 'corr', 'test');
 
-async function runningPod(podId: string) {
+async function runningPod(podId: string, sshKeyIds: string[] = []) {
   const requested = {
     podId, name: podId, provider: 'lium' as const, machineId: 'm1', offerId: 'o1', resourceName: null, gpuType: 'H100', gpuCount: 1, cpuCores: 8, ramGb: 64,
     location: 'EU', instanceType: 'dedicated' as const, minimumRuntimeMinutes: 0, pricePerGpuHour: 2, costPerHour: 2, volumeSizeGb: 50, templateId: null,
-    image: 'img', sshKeyIds: [], confidential: false, holdId: `${podId}:run:0`, requestedAt: at(),
+    image: 'img', sshKeyIds, confidential: false, holdId: `${podId}:run:0`, requestedAt: at(),
   };
   for (const [i, command] of [
     { type: 'RequestPod', data: requested },
@@ -70,5 +81,29 @@ describe('a pod’s hold given back', () => {
     const repeat = await lifecycle.decide(envelope('h2-stop'), { type: 'RequestStop', data: { podId: 'pod_h2', reason: null, at: at() } });
     expect(repeat).toMatchObject({ ok: true, replayed: true, events: [{ type: 'PodStopRequested' }] });
     expect(released).toEqual(['pod_h2:run:0']);
+  });
+});
+
+describe('a start of a stopped pod', () => {
+  it('drops the keys its organization removed once, and a redelivery after a crash places the same hold', async () => {
+    const key = (keyId: string, removedAt: Date | null) => ({
+      tenant_id: 'org_a', key_id: keyId, name: keyId, public_key: `ssh-ed25519 ${keyId}`, key_type: 'ssh-ed25519', fingerprint: `SHA256:${keyId}`, created_at: new Date(), removed_at: removedAt,
+    });
+    await t.db.insertInto('pods_ssh_keys').values([key('key_kept', null), key('key_gone', new Date())]).execute();
+    await runningPod('pod_s1', ['key_kept', 'key_gone']);
+    await lifecycle.decide(envelope('s1-stop'), { type: 'RequestStop', data: { podId: 'pod_s1', reason: null, at: at() } });
+    await lifecycle.decide(envelope('s1-stopped'), { type: 'MarkStopped', data: { podId: 'pod_s1', at: at() } });
+    const start = { ...envelope('s1-start'), type: 'pods.StartPod', data: { podId: 'pod_s1', requestedAt: at() } };
+    placed.length = 0;
+    dieAfterPlacing = true;
+    await expect(lifecycle.start(start)).rejects.toThrow('died');
+    // Redelivered: the keys are dropped already, and the hold it names is the one placed before.
+    const reply = await lifecycle.start(start);
+    expect(reply).toMatchObject({ ok: true, result: { status: 'starting' } });
+    expect(placed).toHaveLength(2);
+    expect(placed[1]).toBe(placed[0]);
+    const events = await new EventStore(t.db).readStream(podStream('pod_s1'));
+    const updates = events.filter((e) => e.type === 'PodUpdated');
+    expect(updates.map((e) => (e.data as { sshKeyIds?: string[] }).sshKeyIds)).toEqual([['key_kept']]);
   });
 });
