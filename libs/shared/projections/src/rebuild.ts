@@ -78,22 +78,26 @@ export async function rebuildBeside(db: Database, store: EventStore, projection:
   return outcome.value;
 }
 
-/** A table's name as regclass text, quoted. */
-const regclassOf = (t: { schema: string; table: string }) => `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
+/** A table of the projection's, where it is now: its schema, its name and its oid. */
+interface Located {
+  schema: string;
+  table: string;
+  oid: string;
+}
 
 /**
  * What `LIKE … INCLUDING ALL` does not copy and a swap would silently drop: row-level security
  * and its policies, triggers, foreign keys (either way) and publications. A rebuild refuses such
  * a table before it starts, naming what it has, rather than put a table without them in its place.
  */
-async function refuseUncopyable(db: Database, t: { schema: string; table: string }): Promise<void> {
-  const table = regclassOf(t);
+async function refuseUncopyable(db: Database, t: Located): Promise<void> {
+  const table = sql`${t.oid}::oid`;
   const { rows } = await sql<{ what: string }>`
-    SELECT 'row-level security' AS what FROM pg_class WHERE oid = ${table}::regclass AND (relrowsecurity OR relforcerowsecurity)
-    UNION ALL SELECT 'policy ' || polname FROM pg_policy WHERE polrelid = ${table}::regclass
-    UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid = ${table}::regclass AND NOT tgisinternal
-    UNION ALL SELECT 'foreign key ' || conname FROM pg_constraint WHERE contype = 'f' AND ${table}::regclass IN (conrelid, confrelid)
-    UNION ALL SELECT 'publication ' || p.pubname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = ${table}::regclass`.execute(db);
+    SELECT 'row-level security' AS what FROM pg_class WHERE oid = ${table} AND (relrowsecurity OR relforcerowsecurity)
+    UNION ALL SELECT 'policy ' || polname FROM pg_policy WHERE polrelid = ${table}
+    UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid = ${table} AND NOT tgisinternal
+    UNION ALL SELECT 'foreign key ' || conname FROM pg_constraint WHERE contype = 'f' AND ${table} IN (conrelid, confrelid)
+    UNION ALL SELECT 'publication ' || p.pubname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = ${table}`.execute(db);
   if (rows.length > 0) {
     throw new Error(`${t.table} has ${rows.map((r) => r.what).join(', ')}, which a rebuild cannot carry over to a new table; the tables in use are untouched`);
   }
@@ -105,16 +109,16 @@ async function refuseUncopyable(db: Database, t: { schema: string; table: string
  * reading and writing it after the swap, and the role that ran the rebuild does not end up owning
  * it. Grants first, while this role owns the new table; a change of owner then carries them over.
  */
-async function carryOver(db: Database, t: { schema: string; table: string }, shadow: string): Promise<void> {
-  const table = regclassOf(t);
+async function carryOver(db: Database, t: Located, shadow: string): Promise<void> {
+  const table = sql`${t.oid}::oid`;
   const { rows } = await sql<{ privilege: string; columns: string | null; grantee: string; grantable: boolean }>`
     SELECT a.privilege_type AS privilege, NULL::text AS columns, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END AS grantee,
            a.is_grantable AS grantable
-    FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = ${table}::regclass AND a.grantee <> c.relowner
+    FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = ${table} AND a.grantee <> c.relowner
     UNION ALL
     SELECT a.privilege_type, att.attname::text, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, a.is_grantable
     FROM pg_class c JOIN pg_attribute att ON att.attrelid = c.oid, aclexplode(att.attacl) a
-    WHERE c.oid = ${table}::regclass AND att.attacl IS NOT NULL AND a.grantee <> c.relowner`.execute(db);
+    WHERE c.oid = ${table} AND att.attacl IS NOT NULL AND a.grantee <> c.relowner`.execute(db);
   const target = sql.id(shadow, t.table);
   for (const r of rows) {
     const columns = r.columns === null ? sql`` : sql`(${sql.id(r.columns)})`;
@@ -126,14 +130,12 @@ async function carryOver(db: Database, t: { schema: string; table: string }, sha
     await sql<{ owner: string; self: boolean; options: string[] | null }>`
       SELECT pg_get_userbyid(c.relowner) AS owner, c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS self,
              c.reloptions AS options
-      FROM pg_class c WHERE c.oid = ${table}::regclass`.execute(db)
+      FROM pg_class c WHERE c.oid = ${table}`.execute(db)
   ).rows;
   // Storage options (fillfactor, autovacuum thresholds) as the catalog spells them: name=value.
   if (own.options?.length) await sql`ALTER TABLE ${target} SET (${sql.raw(own.options.join(', '))})`.execute(db);
   if (!own.self) await sql`ALTER TABLE ${target} OWNER TO ${sql.id(own.owner)}`.execute(db);
 }
-
-const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /** Applies a batch to the projection's new tables, with `path` (theirs first) as the search path. */
 async function applyIn(trx: Transaction<any>, path: string, projection: Projection, events: EventEnvelope[]): Promise<void> {
@@ -143,13 +145,13 @@ async function applyIn(trx: Transaction<any>, path: string, projection: Projecti
 }
 
 /** Where each table is: the schema the search path finds it in. */
-async function located(db: Database, tables: readonly string[]): Promise<{ schema: string; table: string }[]> {
+async function located(db: Database, tables: readonly string[]): Promise<Located[]> {
   return Promise.all(
     tables.map(async (table) => {
-      const { rows } = await sql<{ schema: string }>`SELECT n.nspname AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.oid = to_regclass(${table})`.execute(db);
+      const { rows } = await sql<{ schema: string; oid: string }>`SELECT n.nspname AS schema, c.oid::text AS oid FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(${table})`.execute(db);
       if (!rows[0]) throw new Error(`no table ${table}`);
-      return { schema: rows[0].schema, table };
+      return { schema: rows[0].schema, table, oid: rows[0].oid };
     }),
   );
 }
