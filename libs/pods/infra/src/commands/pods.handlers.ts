@@ -10,6 +10,7 @@ import { OfferUnavailableError, ProviderRejectedError, type CreateInstance } fro
 import type { Providers } from '../providers/providers';
 import { fewerFreeGpus, findMachine, forgetMachine, tookGpus } from '../read-models/machines/catalogue';
 import { podsInStatus, type PodRow } from '../read-models/pod-sessions/query';
+import { publicKeysById } from '../read-models/ssh-key-list/query';
 import { resolveDeployImage, type DeployImage } from '../read-models/templates/resolve';
 import { decideFor, requireTenant } from './decide';
 import type { HoldPort } from './holds';
@@ -190,7 +191,7 @@ export class PodLifecycle {
    * Returns the events appended (0 or 1).
    */
   private async dropRemovedKeys(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, state: PodState, key: string): Promise<number> {
-    const found = await this.keysOf(row.tenant_id, state.sshKeyIds);
+    const found = await publicKeysById(this.deps.db, row.tenant_id, state.sshKeyIds);
     if (found.size === state.sshKeyIds.length) return 0;
     const sshKeyIds = state.sshKeyIds.filter((id) => found.has(id));
     const outcome = await this.decideAsSystem(row, { type: 'UpdatePod', data: { podId: row.pod_id, sshKeyIds, at: new Date().toISOString() } }, `keys-${key}`);
@@ -359,30 +360,17 @@ export class PodLifecycle {
    * it then, and keeps it until it is redeployed: seed 000; see runningPodKeys).
    */
   private async publicKeys(tenantId: string, ids: string[], runningSince: string | null = null): Promise<string[]> {
-    const found = await this.keysOf(tenantId, ids, runningSince);
+    const found = await publicKeysById(this.deps.db, tenantId, ids, runningSince);
     return ids.filter((id) => found.has(id)).map((id) => found.get(id)!);
   }
 
   /** The organization's public keys for `ids`, or the error naming those it does not have. */
   private async requireKeys(tenantId: string, ids: string[]): Promise<string[] | DomainError> {
-    const found = await this.keysOf(tenantId, ids);
+    const found = await publicKeysById(this.deps.db, tenantId, ids);
     const missing = ids.filter((id) => !found.has(id));
     if (missing.length === 0) return ids.map((id) => found.get(id)!);
     const message = `SSH key${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found in this organization. Add keys with POST /api/volt/ssh-keys.`;
     return domainError('VALIDATION_ERROR', message, [{ field: 'ssh_key_ids', rule: 'exists', message }]);
-  }
-
-  /** The public keys of `ids` the organization has, or removed after `removedAfter`. */
-  private async keysOf(tenantId: string, ids: string[], removedAfter: string | null = null): Promise<Map<string, string>> {
-    if (ids.length === 0) return new Map();
-    const rows = await this.deps.db
-      .selectFrom('pods_ssh_keys')
-      .select(['key_id', 'public_key'])
-      .where('tenant_id', '=', tenantId)
-      .where('key_id', 'in', ids)
-      .where((eb) => (removedAfter ? eb.or([eb('removed_at', 'is', null), eb('removed_at', '>', new Date(removedAfter))]) : eb('removed_at', 'is', null)))
-      .execute();
-    return new Map(rows.map((r) => [r.key_id as string, r.public_key as string]));
   }
 
   /** Checks the request against the catalogue, the templates and the keys; prices it at today's offer. */

@@ -29,3 +29,20 @@ export async function listSshKeys(db: Database, tenantId: string, page: PageQuer
   return { keys: (rows as Row[]).map(toSshKey), total: Number(count.n) };
 }
 
+
+/**
+ * The public keys of `ids` that the organization has, by id; with `removedAfter`, also those it
+ * removed after then (a machine running since then keeps them until it is redeployed: seed 000;
+ * runningPodKeys applies the same rule to every running pod at once).
+ */
+export async function publicKeysById(db: Database, tenantId: string, ids: string[], removedAfter: string | null = null): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('pods_ssh_keys')
+    .select(['key_id', 'public_key'])
+    .where('tenant_id', '=', tenantId)
+    .where('key_id', 'in', ids)
+    .where((eb) => (removedAfter ? eb.or([eb('removed_at', 'is', null), eb('removed_at', '>', new Date(removedAfter))]) : eb('removed_at', 'is', null)))
+    .execute();
+  return new Map(rows.map((r) => [r.key_id as string, r.public_key as string]));
+}
