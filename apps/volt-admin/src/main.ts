@@ -56,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
       code: { type: 'string' },
       'max-redemptions': { type: 'string' },
       expires: { type: 'string' },
+      'as-of': { type: 'string' },
     },
   });
   const [verb, arg] = positionals;
@@ -80,10 +81,13 @@ async function main(argv: string[]): Promise<number> {
       await migrateToLatest(db, ...allMigrations);
       return await announced(orgVerb(db, new EventStore(db), positionals.slice(1), org, (text) => process.stdout.write(`${text}\n`)));
     }
-    if (verb === 'credit' || verb === 'voucher') {
+    if (verb === 'credit' || verb === 'voucher' || verb === 'balance') {
+      const money = { org: values.org, usd: values.usd, id: values.id, code: values.code, maxRedemptions: values['max-redemptions'], expires: values.expires, asOf: values['as-of'], json: Boolean(values.json) };
+      const run = () => moneyVerb(db, verb, positionals.slice(1), money, (text) => process.stdout.write(`${text}\n`));
+      // balance only reads, and must not change the database it audits.
+      if (verb === 'balance') return await run();
       await migrateToLatest(db, ...allMigrations);
-      const money = { org: values.org, usd: values.usd, id: values.id, code: values.code, maxRedemptions: values['max-redemptions'], expires: values.expires, json: Boolean(values.json) };
-      return await announced(moneyVerb(db, verb, positionals.slice(1), money, (text) => process.stdout.write(`${text}\n`)));
+      return await announced(run());
     }
     const limit = values.limit === undefined ? undefined : Number(values.limit);
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new Error('--limit is a whole number of at least 1');

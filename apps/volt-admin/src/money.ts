@@ -3,9 +3,13 @@ import { EventStore, type Database } from '@volt/event-store';
 import { organizationStream } from '@volt/identity-contracts';
 import { orgIdForSlug } from '@volt/identity-infra';
 import { SYSTEM_ACCOUNTS, customerAccount, microsToUsd, usdToMicros } from '@volt/ledger-contracts';
-import { Ledger, createVoucher } from '@volt/ledger-infra';
+import { Ledger, auditBalance, createVoucher, ledgerBalancesProjection, type Money } from '@volt/ledger-infra';
 
-export const MONEY_HELP = `  credit add --org <org-id|slug> --usd AMOUNT [--id ID]
+export const MONEY_HELP = `  balance <org-id|slug> [--as-of ISO-TIME]
+                               an organization's balance replayed from the store's ledger
+                               events; for the present, also checks the ledger's account rows
+                               and the balance read model against it (exit 1 if either differs)
+  credit add --org <org-id|slug> --usd AMOUNT [--id ID]
                                add prepaid credit (a ledger transfer from sys:deposits);
                                the same --id twice credits once
   voucher create --usd AMOUNT [--code CODE] [--max-redemptions N] [--expires ISO-TIME]
@@ -19,6 +23,7 @@ export interface MoneyOptions {
   code?: string;
   maxRedemptions?: string;
   expires?: string;
+  asOf?: string;
   json: boolean;
 }
 
@@ -50,8 +55,41 @@ export async function addCredit(db: Database, orgRef: string, usd: string, id = 
   return { orgId, amount: microsToUsd(amount, true), duplicate: outcome.duplicate, balance: microsToUsd(account.balance) };
 }
 
+/** `balance`: what the store says an organization had, and whether the rows built from it agree. */
+async function balanceVerb(db: Database, orgRef: string | undefined, opts: MoneyOptions, out: (text: string) => void): Promise<number> {
+  if (!orgRef) throw new Error('balance needs an organization id or slug');
+  const asOf = opts.asOf === undefined ? undefined : new Date(opts.asOf);
+  if (asOf && (Number.isNaN(asOf.getTime()) || !/^\d{4}-\d\d-\d\d/.test(opts.asOf!))) throw new Error('--as-of is an ISO time, such as 2026-12-01T12:00:00Z');
+  const orgId = orgIdOf(orgRef);
+  const [created] = await new EventStore(db).readStream(organizationStream(orgId), { limit: 1 });
+  if (!created) throw new Error(`no organization ${orgRef}`);
+  const audit = await auditBalance(db, orgId, new Date(created.occurredAt), asOf);
+  const usd = (micros: number) => microsToUsd(micros, true);
+  const figures = (m: Money) => ({ balance: usd(m.balance), held: usd(m.held), available: usd(m.balance - m.held), arrears: usd(m.arrears) });
+  const text = (m: Money) => `balance ${usdText(usd(m.balance))}, held ${usdText(usd(m.held))}, available ${usdText(usd(m.balance - m.held))}, arrears ${usdText(usd(m.arrears))} USD`;
+  const { checks } = audit;
+  if (opts.json) {
+    const json: Record<string, unknown> = { org_id: orgId, as_of: audit.asOf, events: audit.events, ...figures(audit.replayed), currency: 'USD' };
+    if (checks) {
+      json.ledger_accounts = { agrees: checks.ledgerAccounts.agrees, ...figures(checks.ledgerAccounts.money) };
+      json.read_model = { agrees: checks.readModel.agrees, position: checks.readModel.position, ...figures(checks.readModel.money), replayed: figures(checks.readModel.replayed) };
+    }
+    out(JSON.stringify(json));
+  } else {
+    out(`${orgId} as of ${audit.asOf}, replayed from ${audit.events} ledger event(s) in the store:`);
+    out(`  ${text(audit.replayed)}`);
+    if (checks) {
+      out(checks.ledgerAccounts.agrees ? '  ledger accounts: agree' : `  ledger accounts DIFFER: ${text(checks.ledgerAccounts.money)}`);
+      const at = `read model ${ledgerBalancesProjection.name} (to position ${checks.readModel.position})`;
+      out(checks.readModel.agrees ? `  ${at}: agrees` : `  ${at} DIFFERS: ${text(checks.readModel.money)}; the store to that position: ${text(checks.readModel.replayed)}`);
+    }
+  }
+  return checks && !(checks.ledgerAccounts.agrees && checks.readModel.agrees) ? 1 : 0;
+}
+
 export async function moneyVerb(db: Database, verb: string, args: string[], opts: MoneyOptions, out: (text: string) => void): Promise<number> {
   const [sub] = args;
+  if (verb === 'balance') return balanceVerb(db, sub, opts, out);
   if (verb === 'credit' && sub === 'add') {
     if (!opts.org) throw new Error('credit add needs --org');
     const r = await addCredit(db, opts.org, opts.usd ?? '', opts.id);

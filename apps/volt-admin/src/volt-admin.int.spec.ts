@@ -141,4 +141,38 @@ describe('volt-admin', () => {
     expect(voucher).toEqual({ code: 'LAUNCH-2026', amount: 5, max_redemptions: 3, expires_at: null });
     expect((await cli('voucher', 'create', '--usd', '5', '--max-redemptions', '0')).stderr).toContain('--max-redemptions');
   });
+
+  it('replays an organization’s balance from the store as of any time, and exits 1 when a row built from it differs', async () => {
+    const org = JSON.parse((await cli('org', 'create', '--name', 'Audited Co', '--credit', '12.50', '--json')).stdout);
+    await new Promise((r) => setTimeout(r, 20));
+    const between = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await cli('credit', 'add', '--org', 'audited-co', '--usd', '0.000250')).code).toBe(0);
+
+    const now = await cli('balance', 'audited-co');
+    expect(now.code).toBe(0);
+    expect(now.stdout.trim().split('\n').slice(1)).toEqual([
+      '  balance 12.50025, held 0.00, available 12.50025, arrears 0.00 USD',
+      '  ledger accounts: agree',
+      '  read model ledger.balances (to position 0): agrees',
+    ]);
+    expect(now.stdout).toMatch(new RegExp(`^${org.org_id} as of .*, replayed from 2 ledger event\\(s\\) in the store:`));
+    const then = JSON.parse((await cli('balance', org.org_id, '--as-of', between, '--json')).stdout);
+    expect(then).toEqual({ org_id: org.org_id, as_of: between, events: 1, balance: 12.5, held: 0, available: 12.5, arrears: 0, currency: 'USD' });
+
+    await sql`UPDATE ledger_accounts SET balance = balance + 1 WHERE account_id = ${customerAccount(org.org_id)}`.execute(t.db);
+    const tampered = await cli('balance', 'audited-co', '--json');
+    expect(tampered.code).toBe(1);
+    expect(JSON.parse(tampered.stdout)).toMatchObject({ balance: 12.50025, ledger_accounts: { agrees: false, balance: 12.500251 }, read_model: { agrees: true } });
+    expect((await cli('balance', 'audited-co')).stdout).toContain('ledger accounts DIFFER: balance 12.500251,');
+
+    for (const [args, message] of [
+      [['balance', 'audited-cp'], 'no organization audited-cp'],
+      [['balance', 'audited-co', '--as-of', 'yesterday'], '--as-of is an ISO time, such as 2026-12-01T12:00:00Z'],
+      [['balance'], 'balance needs an organization id or slug'],
+    ]) {
+      const refused = await cli(...args);
+      expect({ code: refused.code, stderr: refused.stderr.trim() }).toEqual({ code: 1, stderr: `volt-admin: ${message}` });
+    }
+  });
 });

@@ -3,3 +3,4 @@ export * from './migrations';
 export * from './read-models/projections';
 export * from './read-models/queries';
 export * from './vouchers';
+export * from './audit';

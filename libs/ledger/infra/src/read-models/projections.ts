@@ -5,8 +5,12 @@ import { eachEvent, type StatementProjection } from '@volt/projections';
 
 type Trx = Transaction<any>;
 
-/** How each event moves accounts: [account, balance change, held change]. */
-const movesOf: Record<string, (d: any) => [string, number, number][]> = {
+/**
+ * How each event moves accounts: [account, balance change, held change]. The one definition of
+ * what a ledger event does to a balance: the read model below and the audit's replay
+ * (`auditBalance`) both sum these.
+ */
+export const movesOf: Record<string, (d: any) => [string, number, number][]> = {
   TransferPosted: (d) => [
     [d.debit, -d.amount, 0],
     [d.credit, d.amount, 0],
