@@ -1,7 +1,10 @@
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope } from '@volt/contracts';
-import { checkpointOf, createDatabase, EventStore, migrateToLatest, sealNextRange, verifyStore, type Database } from '@volt/event-store';
+import { checkpointOf, createDatabase, EventStore, exportStore, migrateToLatest, sealNextRange, verifyExport, verifyStore, type Database, type VerifyReport } from '@volt/event-store';
 import { connectNats, messagingNames } from '@volt/messaging';
 import { ProjectionRunner } from '@volt/projections';
 import { allMigrations, allProjections } from '@volt/schema';
@@ -18,8 +21,11 @@ Verbs:
   rebuild <projection>         rebuild a read model from position 0 beside the one in use,
                                then swap it in (reads see the old model until then)
   projections                  list the projections and their checkpoints
-  verify                       check hash chains and sealed ranges; exit 1 naming the
-                               first bad position when a row was altered, removed or reordered
+  verify [--file FILE]         check hash chains and sealed ranges; exit 1 naming the
+                               first bad position when a row was altered, removed or reordered;
+                               with --file, check an export instead (no database needed)
+  export [--out FILE]          write every seal and event, in one snapshot, as JSON lines that
+                               verify --file checks anywhere (stdout without --out)
   seal                         seal every complete range of the global order now
   migrate                      apply database migrations
 ${ORG_HELP}${MONEY_HELP}
@@ -57,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
       'max-redemptions': { type: 'string' },
       expires: { type: 'string' },
       'as-of': { type: 'string' },
+      file: { type: 'string' },
+      out: { type: 'string' },
     },
   });
   const [verb, arg] = positionals;
@@ -64,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return verb || values.help ? 0 : 2;
   }
+  // An export is checked where it is, without a database.
+  if (verb === 'verify' && values.file !== undefined) return printReport(await verifyExport(readLines(values.file)), Boolean(values.json));
   const db = createDatabase(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/volt', { max: 2 });
   try {
     if (verb === 'org') {
@@ -91,13 +101,13 @@ async function main(argv: string[]): Promise<number> {
     }
     const limit = values.limit === undefined ? undefined : Number(values.limit);
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new Error('--limit is a whole number of at least 1');
-    return await run(db, verb, arg, { json: Boolean(values.json), follow: Boolean(values.follow), limit });
+    return await run(db, verb, arg, { json: Boolean(values.json), follow: Boolean(values.follow), limit, out: values.out });
   } finally {
     await db.destroy();
   }
 }
 
-async function run(db: Database, verb: string, arg: string | undefined, opts: { json: boolean; follow: boolean; limit?: number }): Promise<number> {
+async function run(db: Database, verb: string, arg: string | undefined, opts: { json: boolean; follow: boolean; limit?: number; out?: string }): Promise<number> {
   const store = new EventStore(db);
   const out = (text: string) => process.stdout.write(`${text}\n`);
   switch (verb) {
@@ -147,19 +157,39 @@ async function run(db: Database, verb: string, arg: string | undefined, opts: { 
       out(`sealed ${seals} new range(s)`);
       return 0;
     }
-    case 'verify': {
-      const report = await verifyStore(db);
-      if (opts.json) out(JSON.stringify(report));
-      else if (report.ok) out(`ok: ${report.eventsChecked} events in ${report.streamsChecked} streams, ${report.sealsChecked} sealed ranges verified`);
-      else {
-        out(`TAMPERED: first bad position ${report.firstBadPosition ?? 'unknown'}`);
-        for (const p of report.problems) out(`  position ${p.position ?? '-'}: ${p.kind}: ${p.detail}`);
+    case 'verify':
+      return printReport(await verifyStore(db), opts.json);
+    case 'export': {
+      const file = opts.out === undefined ? process.stdout : createWriteStream(opts.out, { flags: 'wx' });
+      // A file that cannot be made (it exists, or its folder does not) is refused before anything is read.
+      if (opts.out !== undefined) await once(file, 'open');
+      // Waits for the file to take each line that filled its buffer: a large store is never held in memory.
+      const write = (text: string) => (file.write(`${text}\n`) ? undefined : once(file, 'drain').then(() => undefined));
+      const { events, seals } = await exportStore(db, write);
+      if (opts.out !== undefined) {
+        await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
+        out(`exported ${events} events and ${seals} sealed ranges to ${opts.out}`);
       }
-      return report.ok ? 0 : 1;
+      return 0;
     }
     default:
       return usage(`unknown verb "${verb}"`);
   }
+}
+
+function printReport(report: VerifyReport, json: boolean): number {
+  const out = (text: string) => process.stdout.write(`${text}\n`);
+  if (json) out(JSON.stringify(report));
+  else if (report.ok) out(`ok: ${report.eventsChecked} events in ${report.streamsChecked} streams, ${report.sealsChecked} sealed ranges verified`);
+  else {
+    out(`TAMPERED: first bad position ${report.firstBadPosition ?? 'unknown'}`);
+    for (const p of report.problems) out(`  position ${p.position ?? '-'}: ${p.kind}: ${p.detail}`);
+  }
+  return report.ok ? 0 : 1;
+}
+
+async function* readLines(file: string): AsyncGenerator<string> {
+  yield* createInterface({ input: createReadStream(file), crlfDelay: Infinity });
 }
 
 /**

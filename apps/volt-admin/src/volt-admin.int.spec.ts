@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
@@ -12,12 +14,14 @@ import { createTestDatabase, createTestMessaging, TEST_NATS_URL, testEvent, type
 
 const CLI = path.resolve(__dirname, '../bin/volt-admin.js');
 let t: TestDatabase;
+/** When set, the database the CLI is given instead of the test's. */
+let databaseUrl: string | undefined;
 
 let m: TestMessaging;
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const env = { ...process.env, DATABASE_URL: t.url, NATS_URL: TEST_NATS_URL, VOLT_NATS_PREFIX: m.prefix };
+    const env = { ...process.env, DATABASE_URL: databaseUrl ?? t.url, NATS_URL: TEST_NATS_URL, VOLT_NATS_PREFIX: m.prefix };
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env });
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -173,6 +177,35 @@ describe('volt-admin', () => {
     ]) {
       const refused = await cli(...args);
       expect({ code: refused.code, stderr: refused.stderr.trim() }).toEqual({ code: 1, stderr: `volt-admin: ${message}` });
+    }
+  });
+
+  it('exports the store to a file that verify --file checks without the database', async () => {
+    const file = path.join(os.tmpdir(), `volt-export-${process.pid}-${Date.now()}.jsonl`);
+    try {
+      const done = await cli('export', '--out', file);
+      expect(done.code).toBe(0);
+      const [, events, seals] = /^exported (\d+) events and (\d+) sealed ranges to /.exec(done.stdout)!;
+      expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(1 + Number(seals) + Number(events));
+      // The store was altered behind its back by an earlier test: the file says so, as the database does.
+      const fromStore = await cli('verify', '--json');
+      databaseUrl = 'postgres://nobody@127.0.0.1:1/none';
+      const fromFile = await cli('verify', '--file', file, '--json');
+      databaseUrl = undefined;
+      expect(fromStore.code).toBe(1);
+      expect({ code: fromFile.code, report: JSON.parse(fromFile.stdout) }).toEqual({ code: 1, report: JSON.parse(fromStore.stdout) });
+      expect(JSON.parse(fromFile.stdout)).toMatchObject({ ok: false, eventsChecked: Number(events), sealsChecked: Number(seals) });
+      // To stdout, the same lines; an existing file is never overwritten.
+      const piped = await cli('export');
+      expect(piped.stdout.split('\n').slice(1)).toEqual((await readFile(file, 'utf8')).split('\n').slice(1));
+      const again = await cli('export', '--out', file);
+      expect({ code: again.code, stderr: again.stderr.trim() }).toEqual({ code: 1, stderr: `volt-admin: EEXIST: file already exists, open '${file}'` });
+      const missing = await cli('verify', '--file', `${file}.nope`);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('ENOENT');
+    } finally {
+      databaseUrl = undefined;
+      await rm(file, { force: true });
     }
   });
 });

@@ -5,6 +5,7 @@ export * from './ids';
 export * from './migrations';
 export * from './seals';
 export * from './verify';
+export * from './export';
 export * from './decider-runner';
 export * from './wakeable';
 export * from './batcher';

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, migrationsBefore, testEvent, type TestDatabase } from '@volt/testing';
-import { EventStore, createDatabase, eventStoreMigrations, migrateToLatest, newId, sealNextRange, verifyStore } from './index';
+import { EventStore, createDatabase, eventStoreMigrations, exportStore, migrateToLatest, newId, sealNextRange, verifyExport, verifyStore } from './index';
 
 let t: TestDatabase;
 let store: EventStore;
@@ -109,6 +109,74 @@ describe('verify', () => {
     const swapped = await verifyStore(t.db);
     expect(swapped.ok).toBe(false);
     expect(swapped.firstBadPosition).toBe(p2);
+  });
+});
+
+describe('verify: a stream whose versions are out of order in the global order', () => {
+  it('passes when a version was appended by a transaction that took its id before the previous version’s', async () => {
+    await t.db.connection().execute(async (conn) => {
+      await sql`BEGIN`.execute(conn);
+      // The transaction takes its id now (a ledger batch takes it with its first insert)…
+      await sql`SELECT pg_current_xact_id()`.execute(conn);
+      // …another appends version 1 and commits; then this one appends version 2.
+      await store.append('late', [testEvent('E', { v: 1 })], { expectedVersion: 0 });
+      const payload = JSON.stringify([{ stream_id: 'late', expected_version: 1, events: [{ ...testEvent('E', { v: 2 }), event_id: newId(), schema_version: 1, occurred_at: new Date().toISOString() }] }]);
+      await sql`SELECT * FROM es_append(${payload}::jsonb)`.execute(conn);
+      await sql`COMMIT`.execute(conn);
+    });
+    const order = await sql<{ stream_version: number }>`SELECT stream_version FROM es_events WHERE stream_id = 'late' ORDER BY transaction_id, position`.execute(t.db);
+    expect(order.rows.map((r) => r.stream_version)).toEqual([2, 1]);
+    await sealNextRange(t.db);
+    expect(await verifyStore(t.db)).toMatchObject({ ok: true, eventsChecked: 32, streamsChecked: 4, sealsChecked: 3, problems: [] });
+    // A version that never gets its predecessor is a gap, named at that version.
+    const one = await positionOf('late', 1);
+    await tamper(sql`DELETE FROM es_events WHERE position = ${one}::bigint`);
+    const report = await verifyStore(t.db);
+    expect(report.problems.map((p) => [p.kind, p.position])).toEqual(expect.arrayContaining([['version_gap', await positionOf('late', 2)], ['seal_mismatch', expect.any(String)]]));
+  });
+});
+
+describe('export', () => {
+  const exported = async () => {
+    const lines: string[] = [];
+    expect(await exportStore(t.db, (line) => void lines.push(line))).toEqual({ events: 30, seals: 2 });
+    return lines;
+  };
+
+  it('writes every seal and event so that the same check passes without the database', async () => {
+    const lines = await exported();
+    expect(lines).toHaveLength(1 + 2 + 30);
+    expect(JSON.parse(lines[0])).toMatchObject({ format: 'volt-event-export', version: 1, events: 30, seals: 2 });
+    expect(await verifyExport(lines)).toEqual(await verifyStore(t.db));
+    expect(await verifyExport(lines)).toMatchObject({ ok: true, eventsChecked: 30, sealsChecked: 2 });
+  });
+
+  it('catches an event edited, removed or added in the file, and a file cut short', async () => {
+    const lines = await exported();
+    const target = await positionOf('s-1', 4);
+    const at = lines.findIndex((l) => l.includes(`"position":"${target}"`));
+    const edited = [...lines];
+    edited[at] = edited[at].replace(/\\"amount\\": ?\d+/, '\\"amount\\": 1');
+    expect(edited[at]).not.toEqual(lines[at]);
+    expect(await verifyExport(edited)).toMatchObject({ ok: false, firstBadPosition: target, problems: expect.arrayContaining([expect.objectContaining({ kind: 'hash_mismatch' })]) });
+
+    const removed = lines.filter((_, i) => i !== at);
+    const gone = await verifyExport(removed);
+    expect(gone.ok).toBe(false);
+    expect(gone.problems.map((p) => p.kind)).toEqual(expect.arrayContaining(['version_gap', 'seal_mismatch', 'export_incomplete']));
+
+    const added = [...lines.slice(0, at + 1), lines[at], ...lines.slice(at + 1)];
+    expect((await verifyExport(added)).problems.map((p) => [p.kind, p.position])).toEqual(
+      expect.arrayContaining([['version_gap', target], ['seal_mismatch', expect.any(String)], ['export_incomplete', null]]),
+    );
+
+    const cut = await verifyExport(lines.slice(0, -1));
+    expect(cut.problems.map((p) => p.kind)).toContain('export_incomplete');
+
+    await expect(verifyExport(lines.slice(1))).rejects.toThrow(/not a Volt event export/);
+    await expect(verifyExport([lines[0], '{"event":{"position":"x"}}'])).rejects.toThrow('line 2: an event with no valid "position"');
+    await expect(verifyExport([lines[0], lines[5], lines[1]])).rejects.toThrow('line 3: a seal after the events');
+    await expect(verifyExport([lines[0], 'null'])).rejects.toThrow('line 2 is not a JSON object');
   });
 });
 
