@@ -1,4 +1,4 @@
-import type { EventEnvelope, MessageMetadata } from '@volt/contracts';
+import { anyUpcasters, upcast, type EventEnvelope, type MessageMetadata } from '@volt/contracts';
 import { types as pgTypes } from 'pg';
 
 // Rows come back as arrays (cheaper to build than objects), in the order of EventRow. The
@@ -55,6 +55,14 @@ export function toEnvelopes(rows: EventRow[]): EventEnvelope[] {
       metadata = JSON.parse(metadataText) as MessageMetadata;
     }
     envelopes[i] = toEnvelope(row, metadata);
+  }
+  // Events stored at an older schema version are read as the current one (none are, so far).
+  if (anyUpcasters()) {
+    for (const e of envelopes) {
+      const current = upcast(e.type, e.schemaVersion, e.data);
+      e.schemaVersion = current.schemaVersion;
+      e.data = current.data;
+    }
   }
   return envelopes;
 }

@@ -1,4 +1,4 @@
-import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint, type MessageMetadata } from '@volt/contracts';
+import { START_OF_STORE, currentSchemaVersion, type EventEnvelope, type GlobalCheckpoint, type MessageMetadata } from '@volt/contracts';
 import type { Pool } from 'pg';
 import { poolOf, type Database } from './database';
 import { EVENT_COLUMNS, EVENT_TYPES, toEnvelopes, type EventRow } from './event-rows';
@@ -125,7 +125,7 @@ export class EventStore {
         streamId,
         expected,
         checkIds: events.some((e) => e.id !== undefined),
-        events: events.map((e) => ({ ...e, id: e.id ?? newId() })),
+        events: events.map((e) => ({ ...e, id: e.id ?? newId(), schemaVersion: e.schemaVersion ?? currentSchemaVersion(e.type) })),
         resolve: (result) => {
           resolve(result);
           if (!result.duplicate) for (const listener of this.listeners) listener();
