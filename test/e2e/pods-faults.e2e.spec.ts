@@ -189,29 +189,29 @@ describe('a catalogue behind the provider', () => {
     // No refresh during the test: the catalogue knows only what it read at start, and what Volt did since.
     const still = await startStack({ env: { VOLT_CATALOGUE_REFRESH_MS: '600000', VOLT_POD_CREATE_LIMIT: '1000' } });
     try {
-      const pod = (gpus: number) => still.call('POST', '/api/volt/pods', { body: { machine_id: 'mach_a100_02', template_id: 'tpl_pytorch21', gpu_count: gpus } });
-      const machine = async () => (await still.call('GET', '/api/volt/machines?provider=lium')).body.machines.find((m: { id: string }) => m.id === 'mach_a100_02');
+      const pod = (gpus: number) => still.call('POST', '/api/volt/pods', { body: { machine_id: 'mach_rtx4090_01', template_id: 'tpl_pytorch21', gpu_count: gpus } });
+      const machine = async () => (await still.call('GET', '/api/volt/machines?provider=lium')).body.machines.find((m: { id: string }) => m.id === 'mach_rtx4090_01');
       expect(await machine()).toMatchObject({ gpu_count: 4, available_gpus: 4 });
       // A pod of ours takes one GPU: listed at once (it used to wait for the next refresh).
       const first = await pod(1);
       expect(first.status).toBe(201);
       expect(await machine()).toMatchObject({ available_gpus: 3 });
       // The provider's other customers take two more: the catalogue still says three are free.
-      await simAdmin(still, 'POST', '/offers/occupy', { offer_id: 'a100_02', gpus: 2 });
+      await simAdmin(still, 'POST', '/offers/occupy', { offer_id: 'rtx4090_01', gpus: 2 });
       const refused = await pod(2);
       expect(refused.status).toBe(503);
-      expect(refused.body).toMatchObject({ code: 'STALE_INVENTORY', error_type: 'stale_inventory', offer_id: 'mach_a100_02', retry_suggested: true });
+      expect(refused.body).toMatchObject({ code: 'STALE_INVENTORY', error_type: 'stale_inventory', offer_id: 'mach_rtx4090_01', retry_suggested: true });
       const failed = (await still.call('GET', '/api/volt/pods?status=failed')).body.pods[0];
       expect(failed).toMatchObject({ reason: 'stale_inventory', status_message: expect.stringContaining('no longer has 2 free GPUs') });
       // The machine is still offered, with fewer free GPUs than were asked for: the next create is told so.
       expect(await machine()).toMatchObject({ available_gpus: 1 });
       const again = await pod(2);
       expect(again.status).toBe(409);
-      expect(again.body).toMatchObject({ code: 'CONFLICT', message: 'Machine mach_a100_02 has 1 free GPU; asked for 2. Choose fewer GPUs or another machine.' });
+      expect(again.body).toMatchObject({ code: 'CONFLICT', message: 'Machine mach_rtx4090_01 has 1 free GPU; asked for 2. Choose fewer GPUs or another machine.' });
       expect((await pod(1)).status).toBe(201);
       expect(await machine()).toMatchObject({ available_gpus: 0 });
-      // Our first pod deleted (a spot pod: stopped first, short of its minimum runtime): once it
-      // shows deleted, its GPU is listed as free again, with no timed refresh in between.
+      // Our first pod stopped, then deleted: once it shows deleted, its GPU is listed as free
+      // again, with no timed refresh in between.
       await podReaches(still, first.body.id, 'running');
       expect((await still.call('POST', `/api/volt/pods/${first.body.id}/stop`)).status).toBe(200);
       await podReaches(still, first.body.id, 'stopped');
@@ -242,7 +242,8 @@ describe('reconciliation', () => {
   });
 
   it('carries a key change the provider missed on its next sweep; a key removed from the organization stays on the running machine until it is redeployed', async () => {
-    const podId = await create('mach_a100_02');
+    // A dedicated machine: the pod is stopped and started again long before a spot pod's minimum runtime.
+    const podId = await create('mach_h100_01');
     await podReaches(stack, podId, 'running');
     const keysOnMachine = async () => (await instancesOf(podId))[0].sshKeys.slice().sort();
     const first = (await stack.call('GET', '/api/volt/ssh-keys')).body.ssh_keys.find((k: { id: string }) => k.id === keyId).public_key;

@@ -262,13 +262,18 @@ describe('pod requests Volt refuses', () => {
 });
 
 describe('spot pods', () => {
-  it('reports the minimum runtime and refuses an early delete; a reclaim ends the pod as terminated-provider', async () => {
+  it('reports the minimum runtime and refuses an early stop or delete; a reclaim ends the pod as terminated-provider', async () => {
     const podId = (await stack.call('POST', '/api/volt/pods', { body: lium({ machine_id: 'mach_rtx4090_02' }) })).body.id;
     await podReaches(stack, podId, 'running');
     expect((await stack.call('GET', `/api/volt/pods/${podId}/can-terminate`)).body).toEqual({ canTerminate: false, runtime: 0, timeRemaining: 20, minimumRuntime: 20 });
     const early = await stack.call('DELETE', `/api/volt/pods/${podId}`);
     expect(early.status).toBe(409);
     expect(early.body.message).toMatch(/can-terminate/);
+    // A stop would end its run as surely (and a stopped pod may be deleted): refused the same way.
+    const stop = await stack.call('POST', `/api/volt/pods/${podId}/stop`);
+    expect(stop.status).toBe(409);
+    expect(stop.body).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/^Spot pods run at least 20 minutes before they can be stopped or deleted; this one has run 0\./) });
+    expect((await stack.call('GET', `/api/volt/pods/${podId}`)).body.status).toBe('running');
     const instance = (await simInstances(stack)).find((i) => i.tag === podId)!;
     await fetch(`${stack.sim.url}/admin/instances/${instance.id}/reclaim`, { method: 'POST' });
     const ended = await podReaches(stack, podId, 'terminated-provider');

@@ -252,6 +252,11 @@ function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<t
     case 'RequestStop':
       if (s === 'stopping' || s === 'stopped') return [];
       if (s !== 'running') return conflict(`Pod is ${s}; only a running pod can be stopped.`);
+      // A customer's stop ends a spot pod's run as a delete would (billing's stop for want of money may).
+      if (command.data.reason === null) {
+        const early = tooEarly(state, d.at, d.podId);
+        if (early) return early;
+      }
       return [{ type: 'PodStopRequested', data: { podId: d.podId, reason: command.data.reason, at: d.at } }];
     case 'MarkStopped':
       return s === 'stopping' ? [{ type: 'PodStopped', data: { podId: d.podId, at: d.at } }] : [];
@@ -265,8 +270,9 @@ function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<t
       return update(command.data, state);
     case 'RequestDelete': {
       if (s === 'deleting' || s === 'deleted') return [];
-      if (s === 'running' && state.instanceType === 'spot' && runtimeMinutes(state, d.at) < state.minimumRuntimeMinutes) {
-        return conflict(`Spot pods run at least ${state.minimumRuntimeMinutes} minutes; this one has run ${runtimeMinutes(state, d.at)}. See GET /api/volt/pods/${d.podId}/can-terminate.`);
+      if (s === 'running') {
+        const early = tooEarly(state, d.at, d.podId);
+        if (early) return early;
       }
       const { reason, message } = command.data;
       return [{ type: 'PodDeleteRequested', data: reason ? { podId: d.podId, reason, message, at: d.at } : { podId: d.podId, at: d.at } }];
@@ -286,6 +292,17 @@ function decide(command: PodCommand, state: PodState): PodEvent[] | ReturnType<t
     default:
       return assertNever(command);
   }
+}
+
+/**
+ * A running spot pod short of its minimum runtime (seed 002) may be neither stopped nor deleted:
+ * a stop would end its run as surely as a delete, and a stopped pod may then be deleted.
+ */
+function tooEarly(state: PodState, at: string, podId: string): ReturnType<typeof domainError> | undefined {
+  if (state.instanceType !== 'spot' || runtimeMinutes(state, at) >= state.minimumRuntimeMinutes) return undefined;
+  return conflict(
+    `Spot pods run at least ${state.minimumRuntimeMinutes} minutes before they can be stopped or deleted; this one has run ${runtimeMinutes(state, at)}. See GET /api/volt/pods/${podId}/can-terminate.`,
+  );
 }
 
 function update(d: Extract<PodCommand, { type: 'UpdatePod' }>['data'], state: PodState): PodEvent[] | ReturnType<typeof domainError> {

@@ -162,6 +162,20 @@ describe('pod decider', () => {
     expect(runtimeMinutes(state, t(10_000))).toBe(5);
   });
 
+  it('refuses a customer’s early stop of a spot pod as it refuses its delete, but not billing’s stop for want of money', () => {
+    const spot = [requested({ instanceType: 'spot', minimumRuntimeMinutes: 20 }), provisioned, running];
+    const stop = (seconds: number, reason: 'insufficient_balance' | null = null) => ({ type: 'RequestStop' as const, data: { podId: 'pod_a', reason, at: t(10 + seconds) } });
+    expect(given(podDecider, spot).when(stop(60 * 19)).thenError('CONFLICT').message).toBe(
+      'Spot pods run at least 20 minutes before they can be stopped or deleted; this one has run 19. See GET /api/volt/pods/pod_a/can-terminate.',
+    );
+    given(podDecider, spot).when(stop(60 * 20)).then([{ type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(10 + 60 * 20) } }]);
+    given(podDecider, spot).when(stop(60, 'insufficient_balance')).then([{ type: 'PodStopRequested', data: { podId: 'pod_a', reason: 'insufficient_balance', at: t(70) } }]);
+    // Stopped for want of money at 5 minutes, started again: 15 more minutes before a stop or delete.
+    const again = [...spot, { type: 'PodStopRequested', data: { podId: 'pod_a', reason: 'insufficient_balance', at: t(310) } }, { type: 'PodStopped', data: { podId: 'pod_a', at: t(320) } }, { type: 'PodStartRequested', data: { podId: 'pod_a', holdId: null, at: t(400) } }, { ...running, data: { ...running.data, at: t(410) } }] as PodEvent[];
+    given(podDecider, again).when({ type: 'RequestDelete', data: { podId: 'pod_a', at: t(410 + 60 * 14) } }).thenError('CONFLICT');
+    given(podDecider, again).when(stop(400 + 60 * 15)).then([{ type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(410 + 60 * 15) } }]);
+  });
+
   it('drops a verdict reached on a state the pod has since left', () => {
     const stopping: PodEvent[] = [requested(), provisioned, running, { type: 'PodStopRequested', data: { podId: 'pod_a', reason: null, at: t(20) } }];
     // The reconciler saw "running" and an instance that had stopped; the customer's stop explains it.

@@ -107,3 +107,18 @@ describe('a start of a stopped pod', () => {
     expect(updates.map((e) => (e.data as { sshKeyIds?: string[] }).sshKeyIds)).toEqual([['key_kept']]);
   });
 });
+
+describe('a create made again after a crash', () => {
+  it('gives the machine the SSH keys the pod has now, not those it was requested with', async () => {
+    const key = (keyId: string) => ({ tenant_id: 'org_a', key_id: keyId, name: keyId, public_key: `ssh-ed25519 ${keyId}`, key_type: 'ssh-ed25519', fingerprint: `SHA256:${keyId}`, created_at: new Date(), removed_at: null });
+    await t.db.insertInto('pods_ssh_keys').values([key('key_first'), key('key_later')]).execute();
+    await runningPod('pod_r1', ['key_first']);
+    // Only requested, as when the service died before the provider call; then a PUT of its keys.
+    const again = { podId: 'pod_r2', name: 'pod_r2', sshKeyIds: ['key_first'] };
+    const requested = (await new EventStore(t.db).readStream(podStream('pod_r1')))[0].data as Record<string, unknown>;
+    expect(await lifecycle.decide(envelope('r2-request'), { type: 'RequestPod', data: { ...requested, ...again, holdId: 'pod_r2:run:0', requestedAt: at() } } as never)).toMatchObject({ ok: true });
+    expect(await lifecycle.decide(envelope('r2-put'), { type: 'UpdatePod', data: { podId: 'pod_r2', sshKeyIds: ['key_later', 'key_first'], at: at() } })).toMatchObject({ ok: true });
+    const redone = await lifecycle.respec({ pod_id: 'pod_r2', tenant_id: 'org_a' });
+    expect(redone).toMatchObject({ requested: { podId: 'pod_r2' }, spec: { tag: 'pod_r2', sshKeys: ['ssh-ed25519 key_later', 'ssh-ed25519 key_first'] } });
+  });
+});

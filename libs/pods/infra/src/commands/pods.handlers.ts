@@ -1,4 +1,4 @@
-import { domainError, type CommandEnvelope, type CommandReply, type DomainError, type MessageOf } from '@volt/contracts';
+import { domainError, type CommandEnvelope, type EventEnvelope, type CommandReply, type DomainError, type MessageOf } from '@volt/contracts';
 import { fold } from '@volt/domain';
 import { uuidFromName, type Database, type EventStore } from '@volt/event-store';
 import { usdToMicros } from '@volt/ledger-contracts';
@@ -15,6 +15,9 @@ import { resolveDeployImage, type DeployImage } from '../read-models/templates/r
 import { decideFor, requireTenant } from './decide';
 import type { HoldPort } from './holds';
 import { systemEnvelope } from './system-envelope';
+
+/** A pod's state from the events of its stream. */
+const foldPod = (events: EventEnvelope[]): PodState => fold(podDecider, events.map((e) => ({ type: e.type, data: e.data }) as PodEvent));
 
 type Reply<T> = Promise<CommandReply<T>>;
 /** A pod's state with its stream's version, its organization and its machine. */
@@ -74,13 +77,13 @@ export class PodLifecycle {
   private async holdReleasedBy(podId: string, commandId: string): Promise<string | null> {
     const events = await this.deps.store.readStream(podStream(podId));
     const upTo = events.findLastIndex((e) => e.causationId === commandId) + 1;
-    return fold(podDecider, events.slice(0, upTo).map((e) => ({ type: e.type, data: e.data }) as PodEvent)).releasedHoldId;
+    return foldPod(events.slice(0, upTo)).releasedHoldId;
   }
 
   /** The pod's state from its stream, with the stream's version and the pod's organization. */
   private async state(podId: string): Promise<PodView> {
     const events = await this.deps.store.readStream(podStream(podId));
-    const state = fold(podDecider, events.map((e) => ({ type: e.type, data: e.data }) as PodEvent));
+    const state = foldPod(events);
     const requested = events[0]?.data as Requested | undefined;
     return { ...state, version: events.length, tenantId: events[0]?.tenantId ?? null, machineId: requested?.machineId ?? null };
   }
@@ -346,12 +349,17 @@ export class PodLifecycle {
     };
   }
 
-  /** The spec of a pod already requested, for the reconciler to create it again after a crash. */
+  /**
+   * The spec of a pod already requested, for the reconciler to create it again after a crash:
+   * as requested, with the SSH keys the pod has now (a PUT may have changed them meanwhile).
+   */
   async respec(row: Pick<PodRow, 'pod_id' | 'tenant_id'>): Promise<{ requested: Omit<Requested, 'requestedAt'>; spec: CreateInstance } | DomainError> {
-    const requested = (await this.deps.store.readStream(podStream(row.pod_id)))[0]?.data as Requested | undefined;
+    const events = await this.deps.store.readStream(podStream(row.pod_id));
+    const requested = events[0]?.data as Requested | undefined;
     if (!requested) return domainError('NOT_FOUND', `pod ${row.pod_id} has no history`);
+    const { sshKeyIds } = foldPod(events);
     const deploy = await this.deployOf(row.tenant_id, requested.templateId, requested.image);
-    return 'code' in deploy ? deploy : { requested, spec: this.specOf(requested, deploy, await this.publicKeys(row.tenant_id, requested.sshKeyIds)) };
+    return 'code' in deploy ? deploy : { requested, spec: this.specOf(requested, deploy, await this.publicKeys(row.tenant_id, sshKeyIds)) };
   }
 
   /**
