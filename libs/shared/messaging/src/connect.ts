@@ -11,7 +11,9 @@ export type { NatsConnection };
  * avoids); our spans and logs say where a timed-out call came from.
  */
 export function connectNats(url: string, name: string, options: { timeout?: number; reconnect?: boolean } = {}): Promise<NatsConnection> {
-  return connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true, ...options });
+  // Several servers of a cluster may be named, comma-separated; the client fails over between them.
+  const servers = url.split(',').map((s) => s.trim()).filter(Boolean);
+  return connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true, ...options });
 }
 
 /**

@@ -4,7 +4,7 @@ import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/mi
 import { lastValueFrom } from 'rxjs';
 import { SpanKind, contextFromTraceHeaders, counter, withSpan, type Logger } from '@volt/telemetry';
 import { Headers, type MessagingNames } from './names';
-import { ensureConsumer, ensureStreams } from './streams';
+import { ensureConsumer, ensureStreams, type StreamOptions } from './streams';
 import { traceCarrier } from './trace-headers';
 
 /** What a handler can learn about the message it is handling. */
@@ -35,6 +35,8 @@ export interface JetStreamTransportOptions {
    * died waits this long, however long its handler runs.
    */
   ackWaitMs?: number;
+  /** How the streams are made if they are not there yet (replicas on a cluster). */
+  streams?: StreamOptions;
   logger?: Logger;
 }
 
@@ -70,7 +72,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
       const { nc, names, service } = this.options;
-      await ensureStreams(nc, names);
+      await ensureStreams(nc, names, this.options.streams);
       const patterns = [...this.messageHandlers.keys()];
       const commandContexts = new Set(patterns.filter((p) => p.startsWith('volt.cmd.')).map((p) => p.split('.')[2]));
       for (const context of commandContexts) {
@@ -97,7 +99,12 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
 
   private async consume(stream: string, durable: string, concurrency: number): Promise<void> {
     const consumer = await jetstream(this.options.nc).consumers.get(stream, durable);
-    const messages = await consumer.consume({ max_messages: Math.max(concurrency * 4, 16) });
+    // Pull requests expire after 5 s (the client's default is 30 s), with a heartbeat every 2.5 s:
+    // on a cluster, the pulls waiting at a consumer leader that died are lost, and the client
+    // pulls again only once two heartbeats are missed, so commands stalled for 30 s after a server
+    // was killed and now resume within about 5 (test/e2e/nats-cluster). Idle, it is one pull per
+    // consumer every 5 s.
+    const messages = await consumer.consume({ max_messages: Math.max(concurrency * 4, 16), expires: 5_000 });
     this.running.push(messages);
     const inFlight = new Set<Promise<void>>();
     this.loops.push(

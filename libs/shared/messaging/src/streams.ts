@@ -6,6 +6,8 @@ export interface StreamOptions {
   /** How long JetStream remembers a Nats-Msg-Id to drop a duplicate publish. */
   duplicateWindowMs?: number;
   storage?: 'file' | 'memory';
+  /** Copies of each stream on a NATS cluster (1 on a single server; 3 rides out the loss of a server). */
+  replicas?: number;
 }
 
 async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
@@ -24,6 +26,7 @@ export async function ensureStreams(nc: NatsConnection, names: MessagingNames, o
   const jsm = await jetstreamManager(nc);
   const storage = options.storage === 'memory' ? StorageType.Memory : StorageType.File;
   const duplicate_window = nanos(options.duplicateWindowMs ?? 120_000);
+  const num_replicas = options.replicas ?? 1;
   const p = names.prefix ? `${names.prefix}.` : '';
   await upsertStream(jsm, {
     name: names.commandStream,
@@ -31,6 +34,7 @@ export async function ensureStreams(nc: NatsConnection, names: MessagingNames, o
     // A command goes to one service (its filter); once acknowledged it is done.
     retention: RetentionPolicy.Workqueue,
     storage,
+    num_replicas,
     duplicate_window,
     max_age: nanos(7 * 24 * 3600_000),
   });
@@ -39,6 +43,7 @@ export async function ensureStreams(nc: NatsConnection, names: MessagingNames, o
     subjects: [`${p}volt.evt.>`],
     retention: RetentionPolicy.Limits,
     storage,
+    num_replicas,
     duplicate_window,
     max_age: nanos(30 * 24 * 3600_000),
   });

@@ -105,7 +105,7 @@ export async function startService(definition: ServiceDefinition, env: NodeJS.Pr
   await definition.configure?.(app, runtime);
   await app.listen(config.PORT, config.HOST);
   if (definition.transport) {
-    app.connectMicroservice({ strategy: new JetStreamTransport({ nc: runtime.nc, names: runtime.names, service: definition.service, logger: runtime.logger, commandConcurrency: config.VOLT_COMMAND_CONCURRENCY }) });
+    app.connectMicroservice({ strategy: new JetStreamTransport({ nc: runtime.nc, names: runtime.names, service: definition.service, logger: runtime.logger, commandConcurrency: config.VOLT_COMMAND_CONCURRENCY, streams: { replicas: config.VOLT_NATS_REPLICAS } }) });
     await app.startAllMicroservices();
   }
   await runtime.start();

@@ -17,6 +17,8 @@ export function parseConfig<S extends z.ZodObject>(schema: S, env: NodeJS.Proces
 export const ServiceConfigSchema = z.object({
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/volt'),
   NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+  /** Copies of the command and event streams on a NATS cluster (3 survives losing one server). */
+  VOLT_NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** Prefixes subjects and stream names; lets several stacks share one NATS. */
   VOLT_NATS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]*$/).default(''),
   VOLT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),

@@ -59,7 +59,7 @@ export class VoltRuntime {
     const nc = await connectNats(config.NATS_URL, service);
     const natsLink = new ConnectionWatch(nc);
     const names = messagingNames(config.VOLT_NATS_PREFIX);
-    await ensureStreams(nc, names);
+    await ensureStreams(nc, names, { replicas: config.VOLT_NATS_REPLICAS });
     const maxIdleMs = config.VOLT_POLL_MAX_MS;
     const projections = new ProjectionRunner(db, store, options.projections ?? [], { logger, maxIdleMs });
     const relay = options.relay ? new OutboxRelay(db, store, nc, names, { logger, maxIdleMs }) : undefined;
