@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { currentSchemaVersion } from '@volt/contracts';
 import { EventStore, eventStoreMigrations } from '@volt/event-store';
 import { ProjectionRunner, projectionMigrations } from '@volt/projections';
 import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, ledgerJournal, usdToMicros } from '@volt/ledger-contracts';
@@ -356,3 +357,15 @@ describe('ledger: the balances read model', () => {
   });
 });
 
+
+// The ledger's SQL functions write their events themselves, so they name each event's schema
+// version there: when a ledger event gets a new version (defineEvent), this fails until the SQL
+// writes it at that version too.
+describe('ledger: the events its SQL writes', () => {
+  it('are stored at each type’s current schema version, for every kind of event the ledger posts', async () => {
+    const rows = (await sql<{ type: string; schema_version: number }>`SELECT DISTINCT type, schema_version FROM es_events
+      WHERE stream_id LIKE 'ledger:%' ORDER BY type`.execute(t.db)).rows;
+    expect(rows.map((r) => r.type)).toEqual(['ChargePosted', 'HoldClosed', 'HoldPlaced', 'TransferPosted']);
+    expect(rows.map((r) => [r.type, r.schema_version])).toEqual(rows.map((r) => [r.type, currentSchemaVersion(r.type)]));
+  });
+});
