@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { GlobalCheckpoint } from '@volt/contracts';
+import { upcast, type GlobalCheckpoint } from '@volt/contracts';
 import type { Database } from '@volt/event-store';
 import { arrearsAccount, customerAccount, ledgerJournal } from '@volt/ledger-contracts';
 import { ledgerBalancesProjection, movesOf } from './read-models/projections';
@@ -77,14 +77,17 @@ async function replay(trx: Trx, orgId: string, since: Date, until: Date | null, 
   const accounts = [customerAccount(orgId), arrearsAccount(orgId)];
   const before = until ? sql`AND (data->>'at')::timestamptz <= ${until.toISOString()}::timestamptz` : sql``;
   const within = upTo ? sql`AND (transaction_id, position) <= (${upTo.transactionId}::xid8, ${upTo.position}::bigint)` : sql``;
-  const { rows } = await sql<{ type: string; data: Record<string, unknown> }>`
-    SELECT type, data FROM es_events
+  // The filter names the fields as every stored version has them (a later version that renamed
+  // debit or credit would need it to name both); the sums read each event as its current version.
+  const { rows } = await sql<{ type: string; schema_version: number; data: Record<string, unknown> }>`
+    SELECT type, schema_version, data FROM es_events
      WHERE stream_id = ANY(${days}::text[])
        AND (data->>'debit' = ANY(${accounts}::text[]) OR data->>'credit' = ANY(${accounts}::text[]))
        ${before} ${within}`.execute(trx);
   const sums = new Map(accounts.map((a) => [a, [0, 0]]));
   for (const row of rows) {
-    for (const [account, balance, held] of movesOf[row.type]?.(row.data) ?? []) {
+    const data = upcast(row.type, row.schema_version, row.data).data as Record<string, unknown>;
+    for (const [account, balance, held] of movesOf[row.type]?.(data) ?? []) {
       const sum = sums.get(account);
       if (sum) (sum[0] += balance), (sum[1] += held);
     }
