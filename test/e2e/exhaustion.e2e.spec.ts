@@ -19,8 +19,15 @@ const create = (key: string) => stack.call('POST', '/api/volt/pods', { key, body
 async function spendAll(orgId: string, pods: string[]) {
   const ledger = new Ledger(stack.db.db);
   for (const id of pods) expect(await ledger.release({ id: `test-release:${id}`, holdId: `${id}:run:0` })).toMatchObject({ ok: true });
-  const left = (await ledger.account(customerAccount(orgId))).available;
-  await ledger.transfer({ id: `spend:${orgId}`, debit: customerAccount(orgId), credit: SYSTEM_ACCOUNTS.revenue, amount: left });
+  // Billing charges the pods every 300 ms meanwhile: a charge between the read and the transfer
+  // leaves less than was read, and the transfer is refused; read again and retry.
+  for (let attempt = 0; ; attempt++) {
+    const left = (await ledger.account(customerAccount(orgId))).available;
+    if (left <= 0) return;
+    const spent = await ledger.transfer({ id: `spend:${orgId}:${attempt}`, debit: customerAccount(orgId), credit: SYSTEM_ACCOUNTS.revenue, amount: left });
+    if (spent.ok) return;
+    expect(spent).toMatchObject({ code: 'INSUFFICIENT_BALANCE' });
+  }
 }
 
 describe('balance exhaustion', () => {
