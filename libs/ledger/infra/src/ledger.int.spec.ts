@@ -357,7 +357,6 @@ describe('ledger: the balances read model', () => {
   });
 });
 
-
 // The ledger's SQL functions write their events themselves, so they name each event's schema
 // version there: when a ledger event gets a new version (defineEvent), this fails until the SQL
 // writes it at that version too.
