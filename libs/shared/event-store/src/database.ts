@@ -99,8 +99,9 @@ export async function migrateToLatest(db: Database, ...sets: Record<string, Migr
 /**
  * Runs `fn` while this process holds the session advisory lock named `key` (one holder across all
  * processes), or answers `{ held: false }` at once when another holds it. The lock lives with its
- * connection: `lost()` gives the error that ended that connection — PostgreSQL has then freed the
- * lock for the next taker, so a holder that runs long should stop — and `onLost` is told at once.
+ * connection: `lost()` gives the error that ended that connection — PostgreSQL frees the lock for the
+ * next taker as that session ends (the holder can hear of the loss a moment before), so a holder that
+ * runs long should stop — and `onLost` is told at once.
  */
 export async function withSessionLock<T>(
   db: Database,

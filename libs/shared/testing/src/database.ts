@@ -76,11 +76,14 @@ export async function tableScans(db: Database, table: string): Promise<{ seq: nu
 
 /**
  * Ends the PostgreSQL session holding the advisory lock `withSessionLock` takes under `key` (or,
- * with no key, every session holding one in this database), as a restart or a network cut would.
+ * with no key, every session holding one in this database), as a restart or a network cut would, and
+ * waits until those sessions have ended.
  */
 export async function terminateLockHolder(db: Database, key?: string): Promise<void> {
   // A session lock on hashtext(key) is an int8 lock: pg_locks shows its low 32 bits as objid.
   const which = key === undefined ? sql`true` : sql`objid = ((hashtext(${key})::bigint) & 4294967295)::oid`;
-  await sql`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND ${which}
+  // With a timeout, PostgreSQL answers once the session has ended and so released its locks; without
+  // one it answers at once, and its client can hear of the loss before the lock is free (seen here).
+  await sql`SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' AND granted AND ${which}
     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(db);
 }
