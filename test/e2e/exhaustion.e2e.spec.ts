@@ -20,14 +20,16 @@ async function spendAll(orgId: string, pods: string[]) {
   const ledger = new Ledger(stack.db.db);
   for (const id of pods) expect(await ledger.release({ id: `test-release:${id}`, holdId: `${id}:run:0` })).toMatchObject({ ok: true });
   // Billing charges the pods every 300 ms meanwhile: a charge between the read and the transfer
-  // leaves less than was read, and the transfer is refused; read again and retry.
-  for (let attempt = 0; ; attempt++) {
+  // leaves less than was read, and the transfer is refused; read again and retry (a few times:
+  // charges come every 300 ms, so a run of refusals means something else is wrong).
+  for (let attempt = 0; attempt < 20; attempt++) {
     const left = (await ledger.account(customerAccount(orgId))).available;
     if (left <= 0) return;
     const spent = await ledger.transfer({ id: `spend:${orgId}:${attempt}`, debit: customerAccount(orgId), credit: SYSTEM_ACCOUNTS.revenue, amount: left });
     if (spent.ok) return;
     expect(spent).toMatchObject({ code: 'INSUFFICIENT_BALANCE' });
   }
+  throw new Error(`could not spend ${orgId}'s balance in 20 attempts`);
 }
 
 describe('balance exhaustion', () => {
