@@ -38,6 +38,10 @@ describe('machines and providers', () => {
     expect(spot.machines.every((m: { instance_type: string; minimum_runtime_minutes: number }) => m.instance_type === 'spot' && m.minimum_runtime_minutes === 20)).toBe(true);
     const filtered = (await stack.call('GET', '/api/volt/machines?min_vram=80&max_price=2.5&location=eu-west&min_gpu_count=4')).body;
     expect(filtered.machines.map((m: { id: string }) => m.id).sort()).toEqual(['mach_a100_02', 'mach_h100_02']);
+    // VRAM is whole GB: a fraction asks for the next one up; a figure past integer range finds none.
+    const fractional = (await stack.call('GET', '/api/volt/machines?min_vram=79.5&max_price=2.5&location=eu-west&min_gpu_count=4')).body;
+    expect(fractional.machines.map((m: { id: string }) => m.id).sort()).toEqual(['mach_a100_02', 'mach_h100_02']);
+    expect(await stack.call('GET', '/api/volt/machines?min_vram=99999999999999999999999')).toMatchObject({ status: 200, body: { machines: [], total: 0 } });
     const page = (await stack.call('GET', '/api/volt/machines?sort=vram&order=desc&limit=2&offset=1')).body;
     expect(page.total).toBe(12);
     expect(page.machines).toHaveLength(2);
