@@ -18,7 +18,7 @@ const writeRoutes = ROUTES.filter((r) => (r.method === 'POST' || r.method === 'P
 const wrong = fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.string()), fc.object(), fc.string({ maxLength: 5 }));
 const hostile = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 300 }),
-  fc.constantFrom('../../etc/passwd', "'; DROP TABLE es_events; --", '\u0000', '${jndi:ldap://x}', '<script>', '%00', '\uFFFF'),
+  fc.constantFrom('../../etc/passwd', "'; DROP TABLE es_events; --", '\u0000', '${jndi:ldap://x}', '<script>', '%00', '\uFFFF', '\ud800', 'x\udc00y'),
   fc.string({ minLength: 5000, maxLength: 20000 }),
 );
 
@@ -88,5 +88,31 @@ describe('query strings and path parameters', () => {
       expect((await stack.call('DELETE', `/api/volt/ssh-keys/${v}`)).status).toBeLessThan(500);
       expect((await stack.call('DELETE', `/v1/orgs/${org.orgId}/members/${v}`)).status).toBeLessThan(500);
     }
+  });
+});
+
+describe('characters PostgreSQL cannot read back', () => {
+  it('are refused with the field named, and every read model goes on', async () => {
+    const texts = [
+      ['half \ud800 pair', 'well_formed_unicode'],
+      ['x\udc00y', 'well_formed_unicode'],
+      ['nul \u0000 here', 'no_nul'],
+    ] as const;
+    for (const [text, rule] of texts) {
+      const writes = [
+        ['POST', '/api/volt/pods', { machine_id: 'mach_h100_01', template_id: 'tpl_pytorch21', name: text }],
+        ['PUT', `/api/volt/pods/${org.podId}`, { name: text }],
+        ['POST', '/api/volt/ssh-keys', { name: text, public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb1lT2tBqYn5BOZ6sB0uJ7jH3lZx1Tz0m7YwGgq7Zk9 x' }],
+        ['POST', '/api/volt/templates', { name: text, image: 'ubuntu:22.04' }],
+      ] as const;
+      for (const [method, path, body] of writes) {
+        const r = await stack.call(method, path, { body });
+        expect({ method, path, status: r.status, body: r.body }).toMatchObject({ method, path, status: 400, body: { code: 'VALIDATION_ERROR', details: [{ field: 'name', rule }] } });
+      }
+    }
+    // The pods read model still follows its stream: a rename is answered and shown.
+    const renamed = await stack.call('PUT', `/api/volt/pods/${org.podId}`, { body: { name: 'still fine 😀' } });
+    expect(renamed.status).toBe(200);
+    expect((await stack.call('GET', `/api/volt/pods/${org.podId}`)).body.name).toBe('still fine 😀');
   });
 });

@@ -7,7 +7,7 @@ import type { Authenticator } from '../auth/authenticator';
 import { ApiException } from './api-error';
 import type { RouteAccess } from './access';
 import type { Caller } from './caller';
-import { nonJsonBody, nulCharacter, sendError } from './error-handling';
+import { nonJsonBody, sendError, unstorableCharacter } from './error-handling';
 
 export interface PipelineLimits {
   requestsPerHour: number;
@@ -147,9 +147,9 @@ export function registerPipeline(fastify: FastifyInstance, deps: PipelineDeps): 
   });
 
   fastify.addHook('preHandler', async (request: VoltRequest, reply) => {
-    const nul = nulCharacter(request);
-    if (nul) {
-      sendError(reply, nul);
+    const unstorable = unstorableCharacter(request);
+    if (unstorable) {
+      sendError(reply, unstorable);
       return reply;
     }
     const key = request.headers['idempotency-key'];

@@ -52,6 +52,22 @@ describe('runDecider', () => {
     expect(await store.readStream('counter-3')).toEqual([]);
   });
 
+  it('refuses, as a validation error naming the field, a command whose events could not be stored', async () => {
+    const naming: Decider<{ name: string }, { type: 'Named'; data: { name: string } }, null> = {
+      initialState: () => null,
+      evolve: (state) => state,
+      decide: (c) => [{ type: 'Named', data: { name: c.name } }],
+    };
+    const name = (streamId: string, value: string) => runDecider(store, naming, { streamId, commandId: `name-${streamId}`, command: { name: value }, metadata, occurredAt: new Date().toISOString() });
+    expect(await name('named-1', 'half \udc00')).toEqual({
+      ok: false,
+      error: { code: 'VALIDATION_ERROR', message: 'name contains an unpaired UTF-16 surrogate (not valid Unicode)', details: [{ field: 'name', rule: 'well_formed_unicode', message: 'name contains an unpaired UTF-16 surrogate (not valid Unicode)' }] },
+    });
+    expect(await name('named-2', 'nul \u0000')).toMatchObject({ ok: false, error: { details: [{ field: 'name', rule: 'no_nul' }] } });
+    expect(await store.readStream('named-1')).toEqual([]);
+    expect(await name('named-3', 'fine 😀')).toMatchObject({ ok: true, events: [{ data: { name: 'fine 😀' } }] });
+  });
+
   it('decides once when the same command arrives twice at once', async () => {
     const [a, b] = await Promise.all([run('counter-4', 'cmd-d', 1), run('counter-4', 'cmd-d', 1)]);
     expect(a.ok && b.ok && a.events).toEqual(b.ok && b.events);

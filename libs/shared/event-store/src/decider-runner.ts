@@ -1,6 +1,6 @@
-import type { DomainError, GlobalCheckpoint, MessageMetadata } from '@volt/contracts';
+import { domainError, type DomainError, type GlobalCheckpoint, type MessageMetadata } from '@volt/contracts';
 import { isDomainError, type Decider } from '@volt/domain';
-import { ConcurrencyConflictError } from './errors';
+import { ConcurrencyConflictError, UNSTORABLE, UnstorableEventError } from './errors';
 import type { EventStore } from './event-store';
 import { uuidFromName } from './ids';
 
@@ -211,6 +211,12 @@ export async function runDecider<C, E extends Message, S>(
         known = undefined;
         unchecked = false;
         continue;
+      }
+      // A command whose events could never be stored: a refusal, not a failure to retry for ever.
+      if (error instanceof UnstorableEventError) {
+        const field = error.field.split('.').pop() ?? error.field;
+        const message = `${field} contains ${UNSTORABLE[error.rule]}`;
+        return { ok: false, error: domainError('VALIDATION_ERROR', message, [{ field, rule: error.rule, message }]) };
       }
       throw error;
     }

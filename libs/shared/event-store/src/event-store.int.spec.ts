@@ -290,6 +290,35 @@ describe('append and read a stream', () => {
   });
 });
 
+describe('what an event may hold', () => {
+  it('refuses a NUL or an unpaired surrogate anywhere in data or metadata, storing nothing, and keeps every other character', async () => {
+    const bad: Array<[unknown, string, 'data' | 'metadata']> = [
+      [{ name: 'half \ud800 pair' }, 'data.name', 'data'],
+      [{ nested: { list: ['ok', 'x\udfff'] } }, 'data.nested.list.1', 'data'],
+      [{ ['key\ud83d']: 1 }, 'data.key\ud83d', 'data'],
+      [{ note: 'nul \u0000 here' }, 'data.note', 'data'],
+      ['\ud800', 'metadata.correlationId', 'metadata'],
+    ];
+    for (const [value, field, where] of bad) {
+      const base = testEvent('Odd');
+      const event = where === 'data' ? { ...base, data: value } : { ...base, metadata: { ...base.metadata, correlationId: value as string } };
+      // Alone and beside a good append (a batch): the bad one is refused, the good one stored.
+      const [refused, stored] = await Promise.allSettled([store.append('s-odd', [event], { expectedVersion: 'any' }), store.append('s-odd-neighbour', [testEvent('Fine')], { expectedVersion: 'any' })]);
+      expect(refused).toMatchObject({ status: 'rejected', reason: { name: 'UnstorableEventError', field, streamId: 's-odd' } });
+      expect(stored.status).toBe('fulfilled');
+    }
+    expect(await store.readStream('s-odd')).toEqual([]);
+    expect(await store.readStream('s-odd-neighbour')).toHaveLength(bad.length);
+    // Whole surrogate pairs, other control characters and text PostgreSQL must escape are data like any other.
+    const fine = { emoji: 'GPU 😀', bell: 'a\u0007b', quote: 'say "hi" \\u0000 \\ud800' };
+    await store.append('s-fine', [testEvent('Fine', fine)], { expectedVersion: 0 });
+    expect((await store.readStream('s-fine'))[0].data).toEqual(fine);
+    // …and PostgreSQL reads every stored field back as text, as projections do.
+    const texts = await sql<{ v: string }>`SELECT j.value AS v FROM es_events e, json_each_text(e.data) j WHERE e.stream_id = 's-fine'`.execute(t.db);
+    expect(texts.rows.map((r) => r.v).sort()).toEqual(Object.values(fine).sort());
+  });
+});
+
 describe('event times', () => {
   it('reads back the instant appended, to the millisecond, whatever its offset or precision and whatever the session time zone', async () => {
     const given = ['2026-01-02T03:04:05.678Z', '2026-01-02T03:04:05Z', '2026-01-02T03:04:05.5Z', '2026-01-02T03:04:05.678912Z', '2026-01-02T05:04:05.25+02:00', '1999-12-31T23:59:59.999Z'];

@@ -4,7 +4,7 @@ import { poolOf, type Database } from './database';
 import { EVENT_COLUMNS, EVENT_TYPES, toEnvelopes, type EventRow } from './event-rows';
 import { APPEND_EACH_SQL, APPEND_NEXT_EVENT_SQL, APPEND_NEXT_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
 import { READ_HORIZON_SQL } from './read-horizon.sql';
-import { ConcurrencyConflictError, EventIdReusedError } from './errors';
+import { ConcurrencyConflictError, EventIdReusedError, UnstorableEventError, unstorableText, type UnstorableRule } from './errors';
 import { newId } from './ids';
 
 export interface NewEvent {
@@ -117,6 +117,11 @@ export class EventStore {
 
   append(streamId: string, events: NewEvent[], options: { expectedVersion: ExpectedVersion }): Promise<AppendResult> {
     if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
+    for (const e of events) {
+      const inData = unstorableAt(e.data);
+      const found = inData ? { ...inData, path: `data${inData.path}` } : unstorableAt(e.metadata);
+      if (found) return Promise.reject(new UnstorableEventError(streamId, e.type, inData ? found.path : `metadata${found.path}`, found.rule));
+    }
     const ids = events.flatMap((e) => (e.id === undefined ? [] : [e.id]));
     if (new Set(ids).size !== ids.length) return Promise.reject(new Error('append names one event id twice'));
     const expected = options.expectedVersion === 'any' ? null : options.expectedVersion;
@@ -413,6 +418,29 @@ function settle(pending: PendingAppend, row: AppendRow): void {
       pending.reject(new EventIdReusedError(pending.streamId));
       return;
   }
+}
+
+/**
+ * Where inside a value a string (or key) cannot be stored as text, and why, if anywhere (path ''
+ * for the value itself). JSON escapes both kinds, PostgreSQL's json type stores the escape
+ * unread, and then every statement that reads the field as text fails (a projection would
+ * retry that batch for ever).
+ */
+function unstorableAt(value: unknown, depth = 0): { path: string; rule: UnstorableRule } | undefined {
+  if (typeof value === 'string') {
+    const rule = unstorableText(value);
+    return rule && { path: '', rule };
+  }
+  // Deeper than any event of ours; a cycle is JSON.stringify's to refuse.
+  if (value === null || typeof value !== 'object' || depth > 32) return undefined;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const rule = unstorableText(key);
+    if (rule) return { path: `.${key}`, rule };
+    const found = unstorableAt((value as Record<string, unknown>)[key], depth + 1);
+    if (found !== undefined) return { path: `.${key}${found.path}`, rule: found.rule };
+  }
+  return undefined;
 }
 
 /** The checkpoint just after an event. */
