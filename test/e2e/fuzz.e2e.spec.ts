@@ -89,6 +89,18 @@ describe('query strings and path parameters', () => {
       expect((await stack.call('DELETE', `/v1/orgs/${org.orgId}/members/${v}`)).status).toBeLessThan(500);
     }
   });
+
+  it('never answers 5xx for numbers and dates at the edges of their types in filters', async () => {
+    // Past PostgreSQL's integer, past JavaScript's safe integers, fractions where whole numbers are stored.
+    const numbers = ['1.5', '2147483647', '2147483648', '9007199254740993', '99999999999999999999999', '-0', '1e-7', 'Infinity'];
+    const dates = ['2026-02-30', '0001-01-01', '9999-12-31', '275760-09-13', '+275760-09-13T00:00:00Z', '2026-12-02T25:00:00Z', '1733097600'];
+    const paths = [
+      ...['min_vram', 'max_price', 'min_gpu_count', 'gpu_count', 'limit', 'offset'].flatMap((q) => numbers.map((v) => `/api/volt/machines?${q}=${v}`)),
+      ...numbers.flatMap((v) => [`/api/volt/pods?limit=${v}`, `/api/volt/pods?offset=${v}`, `/api/volt/billing/transactions?offset=${v}`, `/v1/audit?limit=${v}`]),
+      ...dates.flatMap((v) => [`/v1/usage?from=${v}`, `/v1/usage?to=${v}`, `/api/volt/costs?start_date=${v}`, `/api/volt/costs?end_date=${v}`, `/v1/audit?since=${v}`, `/v1/audit?until=${v}`]),
+    ];
+    for (const path of paths) expect({ path, status: (await stack.call('GET', path)).status < 500 }).toEqual({ path, status: true });
+  });
 });
 
 describe('characters PostgreSQL cannot read back', () => {

@@ -41,7 +41,9 @@ describe('machines and providers', () => {
     // VRAM is whole GB: a fraction asks for the next one up; a figure past integer range finds none.
     const fractional = (await stack.call('GET', '/api/volt/machines?min_vram=79.5&max_price=2.5&location=eu-west&min_gpu_count=4')).body;
     expect(fractional.machines.map((m: { id: string }) => m.id).sort()).toEqual(['mach_a100_02', 'mach_h100_02']);
-    expect(await stack.call('GET', '/api/volt/machines?min_vram=99999999999999999999999')).toMatchObject({ status: 200, body: { machines: [], total: 0 } });
+    for (const query of ['min_vram=99999999999999999999999', 'min_gpu_count=2147483648', 'gpu_count=9007199254740991']) {
+      expect(await stack.call('GET', `/api/volt/machines?${query}`)).toMatchObject({ status: 200, body: { machines: [], total: 0 } });
+    }
     const page = (await stack.call('GET', '/api/volt/machines?sort=vram&order=desc&limit=2&offset=1')).body;
     expect(page.total).toBe(12);
     expect(page.machines).toHaveLength(2);

@@ -165,12 +165,12 @@ export async function queryMachines(db: Database, q: MachineQuery): Promise<{ ma
   if (q.provider) base = base.where('provider', '=', q.provider);
   if (q.gpu_type) base = base.where(sql<boolean>`lower(gpu_type) LIKE ${`%${q.gpu_type.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`}`);
   if (q.location) base = base.where(sql<boolean>`lower(location) = ${q.location.toLowerCase()}`);
-  // The column is a whole number of GB: 79.5 asks for 80 or more, and a figure past integer range
-  // for none (sent as it came, PostgreSQL would refuse the parameter).
+  // The columns are integers: 79.5 GB asks for 80 or more, and a figure past integer range for
+  // none (sent as it came, PostgreSQL would refuse the parameter).
   if (q.min_vram !== undefined) base = base.where('gpu_vram_gb', '>=', Math.min(Math.ceil(q.min_vram), MAX_INT));
   if (q.max_price !== undefined) base = base.where('cost_per_gpu_hour', '<=', q.max_price);
   const minGpus = q.min_gpu_count ?? q.gpu_count;
-  if (minGpus !== undefined) base = base.where('available_gpus', '>=', minGpus);
+  if (minGpus !== undefined) base = base.where('available_gpus', '>=', Math.min(minGpus, MAX_INT));
   if (q.confidential !== undefined) base = base.where('confidential', '=', q.confidential);
   if (q.instance_type) base = base.where('instance_type', '=', q.instance_type);
   const [rows, count] = await Promise.all([
