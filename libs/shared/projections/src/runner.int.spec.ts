@@ -89,6 +89,33 @@ describe('projection runner', () => {
     expect(await rows()).toEqual(incremental);
   });
 
+  it('names the projection that fails a batch, and the others in the same read apply theirs', async () => {
+    await sql`CREATE TABLE test_seen (projection text PRIMARY KEY, events int NOT NULL)`.execute(t.db);
+    const counting = (name: string, refuses: () => boolean): Projection => ({
+      name,
+      handles: ['Seen', 'Refused'],
+      tables: ['test_seen'],
+      async apply(trx, events) {
+        if (refuses() && events.some((e) => e.type === 'Refused')) throw new Error('cannot apply Refused');
+        await sql`INSERT INTO test_seen VALUES (${name}, ${events.length}) ON CONFLICT (projection) DO UPDATE SET events = test_seen.events + ${events.length}`.execute(trx);
+      },
+    });
+    let refusing = true;
+    const healthy = counting('test.healthy', () => false);
+    const picky = counting('test.picky', () => refusing);
+    await store.append('seen-1', [testEvent('Seen'), testEvent('Refused'), testEvent('Seen')], { expectedVersion: 0 });
+    const head = await store.head();
+    const runner = new ProjectionRunner(t.db, store, [healthy, picky]);
+    await expect(runner.catchUp()).rejects.toThrow(/^projection test\.picky failed on the events after position \d+: cannot apply Refused$/);
+    const seen = async () => Object.fromEntries((await sql<{ projection: string; events: number }>`SELECT * FROM test_seen`.execute(t.db)).rows.map((r) => [r.projection, r.events]));
+    const all = (await store.readAll(START_OF_STORE, 1_000_000)).filter((e) => e.type === 'Seen' || e.type === 'Refused').length;
+    expect(await seen()).toEqual({ 'test.healthy': all });
+    refusing = false;
+    await runner.catchUp();
+    expect(await seen()).toEqual({ 'test.healthy': all, 'test.picky': all });
+    await runner.waitFor(head);
+  });
+
   it('stores its checkpoint past long runs of events it does not handle, so a restart does not read them again', async () => {
     const rare: Projection = { name: 'test.rare', handles: ['Rare'], tables: [], apply: async () => undefined };
     const runner = new ProjectionRunner(t.db, store, [rare], { batchSize: 1000, idleMs: 2 });

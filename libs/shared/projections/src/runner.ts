@@ -152,7 +152,13 @@ export class ProjectionRunner {
       [...groups.values()].map(async ({ from, projections }) => {
         const events = await this.store.readAll(from, this.batchSize);
         read = Math.max(read, events.length);
-        if (events.length > 0) await Promise.all(projections.map((p) => this.apply(p, from, events)));
+        if (events.length === 0) return;
+        // Each in its own transaction: one that fails leaves the others' batches applied.
+        const failed = (await Promise.allSettled(projections.map((p) => this.apply(p, from, events)))).flatMap((r, i) => (r.status === 'rejected' ? [{ name: projections[i].name, error: r.reason as unknown }] : []));
+        if (failed.length > 0) {
+          const first = failed[0].error instanceof Error ? failed[0].error.message : String(failed[0].error);
+          throw new Error(`projection ${failed.map((f) => f.name).join(', ')} failed on the events after position ${from.position}: ${first}`, { cause: failed[0].error });
+        }
       }),
     );
     return read;
