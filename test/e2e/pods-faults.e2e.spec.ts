@@ -331,6 +331,26 @@ describe('reconciliation', () => {
   });
 });
 
+describe('money held by starts', () => {
+  it('concurrent starts of a stopped pod hold its next hour once: the starts that lost the race give theirs back', async () => {
+    const podId = await create('mach_h100_02');
+    await podReaches(stack, podId, 'running');
+    await stack.call('POST', `/api/volt/pods/${podId}/stop`);
+    await podReaches(stack, podId, 'stopped');
+    const pending = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM ledger_entries WHERE kind = 'hold' AND status = 'pending' AND resource = ${podId}`.execute(stack.db.db)).rows[0].n;
+    expect(await pending()).toBe(0);
+    // Each start that finds the pod stopped reserves an hour before deciding; one of them starts it.
+    const answers = await Promise.all(Array.from({ length: 6 }, () => stack.call('POST', `/api/volt/pods/${podId}/start`)));
+    expect(answers.map((a) => a.status)).toEqual(Array(6).fill(200));
+    await podReaches(stack, podId, 'running');
+    // A start answers once the ledger has taken its hold back: nothing to wait for.
+    expect(await pending()).toBe(1);
+    await stack.call('DELETE', `/api/volt/pods/${podId}`);
+    await podReaches(stack, podId, 'deleted');
+    expect(await pending()).toBe(0);
+  });
+});
+
 describe('the ledger not answering', () => {
   it('fails the create and, once the ledger is back, leaves none of the customer’s money held', async () => {
     const { apiKey, orgId } = await stack.createOrg('Ledger Down');

@@ -1,5 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
-import { MessagePattern, Payload } from '@nestjs/microservices';
+import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
+import type { JetStreamContext } from '@volt/messaging';
 import { CommandEnvelopeSchema, domainError, type CommandEnvelope, type CommandReply } from '@volt/contracts';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import { POD_LIFECYCLE } from './tokens';
@@ -23,13 +24,13 @@ export class PodsCommandsController {
   ) {}
 
   @MessagePattern('volt.cmd.pods.CreatePod')
-  createPod(@Payload() message: unknown) {
-    return this.handle(message, (c) => this.pods.create(c));
+  createPod(@Payload() message: unknown, @Ctx() context: JetStreamContext) {
+    return this.handle(message, (c) => this.pods.create(c, { redelivered: context.getRedeliveries() > 0 }));
   }
 
   @MessagePattern('volt.cmd.pods.StartPod')
-  startPod(@Payload() message: unknown) {
-    return this.handle(message, (c) => this.pods.start(c));
+  startPod(@Payload() message: unknown, @Ctx() context: JetStreamContext) {
+    return this.handle(message, (c) => this.pods.start(c, { redelivered: context.getRedeliveries() > 0 }));
   }
 
   @MessagePattern('volt.cmd.pods.StopPod')

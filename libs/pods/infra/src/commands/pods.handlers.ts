@@ -24,6 +24,15 @@ type Reply<T> = Promise<CommandReply<T>>;
 type PodView = PodState & { version: number; tenantId: string | null; machineId: string | null };
 type Requested = MessageOf<typeof PodRequested>['data'];
 
+/**
+ * How a command reached this instance. A redelivery's earlier run may have ended (a crash, a lost
+ * connection) after reserving money with the ledger and before recording what it was for.
+ */
+export interface Delivery {
+  redelivered: boolean;
+}
+const FIRST_DELIVERY: Delivery = { redelivered: false };
+
 /** A crash seam for the kill tests: VOLT_FAULT_CRASH_AT names a point in create where the process dies. */
 export type CrashPoint = 'before-request-append' | 'before-provider-call' | 'after-provider-call';
 
@@ -80,6 +89,19 @@ export class PodLifecycle {
     return foldPod(events.slice(0, upTo)).releasedHoldId;
   }
 
+  /**
+   * Gives back a create's or a start's hold (one it placed, or an earlier run of it may have
+   * placed before it ended) unless the pod's stream recorded it: then the pod owns it, and gives
+   * it back when it stops. Without this the money stayed held until the hold expired, two hours
+   * later (found by concurrent starts, and by killing pods-service instances under load).
+   */
+  private async releaseUnrecorded(envelope: CommandEnvelope, podId: string, holdId: string): Promise<void> {
+    if (!envelope.tenantId) return;
+    const events = await this.deps.store.readStream(podStream(podId));
+    if (events.some((e) => (e.data as { holdId?: string | null }).holdId === holdId)) return;
+    await this.deps.holds.release(envelope.tenantId, holdId, envelope.correlationId);
+  }
+
   /** The pod's state from its stream, with the stream's version and the pod's organization. */
   private async state(podId: string): Promise<PodView> {
     const events = await this.deps.store.readStream(podStream(podId));
@@ -93,14 +115,18 @@ export class PodLifecycle {
     return this.decide(systemEnvelope(row.tenant_id, `sys-${row.pod_id}-${key}`.slice(0, 128), row.pod_id, command.type), command);
   }
 
-  async create(envelope: CommandEnvelope): Reply<{ podId: string }> {
+  async create(envelope: CommandEnvelope, delivery = FIRST_DELIVERY): Reply<{ podId: string }> {
     const d = CreatePod.schema.parse(envelope.data);
     const tenantId = requireTenant(envelope);
-    const checked = await this.validate(tenantId, d);
-    if ('code' in checked) return { ok: false, error: checked };
     // The first hour is reserved before anything is recorded or provisioned: no money, no pod.
     // (A create retried by the customer has a new pod id, so a new hold id.)
     const holdId = `${d.podId}:run:0`;
+    const checked = await this.validate(tenantId, d);
+    if ('code' in checked) {
+      // An earlier run of this create may have reserved the hour before it ended.
+      if (delivery.redelivered) await this.releaseUnrecorded(envelope, d.podId, holdId);
+      return { ok: false, error: checked };
+    }
     const held = await this.deps.holds.place(tenantId, { holdId, amount: hourOf(checked.requested.costPerHour), resource: d.podId, description: `first hour of ${d.podId}`, correlationId: envelope.correlationId });
     if (!held.ok) return { ok: false, error: held.error };
     checked.requested.holdId = holdId;
@@ -165,25 +191,28 @@ export class PodLifecycle {
   }
 
   /** A stopped pod starts only with its next first hour reserved (402 otherwise). */
-  async start(envelope: CommandEnvelope): Reply<{ id: string; status: PodStatus; message: string }> {
+  async start(envelope: CommandEnvelope, delivery = FIRST_DELIVERY): Reply<{ id: string; status: PodStatus; message: string }> {
     const d = StartPod.schema.parse(envelope.data);
     const state = await this.state(d.podId);
+    // One hold id per start command, from the command alone: a redelivery places the same hold
+    // once, whatever was recorded meanwhile; a start retried after the ledger failed to answer
+    // is a new command with a new one (the ledger voids the id of a hold released before it was placed).
+    const startHold = `${d.podId}:run:${uuidFromName(envelope.id)}`;
     let holdId: string | null = null;
     if (state.exists && state.status === 'stopped' && envelope.tenantId) {
       // Before the hold, so that nothing can fail between placing it and the start that gives it back.
-      const version = state.version + (await this.dropRemovedKeys({ pod_id: d.podId, tenant_id: envelope.tenantId }, state, envelope.id));
-      // One hold id per start command (a redelivery of it places the same hold once, the keys
-      // dropped by then): a start retried after the ledger failed to answer gets a new one, since
-      // the ledger voids the id of a hold released before it was placed.
-      holdId = `${d.podId}:run:${version}:${uuidFromName(envelope.id).slice(0, 8)}`;
+      await this.dropRemovedKeys({ pod_id: d.podId, tenant_id: envelope.tenantId }, state, envelope.id);
+      holdId = startHold;
       const held = await this.deps.holds.place(envelope.tenantId, { holdId, amount: hourOf(state.costPerHour), resource: d.podId, description: `first hour of ${d.podId} after a start`, correlationId: envelope.correlationId });
       if (!held.ok) return { ok: false, error: held.error };
+    } else if (delivery.redelivered) {
+      // An earlier run of this command may have reserved the hour before it ended.
+      await this.releaseUnrecorded(envelope, d.podId, startHold);
     }
     const reply = await this.powerAction(envelope, 'start', { type: 'RequestStart', data: { podId: d.podId, holdId, at: d.requestedAt } });
-    // Someone else's start won the race (or it failed): this hold is not needed. A refusal that
-    // recorded something (the provider's, PodStartRefused) has given it back already.
-    const unneeded = reply.ok ? reply.result.status !== 'starting' : !reply.checkpoint;
-    if (holdId && unneeded) await this.deps.holds.release(envelope.tenantId!, holdId, envelope.correlationId);
+    // Unless this start is the one the pod recorded, the hold is not needed: another start won
+    // the race (the pod says "starting" all the same), or it was refused.
+    if (holdId) await this.releaseUnrecorded(envelope, d.podId, holdId);
     return reply;
   }
 
