@@ -8,6 +8,7 @@ import { Keyring } from '@volt/secrets';
 import { TEST_NATS_URL, createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
 import { gatewayService } from '../../apps/gateway/src/gateway.service';
 import { ledgerService } from '../../apps/ledger/src/ledger.service';
+import { billingService } from '../../apps/billing/src/billing.service';
 import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger } from '@volt/ledger-infra';
 import { startProviderSim, type ProviderSim } from '../../apps/provider-sim/src/server';
@@ -18,13 +19,15 @@ import { startApp, type AppProcess } from '../support/process';
 // Many customers' operations at once on two pods-service instances, one of them killed with
 // SIGKILL every few seconds and replaced: afterwards every pod has settled, and Volt and the
 // provider agree on each (a running pod has one running instance, a stopped one one stopped
-// instance, an ended one none) with no instance left over.
+// instance, an ended one none) with no instance left over, the ledger holds an hour for each
+// running pod and nothing else, and billing meters each pod by its state.
 
 let db: TestDatabase;
 let messaging: TestMessaging;
 let sim: ProviderSim;
 let gateway: RunningService;
 let ledger: RunningService;
+let billing: RunningService;
 let env: Record<string, string>;
 let apiKey: string;
 const started: AppProcess[] = [];
@@ -53,12 +56,16 @@ beforeAll(async () => {
   await new Ledger(db.db).transfer({ id: `credit:${org.orgId}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org.orgId), amount: usdToMicros(5000) });
   gateway = await startService(gatewayService({ ...env, LOG_LEVEL: 'silent' }), { ...env, LOG_LEVEL: 'silent' });
   ledger = await startService(ledgerService(), { ...env, LOG_LEVEL: 'silent' });
+  // Meters only: no charging cycle runs in the test's time (a stop's settling still does).
+  const billingEnv = { ...env, LOG_LEVEL: 'silent', VOLT_BILLING_CADENCE_MS: '600000' };
+  billing = await startService(billingService(billingEnv), billingEnv);
 });
 
 afterAll(async () => {
   await Promise.all(started.map((p) => p.stop()));
   await gateway?.stop();
   await ledger?.stop();
+  await billing?.stop();
   await sim?.close();
   await messaging?.cleanup();
   await db?.drop();
@@ -144,6 +151,7 @@ describe('pods under mixed load while pods-service instances are killed', () => 
       const live = sim.world.list('lium').filter((i) => i.phase !== 'terminating');
       const pending = (await sql<{ resource: string; amount: string }>`SELECT resource, amount::text FROM ledger_entries WHERE kind = 'hold' AND status = 'pending'`.execute(db.db)).rows;
       const held = (await sql<{ held: string }>`SELECT coalesce(sum(held), 0)::text AS held FROM ledger_accounts WHERE kind = 'customer'`.execute(db.db)).rows[0].held;
+      const meters = (await sql<{ pod_id: string; kind: string }>`SELECT pod_id, kind FROM billing_meters WHERE ended_at IS NULL`.execute(db.db)).rows;
       const wrong: string[] = [];
       for (const pod of all) {
         if (MOVING.includes(pod.status)) wrong.push(`${pod.id} is still ${pod.status}`);
@@ -154,6 +162,10 @@ describe('pods under mixed load while pods-service instances are killed', () => 
         // Money: a running pod holds its first hour once; a pod that is not running holds nothing.
         const holds = pending.filter((h) => h.resource === pod.id).length;
         if (holds !== (pod.status === 'running' ? 1 : 0)) wrong.push(`${pod.id} is ${pod.status} with ${holds} pending holds`);
+        // Billing: GPU time runs while it runs, storage while it is stopped, nothing once it ended.
+        const open = meters.filter((m) => m.pod_id === pod.id).map((m) => m.kind);
+        const metered = pod.status === 'running' ? ['gpu'] : pod.status === 'stopped' ? ['storage'] : [];
+        if (JSON.stringify(open) !== JSON.stringify(metered)) wrong.push(`${pod.id} is ${pod.status} with open meters [${open.join(', ')}]`);
       }
       const known = new Set(all.map((p) => p.id));
       for (const i of live) if (!known.has(i.tag ?? '')) wrong.push(`instance ${i.id} (${i.tag ?? 'untagged'}) is left over, ${i.phase}`);
