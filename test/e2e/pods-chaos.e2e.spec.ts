@@ -1,20 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { startService, type RunningService } from '@volt/platform';
-import { EventStore } from '@volt/event-store';
-import { createOrganization } from '@volt/identity-infra';
-import { allMigrations } from '@volt/schema';
-import { Keyring } from '@volt/secrets';
-import { TEST_NATS_URL, createTestDatabase, createTestMessaging, type TestDatabase, type TestMessaging } from '@volt/testing';
-import { gatewayService } from '../../apps/gateway/src/gateway.service';
-import { ledgerService } from '../../apps/ledger/src/ledger.service';
-import { billingService } from '../../apps/billing/src/billing.service';
-import { SYSTEM_ACCOUNTS, customerAccount, usdToMicros } from '@volt/ledger-contracts';
-import { Ledger } from '@volt/ledger-infra';
-import { startProviderSim, type ProviderSim } from '../../apps/provider-sim/src/server';
 import { podStream } from '@volt/pods-contracts';
 import { eventually } from '../support/pods';
-import { startApp, type AppProcess } from '../support/process';
+import { startPodsProcesses, type PodsProcesses } from '../support/pods-processes';
+import type { AppProcess } from '../support/process';
 
 // Many customers' operations at once on two pods-service instances, one of them killed with
 // SIGKILL every few seconds and replaced: afterwards every pod has settled, and Volt and the
@@ -22,75 +11,27 @@ import { startApp, type AppProcess } from '../support/process';
 // instance, an ended one none) with no instance left over, the ledger holds an hour for each
 // running pod and nothing else, and billing meters each pod by its state.
 
-let db: TestDatabase;
-let messaging: TestMessaging;
-let sim: ProviderSim;
-let gateway: RunningService;
-let ledger: RunningService;
-let billing: RunningService;
-let env: Record<string, string>;
-let apiKey: string;
-const started: AppProcess[] = [];
+let stack: PodsProcesses;
 
 beforeAll(async () => {
-  db = await createTestDatabase(allMigrations);
-  messaging = await createTestMessaging();
-  sim = await startProviderSim({ transitionMs: 200, liumCopies: 1, targonCapacity: 4, priceDrift: 0, pricePeriodMs: 60_000 });
-  env = {
-    DATABASE_URL: db.url,
-    NATS_URL: TEST_NATS_URL,
-    VOLT_NATS_PREFIX: messaging.prefix,
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    VOLT_SECRETS_KEY: Keyring.generate(),
-    VOLT_POD_CREATE_LIMIT: '1000',
-    VOLT_RATE_LIMIT_PER_HOUR: '1000000',
-    VOLT_PROVIDER_LIUM_URL: `${sim.url}/lium`,
-    VOLT_PROVIDER_TARGON_URL: `${sim.url}/targon`,
-    VOLT_RECONCILE_INTERVAL_MS: '200',
-    VOLT_CREATE_GRACE_MS: '1000',
-    VOLT_ORPHAN_GRACE_MS: '1000',
-  };
-  const org = await createOrganization(new EventStore(db.db), { name: 'Chaos Org' });
-  apiKey = org.apiKey;
-  await new Ledger(db.db).transfer({ id: `credit:${org.orgId}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org.orgId), amount: usdToMicros(5000) });
-  gateway = await startService(gatewayService({ ...env, LOG_LEVEL: 'silent' }), { ...env, LOG_LEVEL: 'silent' });
-  ledger = await startService(ledgerService(), { ...env, LOG_LEVEL: 'silent' });
-  // Meters only: no charging cycle runs in the test's time (a stop's settling still does).
-  const billingEnv = { ...env, LOG_LEVEL: 'silent', VOLT_BILLING_CADENCE_MS: '600000' };
-  billing = await startService(billingService(billingEnv), billingEnv);
+  stack = await startPodsProcesses({ name: 'Chaos Org', transitionMs: 200, reconcileMs: 200, creditUsd: 5000, billing: true });
 });
-
-afterAll(async () => {
-  await Promise.all(started.map((p) => p.stop()));
-  await gateway?.stop();
-  await ledger?.stop();
-  await billing?.stop();
-  await sim?.close();
-  await messaging?.cleanup();
-  await db?.drop();
-});
+afterAll(() => stack?.stop());
 
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${gateway.url}${path}`, {
+  const response = await fetch(`${stack.gateway.url}${path}`, {
     method,
-    headers: { 'x-api-key': apiKey, ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: { 'x-api-key': stack.apiKey, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   return { status: response.status, body: await response.json() };
-}
-
-async function startPods(): Promise<AppProcess> {
-  const pods = await startApp('pods', env);
-  started.push(pods);
-  return pods;
 }
 
 const MOVING = ['deploying', 'stopping', 'starting', 'deleting'];
 
 describe('pods under mixed load while pods-service instances are killed', () => {
   it('settles every pod, with the provider agreeing on each and nothing left over', async () => {
-    const instances = [await startPods(), await startPods()];
+    const instances: AppProcess[] = [await stack.startPods(), await stack.startPods()];
     const pods: string[] = [];
     const answers: Record<string, number> = {};
     const note = (what: string, status: number) => (answers[`${what} ${status}`] = (answers[`${what} ${status}`] ?? 0) + 1);
@@ -104,7 +45,7 @@ describe('pods under mixed load while pods-service instances are killed', () => 
         const victim = instances.shift()!;
         victim.child.kill('SIGKILL');
         await victim.exited;
-        instances.push(await startPods());
+        instances.push(await stack.startPods());
       }
     })();
     const pick = () => pods[Math.floor(Math.random() * pods.length)];
@@ -141,9 +82,9 @@ describe('pods under mixed load while pods-service instances are killed', () => 
     };
     // The providers fail a share of their calls meanwhile, and some destroys silently do nothing.
     const faults = { errorRate: { start: 0.15, stop: 0.15, destroy: 0.15, describe: 0.1, list: 0.05 }, destroyNoop: 0.2 };
-    for (const provider of ['lium', 'targon']) await fetch(`${sim.url}/admin/faults/${provider}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) });
+    for (const provider of ['lium', 'targon']) await fetch(`${stack.sim.url}/admin/faults/${provider}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) });
     await Promise.all([killer, ...Array.from({ length: 6 }, (_, w) => worker(w))]);
-    for (const provider of ['lium', 'targon']) await fetch(`${sim.url}/admin/faults/${provider}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
+    for (const provider of ['lium', 'targon']) await fetch(`${stack.sim.url}/admin/faults/${provider}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(pods.length).toBeGreaterThan(5);
 
     // Every pod of the organization (a create whose answer was lost, 504, still made its pod),
@@ -157,10 +98,10 @@ describe('pods under mixed load while pods-service instances are killed', () => 
     // What is wrong now, looking afresh at Volt, the provider and the ledger.
     const disagreements = async () => {
       const all = await everyPod();
-      const live = [...sim.world.list('lium'), ...sim.world.list('targon')].filter((i) => i.phase !== 'terminating');
-      const pending = (await sql<{ resource: string; amount: string }>`SELECT resource, amount::text FROM ledger_entries WHERE kind = 'hold' AND status = 'pending'`.execute(db.db)).rows;
-      const held = (await sql<{ held: string }>`SELECT coalesce(sum(held), 0)::text AS held FROM ledger_accounts WHERE kind = 'customer'`.execute(db.db)).rows[0].held;
-      const meters = (await sql<{ pod_id: string; kind: string }>`SELECT pod_id, kind FROM billing_meters WHERE ended_at IS NULL`.execute(db.db)).rows;
+      const live = [...stack.sim.world.list('lium'), ...stack.sim.world.list('targon')].filter((i) => i.phase !== 'terminating');
+      const pending = (await sql<{ resource: string; amount: string }>`SELECT resource, amount::text FROM ledger_entries WHERE kind = 'hold' AND status = 'pending'`.execute(stack.db.db)).rows;
+      const held = (await sql<{ held: string }>`SELECT coalesce(sum(held), 0)::text AS held FROM ledger_accounts WHERE kind = 'customer'`.execute(stack.db.db)).rows[0].held;
+      const meters = (await sql<{ pod_id: string; kind: string }>`SELECT pod_id, kind FROM billing_meters WHERE ended_at IS NULL`.execute(stack.db.db)).rows;
       const wrong: string[] = [];
       for (const pod of all) {
         if (MOVING.includes(pod.status)) wrong.push(`${pod.id} is still ${pod.status}`);
@@ -192,8 +133,8 @@ describe('pods under mixed load while pods-service instances are killed', () => 
       const { wrong } = await disagreements();
       // What the first pod named went through, and what the ledger holds for it.
       const id = wrong[0]?.match(/pod_\w+/)?.[0] ?? '';
-      const events = (await sql<{ type: string; data: string }>`SELECT type, data::text AS data FROM es_events WHERE stream_id = ${podStream(id)} OR data->>'resource' = ${id} ORDER BY position`.execute(db.db)).rows;
-      const ledgerRows = (await sql<{ entry_id: string; kind: string; status: string | null }>`SELECT entry_id, kind, status FROM ledger_entries WHERE resource = ${id} OR entry_id LIKE ${`%${id}%`} ORDER BY created_at`.execute(db.db)).rows;
+      const events = (await sql<{ type: string; data: string }>`SELECT type, data::text AS data FROM es_events WHERE stream_id = ${podStream(id)} OR data->>'resource' = ${id} ORDER BY position`.execute(stack.db.db)).rows;
+      const ledgerRows = (await sql<{ entry_id: string; kind: string; status: string | null }>`SELECT entry_id, kind, status FROM ledger_entries WHERE resource = ${id} OR entry_id LIKE ${`%${id}%`} ORDER BY created_at`.execute(stack.db.db)).rows;
       throw new Error(
         `${(error as Error).message}: ${wrong.join('; ')} (answers: ${JSON.stringify(answers)})\n${id} events:\n${events.map((e) => `  ${e.type} ${e.data.slice(0, 160)}`).join('\n')}\nledger:\n${ledgerRows.map((r) => `  ${r.entry_id} ${r.kind} ${r.status ?? ''}`).join('\n')}`,
       );
