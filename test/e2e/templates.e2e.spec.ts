@@ -72,6 +72,21 @@ describe('templates (seed 000)', () => {
     expect(refused.body.details).toEqual([expect.objectContaining({ field: 'docker_credential_id', rule: 'exists' })]);
   });
 
+  it('bounds environment variables at 64 KiB in all, so that a template always fits an event the relay can publish', async () => {
+    // A body just under the 1 MiB limit, each value within its 4,096 characters (three bytes each):
+    // it used to be stored, and its event, past NATS's max_payload, stopped the relay for everyone.
+    const env = (chars: number) => Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`VAR_${i}`, '€'.repeat(chars)]));
+    for (const [method, path] of [['POST', '/api/volt/templates'], ['PUT', `/api/volt/templates/${(await stack.call('POST', '/api/volt/templates', { body: sdxl })).body.id}`]] as const) {
+      const r = await stack.call(method, path, { body: { ...sdxl, env_vars: env(3400) } });
+      expect(r.status).toBe(400);
+      expect(r.body.details).toEqual([{ field: 'env_vars', rule: 'max_bytes', message: 'environment variables take at most 64 KiB in all' }]);
+    }
+    // Up to the limit is fine, and read back whole.
+    const fits = await stack.call('POST', '/api/volt/templates', { body: { ...sdxl, env_vars: env(210) } });
+    expect(fits.status).toBe(201);
+    expect((await stack.call('GET', `/api/volt/templates/${fits.body.id}`)).body.env_vars).toEqual(env(210));
+  });
+
   it('mass assignment: is_system, id, org_id, status, created_at in a body are refused and never applied', async () => {
     for (const extra of [{ is_system: true }, { id: 'tpl_pytorch21' }, { org_id: 'org_x' }, { status: 'x' }, { created_at: '2020-01-01T00:00:00Z' }]) {
       const r = await stack.call('POST', '/api/volt/templates', { body: { ...sdxl, ...extra } });

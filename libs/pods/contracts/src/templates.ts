@@ -17,9 +17,13 @@ const Ports = z
   .array(z.number().int().min(1).max(65535))
   .max(20)
   .refine((p) => new Set(p).size === p.length, { message: 'ports must not repeat', params: { rule: 'unique' } });
+/** The most bytes a template's environment variables take as JSON, together. */
+export const ENV_VARS_MAX_BYTES = 64 * 1024;
 const EnvVars = z
   .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment variable names are letters, digits and _'), z.string().max(4096))
-  .refine((e) => Object.keys(e).length <= 100, { message: 'at most 100 environment variables', params: { rule: 'max_entries' } });
+  .refine((e) => Object.keys(e).length <= 100, { message: 'at most 100 environment variables', params: { rule: 'max_entries' } })
+  // What a container's environment holds in practice, and what keeps a template's event small.
+  .refine((e) => new TextEncoder().encode(JSON.stringify(e)).length <= ENV_VARS_MAX_BYTES, { message: `environment variables take at most ${ENV_VARS_MAX_BYTES / 1024} KiB in all`, params: { rule: 'max_bytes' } });
 const Name = z.string().trim().min(1).max(100);
 const Category = z.string().trim().min(1).max(50).regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and hyphens');
 const Description = z.string().max(1000);

@@ -52,7 +52,7 @@ describe('runDecider', () => {
     expect(await store.readStream('counter-3')).toEqual([]);
   });
 
-  it('refuses, as a validation error naming the field, a command whose events could not be stored', async () => {
+  it('refuses, as a validation error naming the field or as too large, a command whose events could not be stored', async () => {
     const naming: Decider<{ name: string }, { type: 'Named'; data: { name: string } }, null> = {
       initialState: () => null,
       evolve: (state) => state,
@@ -66,6 +66,8 @@ describe('runDecider', () => {
     expect(await name('named-2', 'nul \u0000')).toMatchObject({ ok: false, error: { details: [{ field: 'name', rule: 'no_nul' }] } });
     expect(await store.readStream('named-1')).toEqual([]);
     expect(await name('named-3', 'fine 😀')).toMatchObject({ ok: true, events: [{ data: { name: 'fine 😀' } }] });
+    expect(await name('named-4', 'x'.repeat(600 * 1024))).toEqual({ ok: false, error: { code: 'PAYLOAD_TOO_LARGE', message: 'The change is too large to record (601 KiB; at most 512 KiB). Send less.' } });
+    expect(await store.readStream('named-4')).toEqual([]);
   });
 
   it('decides once when the same command arrives twice at once', async () => {

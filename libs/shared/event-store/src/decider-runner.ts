@@ -1,6 +1,6 @@
 import { domainError, type DomainError, type GlobalCheckpoint, type MessageMetadata } from '@volt/contracts';
 import { isDomainError, type Decider } from '@volt/domain';
-import { ConcurrencyConflictError, UNSTORABLE, UnstorableEventError } from './errors';
+import { ConcurrencyConflictError, EventTooLargeError, MAX_EVENT_BYTES, UNSTORABLE, UnstorableEventError } from './errors';
 import type { EventStore } from './event-store';
 import { uuidFromName } from './ids';
 
@@ -212,11 +212,14 @@ export async function runDecider<C, E extends Message, S>(
         unchecked = false;
         continue;
       }
-      // A command whose events could never be stored: a refusal, not a failure to retry for ever.
+      // A command whose events could never be stored (or published): a refusal, not a failure to retry for ever.
       if (error instanceof UnstorableEventError) {
         const field = error.field.split('.').pop() ?? error.field;
         const message = `${field} contains ${UNSTORABLE[error.rule]}`;
         return { ok: false, error: domainError('VALIDATION_ERROR', message, [{ field, rule: error.rule, message }]) };
+      }
+      if (error instanceof EventTooLargeError) {
+        return { ok: false, error: domainError('PAYLOAD_TOO_LARGE', `The change is too large to record (${Math.ceil(error.bytes / 1024)} KiB; at most ${MAX_EVENT_BYTES / 1024} KiB). Send less.`) };
       }
       throw error;
     }

@@ -51,3 +51,21 @@ export function unstorableText(text: string): UnstorableRule | undefined {
   if (text.includes('\u0000')) return 'no_nul';
   return text.isWellFormed() ? undefined : 'well_formed_unicode';
 }
+
+/**
+ * The most bytes of JSON an event's data and metadata may take together: half of NATS's default
+ * max_payload (1 MiB), which the outbox relay's message (the whole envelope, with headers) must fit.
+ */
+export const MAX_EVENT_BYTES = 512 * 1024;
+
+/** An event too large for the relay to publish (MAX_EVENT_BYTES): refused before anything is written. */
+export class EventTooLargeError extends Error {
+  override readonly name = 'EventTooLargeError';
+  constructor(
+    readonly streamId: string,
+    readonly eventType: string,
+    readonly bytes: number,
+  ) {
+    super(`stream ${streamId}: event ${eventType} takes ${bytes} bytes of JSON, more than the ${MAX_EVENT_BYTES} an event may`);
+  }
+}

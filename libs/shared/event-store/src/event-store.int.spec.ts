@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { Client } from 'pg';
 import { createTestDatabase, tableScans, terminateLockHolder, testEvent, type TestDatabase } from '@volt/testing';
 import { START_OF_STORE } from '@volt/contracts';
-import { ConcurrencyConflictError, EventIdReusedError, EventStore, checkpointOf, createDatabase, eventStoreMigrations, newId, poolOf, verifyStore, withSessionLock } from './index';
+import { ConcurrencyConflictError, EventIdReusedError, EventStore, EventTooLargeError, MAX_EVENT_BYTES, checkpointOf, createDatabase, eventStoreMigrations, newId, poolOf, verifyStore, withSessionLock } from './index';
 
 let t: TestDatabase;
 let store: EventStore;
@@ -316,6 +316,28 @@ describe('what an event may hold', () => {
     // …and PostgreSQL reads every stored field back as text, as projections do.
     const texts = await sql<{ v: string }>`SELECT j.value AS v FROM es_events e, json_each_text(e.data) j WHERE e.stream_id = 's-fine'`.execute(t.db);
     expect(texts.rows.map((r) => r.v).sort()).toEqual(Object.values(fine).sort());
+  });
+});
+
+describe('how large an event may be', () => {
+  it('refuses one whose data and metadata take more than MAX_EVENT_BYTES of JSON, counting bytes, not characters', async () => {
+    const metadataBytes = Buffer.byteLength(JSON.stringify(testEvent('X').metadata));
+    const room = MAX_EVENT_BYTES - metadataBytes - Buffer.byteLength(JSON.stringify({ text: '' }));
+    // ASCII to the byte: stored. One byte more: refused, nothing written.
+    await store.append('s-size-fits', [testEvent('Sized', { text: 'a'.repeat(room) })], { expectedVersion: 0 });
+    await expect(store.append('s-size-over', [testEvent('Sized', { text: 'a'.repeat(room + 1) })], { expectedVersion: 0 })).rejects.toMatchObject({ name: 'EventTooLargeError', bytes: MAX_EVENT_BYTES + 1 });
+    // Fewer characters than bytes: three-byte ones, a third as many, also too many.
+    await expect(store.append('s-size-over', [testEvent('Sized', { text: '€'.repeat(Math.ceil((room + 1) / 3)) })], { expectedVersion: 0 })).rejects.toBeInstanceOf(EventTooLargeError);
+    // Spread over many fields and the metadata, and inside a batch with a neighbour that is stored.
+    const many = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`field_${i}`, 'b'.repeat(600)]));
+    const [refused, stored] = await Promise.allSettled([
+      store.append('s-size-over', [testEvent('Sized', many)], { expectedVersion: 'any' }),
+      store.append('s-size-neighbour', [testEvent('Sized', { text: 'fine' })], { expectedVersion: 'any' }),
+    ]);
+    expect(refused).toMatchObject({ status: 'rejected', reason: { name: 'EventTooLargeError' } });
+    expect(stored.status).toBe('fulfilled');
+    expect(await store.readStream('s-size-over')).toEqual([]);
+    expect((await store.readStream('s-size-fits'))[0].data).toEqual({ text: 'a'.repeat(room) });
   });
 });
 

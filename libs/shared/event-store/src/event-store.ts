@@ -4,7 +4,7 @@ import { poolOf, type Database } from './database';
 import { EVENT_COLUMNS, EVENT_TYPES, toEnvelopes, type EventRow } from './event-rows';
 import { APPEND_EACH_SQL, APPEND_NEXT_EVENT_SQL, APPEND_NEXT_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
 import { READ_HORIZON_SQL } from './read-horizon.sql';
-import { ConcurrencyConflictError, EventIdReusedError, UnstorableEventError, unstorableText, type UnstorableRule } from './errors';
+import { ConcurrencyConflictError, EventIdReusedError, EventTooLargeError, MAX_EVENT_BYTES, UnstorableEventError, unstorableText, type UnstorableRule } from './errors';
 import { newId } from './ids';
 
 export interface NewEvent {
@@ -118,9 +118,8 @@ export class EventStore {
   append(streamId: string, events: NewEvent[], options: { expectedVersion: ExpectedVersion }): Promise<AppendResult> {
     if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
     for (const e of events) {
-      const inData = unstorableAt(e.data);
-      const found = inData ? { ...inData, path: `data${inData.path}` } : unstorableAt(e.metadata);
-      if (found) return Promise.reject(new UnstorableEventError(streamId, e.type, inData ? found.path : `metadata${found.path}`, found.rule));
+      const refused = refusal(streamId, e);
+      if (refused) return Promise.reject(refused);
     }
     const ids = events.flatMap((e) => (e.id === undefined ? [] : [e.id]));
     if (new Set(ids).size !== ids.length) return Promise.reject(new Error('append names one event id twice'));
@@ -421,23 +420,53 @@ function settle(pending: PendingAppend, row: AppendRow): void {
 }
 
 /**
- * Where inside a value a string (or key) cannot be stored as text, and why, if anywhere (path ''
- * for the value itself). JSON escapes both kinds, PostgreSQL's json type stores the escape
- * unread, and then every statement that reads the field as text fails (a projection would
- * retry that batch for ever).
+ * Why an event cannot be appended, if it cannot: a string PostgreSQL cannot read back as text
+ * (stored as json, it would fail every projection that reads the field), or more than
+ * MAX_EVENT_BYTES of data and metadata (the outbox relay could never publish it: NATS refuses
+ * a message past its max_payload, 1 MiB by default, and every later event would wait behind it).
+ * One walk over the event finds the first and bounds the second; only an event near the limit
+ * is serialized to measure it.
  */
-function unstorableAt(value: unknown, depth = 0): { path: string; rule: UnstorableRule } | undefined {
+function refusal(streamId: string, e: NewEvent): Error | undefined {
+  const size = { bound: 0 };
+  const inData = inspect(e.data, size);
+  if (inData) return new UnstorableEventError(streamId, e.type, `data${inData.path}`, inData.rule);
+  const inMetadata = inspect(e.metadata, size);
+  if (inMetadata) return new UnstorableEventError(streamId, e.type, `metadata${inMetadata.path}`, inMetadata.rule);
+  if (size.bound <= MAX_EVENT_BYTES) return undefined;
+  const bytes = Buffer.byteLength(JSON.stringify(e.data) ?? '') + Buffer.byteLength(JSON.stringify(e.metadata) ?? '');
+  return bytes > MAX_EVENT_BYTES ? new EventTooLargeError(streamId, e.type, bytes) : undefined;
+}
+
+/**
+ * Where inside a value a string (or key) cannot be stored as text, and why, if anywhere (path ''
+ * for the value itself); adds to `size.bound` at least the bytes its JSON takes (a UTF-16 unit
+ * is at most 3 bytes of UTF-8; a number, boolean or null at most 24 characters).
+ */
+function inspect(value: unknown, size: { bound: number }, depth = 0): { path: string; rule: UnstorableRule } | undefined {
   if (typeof value === 'string') {
+    size.bound += 3 * value.length + 2;
     const rule = unstorableText(value);
     return rule && { path: '', rule };
   }
+  if (value === null || typeof value !== 'object') {
+    size.bound += 24;
+    return undefined;
+  }
+  // What JSON.stringify makes of it is its own business (a Date): measured as it comes out.
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    size.bound += 3 * (JSON.stringify(value)?.length ?? 0);
+    return undefined;
+  }
   // Deeper than any event of ours; a cycle is JSON.stringify's to refuse.
-  if (value === null || typeof value !== 'object' || depth > 32) return undefined;
+  if (depth > 32) return undefined;
+  size.bound += 2;
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
+    size.bound += 3 * key.length + 4;
     const rule = unstorableText(key);
     if (rule) return { path: `.${key}`, rule };
-    const found = unstorableAt((value as Record<string, unknown>)[key], depth + 1);
+    const found = inspect((value as Record<string, unknown>)[key], size, depth + 1);
     if (found !== undefined) return { path: `.${key}${found.path}`, rule: found.rule };
   }
   return undefined;

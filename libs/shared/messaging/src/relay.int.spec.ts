@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventStore, eventStoreMigrations, type Database } from '@volt/event-store';
+import { EventStore, EventTooLargeError, MAX_EVENT_BYTES, eventStoreMigrations, type Database } from '@volt/event-store';
 import { TEST_NATS_URL, createTestDatabase, terminateLockHolder, createTestMessaging, readWholeStream, testEvent, type TestDatabase, type TestMessaging } from '@volt/testing';
 import { OutboxRelay, messagingMigrations } from './index';
 
@@ -50,6 +50,25 @@ describe('outbox relay', () => {
     expect(onStream.map((x) => x.data.id)).toEqual(ids);
     expect(onStream.filter((x) => x.subject === `${m.prefix}.volt.evt.pods.ThingHappened`)).toHaveLength(120);
     expect(onStream.at(-1)!.subject).toBe(`${m.prefix}.volt.evt.billing.MeterStarted`);
+    await relay.stop();
+  });
+
+  it('publishes the largest event the store takes, in any script, beside small ones', async () => {
+    const relay = new OutboxRelay(t.db, store, m.nc, m.names, { idleMs: 5 });
+    relay.start();
+    // As many bytes as an event may take, mostly three-byte characters: JSON's escapes and
+    // the envelope and headers around it still fit NATS's default max_payload.
+    const text = (bytes: number) => '€'.repeat(Math.floor(bytes / 3));
+    const envelopeBytes = Buffer.byteLength(JSON.stringify(testEvent('Large', { text: '' }).data)) + Buffer.byteLength(JSON.stringify(testEvent('Large').metadata));
+    const largest = testEvent('Large', { text: text(MAX_EVENT_BYTES - envelopeBytes) });
+    await store.append('pods:large-1', [largest], { expectedVersion: 0 });
+    await expect(store.append('pods:large-2', [testEvent('Large', { text: text(MAX_EVENT_BYTES) })], { expectedVersion: 0 })).rejects.toBeInstanceOf(EventTooLargeError);
+    await store.append('pods:large-3', [testEvent('Small')], { expectedVersion: 0 });
+    const ids = await eventIds(t.db);
+    await until(async () => (await readWholeStream(m.nc, m.names.eventStream)).length === ids.length);
+    const onStream = await readWholeStream(m.nc, m.names.eventStream);
+    expect(onStream.find((x) => x.subject.endsWith('.Large'))!.data.data).toEqual(largest.data);
+    expect(onStream.at(-1)!.subject).toBe(`${m.prefix}.volt.evt.pods.Small`);
     await relay.stop();
   });
 
