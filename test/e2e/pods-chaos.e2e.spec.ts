@@ -6,7 +6,8 @@ import { startPodsProcesses, type PodsProcesses } from '../support/pods-processe
 import type { AppProcess } from '../support/process';
 
 // Many customers' operations at once on two pods-service instances, one of them killed with
-// SIGKILL every few seconds and replaced: afterwards every pod has settled, and Volt and the
+// SIGKILL every few seconds and replaced, the providers failing a share of their calls and the
+// ledger away twice for 1.5 s: afterwards every pod has settled, and Volt and the
 // provider agree on each (a running pod has one running instance, a stopped one one stopped
 // instance, an ended one none) with no instance left over, the ledger holds an hour for each
 // running pod and nothing else, and billing meters each pod by its state.
@@ -60,7 +61,7 @@ describe('pods under mixed load while pods-service instances are killed', () => 
             ? { provider: 'targon', resource_name: 'h200-small', image: 'ubuntu:22.04', cost_per_hour: 3.5, name: `chaos-${w}-${k}` }
             : { machine_id: machines[(w + k) % machines.length], template_id: 'tpl_pytorch21', name: `chaos-${w}-${k}` };
           const r = await call('POST', '/api/volt/pods', body);
-          note('create', r.status);
+          note(`create${r.body.code ? ` ${r.body.code}` : ''}`, r.status);
           if (r.status === 201) pods.push(r.body.id);
           // An offer whose GPUs a killed instance's leftovers still hold is stale inventory (seed 003).
           const stale = r.status === 503 && r.body.code === 'STALE_INVENTORY';
@@ -74,7 +75,7 @@ describe('pods under mixed load while pods-service instances are killed', () => 
           : roll < 0.8 ? ['rename', await call('PUT', `/api/volt/pods/${id}`, { name: `r-${w}-${k}` })]
           : roll < 0.85 ? ['delete', await call('DELETE', `/api/volt/pods/${id}`)]
           : ['get', await call('GET', `/api/volt/pods/${id}`)];
-        note(what, r.status);
+        note(`${what}${r.body.code ? ` ${r.body.code}` : ''}`, r.status);
         // What a killed instance may cost a caller is a late answer, never a server error.
         // (A provider failing is the seed's 502, for a call that needs its answer now.)
         expect([500, 501, 503].includes(r.status), `${what} ${id}: ${r.status} ${JSON.stringify(r.body)}`).toBe(false);
@@ -83,7 +84,14 @@ describe('pods under mixed load while pods-service instances are killed', () => 
     // The providers fail a share of their calls meanwhile, and some destroys silently do nothing.
     const faults = { errorRate: { start: 0.15, stop: 0.15, destroy: 0.15, describe: 0.1, list: 0.05 }, destroyNoop: 0.2 };
     for (const provider of ['lium', 'targon']) await fetch(`${stack.sim.url}/admin/faults/${provider}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) });
-    await Promise.all([killer, ...Array.from({ length: 6 }, (_, w) => worker(w))]);
+    // And the ledger goes away for 1.5 s twice: holds placed meanwhile time out (503) and are queued back.
+    const ledgerOutages = (async () => {
+      for (const at of [3_000, 6_500]) {
+        await new Promise((r) => setTimeout(r, at - (Date.now() - (until - 9_000))));
+        await stack.pauseLedger(1_500);
+      }
+    })();
+    await Promise.all([killer, ledgerOutages, ...Array.from({ length: 6 }, (_, w) => worker(w))]);
     for (const provider of ['lium', 'targon']) await fetch(`${stack.sim.url}/admin/faults/${provider}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(pods.length).toBeGreaterThan(5);
 

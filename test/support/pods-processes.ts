@@ -27,6 +27,8 @@ export interface PodsProcesses {
   apiKey: string;
   orgId: string;
   startPods(extra?: Record<string, string>): Promise<AppProcess>;
+  /** Stops the ledger service for `ms` (its commands wait in JetStream), then starts it again. */
+  pauseLedger(ms: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -54,7 +56,7 @@ export async function startPodsProcesses(options: { name: string; transitionMs: 
   await new Ledger(db.db).transfer({ id: `credit:${org.orgId}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org.orgId), amount: usdToMicros(options.creditUsd) });
   const quiet = { ...env, LOG_LEVEL: 'silent' };
   const gateway = await startService(gatewayService(quiet), quiet);
-  const ledger = await startService(ledgerService(), quiet);
+  let ledger = await startService(ledgerService(), quiet);
   // Meters only: no charging cycle runs in a test's time (a stop's settling still does).
   const billingEnv = { ...quiet, VOLT_BILLING_CADENCE_MS: '600000' };
   const billing = options.billing ? await startService(billingService(billingEnv), billingEnv) : undefined;
@@ -71,6 +73,11 @@ export async function startPodsProcesses(options: { name: string; transitionMs: 
       const started = await startApp('pods', { ...env, ...extra });
       pods.push(started);
       return started;
+    },
+    async pauseLedger(ms) {
+      await ledger.stop();
+      await new Promise((r) => setTimeout(r, ms));
+      ledger = await startService(ledgerService(), quiet);
     },
     async stop() {
       await Promise.all(pods.map((p) => p.stop()));
