@@ -326,7 +326,9 @@ describe('how large an event may be', () => {
     // ASCII to the byte: stored. One byte more: refused, nothing written.
     await store.append('s-size-fits', [testEvent('Sized', { text: 'a'.repeat(room) })], { expectedVersion: 0 });
     await expect(store.append('s-size-over', [testEvent('Sized', { text: 'a'.repeat(room + 1) })], { expectedVersion: 0 })).rejects.toMatchObject({ name: 'EventTooLargeError', bytes: MAX_EVENT_BYTES + 1 });
-    // Fewer characters than bytes: three-byte ones, a third as many, also too many.
+    // Fewer characters than bytes: control characters, which JSON writes as six-byte escapes…
+    await expect(store.append('s-size-over', [testEvent('Sized', { text: '\u0001'.repeat(Math.ceil((room + 1) / 6)) })], { expectedVersion: 0 })).rejects.toBeInstanceOf(EventTooLargeError);
+    // …and three-byte characters, a third as many: also too many.
     await expect(store.append('s-size-over', [testEvent('Sized', { text: '€'.repeat(Math.ceil((room + 1) / 3)) })], { expectedVersion: 0 })).rejects.toBeInstanceOf(EventTooLargeError);
     // Spread over many fields and the metadata, and inside a batch with a neighbour that is stored.
     const many = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`field_${i}`, 'b'.repeat(600)]));

@@ -441,11 +441,11 @@ function refusal(streamId: string, e: NewEvent): Error | undefined {
 /**
  * Where inside a value a string (or key) cannot be stored as text, and why, if anywhere (path ''
  * for the value itself); adds to `size.bound` at least the bytes its JSON takes (a UTF-16 unit
- * is at most 3 bytes of UTF-8; a number, boolean or null at most 24 characters).
+ * takes at most 6: a control character's `\u00XX` escape; a number, boolean or null at most 24).
  */
 function inspect(value: unknown, size: { bound: number }, depth = 0): { path: string; rule: UnstorableRule } | undefined {
   if (typeof value === 'string') {
-    size.bound += 3 * value.length + 2;
+    size.bound += 6 * value.length + 2;
     const rule = unstorableText(value);
     return rule && { path: '', rule };
   }
@@ -455,7 +455,7 @@ function inspect(value: unknown, size: { bound: number }, depth = 0): { path: st
   }
   // What JSON.stringify makes of it is its own business (a Date): measured as it comes out.
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    size.bound += 3 * (JSON.stringify(value)?.length ?? 0);
+    size.bound += 6 * (JSON.stringify(value)?.length ?? 0);
     return undefined;
   }
   // Deeper than any event of ours; a cycle is JSON.stringify's to refuse.
@@ -463,7 +463,7 @@ function inspect(value: unknown, size: { bound: number }, depth = 0): { path: st
   size.bound += 2;
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
-    size.bound += 3 * key.length + 4;
+    size.bound += 6 * key.length + 4;
     const rule = unstorableText(key);
     if (rule) return { path: `.${key}`, rule };
     const found = inspect((value as Record<string, unknown>)[key], size, depth + 1);
