@@ -1,10 +1,12 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { ProviderName } from '@volt/pods-contracts';
+import type { z } from 'zod';
 import { counter } from '@volt/telemetry';
 import { ProviderRejectedError, ProviderUnavailableError } from './port';
 
 const apiErrors = counter('gpu_provider_api_errors_total', 'Provider API calls that failed (5xx, timeout, network), per attempt', ['provider', 'operation']);
+const unreadable = counter('gpu_provider_unreadable_total', 'Provider answers (or items of a list) Volt could not read, which failed the call or were left out', ['provider', 'operation']);
 
 export interface ProviderHttpOptions {
   baseUrl: string;
@@ -68,6 +70,30 @@ export class ProviderHttp {
       this.failures = this.options.breakerThreshold - 1;
     }
     throw new ProviderUnavailableError(this.provider, operation, lastError);
+  }
+
+  /**
+   * `body` as `schema` reads it. An answer Volt cannot read (a changed field, a number as text, an
+   * HTML page with a 200) fails the call as an outage does, rather than putting undefined and NaN
+   * in the catalogue or a pod.
+   */
+  read<T>(operation: string, schema: z.ZodType<T>, body: unknown): T {
+    const parsed = schema.safeParse(body);
+    if (parsed.success) return parsed.data;
+    unreadable.inc({ provider: this.provider, operation });
+    const issue = parsed.error.issues[0];
+    throw new ProviderUnavailableError(this.provider, operation, `an answer Volt cannot read (${issue.path.join('.') || 'body'}: ${issue.message})`);
+  }
+
+  /** The items of a list that `schema` reads; the others are left out and counted. */
+  readEach<T>(operation: string, schema: z.ZodType<T>, items: unknown[]): T[] {
+    const read: T[] = [];
+    for (const item of items) {
+      const parsed = schema.safeParse(item);
+      if (parsed.success) read.push(parsed.data);
+      else unreadable.inc({ provider: this.provider, operation });
+    }
+    return read;
   }
 
   /** As call, but a 4xx is an error too (404 and 409 are for the caller to name first). */

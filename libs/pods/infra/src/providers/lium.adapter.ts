@@ -1,31 +1,36 @@
 import { OfferUnavailableError, ProviderRejectedError, type CreateInstance, type InstanceState, type Offer, type ProviderAdapter, type ProviderInstance } from './port';
+import { z } from 'zod';
 import type { ProviderHttp } from './http-client';
 
-interface LiumExecutor {
-  id: string;
-  gpu_model: string;
-  gpu_count: number;
-  gpu_memory_gb: number;
-  cpu_count: number;
-  memory_gb: number;
-  disk_gb: number;
-  price_per_gpu_hour: number;
-  free_gpus: number;
-  region: string;
-  rental: 'spot' | 'on_demand';
-  min_rental_minutes: number;
-}
+const count = z.number().int().min(0);
 
-interface LiumPod {
-  id: string;
-  tag: string | null;
-  executor_id: string;
-  state: string;
-  public_ip: string | null;
-  ssh_port: number | null;
-  created_at: string;
-  ssh_keys?: string[];
-}
+/** An executor as Lium lists it: what the catalogue keeps of it. */
+const LiumExecutor = z.object({
+  id: z.string().min(1),
+  gpu_model: z.string().min(1),
+  gpu_count: count.min(1),
+  gpu_memory_gb: count,
+  cpu_count: count,
+  memory_gb: count,
+  disk_gb: count,
+  price_per_gpu_hour: z.number().min(0).finite(),
+  free_gpus: count,
+  region: z.string().min(1),
+  rental: z.enum(['spot', 'on_demand']),
+  min_rental_minutes: count,
+});
+
+const LiumPod = z.object({
+  id: z.string().min(1),
+  tag: z.string().nullable(),
+  executor_id: z.string(),
+  state: z.string(),
+  public_ip: z.string().nullable(),
+  ssh_port: z.number().int().nullable(),
+  created_at: z.string(),
+  ssh_keys: z.array(z.string()).optional(),
+});
+type LiumPod = z.infer<typeof LiumPod>;
 
 const STATE: Record<string, InstanceState> = {
   PENDING: 'provisioning',
@@ -57,8 +62,9 @@ export class LiumAdapter implements ProviderAdapter {
   }
 
   async listOffers(): Promise<Offer[]> {
-    const { executors } = await this.http.ok<{ executors: LiumExecutor[] }>('offers', 'GET', '/v1/executors');
-    return executors.map((e) => ({
+    const { executors } = this.http.read('offers', z.object({ executors: z.array(z.unknown()) }), await this.http.ok('offers', 'GET', '/v1/executors'));
+    // An offer Volt cannot read is left out of the catalogue; the others are listed.
+    return this.http.readEach('offers', LiumExecutor, executors).map((e) => ({
       machineId: this.machineIdOf(e.id),
       provider: 'lium',
       offerId: e.id,
@@ -79,12 +85,13 @@ export class LiumAdapter implements ProviderAdapter {
   }
 
   async listInstances(): Promise<ProviderInstance[]> {
-    const { pods } = await this.http.ok<{ pods: LiumPod[] }>('list', 'GET', '/v1/pods');
+    // All or nothing: an instance left out would look gone to the reconciler.
+    const { pods } = this.http.read('list', z.object({ pods: z.array(LiumPod) }), await this.http.ok('list', 'GET', '/v1/pods'));
     return pods.map(instance);
   }
 
   async create(spec: CreateInstance): Promise<ProviderInstance> {
-    const answer = await this.http.call<LiumPod | { detail: string }>('create', 'POST', '/v1/pods', {
+    const answer = await this.http.call<unknown>('create', 'POST', '/v1/pods', {
       executor_id: spec.offerId,
       gpu_count: spec.gpuCount,
       volume_gb: spec.volumeGb,
@@ -98,7 +105,7 @@ export class LiumAdapter implements ProviderAdapter {
     // 404: the executor is no longer offered; 409: it is, without that many free GPUs now.
     if (answer.status === 404 || answer.status === 409) throw new OfferUnavailableError('lium', spec.offerId, (answer.body as { detail: string }).detail, answer.status === 409);
     if (answer.status >= 400) return this.rejected('create', answer);
-    return instance(answer.body as LiumPod);
+    return instance(this.http.read('create', LiumPod, answer.body));
   }
 
   async start(instanceId: string, spec: { gpuCount: number; volumeGb: number; sshKeys: string[] }): Promise<void> {

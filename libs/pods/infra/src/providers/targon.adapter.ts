@@ -1,29 +1,36 @@
 import { OfferUnavailableError, ProviderRejectedError, type AttestationEvidence, type CreateInstance, type InstanceState, type Offer, type ProviderAdapter, type ProviderInstance } from './port';
+import { z } from 'zod';
 import type { ProviderHttp } from './http-client';
 
-interface TargonResource {
-  name: string;
-  gpu_type: string;
-  gpus: number;
-  vram_gb: number;
-  vcpus: number;
-  memory_gb: number;
-  disk_gb: number;
-  hourly_cost: number;
-  region: string;
-  available: number;
-}
+const count = z.number().int().min(0);
 
-interface TargonServer {
-  uid: string;
-  label: string | null;
-  resource: string;
-  status: string;
-  ipv4: string | null;
-  ssh_port: number | null;
-  created: number;
-  ssh_keys?: string[];
-}
+/** A resource as Targon lists it: what the catalogue keeps of it. */
+const TargonResource = z.object({
+  name: z.string().min(1),
+  gpu_type: z.string().min(1),
+  gpus: count.min(1),
+  vram_gb: count,
+  vcpus: count,
+  memory_gb: count,
+  disk_gb: count,
+  hourly_cost: z.number().min(0).finite(),
+  region: z.string().min(1),
+  available: count,
+});
+
+const TargonServer = z.object({
+  uid: z.string().min(1),
+  label: z.string().nullable(),
+  resource: z.string(),
+  status: z.string(),
+  ipv4: z.string().nullable(),
+  ssh_port: z.number().int().nullable(),
+  created: z.number(),
+  ssh_keys: z.array(z.string()).optional(),
+});
+type TargonServer = z.infer<typeof TargonServer>;
+
+const TargonEvidence = z.object({ data: z.object({ quote: z.record(z.string(), z.unknown()), quote_raw: z.string(), signature: z.string(), signing_key: z.string() }) });
 
 const STATE: Record<string, InstanceState> = {
   provisioning: 'provisioning',
@@ -55,8 +62,9 @@ export class TargonAdapter implements ProviderAdapter {
   }
 
   async listOffers(): Promise<Offer[]> {
-    const { data } = await this.http.ok<{ data: TargonResource[] }>('offers', 'GET', '/api/resources');
-    return data.map((r) => ({
+    const { data } = this.http.read('offers', z.object({ data: z.array(z.unknown()) }), await this.http.ok('offers', 'GET', '/api/resources'));
+    // A resource Volt cannot read is left out of the catalogue; the others are listed.
+    return this.http.readEach('offers', TargonResource, data).map((r) => ({
       machineId: this.machineIdOf(r.name),
       provider: 'targon',
       offerId: r.name,
@@ -77,12 +85,13 @@ export class TargonAdapter implements ProviderAdapter {
   }
 
   async listInstances(): Promise<ProviderInstance[]> {
-    const { data } = await this.http.ok<{ data: TargonServer[] }>('list', 'GET', '/api/servers');
+    // All or nothing: an instance left out would look gone to the reconciler.
+    const { data } = this.http.read('list', z.object({ data: z.array(TargonServer) }), await this.http.ok('list', 'GET', '/api/servers'));
     return data.map(instance);
   }
 
   async create(spec: CreateInstance): Promise<ProviderInstance> {
-    const answer = await this.http.call<{ data: TargonServer } | { error: { code: string; message: string } }>('create', 'POST', '/api/servers', {
+    const answer = await this.http.call<unknown>('create', 'POST', '/api/servers', {
       resource: spec.offerId,
       image: spec.image,
       label: spec.tag,
@@ -90,7 +99,7 @@ export class TargonAdapter implements ProviderAdapter {
     });
     if (answer.status === 409 || answer.status === 404) throw new OfferUnavailableError('targon', spec.offerId, (answer.body as { error: { message: string } }).error.message);
     if (answer.status >= 400) throw new ProviderRejectedError('targon', 'create', answer.status, JSON.stringify(answer.body).slice(0, 200));
-    return instance((answer.body as { data: TargonServer }).data);
+    return instance(this.http.read('create', z.object({ data: TargonServer }), answer.body).data);
   }
 
   async start(instanceId: string): Promise<void> {
@@ -111,7 +120,7 @@ export class TargonAdapter implements ProviderAdapter {
   }
 
   async attest(instanceId: string, nonce: string): Promise<AttestationEvidence> {
-    const { data } = await this.http.ok<{ data: { quote: Record<string, unknown>; quote_raw: string; signature: string; signing_key: string } }>('attest', 'GET', `/api/servers/${instanceId}/attestation?nonce=${nonce}`);
+    const { data } = this.http.read('attest', TargonEvidence, await this.http.ok('attest', 'GET', `/api/servers/${instanceId}/attestation?nonce=${nonce}`));
     return { quote: data.quote, quoteRaw: data.quote_raw, signature: data.signature, signingKey: data.signing_key };
   }
 }
