@@ -32,7 +32,14 @@ export interface PodsProcesses {
   stop(): Promise<void>;
 }
 
-export async function startPodsProcesses(options: { name: string; transitionMs: number; reconcileMs: number; creditUsd: number; billing?: boolean }): Promise<PodsProcesses> {
+export async function startPodsProcesses(options: {
+  name: string;
+  transitionMs: number;
+  reconcileMs: number;
+  creditUsd: number;
+  /** Runs billing too, charging every `cadenceMs`. */
+  billing?: { cadenceMs: number };
+}): Promise<PodsProcesses> {
   const db = await createTestDatabase(allMigrations);
   const messaging = await createTestMessaging();
   const sim = await startProviderSim({ transitionMs: options.transitionMs, liumCopies: 1, targonCapacity: 4, priceDrift: 0, pricePeriodMs: 60_000 });
@@ -57,8 +64,7 @@ export async function startPodsProcesses(options: { name: string; transitionMs: 
   const quiet = { ...env, LOG_LEVEL: 'silent' };
   const gateway = await startService(gatewayService(quiet), quiet);
   let ledger = await startService(ledgerService(), quiet);
-  // Meters only: no charging cycle runs in a test's time (a stop's settling still does).
-  const billingEnv = { ...quiet, VOLT_BILLING_CADENCE_MS: '600000' };
+  const billingEnv = { ...quiet, VOLT_BILLING_CADENCE_MS: String(options.billing?.cadenceMs) };
   const billing = options.billing ? await startService(billingService(billingEnv), billingEnv) : undefined;
   const pods: AppProcess[] = [];
   return {
