@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '@volt/telemetry';
-import { UNSTORABLE, unstorableText, type UnstorableRule } from '@volt/event-store';
+import { UNSTORABLE, unstorableIn } from '@volt/event-store';
 import { ApiException } from './api-error';
 import { askReadRetry } from './retry-reads';
 
@@ -63,25 +63,8 @@ export function nonJsonBody(request: FastifyRequest): ApiException | undefined {
   return ApiException.of('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.');
 }
 
-/** The first place in a parsed value holding a string that cannot be stored, as a field path. */
-function unstorablePath(value: unknown, path: string, depth = 0): { field: string; rule: UnstorableRule } | undefined {
-  if (typeof value === 'string') {
-    const rule = unstorableText(value);
-    return rule && { field: path, rule };
-  }
-  if (value === null || typeof value !== 'object' || depth > 64) return undefined;
-  for (const [key, child] of Object.entries(value)) {
-    const at = path ? `${path}.${key}` : key;
-    const rule = unstorableText(key);
-    if (rule) return { field: at, rule };
-    const found = unstorablePath(child, at, depth + 1);
-    if (found) return found;
-  }
-  return undefined;
-}
-
 /**
- * No field of ours needs a string PostgreSQL cannot store as text (unstorableText): the 400
+ * No field of ours needs a string PostgreSQL cannot store as text (unstorableIn): the 400
  * naming the field for one in the path, query or body, before it can reach a statement or an event.
  */
 export function unstorableCharacter(request: FastifyRequest): ApiException | undefined {
@@ -89,9 +72,9 @@ export function unstorableCharacter(request: FastifyRequest): ApiException | und
   // and never a lone surrogate (decoding UTF-8 replaces what is not a character).
   if (request.body === undefined && !request.url.includes('%00')) return undefined;
   for (const [where, value] of [['path', request.params], ['query', request.query], ['body', request.body]] as const) {
-    const found = unstorablePath(value, '');
+    const found = unstorableIn(value);
     if (found === undefined) continue;
-    const field = found.field || where;
+    const field = found.path || where;
     const message = `${field} contains ${UNSTORABLE[found.rule]}`;
     return ApiException.of('VALIDATION_ERROR', `Invalid request ${where}: ${message}`, [{ field, rule: found.rule, message }]);
   }

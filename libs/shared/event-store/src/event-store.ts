@@ -439,6 +439,15 @@ function refusal(streamId: string, e: NewEvent): Error | undefined {
 }
 
 /**
+ * Where inside a value (a request's body, an event's data) a string or key cannot be stored as
+ * text, and why, if anywhere: a dotted path (`ssh_keys.0`), '' for the value itself.
+ */
+export function unstorableIn(value: unknown): { path: string; rule: UnstorableRule } | undefined {
+  const found = inspect(value, { bound: 0 });
+  return found && { path: found.path.slice(1), rule: found.rule };
+}
+
+/**
  * Where inside a value a string (or key) cannot be stored as text, and why, if anywhere (path ''
  * for the value itself); adds to `size.bound` at least the bytes its JSON takes (a UTF-16 unit
  * takes at most 6: a control character's `\u00XX` escape; a number, boolean or null at most 24).

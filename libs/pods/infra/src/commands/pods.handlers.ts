@@ -20,8 +20,8 @@ import { systemEnvelope } from './system-envelope';
 const foldPod = (events: EventEnvelope[]): PodState => fold(podDecider, events.map((e) => ({ type: e.type, data: e.data }) as PodEvent));
 
 type Reply<T> = Promise<CommandReply<T>>;
-/** A pod's state with its stream's version, its organization and its machine. */
-type PodView = PodState & { version: number; tenantId: string | null; machineId: string | null };
+/** A pod's state with its organization and its machine. */
+type PodView = PodState & { tenantId: string | null; machineId: string | null };
 type Requested = MessageOf<typeof PodRequested>['data'];
 
 /**
@@ -107,7 +107,7 @@ export class PodLifecycle {
     const events = await this.deps.store.readStream(podStream(podId));
     const state = foldPod(events);
     const requested = events[0]?.data as Requested | undefined;
-    return { ...state, version: events.length, tenantId: events[0]?.tenantId ?? null, machineId: requested?.machineId ?? null };
+    return { ...state, tenantId: events[0]?.tenantId ?? null, machineId: requested?.machineId ?? null };
   }
 
   /** The reconciler's decisions: deterministic ids per pod version, so a repeated sweep appends nothing twice. */
@@ -220,16 +220,14 @@ export class PodLifecycle {
    * A stopped pod about to be redeployed leaves out the keys its organization removed: they stayed
    * on its machine while it ran (seed 000), and its detail and its machine now agree without them.
    * (A Lium start takes the pod's keys; a Targon server is given them now, as a PUT would.)
-   * Returns the events appended (0 or 1).
    */
-  private async dropRemovedKeys(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, state: PodState, key: string): Promise<number> {
+  private async dropRemovedKeys(row: Pick<PodRow, 'pod_id' | 'tenant_id'>, state: PodState, key: string): Promise<void> {
     const found = await publicKeysById(this.deps.db, row.tenant_id, state.sshKeyIds);
-    if (found.size === state.sshKeyIds.length) return 0;
+    if (found.size === state.sshKeyIds.length) return;
     const sshKeyIds = state.sshKeyIds.filter((id) => found.has(id));
     const outcome = await this.decideAsSystem(row, { type: 'UpdatePod', data: { podId: row.pod_id, sshKeyIds, at: new Date().toISOString() } }, `keys-${key}`);
-    if (!outcome.ok) return 0;
+    if (!outcome.ok) return;
     if (state.provider === 'targon') await this.carry(row.pod_id, 'keys', { ...outcome.state, tenantId: row.tenant_id });
-    return outcome.events.length;
   }
 
   async stop(envelope: CommandEnvelope) {
