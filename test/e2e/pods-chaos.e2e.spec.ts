@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { podStream } from '@volt/pods-contracts';
+import { accruedMicros } from '@volt/billing-infra';
 import { eventually } from '../support/pods';
 import { startPodsProcesses, type PodsProcesses } from '../support/pods-processes';
 import type { AppProcess } from '../support/process';
@@ -10,13 +11,14 @@ import type { AppProcess } from '../support/process';
 // ledger away twice for 1.5 s: afterwards every pod has settled, and Volt and the
 // provider agree on each (a running pod has one running instance, a stopped one one stopped
 // instance, an ended one none) with no instance left over, the ledger holds at most an hour for
-// each running pod and nothing else, billing meters each pod by its state, and the ledger's
-// accounts add up to zero.
+// each running pod and nothing else, billing (charging every 2 s) meters each pod by its state and
+// charges every ended meter exactly its rate for its time (giving back windows charged while a
+// stop was on its way), and the ledger's accounts add up to zero.
 
 let stack: PodsProcesses;
 
 beforeAll(async () => {
-  stack = await startPodsProcesses({ name: 'Chaos Org', transitionMs: 200, reconcileMs: 200, creditUsd: 5000, billing: { cadenceMs: 600_000 } });
+  stack = await startPodsProcesses({ name: 'Chaos Org', transitionMs: 200, reconcileMs: 200, creditUsd: 5000, billing: { cadenceMs: 2_000 } });
 });
 afterAll(() => stack?.stop());
 
@@ -132,9 +134,19 @@ describe('pods under mixed load while pods-service instances are killed', () => 
       // …and the accounts hold what their pending holds add up to.
       const total = pending.reduce((sum, h) => sum + BigInt(h.amount), 0n);
       if (total !== BigInt(held)) wrong.push(`pending holds add up to ${total}, the accounts hold ${held}`);
-      // Every transfer has two sides. (Whether every ended meter is charged exactly its rate for its
-      // time is not checked here: a window charged while a stop was on its way is not given back
-      // when the stop's earlier time closes the meter; see the closing note of stop 29.)
+      // Every ended meter is charged exactly its rate for its time: its windows' charges (paid or
+      // owed) less what was given back for windows charged past its end.
+      const ended = (await sql<{ meter_id: string; rate: string; started_at: Date; ended_at: Date; charged: string }>`
+        SELECT m.meter_id, m.rate::text, m.started_at, m.ended_at,
+               coalesce((SELECT sum(CASE WHEN e.entry_id LIKE '%:refund' THEN -e.amount ELSE e.amount END) FROM ledger_entries e
+                         WHERE e.entry_id LIKE 'charge:' || m.meter_id || ':%'), 0)::text AS charged
+        FROM billing_meters m WHERE m.ended_at IS NOT NULL`.execute(stack.db.db)).rows;
+      for (const m of ended) {
+        // (A stop asked for while the pod was still starting can end its GPU meter before it began: nothing is due.)
+        const due = Math.max(0, accruedMicros(Number(m.rate), m.ended_at.getTime() - m.started_at.getTime()));
+        if (Number(m.charged) !== due) wrong.push(`meter ${m.meter_id} charged ${m.charged} of ${due} micro-USD`);
+      }
+      // Every transfer has two sides.
       const sum = (await sql<{ sum: string }>`SELECT coalesce(sum(balance), 0)::text AS sum FROM ledger_accounts`.execute(stack.db.db)).rows[0].sum;
       if (sum !== '0') wrong.push(`the ledger's accounts add up to ${sum}, not 0`);
       return { all, wrong };

@@ -53,6 +53,12 @@ async function podLife(org: string, podId: string, events: [string, number, Reco
   await runner.catchUp();
 }
 
+/** The ids of the windows given back for a pod's meters, in window order. */
+async function refunds(podId: string): Promise<string[]> {
+  const rows = await t.db.selectFrom('ledger_entries').select('entry_id').where('entry_id', 'like', `charge:${podId}:%:refund`).execute();
+  return rows.map((r) => r.entry_id as string).sort((a, b) => Number(a.split(':').at(-2)) - Number(b.split(':').at(-2)));
+}
+
 /** Prepaid credit for an organization, in USD. */
 const fund = (org: string, usd: number) => ledger.transfer({ id: `fund:${org}`, debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(usd) });
 
@@ -175,6 +181,67 @@ describe('charging cycle (controlled clock)', () => {
     const expected = Math.floor((2_690_000 * 1962) / 3600) + Math.floor((200 * 137 * 501) / 3600) + Math.floor((2_690_000 * 1821) / 3600);
     expect(spentEvery).toBe(expected);
     expect(spentOnce).toBe(expected);
+  });
+
+  describe('a stop that reaches billing after windows past it were charged', () => {
+    /** Running from 10 s; the cycles at 60, 120 and 180 s charge three windows; then the stop, stamped 95 s, arrives. */
+    async function lateStop(org: string, podId: string, beforeStop?: () => Promise<unknown>) {
+      await podLife(org, podId, [
+        ['PodRequested', 0],
+        ['PodRunning', 10, { ip: null, sshPort: null }],
+      ]);
+      const cycle = new ChargingCycle(t.db, store, ledger, 60_000);
+      for (const s of [60, 120, 180]) await cycle.run(new Date(t0 + s * 1000));
+      await beforeStop?.();
+      await podLife(org, podId, [['PodStopRequested', 95]]);
+      return { cycle, report: await cycle.run(new Date(t0 + 240_000)) };
+    }
+    const gpuDue = Math.floor((390_000 * 85) / 3600); // 85 s of GPU time
+    const storage = Math.floor((50 * 137 * 145) / 3600); // stopped 95–240 s
+
+    it('gives back what they took beyond the stop, to the micro-dollar, once', async () => {
+      const org = 'org_stopped_late';
+      await fund(org, 10);
+      const { cycle, report } = await lateStop(org, 'pod_stopped_late');
+      // 170 s were charged as GPU time (18,416): the window that held the stop gives back 2,708, the next one all of its 6,500.
+      expect(report.givenBack).toBe(2);
+      const ids = await refunds('pod_stopped_late');
+      expect([...(await ledger.posted(ids)).values()]).toEqual([2708, 6500]);
+      expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(10) - gpuDue - storage);
+      expect(await podUsage(t.db, org, 'pod_stopped_late', new Date(t0 + 240_000))).toEqual({ uptime_hours: 0.02, total_cost: microsToUsd(gpuDue + storage) });
+      // Later cycles, and the same moment again, give back nothing more.
+      for (const s of [240, 300]) expect((await cycle.run(new Date(t0 + s * 1000))).givenBack).toBe(0);
+      expect(await refunds('pod_stopped_late')).toEqual(ids);
+      expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(10) - gpuDue - Math.floor((50 * 137 * 205) / 3600));
+      // The customer's history shows the money given back as a refund naming the pod.
+      const history = new ProjectionRunner(t.db, store, [ledgerHistoryProjection]);
+      await history.catchUp();
+      const back = await t.db.selectFrom('ledger_history').select(['amount', 'resource', 'description']).where('tenant_id', '=', org).where('type', '=', 'refund').execute();
+      expect(back.map((b) => [Number(b.amount), b.resource, b.description])).toEqual(
+        expect.arrayContaining([[2708, 'pod_stopped_late', expect.stringMatching(/^GPU time charged past its end \(2026-06-01T10:01:35.000Z\), given back$/)], [6500, 'pod_stopped_late', expect.any(String)]]),
+      );
+    });
+
+    it('gives them back after a crash that lost how far the meter was charged', async () => {
+      const org = 'org_late_crash';
+      await fund(org, 10);
+      // The windows were posted, but the cycle died before it wrote its progress: only its plan remains.
+      await lateStop(org, 'pod_late_crash', () =>
+        sql`UPDATE billing_progress p SET charged_until = m.started_at FROM billing_meters m
+            WHERE m.meter_id = p.meter_id AND m.pod_id = 'pod_late_crash' AND m.kind = 'gpu'`.execute(t.db),
+      );
+      expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(10) - gpuDue - storage);
+      expect(await refunds('pod_late_crash')).toHaveLength(2);
+    });
+
+    it('gives windows owed as arrears back against what is owed', async () => {
+      const org = 'org_late_poor';
+      await ledger.transfer({ id: 'fund:late_poor', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: 1000 });
+      await lateStop(org, 'pod_late_poor');
+      // 18,416 owed for 170 s; 9,208 due for 85 s: the 9,208 given back pays the arrears down, the balance keeps paying storage.
+      expect((await ledger.account(arrearsAccount(org))).balance).toBe(-gpuDue);
+      expect((await ledger.account(customerAccount(org))).balance).toBe(1000 - storage);
+    });
   });
 
   it('records what the balance cannot pay as arrears and says the balance is exhausted, once per window', async () => {

@@ -6,11 +6,14 @@ import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, type LedgerOutcome } 
 import { counter, type Logger } from '@volt/telemetry';
 
 const charges = counter('volt_billing_charges_total', 'Usage charges posted, by how they were paid', ['mode']);
+const givenBack = counter('volt_billing_given_back_total', "Usage windows charged past a meter's end (a pod's stop still on its way) and given back");
 
 /** What the charging cycle needs of the ledger (the billing app passes the ledger itself). */
 export interface ChargeLedger {
   charge(r: { id: string; debit: string; credit: string; amount: number; holdId: string | null; resource: string | null; description: string }): Promise<LedgerOutcome>;
   transfer(r: { id: string; debit: string; credit: string; amount: number; resource: string | null; description: string }): Promise<LedgerOutcome>;
+  /** The amounts posted under these ids; ids not posted are absent. */
+  posted(ids: string[]): Promise<Map<string, number>>;
 }
 
 type Mode = 'balance' | 'arrears';
@@ -28,12 +31,16 @@ interface Meter {
   closed_transaction_id: string | null;
   closed_position: string | null;
   charged_until: Date | null;
+  /** How far a cycle set out to charge it (written before charging: a crash may leave it ahead of charged_until). */
+  planned_until: Date | null;
 }
 
 export interface CycleReport {
   meters: number;
   charges: number;
   arrears: number;
+  /** Windows charged while a stop was on its way, given back. */
+  givenBack: number;
   /** Organizations whose balance did not cover a charge in this cycle. */
   exhausted: string[];
 }
@@ -45,9 +52,19 @@ export interface CycleReport {
 export const accruedMicros = (rate: number, ms: number) => Math.floor((rate * ms) / 3_600_000);
 const WIDTH = 64;
 
-/** How far a meter is charged (ms): this cycle's progress, else the stored one, else its start. */
-function chargedTo(m: Meter, progress?: Map<string, Date>): number {
-  return (progress?.get(m.meter_id) ?? m.charged_until ?? m.started_at).getTime();
+/** How far a meter is charged (ms), as stored: else its start. */
+function chargedTo(m: Meter): number {
+  return (m.charged_until ?? m.started_at).getTime();
+}
+
+/**
+ * A closed meter is settled when it is charged exactly to its end and nothing past it may have
+ * been charged (a window charged while its stop was on the way is given back first).
+ */
+function settled(m: Meter, done: Set<string>): boolean {
+  if (done.has(m.meter_id)) return true;
+  const end = m.ended_at!.getTime();
+  return chargedTo(m) === end && (m.planned_until === null || m.planned_until.getTime() <= end);
 }
 
 /** Meters in the order they were closed. */
@@ -65,6 +82,12 @@ function byPlace(a: Meter, b: Meter): number {
  * The ledger id of each charge is `charge:<meter>:<k>`: a retry, a crash or two cycles at once
  * cannot charge a window twice. An open meter is charged for complete windows; a closed one
  * (stop, delete) is settled to its end.
+ *
+ * A pod stops at the time its stop was asked for, but its meter closes when that event reaches
+ * billing: a window that ended in between was charged as usage. Settling a closed meter gives
+ * such windows back (`charge:<meter>:<k>:refund`, from revenue to the customer's balance, which
+ * pays what the organization owes first), so a pod pays exactly rate × time however late its stop
+ * arrives, a crash included: which windows were charged is asked of the ledger.
  */
 export class ChargingCycle {
   constructor(
@@ -80,15 +103,16 @@ export class ChargingCycle {
   /** One cycle at a time across all billing instances (a PostgreSQL advisory lock); a cycle that finds it taken does nothing. */
   async run(now = new Date()): Promise<CycleReport> {
     const cycle = await withSessionLock(this.db, 'volt:billing:cycle', (lost) => this.runLocked(now, lost));
-    return cycle.held ? cycle.value : { meters: 0, charges: 0, arrears: 0, exhausted: [] };
+    return cycle.held ? cycle.value : { meters: 0, charges: 0, arrears: 0, givenBack: 0, exhausted: [] };
   }
 
   /** `lost` says the lock went with its connection: another instance may be cycling now, so stop taking meters. */
   private async runLocked(now: Date, lost: () => Error | undefined): Promise<CycleReport> {
-    const settled = await this.settledThrough();
-    const candidates = await this.candidates(settled);
-    const rows = candidates.filter((m) => chargedTo(m) < (m.ended_at ?? now).getTime());
-    const report: CycleReport = { meters: rows.length, charges: 0, arrears: 0, exhausted: [] };
+    const settledMark = await this.settledThrough();
+    const candidates = await this.candidates(settledMark);
+    const done = new Set<string>();
+    const rows = candidates.filter((m) => (m.ended_at ? !settled(m, done) : chargedTo(m) < now.getTime()));
+    const report: CycleReport = { meters: rows.length, charges: 0, arrears: 0, givenBack: 0, exhausted: [] };
     // Decisions already taken for these meters (by a cycle that crashed, or one running beside this one).
     const decided = new Map<string, Mode>();
     const ids = rows.map((r) => r.meter_id);
@@ -99,19 +123,20 @@ export class ChargingCycle {
     const progress = new Map<string, Date>();
     const paid: { meterId: string; win: number; amount: number }[] = [];
     let next = 0;
+    await this.savePlanned(rows, now);
     try {
       await Promise.all(
         Array.from({ length: Math.min(WIDTH, rows.length) }, async () => {
-          while (next < rows.length && !lost()) await this.chargeMeter(rows[next++], now, report, decided, progress, paid);
+          while (next < rows.length && !lost()) await this.chargeMeter(rows[next++], now, report, decided, progress, paid, done);
         }),
       );
       if (lost()) this.logger?.warn({ charged: report.charges, meters: rows.length }, 'lost the billing cycle lock; the rest waits for the next cycle');
     } finally {
       // Both only save work: after a crash, a paid window charged again is a duplicate the ledger ignores.
       await this.savePaid(paid);
-      await this.saveProgress(progress);
+      await this.saveProgress(progress, done);
     }
-    await this.advanceSettled(settled, candidates, progress);
+    await this.advanceSettled(settledMark, candidates, done);
     report.exhausted = [...new Set(report.exhausted)];
     return report;
   }
@@ -123,7 +148,7 @@ export class ChargingCycle {
    */
   private async candidates(settled: GlobalCheckpoint): Promise<Meter[]> {
     const columns = sql.raw(`m.meter_id, m.pod_id, m.tenant_id, m.kind, m.rate, m.hold_id, m.started_at, m.ended_at,
-      m.closed_transaction_id::text AS closed_transaction_id, m.closed_position::text AS closed_position, p.charged_until
+      m.closed_transaction_id::text AS closed_transaction_id, m.closed_position::text AS closed_position, p.charged_until, p.planned_until
       FROM billing_meters m LEFT JOIN billing_progress p USING (meter_id)`);
     const { rows } = await sql<Meter>`
       SELECT ${columns} WHERE m.ended_at IS NULL
@@ -132,7 +157,7 @@ export class ChargingCycle {
         AND (m.closed_transaction_id, m.closed_position) > (${settled.transactionId}::xid8, ${settled.position}::bigint)
       UNION ALL
       SELECT ${columns} WHERE m.ended_at IS NOT NULL AND m.closed_transaction_id IS NULL
-        AND coalesce(p.charged_until, m.started_at) < m.ended_at`.execute(this.db);
+        AND (coalesce(p.charged_until, m.started_at) <> m.ended_at OR p.planned_until > m.ended_at)`.execute(this.db);
     return rows;
   }
 
@@ -147,15 +172,15 @@ export class ChargingCycle {
    * one not yet charged to its end. The projection applies events in the global order, so any
    * meter closed later than those read here is closed at a later place: none is passed over.
    */
-  private async advanceSettled(from: GlobalCheckpoint, candidates: Meter[], progress: Map<string, Date>): Promise<void> {
+  private async advanceSettled(from: GlobalCheckpoint, candidates: Meter[], done: Set<string>): Promise<void> {
     const closed = candidates.filter((m) => m.closed_transaction_id !== null).sort(byPlace);
     let mark = from;
     for (let i = 0; i < closed.length; ) {
       // Meters closed at the same place (marked by the migration) pass together or not at all.
       let j = i;
-      let done = true;
-      for (; j < closed.length && byPlace(closed[j], closed[i]) === 0; j++) done &&= chargedTo(closed[j], progress) >= closed[j].ended_at!.getTime();
-      if (!done) break;
+      let allSettled = true;
+      for (; j < closed.length && byPlace(closed[j], closed[i]) === 0; j++) allSettled &&= settled(closed[j], done);
+      if (!allSettled) break;
       mark = { transactionId: closed[i].closed_transaction_id!, position: closed[i].closed_position! };
       i = j;
     }
@@ -175,13 +200,35 @@ export class ChargingCycle {
     }
   }
 
-  private async saveProgress(progress: Map<string, Date>): Promise<void> {
+  /**
+   * Before charging: how far each open meter will be charged this cycle. After a crash it tells
+   * which windows past a stop may have been charged (windows before a stop are charged the same
+   * whether the meter was open or closed, and a retry of them is a duplicate the ledger ignores).
+   */
+  private async savePlanned(rows: Meter[], now: Date): Promise<void> {
+    const through = new Date(Math.floor(now.getTime() / this.cadenceMs) * this.cadenceMs);
+    const open = rows.filter((m) => m.ended_at === null && chargedTo(m) < through.getTime()).map((m) => m.meter_id);
+    for (let i = 0; i < open.length; i += 5000) {
+      await sql`INSERT INTO billing_progress (meter_id, charged_until, planned_until)
+        SELECT m.meter_id, m.started_at, ${through.toISOString()}::timestamptz FROM billing_meters m WHERE m.meter_id = ANY(${open.slice(i, i + 5000)}::text[])
+        ON CONFLICT (meter_id) DO UPDATE SET planned_until = greatest(billing_progress.planned_until, EXCLUDED.planned_until)`.execute(this.db);
+    }
+  }
+
+  /** Charged this far; a settled meter exactly to its end (its windows past the end given back). */
+  private async saveProgress(progress: Map<string, Date>, done: Set<string>): Promise<void> {
     const all = [...progress].map(([meterId, until]) => ({ meterId, until }));
     for (let i = 0; i < all.length; i += 5000) {
       const part = all.slice(i, i + 5000);
+      const ids = part.map((p) => p.meterId);
+      const until = part.map((p) => p.until.toISOString());
+      const exact = part.map((p) => done.has(p.meterId));
       await sql`INSERT INTO billing_progress (meter_id, charged_until)
-        SELECT * FROM unnest(${part.map((p) => p.meterId)}::text[], ${part.map((p) => p.until.toISOString())}::timestamptz[])
+        SELECT u.meter_id, u.until FROM unnest(${ids}::text[], ${until}::timestamptz[], ${exact}::boolean[]) AS u(meter_id, until, exact) WHERE NOT u.exact
         ON CONFLICT (meter_id) DO UPDATE SET charged_until = greatest(billing_progress.charged_until, EXCLUDED.charged_until)`.execute(this.db);
+      await sql`INSERT INTO billing_progress (meter_id, charged_until)
+        SELECT u.meter_id, u.until FROM unnest(${ids}::text[], ${until}::timestamptz[], ${exact}::boolean[]) AS u(meter_id, until, exact) WHERE u.exact
+        ON CONFLICT (meter_id) DO UPDATE SET charged_until = EXCLUDED.charged_until, planned_until = NULL`.execute(this.db);
     }
   }
 
@@ -192,12 +239,15 @@ export class ChargingCycle {
     decided: Map<string, Mode>,
     progress: Map<string, Date>,
     paid: { meterId: string; win: number; amount: number }[],
+    done: Set<string>,
   ): Promise<void> {
     const rate = Number(m.rate);
     const start = m.started_at.getTime();
     const end = Math.min((m.ended_at ?? now).getTime(), now.getTime());
     const from = (m.charged_until ?? m.started_at).getTime();
     const accrued = (t: number) => accruedMicros(rate, t - start);
+    const closed = m.ended_at !== null && m.ended_at.getTime() <= now.getTime();
+    const posted = closed ? await this.giveBack(m, accrued, report) : new Set<number>();
     for (let k = Math.floor(from / this.cadenceMs); k * this.cadenceMs < end; k++) {
       const winStart = k * this.cadenceMs;
       const winEnd = winStart + this.cadenceMs;
@@ -207,9 +257,51 @@ export class ChargingCycle {
       if (winEnd > now.getTime() && !(m.ended_at && m.ended_at.getTime() <= now.getTime())) break;
       const until = Math.min(end, winEnd);
       const amount = accrued(until) - accrued(Math.max(start, winStart));
-      if (amount > 0 && (await this.chargeWindow(m, k, amount, report, decided.get(`${m.meter_id}:${k}`))) === 'balance') paid.push({ meterId: m.meter_id, win: k, amount });
+      if (amount > 0 && !posted.has(k) && (await this.chargeWindow(m, k, amount, report, decided.get(`${m.meter_id}:${k}`))) === 'balance') paid.push({ meterId: m.meter_id, win: k, amount });
       progress.set(m.meter_id, new Date(until));
     }
+    if (closed) {
+      progress.set(m.meter_id, m.ended_at!);
+      done.add(m.meter_id);
+    }
+  }
+
+  /**
+   * For a closed meter: the windows past its end that may have been charged while it was open
+   * (up to how far a cycle set out to charge it), asked of the ledger; what each took beyond the
+   * meter's end is given back. Returns the windows found charged, which are not charged again.
+   */
+  private async giveBack(m: Meter, accrued: (t: number) => number, report: CycleReport): Promise<Set<number>> {
+    const start = m.started_at.getTime();
+    const end = m.ended_at!.getTime();
+    const reach = Math.max(chargedTo(m), m.planned_until?.getTime() ?? 0);
+    const first = Math.floor(Math.max(start, end) / this.cadenceMs);
+    const windows: number[] = [];
+    for (let k = first; (k + 1) * this.cadenceMs <= reach; k++) windows.push(k);
+    const found = new Set<number>();
+    if (windows.length === 0) return found;
+    const id = (k: number) => `charge:${m.meter_id}:${k}`;
+    const posted = await this.ledger.posted(windows.flatMap((k) => [id(k), `${id(k)}:arrears`]));
+    for (const k of windows) {
+      const took = posted.get(id(k)) ?? posted.get(`${id(k)}:arrears`);
+      if (took === undefined) continue;
+      found.add(k);
+      const winStart = k * this.cadenceMs;
+      const due = Math.max(0, accrued(Math.min(end, winStart + this.cadenceMs)) - accrued(Math.max(start, winStart)));
+      if (took <= due) continue;
+      const back = await this.ledger.transfer({
+        id: `${id(k)}:refund`,
+        debit: SYSTEM_ACCOUNTS.revenue,
+        credit: customerAccount(m.tenant_id),
+        amount: took - due,
+        resource: m.pod_id,
+        description: `${m.kind === 'gpu' ? 'GPU time' : 'storage'} charged past its end (${m.ended_at!.toISOString()}), given back`,
+      });
+      if (!back.ok) throw new Error(`refund ${id(k)} refused: ${back.message}`);
+      givenBack.inc();
+      report.givenBack++;
+    }
+    return found;
   }
 
   /**

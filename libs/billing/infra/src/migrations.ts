@@ -136,4 +136,14 @@ export const billingMigrations: Record<string, Migration> = {
       await sql`ALTER TABLE billing_pods DROP COLUMN IF EXISTS gpu_count`.execute(db);
     },
   },
+  '2026-12-02T1500-billing-planned': {
+    async up(db: Kysely<any>) {
+      // How far a cycle set out to charge each open meter, written before it charges: after a
+      // crash, the windows past a stop that may have been charged (and are to be given back).
+      await sql`ALTER TABLE billing_progress ADD COLUMN planned_until timestamptz`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql`ALTER TABLE billing_progress DROP COLUMN IF EXISTS planned_until`.execute(db);
+    },
+  },
 };

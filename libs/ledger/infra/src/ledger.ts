@@ -219,6 +219,17 @@ export class Ledger {
     }
   }
 
+  /**
+   * The amounts posted under these request ids (charges and transfers that moved money), by id;
+   * ids never posted, or refused, are absent. Billing asks which windows of a stopped pod's meter
+   * were charged before the stop reached it.
+   */
+  async posted(ids: string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db.selectFrom('ledger_entries').select(['entry_id', 'amount']).where('entry_id', 'in', ids).where('kind', 'in', ['charge', 'transfer']).execute();
+    return new Map(rows.map((r) => [r.entry_id as string, Number(r.amount)]));
+  }
+
   /** The write side's own view of an account (authoritative, unlike the read model). */
   async account(accountId: string): Promise<{ balance: number; held: number; available: number }> {
     const { rows } = await sql<{ balance: string | null; held: string | null }>`SELECT sum(balance)::text AS balance, sum(held)::text AS held
