@@ -3,7 +3,9 @@
 // concurrent clients, BENCH_SECONDS (default 10) per run: on one hot account pair, and spread
 // over 1,000 accounts. Reference in the same run: the cheapest durable write PostgreSQL does
 // (one-row INSERT, autocommit) at the same concurrency. Then metering scale: BENCH_METERS
-// (default 10,000) running meters charged in one billing cycle. BENCH_ROUNDS (default 3); medians.
+// (default 10,000) running meters charged in one billing cycle, then all stopped half-way through
+// the window just charged and settled in one cycle (half of each window given back).
+// BENCH_ROUNDS (default 3); medians.
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const { median, percentile } = require('../stats');
@@ -89,7 +91,12 @@ async function main() {
       const report = await cycle.run(new Date(windowStart + 1));
       const seconds = (performance.now() - t0) / 1000;
       const writes = Number((await sql`SELECT count(*)::text AS n FROM ledger_entries`.execute(db)).rows[0].n) - writesBefore;
-      meterRuns.push({ seconds, writes, charges: report.charges });
+      // Then every pod's stop arrives, stamped half-way through the window just charged (a stop
+      // on its way while the cycle ran): one cycle settles them all, giving back half a window each.
+      await sql`UPDATE billing_meters SET ended_at = ${new Date(windowStart - cadence / 2).toISOString()}::timestamptz`.execute(db);
+      const t1 = performance.now();
+      const settled = await cycle.run(new Date(windowStart + 2));
+      meterRuns.push({ seconds, writes, charges: report.charges, settleSeconds: (performance.now() - t1) / 1000, givenBack: settled.givenBack });
     }
     const sum = Number((await sql`SELECT sum(balance)::text AS s FROM ledger_accounts`.execute(db)).rows[0].s);
     const m = (k, f) => median(results[k].map((x) => x[f]));
@@ -103,6 +110,8 @@ async function main() {
     console.log(`| reference: one-row INSERT, autocommit | ${f0(m('ref', 'rate'))} | ${f1(m('ref', 'p50'))} | ${f1(m('ref', 'p99'))} | 1.00× | |`);
     const mc = median(meterRuns.map((x) => x.seconds));
     console.log(`\nMetering: ${METERS.toLocaleString('en-US')} running meters charged in one cycle: ${mc.toFixed(2)} s (median of ${rounds}; target < 5 s), ${meterRuns[0].writes.toLocaleString('en-US')} ledger writes (one charge each), ${(METERS / mc).toFixed(0)} meters/s`);
+    const ms = median(meterRuns.map((x) => x.settleSeconds));
+    console.log(`Then all ${METERS.toLocaleString('en-US')} stopped half-way through the window charged: settled in one cycle in ${ms.toFixed(2)} s, ${meterRuns[0].givenBack.toLocaleString('en-US')} windows given back, ${(METERS / ms).toFixed(0)} meters/s`);
     console.log(`\nper-round transfers/s: spread ${results.spread.map((x) => f0(x.rate)).join(' ')}; hot ${results.hot.map((x) => f0(x.rate)).join(' ')}; refused: ${results.spread.concat(results.hot).reduce((s, x) => s + x.failed, 0)}`);
   } finally {
     await db.destroy();

@@ -172,6 +172,7 @@ describe('pods under mixed load while pods-service instances are killed', () => 
       const key = p.reason ? `${p.status} (${p.reason})` : p.status;
       return { ...a, [key]: (a[key] ?? 0) + 1 };
     }, {});
-    console.log(`pods chaos: ${pods.length} pods, answers ${JSON.stringify(answers)}, final ${JSON.stringify(outcomes)}`);
+    const givenBack = (await sql<{ n: string }>`SELECT count(*)::text AS n FROM ledger_entries WHERE entry_id LIKE 'charge:%:refund'`.execute(stack.db.db)).rows[0].n;
+    console.log(`pods chaos: ${pods.length} pods, answers ${JSON.stringify(answers)}, final ${JSON.stringify(outcomes)}, windows charged past a stop and given back ${givenBack}`);
   }, 180_000);
 });

@@ -67,6 +67,12 @@ function settled(m: Meter, done: Set<string>): boolean {
   return chargedTo(m) === end && (m.planned_until === null || m.planned_until.getTime() <= end);
 }
 
+/** Whether the meter has ended by `now` (one ending later, by a clock ahead of this one, has not). */
+const endedBy = (m: Meter, now: Date) => m.ended_at !== null && m.ended_at.getTime() <= now.getTime();
+
+/** The ledger id of a meter's charge for window k (its arrears transfer and refund add a suffix). */
+const chargeId = (m: Meter, k: number) => `charge:${m.meter_id}:${k}`;
+
 /** Meters in the order they were closed. */
 function byPlace(a: Meter, b: Meter): number {
   return compareCheckpoints(
@@ -124,10 +130,11 @@ export class ChargingCycle {
     const paid: { meterId: string; win: number; amount: number }[] = [];
     let next = 0;
     await this.savePlanned(rows, now);
+    const pastEnd = await this.postedPastEnd(rows, now);
     try {
       await Promise.all(
         Array.from({ length: Math.min(WIDTH, rows.length) }, async () => {
-          while (next < rows.length && !lost()) await this.chargeMeter(rows[next++], now, report, decided, progress, paid, done);
+          while (next < rows.length && !lost()) await this.chargeMeter(rows[next++], now, report, decided, progress, paid, done, pastEnd);
         }),
       );
       if (lost()) this.logger?.warn({ charged: report.charges, meters: rows.length }, 'lost the billing cycle lock; the rest waits for the next cycle');
@@ -240,24 +247,25 @@ export class ChargingCycle {
     progress: Map<string, Date>,
     paid: { meterId: string; win: number; amount: number }[],
     done: Set<string>,
+    pastEnd: Map<string, number>,
   ): Promise<void> {
     const rate = Number(m.rate);
     const start = m.started_at.getTime();
     const end = Math.min((m.ended_at ?? now).getTime(), now.getTime());
     const from = (m.charged_until ?? m.started_at).getTime();
     const accrued = (t: number) => accruedMicros(rate, t - start);
-    const closed = m.ended_at !== null && m.ended_at.getTime() <= now.getTime();
-    const posted = closed ? await this.giveBack(m, accrued, report) : new Set<number>();
+    const closed = endedBy(m, now);
+    const charged = closed ? await this.giveBack(m, accrued, report, pastEnd) : new Set<number>();
     for (let k = Math.floor(from / this.cadenceMs); k * this.cadenceMs < end; k++) {
       const winStart = k * this.cadenceMs;
       const winEnd = winStart + this.cadenceMs;
       // A window not over yet waits, unless the meter has ended: then it is settled to its end. (A
       // meter ending later than now — a clock ahead of this one — waits too: a window charged in
       // part could not be charged for the rest, its id being taken.)
-      if (winEnd > now.getTime() && !(m.ended_at && m.ended_at.getTime() <= now.getTime())) break;
+      if (winEnd > now.getTime() && !closed) break;
       const until = Math.min(end, winEnd);
       const amount = accrued(until) - accrued(Math.max(start, winStart));
-      if (amount > 0 && !posted.has(k) && (await this.chargeWindow(m, k, amount, report, decided.get(`${m.meter_id}:${k}`))) === 'balance') paid.push({ meterId: m.meter_id, win: k, amount });
+      if (amount > 0 && !charged.has(k) && (await this.chargeWindow(m, k, amount, report, decided.get(`${m.meter_id}:${k}`))) === 'balance') paid.push({ meterId: m.meter_id, win: k, amount });
       progress.set(m.meter_id, new Date(until));
     }
     if (closed) {
@@ -267,37 +275,52 @@ export class ChargingCycle {
   }
 
   /**
-   * For a closed meter: the windows past its end that may have been charged while it was open
-   * (up to how far a cycle set out to charge it), asked of the ledger; what each took beyond the
-   * meter's end is given back. Returns the windows found charged, which are not charged again.
+   * The windows of a closed meter past its end that may have been charged while it was open: as
+   * far as it was charged, or as far as a cycle set out to charge it.
    */
-  private async giveBack(m: Meter, accrued: (t: number) => number, report: CycleReport): Promise<Set<number>> {
+  private pastEnd(m: Meter): number[] {
+    const reach = Math.max(chargedTo(m), m.planned_until?.getTime() ?? 0);
+    const windows: number[] = [];
+    for (let k = Math.floor(Math.max(m.started_at.getTime(), m.ended_at!.getTime()) / this.cadenceMs); (k + 1) * this.cadenceMs <= reach; k++) windows.push(k);
+    return windows;
+  }
+
+  /** What the ledger posted for those windows of the meters closed by `now` (their charges or arrears transfers), in one query per 5,000 ids. */
+  private async postedPastEnd(rows: Meter[], now: Date): Promise<Map<string, number>> {
+    const ids = rows
+      .filter((m) => endedBy(m, now))
+      .flatMap((m) => this.pastEnd(m).flatMap((k) => [chargeId(m, k), `${chargeId(m, k)}:arrears`]));
+    const posted = new Map<string, number>();
+    for (let i = 0; i < ids.length; i += 5000) for (const [id, amount] of await this.ledger.posted(ids.slice(i, i + 5000))) posted.set(id, amount);
+    return posted;
+  }
+
+  /**
+   * For a closed meter: of the windows past its end that may have been charged (`pastEnd`), those
+   * the ledger posted give back what they took beyond the meter's end. Returns the windows found
+   * charged, which are not charged again.
+   */
+  private async giveBack(m: Meter, accrued: (t: number) => number, report: CycleReport, posted: Map<string, number>): Promise<Set<number>> {
     const start = m.started_at.getTime();
     const end = m.ended_at!.getTime();
-    const reach = Math.max(chargedTo(m), m.planned_until?.getTime() ?? 0);
-    const first = Math.floor(Math.max(start, end) / this.cadenceMs);
-    const windows: number[] = [];
-    for (let k = first; (k + 1) * this.cadenceMs <= reach; k++) windows.push(k);
     const found = new Set<number>();
-    if (windows.length === 0) return found;
-    const id = (k: number) => `charge:${m.meter_id}:${k}`;
-    const posted = await this.ledger.posted(windows.flatMap((k) => [id(k), `${id(k)}:arrears`]));
-    for (const k of windows) {
-      const took = posted.get(id(k)) ?? posted.get(`${id(k)}:arrears`);
+    for (const k of this.pastEnd(m)) {
+      const id = chargeId(m, k);
+      const took = posted.get(id) ?? posted.get(`${id}:arrears`);
       if (took === undefined) continue;
       found.add(k);
       const winStart = k * this.cadenceMs;
       const due = Math.max(0, accrued(Math.min(end, winStart + this.cadenceMs)) - accrued(Math.max(start, winStart)));
       if (took <= due) continue;
       const back = await this.ledger.transfer({
-        id: `${id(k)}:refund`,
+        id: `${id}:refund`,
         debit: SYSTEM_ACCOUNTS.revenue,
         credit: customerAccount(m.tenant_id),
         amount: took - due,
         resource: m.pod_id,
         description: `${m.kind === 'gpu' ? 'GPU time' : 'storage'} charged past its end (${m.ended_at!.toISOString()}), given back`,
       });
-      if (!back.ok) throw new Error(`refund ${id(k)} refused: ${back.message}`);
+      if (!back.ok) throw new Error(`refund ${id} refused: ${back.message}`);
       givenBack.inc();
       report.givenBack++;
     }
@@ -310,12 +333,12 @@ export class ChargingCycle {
    * the arrears transfer, and repeated.
    */
   private async chargeWindow(m: Meter, k: number, amount: number, report: CycleReport, decided: Mode | undefined): Promise<Mode> {
-    const chargeId = `charge:${m.meter_id}:${k}`;
+    const id = chargeId(m, k);
     let mode = decided;
     const description = m.kind === 'gpu' ? 'GPU time' : 'storage while stopped';
     if (!mode) {
-      const paid = await this.ledger.charge({ id: chargeId, debit: customerAccount(m.tenant_id), credit: SYSTEM_ACCOUNTS.revenue, amount, holdId: m.hold_id, resource: m.pod_id, description });
-      if (!paid.ok && paid.code !== 'INSUFFICIENT_BALANCE') throw new Error(`charge ${chargeId} refused: ${paid.message}`);
+      const paid = await this.ledger.charge({ id, debit: customerAccount(m.tenant_id), credit: SYSTEM_ACCOUNTS.revenue, amount, holdId: m.hold_id, resource: m.pod_id, description });
+      if (!paid.ok && paid.code !== 'INSUFFICIENT_BALANCE') throw new Error(`charge ${id} refused: ${paid.message}`);
       mode = paid.ok ? 'balance' : 'arrears';
       if (mode === 'arrears') await this.db.insertInto('billing_charges').values({ meter_id: m.meter_id, win: k, amount, mode }).onConflict((oc) => oc.columns(['meter_id', 'win']).doNothing()).execute();
     }
@@ -325,10 +348,10 @@ export class ChargingCycle {
     if (mode === 'balance') return mode;
     report.arrears++;
     report.exhausted.push(m.tenant_id);
-    const owed = await this.ledger.transfer({ id: `${chargeId}:arrears`, debit: arrearsAccount(m.tenant_id), credit: SYSTEM_ACCOUNTS.revenue, amount, resource: m.pod_id, description: `${description} (unpaid)` });
-    if (!owed.ok) throw new Error(`arrears ${chargeId} refused: ${owed.message}`);
-    await appendBillingEvent(this.store, m.tenant_id, `exhausted:${chargeId}`, 'BalanceExhausted', { tenantId: m.tenant_id, podId: m.pod_id, chargeId, unpaid: amount, at: new Date().toISOString() });
-    this.logger?.warn({ tenantId: m.tenant_id, podId: m.pod_id, chargeId }, 'balance exhausted; usage recorded as arrears');
+    const owed = await this.ledger.transfer({ id: `${id}:arrears`, debit: arrearsAccount(m.tenant_id), credit: SYSTEM_ACCOUNTS.revenue, amount, resource: m.pod_id, description: `${description} (unpaid)` });
+    if (!owed.ok) throw new Error(`arrears ${id} refused: ${owed.message}`);
+    await appendBillingEvent(this.store, m.tenant_id, `exhausted:${id}`, 'BalanceExhausted', { tenantId: m.tenant_id, podId: m.pod_id, chargeId: id, unpaid: amount, at: new Date().toISOString() });
+    this.logger?.warn({ tenantId: m.tenant_id, podId: m.pod_id, chargeId: id }, 'balance exhausted; usage recorded as arrears');
     return mode;
   }
 }
