@@ -53,6 +53,9 @@ describe('pods under mixed load while pods-service instances are killed', () => 
       }
     })();
     const pick = () => pods[Math.floor(Math.random() * pods.length)];
+    // A create or start that needs a hold while the ledger is away answers the seed's 503 (nothing
+    // provisioned or charged; its hold, should it land later, is given back: checked below).
+    const ledgerAway = (r: { status: number; body: any }) => r.status === 503 && r.body.code === 'SERVICE_UNAVAILABLE' && /ledger did not answer/.test(r.body.message);
     const worker = async (w: number) => {
       for (let k = 0; Date.now() < until; k++) {
         const roll = Math.random();
@@ -68,7 +71,7 @@ describe('pods under mixed load while pods-service instances are killed', () => 
           if (r.status === 201) pods.push(r.body.id);
           // An offer whose GPUs a killed instance's leftovers still hold is stale inventory (seed 003).
           const stale = r.status === 503 && r.body.code === 'STALE_INVENTORY';
-          expect(r.status < 500 || r.status === 502 || r.status === 504 || stale, `create: ${r.status} ${JSON.stringify(r.body)}`).toBe(true);
+          expect(r.status < 500 || r.status === 502 || r.status === 504 || stale || ledgerAway(r), `create: ${r.status} ${JSON.stringify(r.body)}`).toBe(true);
           continue;
         }
         const id = pick();
@@ -81,20 +84,25 @@ describe('pods under mixed load while pods-service instances are killed', () => 
         note(`${what}${r.body.code ? ` ${r.body.code}` : ''}`, r.status);
         // What a killed instance may cost a caller is a late answer, never a server error.
         // (A provider failing is the seed's 502, for a call that needs its answer now.)
-        expect([500, 501, 503].includes(r.status), `${what} ${id}: ${r.status} ${JSON.stringify(r.body)}`).toBe(false);
+        expect([500, 501, 503].includes(r.status) && !(what === 'start' && ledgerAway(r)), `${what} ${id}: ${r.status} ${JSON.stringify(r.body)}`).toBe(false);
       }
     };
     // The providers fail a share of their calls meanwhile, and some destroys silently do nothing.
     const faults = { errorRate: { start: 0.15, stop: 0.15, destroy: 0.15, describe: 0.1, list: 0.05 }, destroyNoop: 0.2 };
     for (const provider of ['lium', 'targon']) await fetch(`${stack.sim.url}/admin/faults/${provider}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) });
-    // And the ledger goes away for 1.5 s twice: holds placed meanwhile time out (503) and are queued back.
+    // And the ledger goes away for 1.5 s twice: holds asked for meanwhile may time out (503, after 5 s
+    // including the ledger's restart) and are queued back.
     const ledgerOutages = (async () => {
       for (const at of [3_000, 6_500]) {
         await new Promise((r) => setTimeout(r, at - (Date.now() - (until - 9_000))));
         await stack.pauseLedger(1_500);
       }
     })();
-    await Promise.all([killer, ledgerOutages, ...Array.from({ length: 6 }, (_, w) => worker(w))]);
+    // All of them run to the end before a failure is reported: a killer still starting instances
+    // would outlive the stack's stop.
+    const load = await Promise.allSettled([killer, ledgerOutages, ...Array.from({ length: 6 }, (_, w) => worker(w))]);
+    const failed = load.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     for (const provider of ['lium', 'targon']) await fetch(`${stack.sim.url}/admin/faults/${provider}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(pods.length).toBeGreaterThan(5);
 
