@@ -50,13 +50,19 @@ afterAll(async () => {
   }
 });
 
+/**
+ * A JetStream API call, retried: on a slow machine one can time out (5 s) while the cluster is
+ * still settling (just formed, or electing after a kill), which says nothing about Volt.
+ */
+const jsApi = <T>(what: string, call: () => Promise<T>) => eventually(what, call, 30_000);
+
 const create = () => stack.call('POST', '/api/volt/pods', { body: { machine_id: 'mach_h100_01', template_id: 'tpl_pytorch21' } });
 
 describe('a three-server NATS cluster', () => {
   it('keeps both streams on every server, and carries on when the command stream’s leader is killed', async () => {
     const jsm = await jetstreamManager(probe);
     for (const kind of ['COMMANDS', 'EVENTS'] as const) {
-      const info = await jsm.streams.info(streamName(kind));
+      const info = await jsApi(`${kind} stream info`, () => jsm.streams.info(streamName(kind)));
       expect(info.config.num_replicas).toBe(3);
       expect(info.cluster?.replicas).toHaveLength(2);
     }
@@ -64,7 +70,7 @@ describe('a three-server NATS cluster', () => {
     expect(before.status).toBe(201);
     await podReaches(stack, before.body.id, 'running');
 
-    const leader = (await jsm.streams.info(streamName('COMMANDS'))).cluster!.leader!;
+    const leader = (await jsApi('the command stream leader', () => jsm.streams.info(streamName('COMMANDS')))).cluster!.leader!;
     await killNode(leader);
     // The two left elect a new leader; the services' clients move to them. Commands flow again.
     let last: unknown;
@@ -78,10 +84,10 @@ describe('a three-server NATS cluster', () => {
     await podReaches(stack, after.body.id, 'running');
     expect((await stack.call('POST', `/api/volt/pods/${before.body.id}/stop`)).status).toBe(200);
     await podReaches(stack, before.body.id, 'stopped');
-    const survivors = await connectNats(nodes.filter((n) => n.name !== leader).map((n) => `nats://127.0.0.1:${n.port}`).join(','), 'test-cluster-survivor');
+    const survivors = await jsApi('a connection to the two left', () => connectNats(nodes.filter((n) => n.name !== leader).map((n) => `nats://127.0.0.1:${n.port}`).join(','), 'test-cluster-survivor'));
     try {
       const left = await jetstreamManager(survivors);
-      expect((await left.streams.info(streamName('COMMANDS'))).cluster!.leader).not.toBe(leader);
+      expect((await jsApi('the command stream info from the two left', () => left.streams.info(streamName('COMMANDS')))).cluster!.leader).not.toBe(leader);
       // Every event of both pods was published, on the streams the two servers still hold.
       await eventually('the events of both pods on the stream', async () => {
         const subjects = (await left.streams.info(streamName('EVENTS'), { subjects_filter: '>' })).state.subjects ?? {};
