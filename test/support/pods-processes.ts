@@ -64,8 +64,8 @@ export async function startPodsProcesses(options: {
   const quiet = { ...env, LOG_LEVEL: 'silent' };
   const gateway = await startService(gatewayService(quiet), quiet);
   let ledger = await startService(ledgerService(), quiet);
-  const billingEnv = { ...quiet, VOLT_BILLING_CADENCE_MS: String(options.billing?.cadenceMs) };
-  const billing = options.billing ? await startService(billingService(billingEnv), billingEnv) : undefined;
+  const billingEnv = options.billing && { ...quiet, VOLT_BILLING_CADENCE_MS: String(options.billing.cadenceMs) };
+  const billing = billingEnv ? await startService(billingService(billingEnv), billingEnv) : undefined;
   const pods: AppProcess[] = [];
   return {
     db,
