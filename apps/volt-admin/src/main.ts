@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope } from '@volt/contracts';
 import { checkpointOf, createDatabase, EventStore, exportStore, migrateToLatest, sealNextRange, verifyExport, verifyStore, type Database, type VerifyReport } from '@volt/event-store';
-import { connectNats, messagingNames } from '@volt/messaging';
+import { connectNats, messagingNames } from '@volt/messaging/base';
 import { ProjectionRunner } from '@volt/projections';
 import { allMigrations, allProjections } from '@volt/schema';
 import { MONEY_HELP, moneyVerb } from './money';

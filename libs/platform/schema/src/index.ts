@@ -7,7 +7,7 @@ import { identityCommands, identityEvents } from '@volt/identity-contracts';
 import { identityMigrations, identityProjections } from '@volt/identity-infra';
 import { ledgerCommands, ledgerEvents } from '@volt/ledger-contracts';
 import { ledgerMigrations, ledgerProjections } from '@volt/ledger-infra';
-import { messagingMigrations } from '@volt/messaging';
+import { messagingMigrations } from '@volt/messaging/base';
 import { podsCommands, podsEvents } from '@volt/pods-contracts';
 import { podsMigrations, podsProjections } from '@volt/pods-infra';
 import { projectionMigrations, type Projection } from '@volt/projections';

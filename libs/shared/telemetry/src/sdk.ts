@@ -1,9 +1,5 @@
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import type { NodeSDK } from '@opentelemetry/sdk-node';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
-import { BatchSpanProcessor, NoopSpanProcessor, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 
 let sdk: NodeSDK | undefined;
 
@@ -17,17 +13,26 @@ let sdk: NodeSDK | undefined;
  */
 export function startTelemetry(serviceName: string, exporter?: SpanExporter): NodeSDK | undefined {
   if (sdk) return sdk;
-  const processors: SpanProcessor[] = [];
-  if (exporter) processors.push(new SimpleSpanProcessor({ exporter }));
-  else if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter() }));
-  else if (process.env.VOLT_TRACING === 'always') processors.push(new NoopSpanProcessor());
-  else return undefined;
+  const otlp = !exporter && Boolean(process.env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  if (!exporter && !otlp && process.env.VOLT_TRACING !== 'always') return undefined;
+  // The SDK and its exporters are a quarter of a second of module loading (gRPC, YAML
+  // config, metrics): required here, so only a process that records traces pays it.
+  const { BatchSpanProcessor, NoopSpanProcessor, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace');
+  const { OTLPTraceExporter } = otlp ? (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')) : { OTLPTraceExporter: undefined };
+  const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
+  const processor: SpanProcessor = exporter
+    ? new SimpleSpanProcessor({ exporter })
+    : OTLPTraceExporter
+      ? new BatchSpanProcessor({ exporter: new OTLPTraceExporter() })
+      : new NoopSpanProcessor();
   // Metrics are Prometheus (prom-client); logs are pino. Keep the SDK from posting either.
   process.env.OTEL_METRICS_EXPORTER ??= 'none';
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
   sdk = new NodeSDK({
     serviceName,
-    spanProcessors: processors,
+    spanProcessors: [processor],
     instrumentations: [new HttpInstrumentation(), new PgInstrumentation({ enhancedDatabaseReporting: false })],
   });
   sdk.start();
