@@ -6,7 +6,7 @@ import { START_OF_STORE } from '@volt/contracts';
 import { ProjectionRunner, projectionMigrations } from '@volt/projections';
 import { createTestDatabase, failingAfter, migrationsBefore, pausedAt, tableScans, terminateLockHolder, type TestDatabase } from '@volt/testing';
 import { sql } from 'kysely';
-import { ChargingCycle, GracePolicy, billingMigrations, metersProjection, podUsage, usageOf } from '@volt/billing-infra';
+import { ChargingCycle, GracePolicy, billingMigrations, metersProjection, podUsage, usageOf, type ChargeLedger } from '@volt/billing-infra';
 
 /** The billing service's database: the store, the projections' checkpoints, the ledger and billing. */
 const BILLING_SETS = [eventStoreMigrations, projectionMigrations, ledgerMigrations, billingMigrations];
@@ -516,6 +516,64 @@ describe('a cycle whose lock is lost (a database of its own)', () => {
     expect(first.charges + second.charges).toBe(pods);
     const perPod = Math.floor((390_000 * 3590) / 3600);
     expect((await own.ledger.account(customerAccount(org))).balance).toBe(usdToMicros(1000) - pods * perPod);
+  });
+});
+
+describe('a cycle that lost its lock while charging a window past a stop (a database of its own)', () => {
+  const own = ownDatabase();
+
+  it('is refused by the ledger once the next cycle has settled the stop, so the pod pays exactly to its stop', async () => {
+    const org = 'org_superseded';
+    const podId = 'pod_superseded';
+    await own.ledger.transfer({ id: 'fund:superseded', debit: SYSTEM_ACCOUNTS.deposits, credit: customerAccount(org), amount: usdToMicros(10) });
+    const append = async (type: string, s: number, extra: Record<string, unknown> = {}) => {
+      const data = type === 'PodRequested' ? { podId, costPerHour: 0.39, volumeSizeGb: 50, holdId: null, requestedAt: at(s) } : { podId, at: at(s), ...extra };
+      await own.store.append(`pods:pod:${podId}`, [{ type, data, metadata: meta(org), occurredAt: at(s) }], { expectedVersion: 'any' });
+      await new ProjectionRunner(own.db, own.store, [metersProjection]).catchUp();
+    };
+    await append('PodRequested', 0);
+    await append('PodRunning', 10, { ip: null, sshPort: null });
+    const gpu = (await own.db.selectFrom('billing_meters').select('meter_id').where('pod_id', '=', podId).where('kind', '=', 'gpu').executeTakeFirstOrThrow()).meter_id as string;
+    // Cycle A, at 130 s, charges the running pod's windows 0–60 s and 60–120 s; it stalls before sending the second.
+    const second = `charge:${gpu}:${t0 / 60_000 + 1}`;
+    let reached!: () => void;
+    let resume!: () => void;
+    const stalled = new Promise<void>((r) => (reached = r));
+    const resumed = new Promise<void>((r) => (resume = r));
+    const slowLedger: ChargeLedger = {
+      charge: async (r) => {
+        if (r.id === second) {
+          reached();
+          await resumed;
+        }
+        return own.ledger.charge(r);
+      },
+      transfer: (r) => own.ledger.transfer(r),
+      posted: (ids) => own.ledger.posted(ids),
+      advanceFence: (name) => own.ledger.advanceFence(name),
+    };
+    const now = new Date(t0 + 130_000);
+    const a = new ChargingCycle(own.db, own.store, slowLedger, 60_000).run(now);
+    await stalled;
+    // Meanwhile the stop, stamped 30 s, reaches billing; A's lock goes with its connection, and cycle B settles the stop.
+    await append('PodStopRequested', 30, { reason: null });
+    await terminateLockHolder(own.db, 'volt:billing:cycle');
+    const b = await new ChargingCycle(own.db, own.store, own.ledger, 60_000).run(now);
+    expect(b.givenBack).toBe(1); // window 0, which A charged in full (10–60 s), given back beyond 30 s
+    resume();
+    // A's charge for 60–120 s, after the stop, is refused rather than posted behind B's back.
+    const report = await a;
+    expect(report.charges).toBe(1);
+    expect(await own.ledger.posted([second])).toEqual(new Map());
+    const gpuDue = Math.floor((390_000 * 20) / 3600); // running 10–30 s
+    const storage = Math.floor((50 * 137 * 90) / 3600); // stopped 30–120 s, the windows over by 130 s
+    expect((await own.ledger.account(customerAccount(org))).balance).toBe(usdToMicros(10) - gpuDue - storage);
+    // What A saved of its progress (to 60 s) leaves the settled meter charged to its end.
+    const progress = await own.db.selectFrom('billing_progress').select(['charged_until', 'planned_until']).where('meter_id', '=', gpu).executeTakeFirstOrThrow();
+    expect([progress.charged_until.toISOString(), progress.planned_until]).toEqual([at(30), null]);
+    // The next cycle finds nothing more to give back or charge for the GPU.
+    expect((await new ChargingCycle(own.db, own.store, own.ledger, 60_000).run(now)).givenBack).toBe(0);
+    expect((await own.ledger.account(customerAccount(org))).balance).toBe(usdToMicros(10) - gpuDue - storage);
   });
 });
 

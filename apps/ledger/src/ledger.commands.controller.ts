@@ -2,11 +2,14 @@ import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { CommandEnvelopeSchema, domainError, type CommandEnvelope, type CommandReply } from '@volt/contracts';
 import { checkpointOf, uuidFromName } from '@volt/event-store';
-import { PlaceHold, RedeemVoucher, ReleaseHold, SYSTEM_ACCOUNTS, customerAccount, microsToUsd } from '@volt/ledger-contracts';
+import { PlaceHold, RedeemVoucher, ReleaseHold, SYSTEM_ACCOUNTS, customerAccount, microsToUsd, type LedgerOutcome } from '@volt/ledger-contracts';
 import { redeemVoucher, type Ledger } from '@volt/ledger-infra';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import type { z } from 'zod';
 import { LEDGER } from './tokens';
+
+/** A refusal as the API says it. Holds and releases carry no fence, so they are never SUPERSEDED; were one, it would be a conflict. */
+const refusal = (outcome: Extract<LedgerOutcome, { ok: false }>) => domainError(outcome.code === 'SUPERSEDED' ? 'CONFLICT' : outcome.code, outcome.message);
 
 /** The ledger service's command handlers; each answers once the balance read models show its effect. */
 @Controller()
@@ -20,7 +23,7 @@ export class LedgerCommandsController {
   redeem(@Payload() message: unknown): Promise<CommandReply> {
     return this.handle(message, RedeemVoucher.schema, async (data, tenantId) => {
       const outcome = await redeemVoucher(this.runtime.db, this.ledger, tenantId, data.code);
-      if (!outcome.ok) return { ok: false, error: domainError(outcome.code, outcome.message) };
+      if (!outcome.ok) return { ok: false, error: refusal(outcome) };
       await this.visible(outcome.transferId);
       const text = outcome.duplicate ? 'This voucher was already redeemed for your organization.' : `Voucher redeemed: ${outcome.amount.toFixed(2)} USD added to your balance.`;
       return { ok: true, result: { code: data.code.trim().toUpperCase(), amount: outcome.amount, currency: 'USD', message: text } };
@@ -35,7 +38,7 @@ export class LedgerCommandsController {
         { actor: envelope.actor, correlationId: envelope.correlationId, causationId: envelope.id },
       );
       if (outcome.ok) return { ok: true, result: { holdId: data.holdId } };
-      if (outcome.code !== 'INSUFFICIENT_BALANCE') return { ok: false, error: domainError(outcome.code, outcome.message) };
+      if (outcome.code !== 'INSUFFICIENT_BALANCE') return { ok: false, error: refusal(outcome) };
       const available = (await this.ledger.account(customerAccount(tenantId))).available;
       const message = `Insufficient balance: this needs ${microsToUsd(data.amount).toFixed(2)} USD for its first hour and ${microsToUsd(available).toFixed(2)} USD is available. Add funds and retry.`;
       return { ok: false, error: domainError('INSUFFICIENT_BALANCE', message) };
@@ -48,7 +51,7 @@ export class LedgerCommandsController {
       const outcome = await this.ledger.release({ id: `release:${data.holdId}`, holdId: data.holdId });
       // Unknown or already closed: there is nothing to give back, which is what was asked.
       if (outcome.ok || outcome.code === 'NOT_FOUND' || outcome.code === 'CONFLICT') return { ok: true, result: { holdId: data.holdId } };
-      return { ok: false, error: domainError(outcome.code, outcome.message) };
+      return { ok: false, error: refusal(outcome) };
     });
   }
 

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { START_OF_STORE, type GlobalCheckpoint } from '@volt/contracts';
 import { compareCheckpoints, withSessionLock, type Database, type EventStore } from '@volt/event-store';
 import { appendBillingEvent } from './billing-events';
-import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, type LedgerOutcome } from '@volt/ledger-contracts';
+import { SYSTEM_ACCOUNTS, arrearsAccount, customerAccount, type Fence, type LedgerOutcome } from '@volt/ledger-contracts';
 import { counter, type Logger } from '@volt/telemetry';
 
 const charges = counter('volt_billing_charges_total', 'Usage charges posted, by how they were paid', ['mode']);
@@ -10,10 +10,34 @@ const givenBack = counter('volt_billing_given_back_total', "Usage windows charge
 
 /** What the charging cycle needs of the ledger (the billing app passes the ledger itself). */
 export interface ChargeLedger {
-  charge(r: { id: string; debit: string; credit: string; amount: number; holdId: string | null; resource: string | null; description: string }): Promise<LedgerOutcome>;
-  transfer(r: { id: string; debit: string; credit: string; amount: number; resource: string | null; description: string }): Promise<LedgerOutcome>;
+  charge(r: { id: string; debit: string; credit: string; amount: number; holdId: string | null; resource: string | null; description: string; fence: Fence }): Promise<LedgerOutcome>;
+  transfer(r: { id: string; debit: string; credit: string; amount: number; resource: string | null; description: string; fence: Fence }): Promise<LedgerOutcome>;
   /** The amounts posted under these ids; ids not posted are absent. */
   posted(ids: string[]): Promise<Map<string, number>>;
+  /** A new epoch for the fence `name`, once every request that carried the old one has landed or been refused. */
+  advanceFence(name: string): Promise<number>;
+}
+
+/** The ledger fence of billing cycles: each cycle advances it, and the requests of one superseded are refused. */
+const CYCLE_FENCE = 'billing-cycle';
+
+/** A cycle's request refused because a later cycle advanced the fence (this one lost its lock). */
+class Superseded extends Error {}
+
+/** What one cycle knows and gathers as it charges its meters. */
+interface Run {
+  now: Date;
+  fence: Fence;
+  report: CycleReport;
+  /** Decisions already taken for these meters (by a cycle that crashed, or one running beside this one). */
+  decided: Map<string, Mode>;
+  /** How far each meter was charged. */
+  progress: Map<string, Date>;
+  paid: { meterId: string; win: number; amount: number }[];
+  /** The closed meters settled to their end. */
+  done: Set<string>;
+  /** What the ledger posted for windows past the ends of closed meters (`postedPastEnd`). */
+  pastEnd: Map<string, number>;
 }
 
 type Mode = 'balance' | 'arrears';
@@ -112,36 +136,46 @@ export class ChargingCycle {
     return cycle.held ? cycle.value : { meters: 0, charges: 0, arrears: 0, givenBack: 0, exhausted: [] };
   }
 
-  /** `lost` says the lock went with its connection: another instance may be cycling now, so stop taking meters. */
+  /**
+   * `lost` says the lock went with its connection: another instance may be cycling now, so stop
+   * taking meters. The fence goes further: advanced first, it makes the ledger refuse whatever a
+   * cycle that lost its lock still sends (a window past a stop this cycle is settling, say), and
+   * it waits for what that cycle already sent, so this one's look at the ledger misses nothing.
+   */
   private async runLocked(now: Date, lost: () => Error | undefined): Promise<CycleReport> {
+    const fence = { name: CYCLE_FENCE, epoch: await this.ledger.advanceFence(CYCLE_FENCE) };
     const settledMark = await this.settledThrough();
     const candidates = await this.candidates(settledMark);
     const done = new Set<string>();
     const rows = candidates.filter((m) => (m.ended_at ? !settled(m, done) : chargedTo(m) < now.getTime()));
     const report: CycleReport = { meters: rows.length, charges: 0, arrears: 0, givenBack: 0, exhausted: [] };
-    // Decisions already taken for these meters (by a cycle that crashed, or one running beside this one).
     const decided = new Map<string, Mode>();
     const ids = rows.map((r) => r.meter_id);
     for (let i = 0; i < ids.length; i += 5000) {
       const found = await this.db.selectFrom('billing_charges').select(['meter_id', 'win', 'mode']).where('meter_id', 'in', ids.slice(i, i + 5000)).execute();
       for (const d of found) decided.set(`${d.meter_id}:${d.win}`, d.mode as Mode);
     }
-    const progress = new Map<string, Date>();
-    const paid: { meterId: string; win: number; amount: number }[] = [];
-    let next = 0;
     await this.savePlanned(rows, now);
-    const pastEnd = await this.postedPastEnd(rows, now);
+    const run: Run = { now, fence, report, decided, progress: new Map(), paid: [], done, pastEnd: await this.postedPastEnd(rows, now) };
+    let next = 0;
+    let superseded: Superseded | undefined;
+    const stop = () => lost() ?? superseded;
     try {
       await Promise.all(
         Array.from({ length: Math.min(WIDTH, rows.length) }, async () => {
-          while (next < rows.length && !lost()) await this.chargeMeter(rows[next++], now, report, decided, progress, paid, done, pastEnd);
+          while (next < rows.length && !stop()) {
+            await this.chargeMeter(rows[next++], run).catch((error: unknown) => {
+              if (!(error instanceof Superseded)) throw error;
+              superseded = error;
+            });
+          }
         }),
       );
-      if (lost()) this.logger?.warn({ charged: report.charges, meters: rows.length }, 'lost the billing cycle lock; the rest waits for the next cycle');
+      if (stop()) this.logger?.warn({ charged: report.charges, meters: rows.length, superseded: superseded !== undefined }, 'lost the billing cycle lock; the rest waits for the next cycle');
     } finally {
       // Both only save work: after a crash, a paid window charged again is a duplicate the ledger ignores.
-      await this.savePaid(paid);
-      await this.saveProgress(progress, done);
+      await this.savePaid(run.paid);
+      await this.saveProgress(run.progress, done);
     }
     await this.advanceSettled(settledMark, candidates, done);
     report.exhausted = [...new Set(report.exhausted)];
@@ -222,7 +256,12 @@ export class ChargingCycle {
     }
   }
 
-  /** Charged this far; a settled meter exactly to its end (its windows past the end given back). */
+  /**
+   * Charged this far; a settled meter exactly to its end (its windows past the end given back).
+   * Never past a closed meter's end: a cycle that lost its lock saves what it charged after the
+   * one that took over settled the meter (what it charged past the end was given back, and its
+   * plan still says how far it may have gone until a cycle settles the meter).
+   */
   private async saveProgress(progress: Map<string, Date>, done: Set<string>): Promise<void> {
     const all = [...progress].map(([meterId, until]) => ({ meterId, until }));
     for (let i = 0; i < all.length; i += 5000) {
@@ -231,7 +270,8 @@ export class ChargingCycle {
       const until = part.map((p) => p.until.toISOString());
       const exact = part.map((p) => done.has(p.meterId));
       await sql`INSERT INTO billing_progress (meter_id, charged_until)
-        SELECT u.meter_id, u.until FROM unnest(${ids}::text[], ${until}::timestamptz[], ${exact}::boolean[]) AS u(meter_id, until, exact) WHERE NOT u.exact
+        SELECT u.meter_id, least(u.until, m.ended_at) FROM unnest(${ids}::text[], ${until}::timestamptz[], ${exact}::boolean[]) AS u(meter_id, until, exact)
+        JOIN billing_meters m USING (meter_id) WHERE NOT u.exact
         ON CONFLICT (meter_id) DO UPDATE SET charged_until = greatest(billing_progress.charged_until, EXCLUDED.charged_until)`.execute(this.db);
       await sql`INSERT INTO billing_progress (meter_id, charged_until)
         SELECT u.meter_id, u.until FROM unnest(${ids}::text[], ${until}::timestamptz[], ${exact}::boolean[]) AS u(meter_id, until, exact) WHERE u.exact
@@ -239,23 +279,15 @@ export class ChargingCycle {
     }
   }
 
-  private async chargeMeter(
-    m: Meter,
-    now: Date,
-    report: CycleReport,
-    decided: Map<string, Mode>,
-    progress: Map<string, Date>,
-    paid: { meterId: string; win: number; amount: number }[],
-    done: Set<string>,
-    pastEnd: Map<string, number>,
-  ): Promise<void> {
+  private async chargeMeter(m: Meter, run: Run): Promise<void> {
+    const { now, progress, done } = run;
     const rate = Number(m.rate);
     const start = m.started_at.getTime();
     const end = Math.min((m.ended_at ?? now).getTime(), now.getTime());
     const from = (m.charged_until ?? m.started_at).getTime();
     const accrued = (t: number) => accruedMicros(rate, t - start);
     const closed = endedBy(m, now);
-    const charged = closed ? await this.giveBack(m, accrued, report, pastEnd) : new Set<number>();
+    const charged = closed ? await this.giveBack(m, accrued, run) : new Set<number>();
     for (let k = Math.floor(from / this.cadenceMs); k * this.cadenceMs < end; k++) {
       const winStart = k * this.cadenceMs;
       const winEnd = winStart + this.cadenceMs;
@@ -265,7 +297,7 @@ export class ChargingCycle {
       if (winEnd > now.getTime() && !closed) break;
       const until = Math.min(end, winEnd);
       const amount = accrued(until) - accrued(Math.max(start, winStart));
-      if (amount > 0 && !charged.has(k) && (await this.chargeWindow(m, k, amount, report, decided.get(`${m.meter_id}:${k}`))) === 'balance') paid.push({ meterId: m.meter_id, win: k, amount });
+      if (amount > 0 && !charged.has(k) && (await this.chargeWindow(m, k, amount, run)) === 'balance') run.paid.push({ meterId: m.meter_id, win: k, amount });
       progress.set(m.meter_id, new Date(until));
     }
     if (closed) {
@@ -300,7 +332,8 @@ export class ChargingCycle {
    * the ledger posted give back what they took beyond the meter's end. Returns the windows found
    * charged, which are not charged again.
    */
-  private async giveBack(m: Meter, accrued: (t: number) => number, report: CycleReport, posted: Map<string, number>): Promise<Set<number>> {
+  private async giveBack(m: Meter, accrued: (t: number) => number, run: Run): Promise<Set<number>> {
+    const posted = run.pastEnd;
     const start = m.started_at.getTime();
     const end = m.ended_at!.getTime();
     const found = new Set<number>();
@@ -319,10 +352,11 @@ export class ChargingCycle {
         amount: took - due,
         resource: m.pod_id,
         description: `${m.kind === 'gpu' ? 'GPU time' : 'storage'} charged past its end (${m.ended_at!.toISOString()}), given back`,
+        fence: run.fence,
       });
-      if (!back.ok) throw new Error(`refund ${id} refused: ${back.message}`);
+      refused(back, `refund ${id}`);
       givenBack.inc();
-      report.givenBack++;
+      run.report.givenBack++;
     }
     return found;
   }
@@ -332,13 +366,14 @@ export class ChargingCycle {
    * goes to arrears. A window found owed before stays owed: that decision is recorded before
    * the arrears transfer, and repeated.
    */
-  private async chargeWindow(m: Meter, k: number, amount: number, report: CycleReport, decided: Mode | undefined): Promise<Mode> {
+  private async chargeWindow(m: Meter, k: number, amount: number, run: Run): Promise<Mode> {
+    const { report, fence } = run;
     const id = chargeId(m, k);
-    let mode = decided;
+    let mode = run.decided.get(`${m.meter_id}:${k}`);
     const description = m.kind === 'gpu' ? 'GPU time' : 'storage while stopped';
     if (!mode) {
-      const paid = await this.ledger.charge({ id, debit: customerAccount(m.tenant_id), credit: SYSTEM_ACCOUNTS.revenue, amount, holdId: m.hold_id, resource: m.pod_id, description });
-      if (!paid.ok && paid.code !== 'INSUFFICIENT_BALANCE') throw new Error(`charge ${id} refused: ${paid.message}`);
+      const paid = await this.ledger.charge({ id, debit: customerAccount(m.tenant_id), credit: SYSTEM_ACCOUNTS.revenue, amount, holdId: m.hold_id, resource: m.pod_id, description, fence });
+      if (!paid.ok && paid.code !== 'INSUFFICIENT_BALANCE') refused(paid, `charge ${id}`);
       mode = paid.ok ? 'balance' : 'arrears';
       if (mode === 'arrears') await this.db.insertInto('billing_charges').values({ meter_id: m.meter_id, win: k, amount, mode }).onConflict((oc) => oc.columns(['meter_id', 'win']).doNothing()).execute();
     }
@@ -348,10 +383,17 @@ export class ChargingCycle {
     if (mode === 'balance') return mode;
     report.arrears++;
     report.exhausted.push(m.tenant_id);
-    const owed = await this.ledger.transfer({ id: `${id}:arrears`, debit: arrearsAccount(m.tenant_id), credit: SYSTEM_ACCOUNTS.revenue, amount, resource: m.pod_id, description: `${description} (unpaid)` });
-    if (!owed.ok) throw new Error(`arrears ${id} refused: ${owed.message}`);
+    const owed = await this.ledger.transfer({ id: `${id}:arrears`, debit: arrearsAccount(m.tenant_id), credit: SYSTEM_ACCOUNTS.revenue, amount, resource: m.pod_id, description: `${description} (unpaid)`, fence });
+    refused(owed, `arrears ${id}`);
     await appendBillingEvent(this.store, m.tenant_id, `exhausted:${id}`, 'BalanceExhausted', { tenantId: m.tenant_id, podId: m.pod_id, chargeId: id, unpaid: amount, at: new Date().toISOString() });
     this.logger?.warn({ tenantId: m.tenant_id, podId: m.pod_id, chargeId: id }, 'balance exhausted; usage recorded as arrears');
     return mode;
   }
+}
+
+/** Throws for a ledger refusal: Superseded when a later cycle advanced the fence, else an error naming `what`. */
+function refused(outcome: LedgerOutcome, what: string): void {
+  if (outcome.ok) return;
+  if (outcome.code === 'SUPERSEDED') throw new Superseded(`${what}: ${outcome.message}`);
+  throw new Error(`${what} refused: ${outcome.message}`);
 }

@@ -6,9 +6,26 @@ const AccountId = z.string().regex(/^(cust|arrears|sys):[A-Za-z0-9_-]{1,64}$/);
 export const TransferIdSchema = z.string().regex(/^[A-Za-z0-9:_.-]{1,128}$/);
 const Micros = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
+/**
+ * A writer's claim to be the current one of its kind (`Ledger.advanceFence` gave it `epoch`). A
+ * request carrying it is refused (SUPERSEDED) once a newer writer has advanced the fence: a
+ * billing cycle that lost its lock cannot charge behind the cycle that took over.
+ */
+const FenceSchema = z.object({ name: z.string().min(1).max(64), epoch: z.number().int().positive() });
+export type Fence = z.infer<typeof FenceSchema>;
+
 /** What the ledger is asked to do; every request carries its own id and is applied at most once. */
 export const LedgerRequestSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('transfer'), id: TransferIdSchema, debit: AccountId, credit: AccountId, amount: Micros, resource: z.string().max(200).nullable().default(null), description: z.string().max(200).default('') }),
+  z.object({
+    kind: z.literal('transfer'),
+    id: TransferIdSchema,
+    debit: AccountId,
+    credit: AccountId,
+    amount: Micros,
+    resource: z.string().max(200).nullable().default(null),
+    description: z.string().max(200).default(''),
+    fence: FenceSchema.optional(),
+  }),
   z.object({
     kind: z.literal('hold'),
     id: TransferIdSchema,
@@ -28,6 +45,7 @@ export const LedgerRequestSchema = z.discriminatedUnion('kind', [
     holdId: TransferIdSchema.nullable().default(null),
     resource: z.string().max(200).nullable().default(null),
     description: z.string().max(200).default(''),
+    fence: FenceSchema.optional(),
   }),
   z.object({ kind: z.literal('capture'), id: TransferIdSchema, holdId: TransferIdSchema, amount: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }),
   z.object({ kind: z.literal('release'), id: TransferIdSchema, holdId: TransferIdSchema }),
@@ -36,7 +54,7 @@ export type LedgerRequest = z.input<typeof LedgerRequestSchema>;
 
 export type LedgerOutcome =
   | { ok: true; id: string; duplicate: boolean }
-  | { ok: false; code: 'INSUFFICIENT_BALANCE' | 'CONFLICT' | 'NOT_FOUND' | 'VALIDATION_ERROR'; message: string };
+  | { ok: false; code: 'INSUFFICIENT_BALANCE' | 'CONFLICT' | 'NOT_FOUND' | 'VALIDATION_ERROR' | 'SUPERSEDED'; message: string };
 
 const Entry = {
   transferId: z.string(),

@@ -164,6 +164,51 @@ describe('ledger: two transactions in flight per instance', () => {
   });
 });
 
+describe('ledger: fences', () => {
+  it('refuses the requests of a writer whose fence a newer one advanced, and takes nothing of them', async () => {
+    const org = fresh();
+    await deposit(org, 10);
+    const name = `fence-${org}`;
+    const spend = (id: string, epoch: number) =>
+      ledger.transfer({ id: `${org}:${id}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: 1000, fence: { name, epoch } });
+    const first = await ledger.advanceFence(name);
+    expect(await spend('a', first)).toMatchObject({ ok: true, duplicate: false });
+    const second = await ledger.advanceFence(name);
+    expect(second).toBe(first + 1);
+    expect(await spend('b', first)).toMatchObject({ ok: false, code: 'SUPERSEDED' });
+    const charge = { id: `${org}:c`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: 1000, holdId: null };
+    expect(await ledger.charge({ ...charge, fence: { name, epoch: first } })).toMatchObject({ ok: false, code: 'SUPERSEDED' });
+    // A refused request took nothing, its id included: the current writer can post it.
+    expect(await spend('b', second)).toMatchObject({ ok: true, duplicate: false });
+    expect(await ledger.charge({ ...charge, fence: { name, epoch: second } })).toMatchObject({ ok: true, duplicate: false });
+    // In one batch with others (plain transfers, which otherwise go as a set), only the superseded request is refused.
+    const others = Array.from({ length: 5 }, (_, i) => ledger.transfer({ id: `${org}:o${i}`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: 100 }));
+    const outcomes = await Promise.all([spend('d', first), spend('e', second), ...others]);
+    expect(outcomes.map((o) => (o.ok ? 'ok' : o.code))).toEqual(['SUPERSEDED', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+    expect((await ledger.account(customerAccount(org))).balance).toBe(usdToMicros(10) - 4 * 1000 - 5 * 100);
+    // A fence never advanced refuses every epoch.
+    expect(await ledger.transfer({ id: `${org}:f`, debit: customerAccount(org), credit: SYSTEM_ACCOUNTS.revenue, amount: 1, fence: { name: `never-${org}`, epoch: 1 } })).toMatchObject({
+      ok: false,
+      code: 'SUPERSEDED',
+    });
+  });
+
+  it('advances only once the transactions that checked the old epoch have committed', async () => {
+    const name = `fence-wait-${fresh()}`;
+    const epoch = await ledger.advanceFence(name);
+    let advanced: number | undefined;
+    let advancing: Promise<number> | undefined;
+    await t.db.transaction().execute(async (trx) => {
+      // What ledger_apply does for a fenced request: the fence's row locked for share until commit.
+      await sql`SELECT 1 FROM ledger_fences WHERE name = ${name} AND epoch = ${epoch} FOR SHARE`.execute(trx);
+      advancing = ledger.advanceFence(name).then((e) => (advanced = e));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(advanced).toBeUndefined();
+    });
+    expect(await advancing).toBe(epoch + 1);
+  });
+});
+
 describe('ledger: holds', () => {
   it('reserves, captures part, returns the rest; a closed hold cannot close again; holds expire', async () => {
     const org = fresh();

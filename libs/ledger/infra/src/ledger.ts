@@ -13,6 +13,7 @@ const REFUSALS: Record<string, { code: Extract<LedgerOutcome, { ok: false }>['co
   VL002: { code: 'NOT_FOUND', message: 'No such hold.' },
   VL003: { code: 'CONFLICT', message: 'The hold is already closed.' },
   VL004: { code: 'VALIDATION_ERROR', message: 'A capture cannot exceed its hold.' },
+  superseded: { code: 'SUPERSEDED', message: 'Refused: a newer writer has advanced the fence this request names.' },
 };
 
 export interface LedgerContext {
@@ -186,6 +187,18 @@ export class Ledger {
 
   release(r: { id: string; holdId: string }, context?: LedgerContext) {
     return this.apply({ kind: 'release', ...r }, context);
+  }
+
+  /**
+   * Makes the caller the current writer behind `name`: the epoch it returns is the one its
+   * requests must carry from now on, and requests carrying an older one are refused (SUPERSEDED).
+   * It waits for the batches that checked the old epoch to commit, so that whatever the caller
+   * reads of the ledger afterwards includes everything its predecessor will ever have posted.
+   */
+  async advanceFence(name: string): Promise<number> {
+    const { rows } = await sql<{ epoch: string }>`INSERT INTO ledger_fences (name, epoch) VALUES (${name}, 1)
+      ON CONFLICT (name) DO UPDATE SET epoch = ledger_fences.epoch + 1 RETURNING epoch::text`.execute(this.db);
+    return Number(rows[0].epoch);
   }
 
   /** Releases holds past their expiry, each exactly once (their ids are derived from the hold's). */

@@ -12,13 +12,13 @@ import type { Migration } from 'kysely/migration';
  * ledger_apply_one, gathering each posted request's events (`gather`, from v_result) and
  * appending them (`append`, from v_events) in one es_append call. Outcomes in the requests' order.
  */
-const ledgerApply = (gather: string, append: string) => `CREATE OR REPLACE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
+const ledgerApply = (gather: string, append: string, check = '') => `CREATE OR REPLACE FUNCTION ledger_apply(p_requests jsonb, p_events jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
         DECLARE
           v_result jsonb;
           v_outcomes text[] := '{}';
           v_events jsonb := '[]'::jsonb;
         BEGIN
-          FOR i IN 0 .. jsonb_array_length(p_requests) - 1 LOOP
+          FOR i IN 0 .. jsonb_array_length(p_requests) - 1 LOOP${check}
             v_result := ledger_apply_one(p_requests->i, p_events->i);
             v_outcomes := v_outcomes || (v_result->>'outcome');
             IF v_result ? 'event' THEN v_events := v_events || ${gather}; END IF;
@@ -357,7 +357,7 @@ ${APPLY_PER_STREAM};
                              FROM ledger_batch(p_requests, p_events) b) t))));
           RETURN array_fill('posted'::text, ARRAY[n]);
         END $$`.execute(db);
-      await sql.raw(applyOneByOne.replace("BEGIN\n          FOR", "BEGIN\n          IF jsonb_array_length(p_requests) > 1 THEN\n            BEGIN\n              RETURN ledger_apply_plain(p_requests, p_events);\n            EXCEPTION WHEN SQLSTATE 'VLFB0' THEN\n              NULL; -- rolled back to here: one by one below\n            END;\n          END IF;\n          FOR")).execute(db);
+      await sql.raw(plainFirst(applyOneByOne, 'jsonb_array_length(p_requests) > 1')).execute(db);
     },
     async down(db: Kysely<any>) {
       await sql.raw(applyOneByOne).execute(db);
@@ -413,6 +413,20 @@ ${APPLY_PER_STREAM};
       await sql.raw(APPLY_ONE.replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION')).execute(db);
     },
   },
+  '2026-12-02T1900-ledger-fences': {
+    async up(db: Kysely<any>) {
+      // A fence per kind of writer (the billing cycle): advancing it (an UPDATE) waits for the
+      // batches that checked the old epoch to commit, and every request checked after it finds the
+      // new one, so none of a superseded writer's requests lands after its successor has looked.
+      await sql`CREATE TABLE ledger_fences (name text PRIMARY KEY, epoch bigint NOT NULL)`.execute(db);
+      // A batch with a fenced request goes request by request: the set-based path checks no fence.
+      await sql.raw(plainFirst(applyFenced, `jsonb_array_length(p_requests) > 1 AND NOT jsonb_path_exists(p_requests, '$[*].fence')`)).execute(db);
+    },
+    async down(db: Kysely<any>) {
+      await sql.raw(plainFirst(applyOneByOne, 'jsonb_array_length(p_requests) > 1')).execute(db);
+      await sql`DROP TABLE IF EXISTS ledger_fences`.execute(db);
+    },
+  },
 };
 
 /** ledger_apply_one whose release of a hold not yet placed voids the hold's id ('voided'). */
@@ -431,10 +445,32 @@ function applyOneReleasingEarly(): string {
 }
 
 /** As of the journal: the batch's events in one append to the day's journal stream. */
-const applyOneByOne = ledgerApply(
-  `(v_result->'event'->'events')`,
-  `IF jsonb_array_length(v_events) > 0 THEN
+const JOURNAL_APPEND = `IF jsonb_array_length(v_events) > 0 THEN
             PERFORM es_append(jsonb_build_array(jsonb_build_object(
               'stream_id', 'ledger:journal:' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'check_ids', false, 'events', v_events)));
-          END IF;`,
+          END IF;`;
+const applyOneByOne = ledgerApply(`(v_result->'event'->'events')`, JOURNAL_APPEND);
+
+/** applyOneByOne whose requests carrying a fence are refused ('superseded') when the fence has moved past their epoch. */
+const applyFenced = ledgerApply(
+  `(v_result->'event'->'events')`,
+  JOURNAL_APPEND,
+  `
+            IF p_requests->i ? 'fence' THEN
+              PERFORM 1 FROM ledger_fences WHERE name = p_requests->i->'fence'->>'name' AND epoch = (p_requests->i->'fence'->>'epoch')::bigint FOR SHARE;
+              IF NOT FOUND THEN
+                v_outcomes := v_outcomes || 'superseded'::text;
+                CONTINUE;
+              END IF;
+            END IF;`,
 );
+
+/** ledger_apply trying a batch as plain transfers first (ledger_apply_plain) when `when` holds, one by one if that fails. */
+function plainFirst(apply: string, when: string): string {
+  const loop = 'BEGIN\n          FOR';
+  if (apply.split(loop).length !== 2) throw new Error('ledger_apply: the loop to put the plain path before was not found once');
+  return apply.replace(
+    loop,
+    `BEGIN\n          IF ${when} THEN\n            BEGIN\n              RETURN ledger_apply_plain(p_requests, p_events);\n            EXCEPTION WHEN SQLSTATE 'VLFB0' THEN\n              NULL; -- rolled back to here: one by one below\n            END;\n          END IF;\n          FOR`,
+  );
+}
