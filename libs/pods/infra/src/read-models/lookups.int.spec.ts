@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { eventStoreMigrations } from '@volt/event-store';
-import { createTestDatabase, type TestDatabase } from '@volt/testing';
+import { createTestDatabase, tableScans, type TestDatabase } from '@volt/testing';
 import { podsMigrations } from '../migrations';
 import { findMachine, tookGpus } from './machines/catalogue';
-import { findPod } from './pod-sessions/query';
+import { countSessions, findPod, livePods } from './pod-sessions/query';
 import { findTemplate } from './templates/query';
 
 // Lookups made at once share a statement (see Batcher): each caller must still get only its own answer.
@@ -62,5 +62,23 @@ describe('lookups made at once', () => {
       })
       .catch(() => undefined);
     expect((await findPod(t.db, 'org_a', 'pod_a1'))?.status).toBe('running');
+  });
+});
+
+describe("the reconciler's reads of live pods", () => {
+  it('find them through the live-pods index, not by reading every pod ever kept', async () => {
+    // 5,000 ended pods beside the three running ones.
+    await sql`INSERT INTO pods_sessions (pod_id, tenant_id, name, status, provider, machine_id, offer_id, gpu_type, gpu_count, cpu_cores, ram_gb, location,
+        instance_type, minimum_runtime_minutes, price_per_gpu_hour, cost_per_hour, volume_size_gb, image, ssh_key_ids, confidential, status_at, created_at)
+      SELECT 'pod_gone' || i, 'org_gone', 'gone', (ARRAY['deleted', 'failed', 'terminated-provider'])[1 + i % 3], 'lium', 'm1', 'o1', 'H100', 1, 8, 64, 'EU',
+        'dedicated', 0, 2, 2, 50, 'img', '[]', false, now(), now()
+      FROM generate_series(1, 5000) i`.execute(t.db);
+    await sql`ANALYZE pods_sessions`.execute(t.db);
+    const before = await tableScans(t.db, 'pods_sessions');
+    expect((await livePods(t.db)).map((p) => p.pod_id).sort()).toEqual(['pod_a1', 'pod_a2', 'pod_b1']);
+    expect(await countSessions(t.db)).toEqual([{ provider: 'lium', status: 'running', n: 3, sshSilent: 0 }]);
+    const after = await tableScans(t.db, 'pods_sessions');
+    expect(after.seq).toBe(before.seq);
+    expect(after.idx).toBeGreaterThanOrEqual(before.idx + 2);
   });
 });

@@ -118,9 +118,17 @@ export function findPod(db: Database, tenantId: string, podId: string): Promise<
   return batched(podLookups, db, lookUpPods, { tenantId, podId });
 }
 
+/**
+ * `status NOT IN (<the terminal statuses>)`, the statuses written into the statement as in the
+ * partial index pods_sessions_live: a statement is planned once for any parameters
+ * (force_generic_plan), and a plan cannot match an index's predicate to parameters, so with them
+ * each reconciler sweep read every pod ever kept.
+ */
+const LIVE = sql<boolean>`status NOT IN (${sql.raw(TERMINAL_STATUSES.map((s) => `'${s}'`).join(', '))})`;
+
 /** Pods whose provider side may still need work: everything not yet terminal. */
 export async function livePods(db: Database): Promise<PodRow[]> {
-  return (await db.selectFrom('pods_sessions').selectAll().where('status', 'not in', [...TERMINAL_STATUSES]).execute()) as unknown as PodRow[];
+  return (await db.selectFrom('pods_sessions').selectAll().where(LIVE).execute()) as unknown as PodRow[];
 }
 
 /**
@@ -155,7 +163,7 @@ export async function countSessions(db: Database): Promise<{ provider: string; s
   const rows = await db
     .selectFrom('pods_sessions')
     .select(['provider', 'status', sql<string>`count(*)`.as('n'), sql<string>`count(ssh_silent_since)`.as('silent')])
-    .where('status', 'not in', [...TERMINAL_STATUSES])
+    .where(LIVE)
     .groupBy(['provider', 'status'])
     .execute();
   return rows.map((r) => ({ provider: r.provider as string, status: r.status as string, n: Number(r.n), sshSilent: Number(r.silent) }));
