@@ -194,11 +194,16 @@ export class Ledger {
    * requests must carry from now on, and requests carrying an older one are refused (SUPERSEDED).
    * It waits for the batches that checked the old epoch to commit, so that whatever the caller
    * reads of the ledger afterwards includes everything its predecessor will ever have posted.
+   * A batch that does not commit within 30 s (its connection cut mid-transaction, and not yet
+   * noticed by PostgreSQL) fails the advance rather than hold the caller for as long.
    */
   async advanceFence(name: string): Promise<number> {
-    const { rows } = await sql<{ epoch: string }>`INSERT INTO ledger_fences (name, epoch) VALUES (${name}, 1)
-      ON CONFLICT (name) DO UPDATE SET epoch = ledger_fences.epoch + 1 RETURNING epoch::text`.execute(this.db);
-    return Number(rows[0].epoch);
+    return this.db.transaction().execute(async (trx) => {
+      await sql`SET LOCAL lock_timeout = '30s'`.execute(trx);
+      const { rows } = await sql<{ epoch: string }>`INSERT INTO ledger_fences (name, epoch) VALUES (${name}, 1)
+        ON CONFLICT (name) DO UPDATE SET epoch = ledger_fences.epoch + 1 RETURNING epoch::text`.execute(trx);
+      return Number(rows[0].epoch);
+    });
   }
 
   /**
