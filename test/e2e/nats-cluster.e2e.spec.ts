@@ -60,7 +60,8 @@ const create = () => stack.call('POST', '/api/volt/pods', { body: { machine_id: 
 
 describe('a three-server NATS cluster', () => {
   it('keeps both streams on every server, and carries on when the command stream’s leader is killed', async () => {
-    const jsm = await jetstreamManager(probe);
+    // No API check on creating a manager: that is an unretried call (5 s) of its own.
+    const jsm = await jetstreamManager(probe, { checkAPI: false });
     for (const kind of ['COMMANDS', 'EVENTS'] as const) {
       const info = await jsApi(`${kind} stream info`, () => jsm.streams.info(streamName(kind)));
       expect(info.config.num_replicas).toBe(3);
@@ -86,7 +87,7 @@ describe('a three-server NATS cluster', () => {
     await podReaches(stack, before.body.id, 'stopped');
     const survivors = await jsApi('a connection to the two left', () => connectNats(nodes.filter((n) => n.name !== leader).map((n) => `nats://127.0.0.1:${n.port}`).join(','), 'test-cluster-survivor'));
     try {
-      const left = await jetstreamManager(survivors);
+      const left = await jetstreamManager(survivors, { checkAPI: false });
       expect((await jsApi('the command stream info from the two left', () => left.streams.info(streamName('COMMANDS')))).cluster!.leader).not.toBe(leader);
       // Every event of both pods was published, on the streams the two servers still hold.
       await eventually('the events of both pods on the stream', async () => {
