@@ -8,6 +8,7 @@ import { checkpointOf, createDatabase, EventStore, exportStore, migrateToLatest,
 import { connectNats, messagingNames } from '@volt/messaging/base';
 import { ProjectionRunner } from '@volt/projections';
 import { allMigrations, allProjections } from '@volt/schema';
+import { DEAD_LETTERS_HELP, DEAD_LETTER_VERBS, deadLetterVerb } from './dead-letters';
 import { MONEY_HELP, moneyVerb } from './money';
 import { ORG_HELP, orgVerb } from './org';
 
@@ -28,7 +29,7 @@ Verbs:
                                verify --file checks anywhere (stdout without --out)
   seal                         seal every complete range of the global order now
   migrate                      apply database migrations
-${ORG_HELP}${MONEY_HELP}
+${ORG_HELP}${MONEY_HELP}${DEAD_LETTERS_HELP}
 Options:
   --json                       one JSON object per line instead of text
   -h, --help                   this text
@@ -65,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
       'as-of': { type: 'string' },
       file: { type: 'string' },
       out: { type: 'string' },
+      all: { type: 'boolean' },
     },
   });
   const [verb, arg] = positionals;
@@ -74,6 +76,10 @@ async function main(argv: string[]): Promise<number> {
   }
   // An export is checked where it is, without a database.
   if (verb === 'verify' && values.file !== undefined) return printReport(await verifyExport(readLines(values.file)), Boolean(values.json));
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new Error('--limit is a whole number of at least 1');
+  // Dead letters are on NATS, not in the database.
+  if (DEAD_LETTER_VERBS.has(verb)) return deadLetterVerb(verb, positionals.slice(1), { all: Boolean(values.all), json: Boolean(values.json), limit }, (text) => process.stdout.write(`${text}\n`));
   const db = createDatabase(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/volt', { max: 2 });
   try {
     if (verb === 'org') {
@@ -99,8 +105,6 @@ async function main(argv: string[]): Promise<number> {
       await migrateToLatest(db, ...allMigrations);
       return await announced(run());
     }
-    const limit = values.limit === undefined ? undefined : Number(values.limit);
-    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new Error('--limit is a whole number of at least 1');
     return await run(db, verb, arg, { json: Boolean(values.json), follow: Boolean(values.follow), limit, out: values.out });
   } finally {
     await db.destroy();

@@ -3,12 +3,15 @@ import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { jetstream } from '@nats-io/jetstream';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore } from '@volt/event-store';
 import { decideForOrganization, orgIdForSlug } from '@volt/identity-infra';
 import { customerAccount } from '@volt/ledger-contracts';
 import { Ledger } from '@volt/ledger-infra';
+import { ensureConsumer } from '@volt/messaging';
+import { setAside } from '@volt/messaging/dead-letters';
 import { allMigrations } from '@volt/schema';
 import { createTestDatabase, createTestMessaging, TEST_NATS_URL, testEvent, type TestDatabase, type TestMessaging } from '@volt/testing';
 
@@ -206,6 +209,39 @@ describe('volt-admin', () => {
     } finally {
       databaseUrl = undefined;
       await rm(file, { force: true });
+    }
+  });
+
+  it('lists dead letters, redrives one to the consumer that failed it, and discards another, without the database', async () => {
+    databaseUrl = 'postgres://nobody@127.0.0.1:1/none';
+    try {
+      const js = jetstream(m.nc);
+      await ensureConsumer(m.nc, m.names.commandStream, { durable_name: 'admin-test', filter_subject: m.names.commandFilter('test') });
+      const consumer = await js.consumers.get(m.names.commandStream, 'admin-test');
+      // A real delivery, set aside the way the transport does after its last failure.
+      await js.publish(m.names.commandSubject('test', 'Broken'), JSON.stringify({ id: 'cmd-1' }), { msgID: 'cmd-1' });
+      await setAside(js, m.names, (await consumer.next({ expires: 5_000 }))!, 'admin-test', new Error('boom'));
+      expect((await cli('dead-letters')).stdout).not.toContain('no dead letters');
+      const listed = await cli('dead-letters', '--json');
+      const letters = listed.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(letters).toEqual([expect.objectContaining({ pattern: 'volt.cmd.test.Broken', consumer: 'admin-test', deliveries: 1, error: 'Error: boom', messageId: 'cmd-1', data: '{"id":"cmd-1"}' })]);
+      const [{ seq }] = letters;
+
+      expect(await cli('redrive')).toMatchObject({ code: 1, stderr: 'volt-admin: redrive needs the seq of one or more dead letters, or --all\n' });
+      expect(await cli('redrive', String(seq + 100))).toMatchObject({ code: 1, stdout: `no dead letter ${seq + 100}\n` });
+      expect(await cli('redrive', String(seq))).toMatchObject({ code: 0, stdout: `redriven ${seq}: volt.cmd.test.Broken for admin-test\n` });
+      expect(await cli('dead-letters')).toMatchObject({ code: 0, stdout: 'no dead letters\n' });
+      const back = (await consumer.next({ expires: 5_000 }))!;
+      expect({ subject: back.subject, redriveFor: back.headers?.get('Volt-Redrive-For'), data: back.string() }).toEqual({ subject: m.names.commandSubject('test', 'Broken'), redriveFor: 'admin-test', data: '{"id":"cmd-1"}' });
+
+      await setAside(js, m.names, back, 'admin-test', new Error('boom again'));
+      const [again] = (await cli('dead-letters', '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(await cli('discard', '--all')).toMatchObject({ code: 1, stderr: 'volt-admin: discard takes seqs, not --all: look at each one first\n' });
+      expect(await cli('discard', String(again.seq))).toMatchObject({ code: 0, stdout: `discarded ${again.seq}: volt.cmd.test.Broken for admin-test\n` });
+      expect(await cli('redrive', '--all')).toMatchObject({ code: 0, stdout: 'no dead letters\n' });
+      expect(await cli('discard', 'x')).toMatchObject({ code: 1, stderr: "volt-admin: not a dead letter's seq: x\n" });
+    } finally {
+      databaseUrl = undefined;
     }
   });
 });

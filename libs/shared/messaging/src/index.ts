@@ -1,4 +1,5 @@
 export * from './command-bus';
+export * from './dead-letters';
 export * from './handled';
 export * from './jetstream.transport';
 export * from './relay';

@@ -1,8 +1,11 @@
-import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import { Catch, type RpcExceptionFilter } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/microservices';
-import { lastValueFrom } from 'rxjs';
+import { lastValueFrom, throwError, type Observable } from 'rxjs';
+import type { CommandReply } from '@volt/contracts';
 import { SpanKind, contextFromTraceHeaders, counter, withSpan, type Logger } from '@volt/telemetry';
+import { setAside } from './dead-letters';
 import { Headers, type MessagingNames } from './names';
 import { ensureConsumer, ensureStreams, type StreamOptions } from './streams';
 import { traceCarrier } from './trace-headers';
@@ -35,9 +38,27 @@ export interface JetStreamTransportOptions {
    * died waits this long, however long its handler runs.
    */
   ackWaitMs?: number;
+  /**
+   * Deliveries a message gets before a failing handler's message is set aside as a dead letter
+   * (50 by default: with the growing delay between them, about 22 minutes of retries).
+   */
+  maxDeliveries?: number;
   /** How the streams are made if they are not there yet (replicas on a cluster). */
   streams?: StreamOptions;
   logger?: Logger;
+}
+
+/**
+ * Hands a handler's error to the transport as it was thrown. Nest's default filter for message
+ * handlers replaces it with `{ status: 'error', message: 'Internal server error' }`, which would
+ * leave the log and a dead letter without the cause. Register it on the microservice
+ * (`useGlobalFilters`).
+ */
+@Catch()
+export class RethrowHandlerErrors implements RpcExceptionFilter<unknown> {
+  catch(exception: unknown): Observable<never> {
+    return throwError(() => exception);
+  }
 }
 
 const handledTotal = counter('volt_messages_handled_total', 'Messages handled from JetStream', ['pattern', 'outcome']);
@@ -47,14 +68,18 @@ const handledTotal = counter('volt_messages_handled_total', 'Messages handled fr
  * plain `@MessagePattern('volt.cmd.<context>.<Command>')` (their return value is
  * the reply) and `@EventPattern('volt.evt.<context>.<Event>')`; they never touch
  * the NATS API. A message is acknowledged only after its handler succeeded; a
- * failure is negatively acknowledged with a growing delay, so it is redelivered.
+ * failure is negatively acknowledged with a growing delay, so it is redelivered, until its
+ * last delivery fails too: then it is set aside as a dead letter (see dead-letters.ts), and a
+ * caller still waiting for a command's reply is told it failed.
  */
 export class JetStreamTransport extends Server implements CustomTransportStrategy {
   private readonly running: ConsumerMessages[] = [];
   private readonly loops: Promise<void>[] = [];
+  private readonly js: JetStreamClient;
 
   constructor(private readonly options: JetStreamTransportOptions) {
     super();
+    this.js = jetstream(options.nc);
   }
 
   on(): void {
@@ -98,7 +123,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 
   private async consume(stream: string, durable: string, concurrency: number): Promise<void> {
-    const consumer = await jetstream(this.options.nc).consumers.get(stream, durable);
+    const consumer = await this.js.consumers.get(stream, durable);
     // Pull requests expire after 5 s (the client's default is 30 s), with a heartbeat every 2.5 s:
     // on a cluster, the pulls waiting at a consumer leader that died are lost, and the client
     // pulls again only once two heartbeats are missed, so commands stalled for 30 s after a server
@@ -112,7 +137,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         for await (const msg of messages) {
           // handle() answers every failure of a handler; what is left (an ack or nak on a closing
           // connection) must not end this loop, or the service would stop consuming.
-          const task = this.handle(msg)
+          const task = this.handle(msg, durable)
             .catch((error: unknown) => this.options.logger?.error({ err: error, subject: msg.subject }, 'message could not be settled; it will be redelivered'))
             .finally(() => inFlight.delete(task));
           inFlight.add(task);
@@ -123,8 +148,14 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     );
   }
 
-  private async handle(msg: JsMsg): Promise<void> {
+  private async handle(msg: JsMsg, durable: string): Promise<void> {
     const pattern = this.options.names.pattern(msg.subject);
+    const redriveFor = msg.headers?.get(Headers.redriveFor);
+    if (redriveFor && redriveFor !== durable) {
+      // A dead letter sent back to another consumer of this subject: this one handled it already.
+      msg.ack();
+      return;
+    }
     // Looked up directly: Nest's getHandlerByPattern first tries JSON.parse on the pattern, and
     // the SyntaxError every plain subject throws cost ~50 µs per message here (profiled).
     const handler = this.messageHandlers.get(pattern) ?? null;
@@ -160,11 +191,33 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       msg.ack();
       handledTotal.inc({ pattern, outcome: 'ok' });
     } catch (error) {
-      handledTotal.inc({ pattern, outcome: 'retry' });
-      this.options.logger?.error({ err: error, pattern, redeliveries: ctx.getRedeliveries() }, 'message handler failed; will be redelivered');
-      msg.nak(Math.min(30_000, 250 * 2 ** Math.min(ctx.getRedeliveries(), 7)));
+      if (msg.info.deliveryCount >= (this.options.maxDeliveries ?? 50)) await this.setAside(msg, durable, pattern, Boolean(handler.isEventHandler), error);
+      else {
+        handledTotal.inc({ pattern, outcome: 'retry' });
+        this.options.logger?.error({ err: error, pattern, redeliveries: ctx.getRedeliveries() }, 'message handler failed; will be redelivered');
+        msg.nak(Math.min(30_000, 250 * 2 ** Math.min(ctx.getRedeliveries(), 7)));
+      }
     } finally {
       clearInterval(heartbeat);
+    }
+  }
+
+  private async setAside(msg: JsMsg, durable: string, pattern: string, isEvent: boolean, error: unknown): Promise<void> {
+    const deliveries = msg.info.deliveryCount;
+    try {
+      await setAside(this.js, this.options.names, msg, durable, error);
+    } catch (storeError) {
+      // Not stored: keep it on its own stream, to be set aside at its next delivery.
+      this.options.logger?.error({ err: storeError, pattern }, 'a message that failed every delivery could not be set aside; will be redelivered');
+      msg.nak(30_000);
+      return;
+    }
+    handledTotal.inc({ pattern, outcome: 'dead_lettered' });
+    this.options.logger?.error({ err: error, pattern, deliveries, consumer: durable }, 'message handler failed on every delivery; set aside as a dead letter (volt-admin dead-letters)');
+    const replyTo = msg.headers?.get(Headers.replyTo);
+    if (!isEvent && replyTo) {
+      const reply: CommandReply = { ok: false, error: { code: 'INTERNAL_ERROR', message: `Volt could not complete this request after ${deliveries} attempts and has set it aside for an operator. Retry later; contact support if it persists.` } };
+      this.options.nc.publish(replyTo, JSON.stringify(reply));
     }
   }
 }

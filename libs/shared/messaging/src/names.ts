@@ -6,6 +6,8 @@ export interface MessagingNames {
   prefix: string;
   commandStream: string;
   eventStream: string;
+  /** Where messages that failed every delivery are set aside for an operator (see dead-letters.ts). */
+  deadLetterStream: string;
   commandSubject(context: string, type: string): string;
   commandFilter(context: string): string;
   eventSubject(context: string, type: string): string;
@@ -15,6 +17,8 @@ export interface MessagingNames {
   catchUpSubject(service: string): string;
   /** Where every process says it appended something (core NATS, no stream; see AppendSignal). */
   appendedSubject: string;
+  /** A dead letter's subject: `volt.dead.cmd.pods.CreatePod` for a `volt.cmd.pods.CreatePod` that failed. */
+  deadLetterSubject(pattern: string): string;
   /** The subject as handlers know it (`volt.evt.pods.SshKeyAdded`), without the prefix. */
   pattern(subject: string): string;
 }
@@ -27,6 +31,7 @@ export function messagingNames(prefix = ''): MessagingNames {
     prefix,
     commandStream: `${s}VOLT_COMMANDS`,
     eventStream: `${s}VOLT_EVENTS`,
+    deadLetterStream: `${s}VOLT_DEAD_LETTERS`,
     commandSubject: (context, type) => `${p}volt.cmd.${context}.${type}`,
     commandFilter: (context) => `${p}volt.cmd.${context}.>`,
     eventSubject: (context, type) => `${p}volt.evt.${context}.${type}`,
@@ -34,6 +39,7 @@ export function messagingNames(prefix = ''): MessagingNames {
     replyFilter: (instance) => `${p}volt.reply.${instance}.*`,
     catchUpSubject: (service) => `${p}volt.catchup.${service}`,
     appendedSubject: `${p}volt.appended`,
+    deadLetterSubject: (pattern) => `${p}volt.dead.${pattern.replace(/^volt\./, '')}`,
     pattern: (subject) => (p && subject.startsWith(p) ? subject.slice(p.length) : subject),
   };
 }
@@ -46,6 +52,16 @@ export const Headers = {
   transactionId: 'Volt-Transaction-Id',
   traceparent: 'traceparent',
   tracestate: 'tracestate',
+  /** On a dead letter: the subject, durable consumer and stream sequence it failed on, how often, and why. */
+  deadSubject: 'Volt-Dead-Subject',
+  deadConsumer: 'Volt-Dead-Consumer',
+  deadSequence: 'Volt-Dead-Sequence',
+  deadDeliveries: 'Volt-Dead-Deliveries',
+  deadError: 'Volt-Dead-Error',
+  deadAt: 'Volt-Dead-At',
+  deadMessageId: 'Volt-Dead-Message-Id',
+  /** On a redriven message: the one durable consumer that should handle it (the others acknowledge it unseen). */
+  redriveFor: 'Volt-Redrive-For',
 } as const;
 
 /** Stream ids are `<context>:<rest>`; the context names the event's subject. */

@@ -21,7 +21,7 @@ async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig>
   }
 }
 
-/** Creates (or updates) the command and event streams. Safe to call on every start. */
+/** Creates (or updates) the command, event and dead-letter streams. Safe to call on every start. */
 export async function ensureStreams(nc: NatsConnection, names: MessagingNames, options: StreamOptions = {}): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const storage = options.storage === 'memory' ? StorageType.Memory : StorageType.File;
@@ -46,6 +46,15 @@ export async function ensureStreams(nc: NatsConnection, names: MessagingNames, o
     num_replicas,
     duplicate_window,
     max_age: nanos(30 * 24 * 3600_000),
+  });
+  await upsertStream(jsm, {
+    name: names.deadLetterStream,
+    subjects: [`${p}volt.dead.>`],
+    // Kept until an operator redrives or discards each one (volt-admin dead-letters): no age limit.
+    retention: RetentionPolicy.Limits,
+    storage,
+    num_replicas,
+    duplicate_window,
   });
 }
 

@@ -28,6 +28,11 @@ export const ServiceConfigSchema = z.object({
    * provider throttling less; 64 vs 16 measured ~5% more creates/s at 32 clients.
    */
   VOLT_COMMAND_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
+  /**
+   * Deliveries of a command or event before a handler that failed every one sets it aside as a
+   * dead letter (volt-admin dead-letters); 50 is about 22 minutes of retries with their backoff.
+   */
+  VOLT_MAX_DELIVERIES: z.coerce.number().int().min(1).max(10_000).default(50),
   /** Longest rest of an idle tailing loop (read models, relay) between looks at the store. */
   VOLT_POLL_MAX_MS: z.coerce.number().int().min(20).max(600_000).default(250),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -27,7 +27,7 @@ export async function createTestMessaging(options: StreamOptions = {}): Promise<
     prefix,
     async cleanup() {
       const jsm = await jetstreamManager(nc);
-      for (const stream of [names.commandStream, names.eventStream]) await jsm.streams.delete(stream).catch(() => undefined);
+      for (const stream of [names.commandStream, names.eventStream, names.deadLetterStream]) await jsm.streams.delete(stream).catch(() => undefined);
       await nc.close();
     },
   };

@@ -1,0 +1,133 @@
+import { jetstream, jetstreamManager, type JetStreamClient, type JsMsg, type StoredMsg } from '@nats-io/jetstream';
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { Headers, type MessagingNames } from './names';
+
+/**
+ * Dead letters: a message whose handler failed on every one of its deliveries is set aside on
+ * its own stream, with what it failed on and why, instead of being retried for ever (a bug that
+ * throws on one command would otherwise keep a handler slot busy and fill the logs for good).
+ * Nothing is lost: an operator lists them, sends one back to the consumer that failed it once
+ * the cause is fixed (handlers are idempotent by command and event id), or discards it.
+ */
+export interface DeadLetter {
+  /** Its sequence on the dead-letter stream: what `redrive` and `discard` take. */
+  seq: number;
+  /** The subject it failed on, as handlers know it (`volt.cmd.pods.CreatePod`). */
+  pattern: string;
+  /** The durable consumer whose handler failed it. */
+  consumer: string;
+  deliveries: number;
+  error: string;
+  failedAt: string;
+  /** The original Nats-Msg-Id: a command's id, or an event's. */
+  messageId: string | null;
+  data: string;
+}
+
+/** Longest error text kept on a dead letter (a header, so kept short). */
+const MAX_ERROR_CHARS = 500;
+
+/**
+ * Sets a message aside: stored on the dead-letter stream (deduplicated by the original stream
+ * sequence, so setting it aside again after a crash between the two steps stores it once), then
+ * terminated on its own stream. If the store fails, the caller naks and it is tried again.
+ */
+export async function setAside(js: JetStreamClient, names: MessagingNames, msg: JsMsg, consumer: string, error: unknown): Promise<void> {
+  const h = natsHeaders();
+  for (const [key, values] of headerEntries(msg.headers)) {
+    if (key === Headers.replyTo || key.toLowerCase() === 'nats-msg-id') continue;
+    for (const value of values) h.append(key, value);
+  }
+  h.set(Headers.deadSubject, names.pattern(msg.subject));
+  h.set(Headers.deadConsumer, consumer);
+  h.set(Headers.deadSequence, String(msg.info.streamSequence));
+  h.set(Headers.deadDeliveries, String(msg.info.deliveryCount));
+  h.set(Headers.deadError, oneLine(error).slice(0, MAX_ERROR_CHARS));
+  h.set(Headers.deadAt, new Date().toISOString());
+  const messageId = msg.headers?.get('Nats-Msg-Id');
+  if (messageId) h.set(Headers.deadMessageId, messageId);
+  await js.publish(names.deadLetterSubject(names.pattern(msg.subject)), msg.data, { headers: h, msgID: `dead:${msg.info.stream}:${msg.info.streamSequence}` });
+  msg.term();
+}
+
+/** The dead letters now kept, oldest first (at most `limit`). */
+export async function listDeadLetters(nc: NatsConnection, names: MessagingNames, limit = 1_000): Promise<DeadLetter[]> {
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const state = await jsm.streams
+    .info(names.deadLetterStream)
+    .then((info) => info.state)
+    .catch((error: Error) => {
+      if (/stream not found/i.test(error.message)) return null; // nothing was ever set aside
+      throw error;
+    });
+  const letters: DeadLetter[] = [];
+  if (!state || state.messages === 0) return letters;
+  for (let seq = state.first_seq; seq <= state.last_seq && letters.length < limit; seq++) {
+    const stored = await jsm.streams.getMessage(names.deadLetterStream, { seq });
+    if (stored) letters.push(deadLetterOf(stored));
+  }
+  return letters;
+}
+
+/**
+ * Sends a dead letter back to the subject it failed on, addressed to the consumer that failed it
+ * (other consumers of an event acknowledge it unseen), with a new message id so that JetStream's
+ * duplicate window does not drop it; once JetStream has it, the dead letter is deleted. Returns
+ * null when there is no dead letter at that sequence.
+ */
+export async function redriveDeadLetter(nc: NatsConnection, names: MessagingNames, seq: number): Promise<DeadLetter | null> {
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const stored = await getStored(jsm, names, seq);
+  if (!stored) return null;
+  const letter = deadLetterOf(stored);
+  const h = natsHeaders();
+  for (const [key, values] of headerEntries(stored.header)) {
+    if (key.startsWith('Volt-Dead-') || key === Headers.redriveFor || key.toLowerCase() === 'nats-msg-id') continue;
+    for (const value of values) h.append(key, value);
+  }
+  h.set(Headers.redriveFor, letter.consumer);
+  const subject = names.prefix ? `${names.prefix}.${letter.pattern}` : letter.pattern;
+  await jetstream(nc, { checkAPI: false }).publish(subject, stored.data, { headers: h, msgID: `redrive:${names.deadLetterStream}:${seq}` });
+  await jsm.streams.deleteMessage(names.deadLetterStream, seq);
+  return letter;
+}
+
+/** Drops a dead letter for good. Returns the letter, or null when there is none at that sequence. */
+export async function discardDeadLetter(nc: NatsConnection, names: MessagingNames, seq: number): Promise<DeadLetter | null> {
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const stored = await getStored(jsm, names, seq);
+  if (!stored) return null;
+  await jsm.streams.deleteMessage(names.deadLetterStream, seq);
+  return deadLetterOf(stored);
+}
+
+async function getStored(jsm: Awaited<ReturnType<typeof jetstreamManager>>, names: MessagingNames, seq: number): Promise<StoredMsg | null> {
+  return jsm.streams.getMessage(names.deadLetterStream, { seq }).catch((error: Error) => {
+    if (/stream not found/i.test(error.message)) return null;
+    throw error;
+  });
+}
+
+function deadLetterOf(stored: StoredMsg): DeadLetter {
+  const h = stored.header;
+  return {
+    seq: stored.seq,
+    pattern: h?.get(Headers.deadSubject) ?? '',
+    consumer: h?.get(Headers.deadConsumer) ?? '',
+    deliveries: Number(h?.get(Headers.deadDeliveries) || 0),
+    error: h?.get(Headers.deadError) ?? '',
+    failedAt: h?.get(Headers.deadAt) ?? stored.time.toISOString(),
+    messageId: h?.get(Headers.deadMessageId) || null,
+    data: new TextDecoder().decode(stored.data),
+  };
+}
+
+function headerEntries(h: MsgHdrs | undefined): [string, string[]][] {
+  if (!h) return [];
+  return h.keys().map((key) => [key, h.values(key)]);
+}
+
+function oneLine(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : typeof error === 'object' && error !== null ? JSON.stringify(error) : String(error);
+  return text.replace(/[\r\n]+/g, ' ');
+}
