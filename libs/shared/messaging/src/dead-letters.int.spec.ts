@@ -153,6 +153,18 @@ describe('dead letters', () => {
     expect(await listDeadLetters(m.nc, m.names)).toEqual([]);
   });
 
+  it('sets aside a command that no instance has a handler for once its deliveries are spent', async () => {
+    const bus = new CommandBus(m.nc, m.names);
+    const cmd = command('Unheard', {});
+    // Offered every 5 s to a service that cannot handle it: three deliveries, then set aside.
+    const reply = await bus.send('test', cmd, { timeoutMs: 30_000 });
+    expect(reply).toMatchObject({ ok: false, error: { code: 'INTERNAL_ERROR' } });
+    const [letter] = (await listDeadLetters(m.nc, m.names)).filter((l) => l.messageId === cmd.id);
+    expect(letter).toMatchObject({ pattern: 'volt.cmd.test.Unheard', consumer: 'fragile-svc-cmd-test', deliveries: 3, error: 'Error: no handler for volt.cmd.test.Unheard in service fragile-svc' });
+    await discardDeadLetter(m.nc, m.names, letter.seq);
+    bus.stop();
+  }, 40_000);
+
   it('discards a dead letter for good', async () => {
     broken = true;
     const bus = new CommandBus(m.nc, m.names);

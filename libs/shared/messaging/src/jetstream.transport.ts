@@ -40,7 +40,8 @@ export interface JetStreamTransportOptions {
   ackWaitMs?: number;
   /**
    * Deliveries a message gets before a failing handler's message is set aside as a dead letter
-   * (50 by default: with the growing delay between them, about 22 minutes of retries).
+   * (50 by default: with the growing delay between them, about 22 minutes of retries; a command
+   * no instance has a handler for comes back every 5 s, so about 4 minutes).
    */
   maxDeliveries?: number;
   /** How the streams are made if they are not there yet (replicas on a cluster). */
@@ -84,6 +85,10 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
 
   on(): void {
     /* no transport-level events to subscribe to */
+  }
+
+  private get maxDeliveries(): number {
+    return this.options.maxDeliveries ?? 50;
   }
 
   private get ackWaitMs(): number {
@@ -160,8 +165,10 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     // the SyntaxError every plain subject throws cost ~50 µs per message here (profiled).
     const handler = this.messageHandlers.get(pattern) ?? null;
     if (!handler) {
-      // Nothing here handles it (a newer message type?): leave it for an instance that does.
-      msg.nak(5_000);
+      // Nothing here handles it (a newer message type?): leave it for an instance that does, and
+      // set it aside once no instance has taken it in all its deliveries (a misrouted command).
+      if (msg.info.deliveryCount >= this.maxDeliveries) await this.setAside(msg, durable, pattern, false, new Error(`no handler for ${pattern} in service ${this.options.service}`));
+      else msg.nak(5_000);
       return;
     }
     let payload: unknown;
@@ -191,7 +198,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       msg.ack();
       handledTotal.inc({ pattern, outcome: 'ok' });
     } catch (error) {
-      if (msg.info.deliveryCount >= (this.options.maxDeliveries ?? 50)) await this.setAside(msg, durable, pattern, Boolean(handler.isEventHandler), error);
+      if (msg.info.deliveryCount >= this.maxDeliveries) await this.setAside(msg, durable, pattern, Boolean(handler.isEventHandler), error);
       else {
         handledTotal.inc({ pattern, outcome: 'retry' });
         this.options.logger?.error({ err: error, pattern, redeliveries: ctx.getRedeliveries() }, 'message handler failed; will be redelivered');
