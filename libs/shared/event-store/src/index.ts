@@ -1,4 +1,5 @@
 export * from './database';
+export * from './unavailable';
 export * from './errors';
 export * from './event-store';
 export * from './ids';

@@ -3,6 +3,7 @@ import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandEnvelope } from '@volt/contracts';
 import { metricsRegistry } from '@volt/telemetry';
@@ -16,6 +17,8 @@ const calls: Record<string, number> = {};
 const done: Record<string, number> = {};
 /** Failures an event handler still has to go through before it succeeds, by event id. */
 const failTimes: Record<string, number> = {};
+/** While true, the Outage handler's database is out of reach (a real connection refused). */
+let outage = false;
 const count = (into: Record<string, number>, key: string) => (into[key] = (into[key] ?? 0) + 1);
 
 function command(type: string, data: unknown, id = randomUUID()): CommandEnvelope {
@@ -30,6 +33,14 @@ class FragileHandlers {
     if (broken) throw new Error(`cannot handle ${message.id}\nsecond line`);
     count(done, `cmd:${message.id}`);
     return { ok: true, result: { handled: message.id } };
+  }
+
+  @MessagePattern('volt.cmd.test.Outage')
+  async duringOutage(@Payload() message: CommandEnvelope) {
+    count(calls, `cmd:${message.id}`);
+    if (outage) await new Client({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 1_000 }).connect();
+    count(done, `cmd:${message.id}`);
+    return { ok: true, result: null };
   }
 
   @EventPattern('volt.evt.test.Happened')
@@ -152,6 +163,21 @@ describe('dead letters', () => {
     expect(calls[`fragile:${id}`]).toBe(3);
     expect(await listDeadLetters(m.nc, m.names)).toEqual([]);
   });
+
+  it('never sets aside a message whose handler failed because the database was away, however long it lasts', async () => {
+    outage = true;
+    const bus = new CommandBus(m.nc, m.names);
+    const cmd = command('Outage', {});
+    await bus.post('test', cmd);
+    // Two deliveries past the limit of three, each refused a connection to the database.
+    await until(() => (calls[`cmd:${cmd.id}`] ?? 0) >= 5, 'deliveries past the limit', 20_000);
+    expect(done[`cmd:${cmd.id}`]).toBeUndefined();
+    expect((await listDeadLetters(m.nc, m.names)).filter((l) => l.messageId === cmd.id)).toEqual([]);
+    outage = false;
+    await until(() => done[`cmd:${cmd.id}`] === 1, 'the command once the database is back', 20_000);
+    expect((await listDeadLetters(m.nc, m.names)).filter((l) => l.messageId === cmd.id)).toEqual([]);
+    bus.stop();
+  }, 45_000);
 
   it('sets aside a command that no instance has a handler for once its deliveries are spent', async () => {
     const bus = new CommandBus(m.nc, m.names);

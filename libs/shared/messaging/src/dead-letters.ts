@@ -1,9 +1,11 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JsMsg, type StoredMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { isDatabaseUnavailable } from '@volt/event-store';
 import { Headers, type MessagingNames } from './names';
 
 /**
- * Dead letters: a message whose handler failed on every one of its deliveries is set aside on
+ * Dead letters: a message whose handler failed on every one of its deliveries (the last for a
+ * reason other than an outage: isTransientFailure) is set aside on
  * its own stream, with what it failed on and why, instead of being retried for ever (a bug that
  * throws on one command would otherwise keep a handler slot busy and fill the logs for good).
  * Nothing is lost: an operator lists them, sends one back to the consumer that failed it once
@@ -22,6 +24,22 @@ export interface DeadLetter {
   /** The original Nats-Msg-Id: a command's id, or an event's. */
   messageId: string | null;
   data: string;
+}
+
+/** Errors of the NATS client and of Volt's command bus that mean NATS or another service was away. */
+const AWAY_ERROR_NAMES = new Set(['TimeoutError', 'ClosedConnectionError', 'ConnectionError', 'NoRespondersError', 'DrainingConnectionError', 'CommandTimeoutError', 'MessagingUnavailableError']);
+/** PostgreSQL's codes for a transaction that may succeed as it is when run again (serialization, deadlock, lock wait). */
+const RETRY_AS_IS_CODE = new Set(['40001', '40P01', '55P03']);
+
+/**
+ * A failure that says something the handler needs was away for a moment (the database, NATS,
+ * another service), not that the handler is wrong: such a message is never set aside, however
+ * often it failed, so that an outage longer than its deliveries heals by itself when it ends.
+ */
+export function isTransientFailure(error: unknown): boolean {
+  if (isDatabaseUnavailable(error)) return true;
+  const { name, code } = (error ?? {}) as { name?: unknown; code?: unknown };
+  return (typeof name === 'string' && AWAY_ERROR_NAMES.has(name)) || (typeof code === 'string' && RETRY_AS_IS_CODE.has(code));
 }
 
 /** Longest error text kept on a dead letter (a header, so kept short). */

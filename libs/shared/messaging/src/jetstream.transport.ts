@@ -5,7 +5,7 @@ import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/mi
 import { lastValueFrom, throwError, type Observable } from 'rxjs';
 import type { CommandReply } from '@volt/contracts';
 import { SpanKind, contextFromTraceHeaders, counter, withSpan, type Logger } from '@volt/telemetry';
-import { setAside } from './dead-letters';
+import { isTransientFailure, setAside } from './dead-letters';
 import { Headers, type MessagingNames } from './names';
 import { ensureConsumer, ensureStreams, type StreamOptions } from './streams';
 import { traceCarrier } from './trace-headers';
@@ -70,7 +70,8 @@ const handledTotal = counter('volt_messages_handled_total', 'Messages handled fr
  * the reply) and `@EventPattern('volt.evt.<context>.<Event>')`; they never touch
  * the NATS API. A message is acknowledged only after its handler succeeded; a
  * failure is negatively acknowledged with a growing delay, so it is redelivered, until its
- * last delivery fails too: then it is set aside as a dead letter (see dead-letters.ts), and a
+ * last delivery fails too, for a reason other than an outage (a database or NATS away is waited
+ * out however long it lasts): then it is set aside as a dead letter (see dead-letters.ts), and a
  * caller still waiting for a command's reply is told it failed.
  */
 export class JetStreamTransport extends Server implements CustomTransportStrategy {
@@ -198,7 +199,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       msg.ack();
       handledTotal.inc({ pattern, outcome: 'ok' });
     } catch (error) {
-      if (msg.info.deliveryCount >= this.maxDeliveries) await this.setAside(msg, durable, pattern, Boolean(handler.isEventHandler), error);
+      if (msg.info.deliveryCount >= this.maxDeliveries && !isTransientFailure(error)) await this.setAside(msg, durable, pattern, Boolean(handler.isEventHandler), error);
       else {
         handledTotal.inc({ pattern, outcome: 'retry' });
         this.options.logger?.error({ err: error, pattern, redeliveries: ctx.getRedeliveries() }, 'message handler failed; will be redelivered');
