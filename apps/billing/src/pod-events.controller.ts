@@ -1,5 +1,6 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
 import { EventPattern } from '@nestjs/microservices';
+import { MessageHandlers } from '@volt/messaging';
 
 export const SETTLE_SOON = Symbol('SettleSoon');
 
@@ -13,7 +14,7 @@ export interface Settler {
  * its end by a cycle run a moment after the news (the cycle's windows and ids are the same
  * whenever it runs, so an extra run charges nothing twice).
  */
-@Controller()
+@MessageHandlers()
 export class PodEventsController {
   constructor(@Inject(SETTLE_SOON) private readonly settler: Settler) {}
 

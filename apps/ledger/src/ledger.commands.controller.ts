@@ -1,5 +1,6 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
+import { MessageHandlers } from '@volt/messaging';
 import { CommandEnvelopeSchema, domainError, type CommandEnvelope, type CommandReply } from '@volt/contracts';
 import { checkpointOf, uuidFromName } from '@volt/event-store';
 import { PlaceHold, RedeemVoucher, ReleaseHold, SYSTEM_ACCOUNTS, customerAccount, microsToUsd, type LedgerOutcome } from '@volt/ledger-contracts';
@@ -12,7 +13,7 @@ import { LEDGER } from './tokens';
 const refusal = (outcome: Extract<LedgerOutcome, { ok: false }>) => domainError(outcome.code === 'SUPERSEDED' ? 'CONFLICT' : outcome.code, outcome.message);
 
 /** The ledger service's command handlers; each answers once the balance read models show its effect. */
-@Controller()
+@MessageHandlers()
 export class LedgerCommandsController {
   constructor(
     @Inject(RUNTIME) private readonly runtime: VoltRuntime,

@@ -1,5 +1,6 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
+import { MessageHandlers } from '@volt/messaging';
 import type { EventEnvelope } from '@volt/contracts';
 import { BalanceExhausted, GracePeriodExpired } from '@volt/billing-contracts';
 import type { PodLifecycle } from '@volt/pods-infra';
@@ -11,7 +12,7 @@ import { POD_LIFECYCLE } from './tokens';
  * running pods stopped, not deleted; once its grace period at zero balance is over, its
  * stopped pods are deleted (the rules are PodLifecycle's; the ids derive from the event's).
  */
-@Controller()
+@MessageHandlers()
 export class BillingEventsController {
   constructor(
     @Inject(RUNTIME) private readonly runtime: VoltRuntime,

@@ -1,6 +1,6 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
-import type { JetStreamContext } from '@volt/messaging';
+import { MessageHandlers, type JetStreamContext } from '@volt/messaging';
 import { CommandEnvelopeSchema, domainError, type CommandEnvelope, type CommandReply } from '@volt/contracts';
 import { RUNTIME, type VoltRuntime } from '@volt/platform';
 import { POD_LIFECYCLE } from './tokens';
@@ -16,7 +16,7 @@ import {
 } from '@volt/pods-infra';
 
 /** The pods service's command handlers. Each answers only once its read models show the change. */
-@Controller()
+@MessageHandlers()
 export class PodsCommandsController {
   constructor(
     @Inject(RUNTIME) private readonly runtime: VoltRuntime,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Controller, Module, type INestMicroservice } from '@nestjs/common';
+import { Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandEnvelope } from '@volt/contracts';
 import { metricsRegistry } from '@volt/telemetry';
 import { createTestMessaging, readWholeStream, type TestMessaging } from '@volt/testing';
-import { CommandBus, JetStreamTransport, RethrowHandlerErrors, discardDeadLetter, listDeadLetters, redriveDeadLetter } from './index';
+import { CommandBus, JetStreamTransport, MessageHandlers, discardDeadLetter, listDeadLetters, redriveDeadLetter } from './index';
 
 let m: TestMessaging;
 /** While true, the fragile handlers throw. */
@@ -25,7 +25,7 @@ function command(type: string, data: unknown, id = randomUUID()): CommandEnvelop
   return { id, type, schemaVersion: 1, tenantId: 'org_t', correlationId: 'c', causationId: null, actor: { type: 'system', id: 'test' }, issuedAt: new Date().toISOString(), data };
 }
 
-@Controller()
+@MessageHandlers()
 class FragileHandlers {
   @MessagePattern('volt.cmd.test.Fragile')
   fragile(@Payload() message: CommandEnvelope) {
@@ -55,7 +55,7 @@ class FragileHandlers {
   }
 }
 
-@Controller()
+@MessageHandlers()
 class SteadyHandlers {
   @EventPattern('volt.evt.test.Happened')
   happened(@Payload() event: { id: string }) {
@@ -68,7 +68,6 @@ async function start(service: string, controller: new () => unknown) {
   @Module({ controllers: [controller] })
   class M {}
   const app = await NestFactory.createMicroservice(M, { strategy: new JetStreamTransport({ nc: m.nc, names: m.names, service, maxDeliveries: 3 }), logger: false });
-  app.useGlobalFilters(new RethrowHandlerErrors());
   await app.listen();
   apps.push(app);
 }

@@ -1,6 +1,6 @@
 import { jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
-import { Catch, type RpcExceptionFilter } from '@nestjs/common';
+import { Catch, Controller, UseFilters, applyDecorators, type RpcExceptionFilter } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import { lastValueFrom, throwError, type Observable } from 'rxjs';
 import type { CommandReply } from '@volt/contracts';
@@ -52,14 +52,22 @@ export interface JetStreamTransportOptions {
 /**
  * Hands a handler's error to the transport as it was thrown. Nest's default filter for message
  * handlers replaces it with `{ status: 'error', message: 'Internal server error' }`, which would
- * leave the log and a dead letter without the cause. Register it on the microservice
- * (`useGlobalFilters`).
+ * leave the log and a dead letter without the cause.
  */
 @Catch()
 export class RethrowHandlerErrors implements RpcExceptionFilter<unknown> {
   catch(exception: unknown): Observable<never> {
     return throwError(() => exception);
   }
+}
+
+/**
+ * Marks a class of message handlers: a Nest controller whose handlers' errors reach the transport
+ * as thrown. (A filter on the class, because a hybrid app's microservice binds its handlers when
+ * it is connected, before a global filter could be registered on it.)
+ */
+export function MessageHandlers(): ClassDecorator {
+  return applyDecorators(Controller(), UseFilters(new RethrowHandlerErrors()));
 }
 
 const handledTotal = counter('volt_messages_handled_total', 'Messages handled from JetStream', ['pattern', 'outcome']);

@@ -5,7 +5,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Migration } from 'kysely/migration';
 import { z } from 'zod';
 import type { ApiErrorBody } from '@volt/contracts';
-import { JetStreamTransport, RethrowHandlerErrors } from '@volt/messaging';
+import { JetStreamTransport } from '@volt/messaging';
 import type { Projection } from '@volt/projections';
 import { httpTracingPlugin, tracingEnabled, type Logger } from '@volt/telemetry';
 import { parseConfig, ServiceConfigSchema } from './config';
@@ -105,8 +105,7 @@ export async function startService(definition: ServiceDefinition, env: NodeJS.Pr
   await definition.configure?.(app, runtime);
   await app.listen(config.PORT, config.HOST);
   if (definition.transport) {
-    const microservice = app.connectMicroservice({ strategy: new JetStreamTransport({ nc: runtime.nc, names: runtime.names, service: definition.service, logger: runtime.logger, commandConcurrency: config.VOLT_COMMAND_CONCURRENCY, maxDeliveries: config.VOLT_MAX_DELIVERIES, streams: { replicas: config.VOLT_NATS_REPLICAS } }) });
-    microservice.useGlobalFilters(new RethrowHandlerErrors());
+    app.connectMicroservice({ strategy: new JetStreamTransport({ nc: runtime.nc, names: runtime.names, service: definition.service, logger: runtime.logger, commandConcurrency: config.VOLT_COMMAND_CONCURRENCY, maxDeliveries: config.VOLT_MAX_DELIVERIES, streams: { replicas: config.VOLT_NATS_REPLICAS } }) });
     await app.startAllMicroservices();
   }
   await runtime.start();
