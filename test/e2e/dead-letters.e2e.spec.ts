@@ -23,10 +23,12 @@ describe('dead letters in a running stack', () => {
     expect(letter.error).toMatch(/^ZodError: .*tenantId/);
     const metrics = await (await fetch(`${stack.pods.url}/metrics`)).text();
     expect(metrics).toMatch(/^volt_messages_handled_total\{pattern="volt\.evt\.billing\.BalanceExhausted",outcome="dead_lettered"\} 1$/m);
+    expect(metrics).toMatch(/^volt_dead_letters\{pattern="volt\.evt\.billing\.BalanceExhausted"\} 1$/m);
 
     // The service carries on: its pods API answers and it is ready.
     expect((await stack.call('GET', '/api/volt/pods')).status).toBe(200);
     expect((await fetch(`${stack.pods.url}/ready`)).status).toBe(200);
     expect(await discardDeadLetter(nc, names, letter.seq)).toMatchObject({ messageId: id });
+    expect(await (await fetch(`${stack.pods.url}/metrics`)).text()).not.toMatch(/^volt_dead_letters\{/m);
   });
 });

@@ -88,6 +88,12 @@ async function drained(durable: string, stream: string): Promise<boolean> {
   return info.num_pending === 0 && info.num_ack_pending === 0;
 }
 
+/** `volt_dead_letters` as a scrape reads it now: pattern → count. */
+async function keptNow(): Promise<Record<string, number>> {
+  const { values } = await metricsRegistry().getSingleMetric('volt_dead_letters')!.get();
+  return Object.fromEntries(values.map((v) => [v.labels.pattern, v.value]));
+}
+
 beforeAll(async () => {
   m = await createTestMessaging();
   await start('fragile-svc', FragileHandlers);
@@ -110,6 +116,7 @@ describe('dead letters', () => {
     const metric = (await metricsRegistry().getSingleMetric('volt_messages_handled_total')!.get()).values;
     expect(metric.find((v) => v.labels.pattern === 'volt.cmd.test.Fragile' && v.labels.outcome === 'dead_lettered')?.value).toBe(1);
     expect(metric.find((v) => v.labels.pattern === 'volt.cmd.test.Fragile' && v.labels.outcome === 'retry')?.value).toBe(2);
+    expect(await keptNow()).toEqual({ 'volt.cmd.test.Fragile': 1 });
 
     // Off the command stream (nothing left to redeliver), onto the dead-letter stream with why.
     expect(await drained('fragile-svc-cmd-test', m.names.commandStream)).toBe(true);
@@ -127,6 +134,7 @@ describe('dead letters', () => {
     await until(() => drained('fragile-svc-cmd-test', m.names.commandStream), 'the command consumer to settle');
     expect(calls[`cmd:${cmd.id}`]).toBe(4);
     expect(await listDeadLetters(m.nc, m.names)).toEqual([]);
+    expect(await keptNow()).toEqual({});
     expect(await redriveDeadLetter(m.nc, m.names, letter.seq)).toBeNull();
     bus.stop();
   });

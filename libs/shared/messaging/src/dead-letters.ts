@@ -110,6 +110,21 @@ export async function redriveDeadLetter(nc: NatsConnection, names: MessagingName
   return letter;
 }
 
+/**
+ * How many dead letters are kept now, by the subject they failed on as handlers know it
+ * (`volt.cmd.pods.CreatePod`): one stream-info call, however many letters. Waits 1 s at most.
+ */
+export async function countDeadLetters(nc: NatsConnection, names: MessagingNames): Promise<Map<string, number>> {
+  const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: 1_000 });
+  const info = await jsm.streams.info(names.deadLetterStream, { subjects_filter: '>' });
+  const counts = new Map<string, number>();
+  const dead = names.deadLetterSubject('');
+  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) {
+    if (subject.startsWith(dead)) counts.set(`volt.${subject.slice(dead.length)}`, n);
+  }
+  return counts;
+}
+
 /** Drops a dead letter for good. Returns the letter, or null when there is none at that sequence. */
 export async function discardDeadLetter(nc: NatsConnection, names: MessagingNames, seq: number): Promise<DeadLetter | null> {
   const jsm = await jetstreamManager(nc, { checkAPI: false });

@@ -4,8 +4,8 @@ import { Catch, Controller, UseFilters, applyDecorators, type RpcExceptionFilter
 import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import { lastValueFrom, throwError, type Observable } from 'rxjs';
 import type { CommandReply } from '@volt/contracts';
-import { SpanKind, contextFromTraceHeaders, counter, withSpan, type Logger } from '@volt/telemetry';
-import { isTransientFailure, setAside } from './dead-letters';
+import { Gauge, SpanKind, contextFromTraceHeaders, counter, metricsRegistry, withSpan, type Logger } from '@volt/telemetry';
+import { countDeadLetters, isTransientFailure, setAside } from './dead-letters';
 import { Headers, type MessagingNames } from './names';
 import { ensureConsumer, ensureStreams, type StreamOptions } from './streams';
 import { traceCarrier } from './trace-headers';
@@ -72,6 +72,29 @@ export function MessageHandlers(): ClassDecorator {
 
 const handledTotal = counter('volt_messages_handled_total', 'Messages handled from JetStream', ['pattern', 'outcome']);
 
+/** Each running transport's count of the dead letters on the subjects it handles. */
+const deadLetterCounts = new Set<() => Promise<Map<string, number>>>();
+/**
+ * `volt_dead_letters{pattern}`: the dead letters kept now, read from JetStream at each scrape (a
+ * count that only an operator's redrive or discard brings down, so an alert can wait on it).
+ * When NATS does not answer within a second, the last figures stay.
+ */
+function deadLettersGauge(): void {
+  if (metricsRegistry().getSingleMetric('volt_dead_letters')) return;
+  new Gauge({
+    name: 'volt_dead_letters',
+    help: 'Dead letters kept now (volt-admin dead-letters), by the subject they failed on',
+    labelNames: ['pattern'],
+    registers: [metricsRegistry()],
+    async collect() {
+      const all = await Promise.all([...deadLetterCounts].map((count) => count().catch(() => undefined)));
+      if (all.some((counts) => counts === undefined)) return;
+      this.reset();
+      for (const counts of all) for (const [pattern, n] of counts!) this.set({ pattern }, n);
+    },
+  });
+}
+
 /**
  * A Nest transport strategy over JetStream durable pull consumers. Handlers are
  * plain `@MessagePattern('volt.cmd.<context>.<Command>')` (their return value is
@@ -86,6 +109,11 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   private readonly running: ConsumerMessages[] = [];
   private readonly loops: Promise<void>[] = [];
   private readonly js: JetStreamClient;
+  private readonly countDeadLetters = async () => {
+    const handled = new Set(this.messageHandlers.keys());
+    const counts = await countDeadLetters(this.options.nc, this.options.names);
+    return new Map([...counts].filter(([pattern]) => handled.has(pattern)));
+  };
 
   constructor(private readonly options: JetStreamTransportOptions) {
     super();
@@ -125,6 +153,8 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         await ensureConsumer(nc, names.eventStream, { durable_name: durable, filter_subject: names.eventSubject(context, type), ack_wait_ms: this.ackWaitMs });
         await this.consume(names.eventStream, durable, 1);
       }
+      deadLettersGauge();
+      deadLetterCounts.add(this.countDeadLetters);
       callback();
     } catch (error) {
       callback(error);
@@ -132,6 +162,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 
   async close(): Promise<void> {
+    deadLetterCounts.delete(this.countDeadLetters);
     for (const messages of this.running) messages.stop();
     await Promise.allSettled(this.loops);
   }
