@@ -145,11 +145,12 @@ function deadLetterOf(stored: StoredMsg): DeadLetter {
   const h = stored.header;
   return {
     seq: stored.seq,
-    pattern: h?.get(Headers.deadSubject) ?? '',
-    consumer: h?.get(Headers.deadConsumer) ?? '',
+    // A header that is not there reads as an empty string.
+    pattern: h?.get(Headers.deadSubject) || '',
+    consumer: h?.get(Headers.deadConsumer) || '',
     deliveries: Number(h?.get(Headers.deadDeliveries) || 0),
-    error: h?.get(Headers.deadError) ?? '',
-    failedAt: h?.get(Headers.deadAt) ?? stored.time.toISOString(),
+    error: h?.get(Headers.deadError) || '',
+    failedAt: h?.get(Headers.deadAt) || stored.time.toISOString(),
     messageId: h?.get(Headers.deadMessageId) || null,
     data: new TextDecoder().decode(stored.data),
   };
