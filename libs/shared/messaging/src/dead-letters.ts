@@ -104,8 +104,7 @@ export async function redriveDeadLetter(nc: NatsConnection, names: MessagingName
     for (const value of values) h.append(key, value);
   }
   h.set(Headers.redriveFor, letter.consumer);
-  const subject = names.prefix ? `${names.prefix}.${letter.pattern}` : letter.pattern;
-  await jetstream(nc, { checkAPI: false }).publish(subject, stored.data, { headers: h, msgID: `redrive:${names.deadLetterStream}:${seq}` });
+  await jetstream(nc, { checkAPI: false }).publish(names.subject(letter.pattern), stored.data, { headers: h, msgID: `redrive:${names.deadLetterStream}:${seq}` });
   await jsm.streams.deleteMessage(names.deadLetterStream, seq);
   return letter;
 }

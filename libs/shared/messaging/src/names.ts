@@ -19,6 +19,8 @@ export interface MessagingNames {
   appendedSubject: string;
   /** A dead letter's subject: `volt.dead.cmd.pods.CreatePod` for a `volt.cmd.pods.CreatePod` that failed. */
   deadLetterSubject(pattern: string): string;
+  /** The subject of a pattern as handlers know it (`pattern`'s inverse: the prefix added). */
+  subject(pattern: string): string;
   /** The subject as handlers know it (`volt.evt.pods.SshKeyAdded`), without the prefix. */
   pattern(subject: string): string;
 }
@@ -40,6 +42,7 @@ export function messagingNames(prefix = ''): MessagingNames {
     catchUpSubject: (service) => `${p}volt.catchup.${service}`,
     appendedSubject: `${p}volt.appended`,
     deadLetterSubject: (pattern) => `${p}volt.dead.${pattern.replace(/^volt\./, '')}`,
+    subject: (pattern) => `${p}${pattern}`,
     pattern: (subject) => (p && subject.startsWith(p) ? subject.slice(p.length) : subject),
   };
 }
