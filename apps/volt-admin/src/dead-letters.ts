@@ -1,15 +1,5 @@
 import { connectNats, messagingNames } from '@volt/messaging/base';
-import type { DeadLetter } from '@volt/messaging/dead-letters';
-
-export const DEAD_LETTERS_HELP = `  dead-letters [--limit N]     list the commands and events a handler failed on every delivery
-                               (VOLT_MAX_DELIVERIES), with the consumer, the error and the seq
-  redrive <seq>... | --all     send dead letters back to the consumer that failed them (after the
-                               cause is fixed; handlers are idempotent), removing each once sent
-  discard <seq>...             drop dead letters for good
-                               (these three use NATS_URL and VOLT_NATS_PREFIX, not the database)
-`;
-
-export const DEAD_LETTER_VERBS = new Set(['dead-letters', 'redrive', 'discard']);
+import { discardDeadLetter, listDeadLetters, redriveDeadLetter, type DeadLetter } from '@volt/messaging/dead-letters';
 
 function line(letter: DeadLetter, json: boolean): string {
   if (json) return JSON.stringify(letter);
@@ -28,8 +18,6 @@ function sequences(args: string[]): number[] {
 export async function deadLetterVerb(verb: string, args: string[], opts: { all: boolean; json: boolean; limit?: number }, out: (text: string) => void): Promise<number> {
   if (verb !== 'dead-letters' && !opts.all && args.length === 0) throw new Error(`${verb} needs the seq of one or more dead letters${verb === 'redrive' ? ', or --all' : ''}`);
   if (verb === 'discard' && opts.all) throw new Error('discard takes seqs, not --all: look at each one first');
-  // Required here: JetStream's client is only loaded by the verbs that use it.
-  const { discardDeadLetter, listDeadLetters, redriveDeadLetter } = require('@volt/messaging/dead-letters') as typeof import('@volt/messaging/dead-letters');
   const names = messagingNames(process.env.VOLT_NATS_PREFIX);
   const nc = await connectNats(process.env.NATS_URL ?? 'nats://127.0.0.1:4222', 'volt-admin', { timeout: 5_000, reconnect: false });
   try {

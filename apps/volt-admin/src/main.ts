@@ -1,45 +1,12 @@
-import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { sql } from 'kysely';
-import { START_OF_STORE, type EventEnvelope } from '@volt/contracts';
-import { checkpointOf, createDatabase, EventStore, exportStore, migrateToLatest, sealNextRange, verifyExport, verifyStore, type Database, type VerifyReport } from '@volt/event-store';
-import { connectNats, messagingNames } from '@volt/messaging/base';
-import { ProjectionRunner } from '@volt/projections';
-import { allMigrations, allProjections } from '@volt/schema';
-import { DEAD_LETTERS_HELP, DEAD_LETTER_VERBS, deadLetterVerb } from './dead-letters';
-import { MONEY_HELP, moneyVerb } from './money';
-import { ORG_HELP, orgVerb } from './org';
+import { HELP } from './help';
 
-const HELP = `volt-admin — audit and operate a Volt event store
+const DEAD_LETTER_VERBS = new Set(['dead-letters', 'redrive', 'discard']);
 
-Usage: volt-admin <verb> [options]        (DATABASE_URL picks the database)
-
-Verbs:
-  history <stream-id>          print a stream's events in order
-  tail [--follow] [--limit N]  print the global order from the start (or follow it)
-  rebuild <projection>         rebuild a read model from position 0 beside the one in use,
-                               then swap it in (reads see the old model until then)
-  projections                  list the projections and their checkpoints
-  verify [--file FILE]         check hash chains and sealed ranges; exit 1 naming the
-                               first bad position when a row was altered, removed or reordered;
-                               with --file, check an export instead (no database needed)
-  export [--out FILE]          write every seal and event, in one snapshot, as JSON lines that
-                               verify --file checks anywhere (stdout without --out)
-  seal                         seal every complete range of the global order now
-  migrate                      apply database migrations
-${ORG_HELP}${MONEY_HELP}${DEAD_LETTERS_HELP}
-Options:
-  --json                       one JSON object per line instead of text
-  -h, --help                   this text
-`;
-
-function line(event: EventEnvelope, json: boolean): string {
-  if (json) return JSON.stringify(event);
-  return `${event.position.padStart(8)}  ${event.occurredAt}  ${event.streamId}@${event.streamVersion}  ${event.type}  ${JSON.stringify(event.data)}`;
-}
-
+/**
+ * Parses the command line and hands it to the verb's module, loaded only then: `--help` loads
+ * nothing else, the dead-letter verbs only NATS, the rest the store and the schema.
+ */
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -69,152 +36,21 @@ async function main(argv: string[]): Promise<number> {
       all: { type: 'boolean' },
     },
   });
-  const [verb, arg] = positionals;
+  const [verb] = positionals;
   if (values.help || !verb) {
     process.stdout.write(HELP);
     return verb || values.help ? 0 : 2;
   }
-  // An export is checked where it is, without a database.
-  if (verb === 'verify' && values.file !== undefined) return printReport(await verifyExport(readLines(values.file)), Boolean(values.json));
+  const verbs = () => require('./store-verbs') as typeof import('./store-verbs');
+  if (verb === 'verify' && values.file !== undefined) return verbs().verifyFile(values.file, Boolean(values.json));
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new Error('--limit is a whole number of at least 1');
   // Dead letters are on NATS, not in the database.
-  if (DEAD_LETTER_VERBS.has(verb)) return deadLetterVerb(verb, positionals.slice(1), { all: Boolean(values.all), json: Boolean(values.json), limit }, (text) => process.stdout.write(`${text}\n`));
-  const db = createDatabase(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/volt', { max: 2 });
-  try {
-    if (verb === 'org') {
-      const org = {
-        name: values.name,
-        slug: values.slug,
-        email: values.email,
-        apiKey: values['api-key'],
-        ifExists: values['if-exists'],
-        credit: values.credit,
-        requestsPerHour: values['requests-per-hour'],
-        podCreates: values['pod-creates'],
-        json: Boolean(values.json),
-      };
-      await migrateToLatest(db, ...allMigrations);
-      return await announced(orgVerb(db, new EventStore(db), positionals.slice(1), org, (text) => process.stdout.write(`${text}\n`)));
-    }
-    if (verb === 'credit' || verb === 'voucher' || verb === 'balance') {
-      const money = { org: values.org, usd: values.usd, id: values.id, code: values.code, maxRedemptions: values['max-redemptions'], expires: values.expires, asOf: values['as-of'], json: Boolean(values.json) };
-      const run = () => moneyVerb(db, verb, positionals.slice(1), money, (text) => process.stdout.write(`${text}\n`));
-      // balance only reads, and must not change the database it audits.
-      if (verb === 'balance') return await run();
-      await migrateToLatest(db, ...allMigrations);
-      return await announced(run());
-    }
-    return await run(db, verb, arg, { json: Boolean(values.json), follow: Boolean(values.follow), limit, out: values.out });
-  } finally {
-    await db.destroy();
+  if (DEAD_LETTER_VERBS.has(verb)) {
+    const { deadLetterVerb } = require('./dead-letters') as typeof import('./dead-letters');
+    return deadLetterVerb(verb, positionals.slice(1), { all: Boolean(values.all), json: Boolean(values.json), limit }, (text) => process.stdout.write(`${text}\n`));
   }
-}
-
-async function run(db: Database, verb: string, arg: string | undefined, opts: { json: boolean; follow: boolean; limit?: number; out?: string }): Promise<number> {
-  const store = new EventStore(db);
-  const out = (text: string) => process.stdout.write(`${text}\n`);
-  switch (verb) {
-    case 'migrate': {
-      const applied = await migrateToLatest(db, ...allMigrations);
-      out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-      return 0;
-    }
-    case 'history': {
-      if (!arg) return usage('history needs a stream id');
-      const events = await store.readStream(arg);
-      if (events.length === 0) out(`no events in stream ${arg}`);
-      for (const e of events) out(line(e, opts.json));
-      return 0;
-    }
-    case 'tail': {
-      let cp = START_OF_STORE;
-      let printed = 0;
-      for (;;) {
-        const batch = await store.readAll(cp, 1000);
-        for (const e of batch) {
-          out(line(e, opts.json));
-          if (opts.limit && ++printed >= opts.limit) return 0;
-        }
-        if (batch.length) cp = checkpointOf(batch[batch.length - 1]);
-        else if (!opts.follow) return 0;
-        else await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    case 'projections': {
-      const rows = await sql<{ name: string; position: string; updated_at: Date }>`SELECT name, position::text, updated_at FROM proj_checkpoints`.execute(db);
-      const at = new Map(rows.rows.map((r) => [r.name, r]));
-      for (const p of allProjections) out(`${p.name}  position ${at.get(p.name)?.position ?? 0}  tables ${p.tables.join(', ')}`);
-      return 0;
-    }
-    case 'rebuild': {
-      if (!arg) return usage(`rebuild needs a projection: ${allProjections.map((p) => p.name).join(', ')}`);
-      if (!allProjections.some((p) => p.name === arg)) return usage(`no projection named ${arg}; known: ${allProjections.map((p) => p.name).join(', ')}`);
-      const started = Date.now();
-      const n = await new ProjectionRunner(db, store, allProjections).rebuild(arg);
-      out(`rebuilt ${arg} from ${n} events in ${Date.now() - started} ms`);
-      return 0;
-    }
-    case 'seal': {
-      let seals = 0;
-      while (await sealNextRange(db)) seals++;
-      out(`sealed ${seals} new range(s)`);
-      return 0;
-    }
-    case 'verify':
-      return printReport(await verifyStore(db), opts.json);
-    case 'export': {
-      const file = opts.out === undefined ? process.stdout : createWriteStream(opts.out, { flags: 'wx' });
-      // A file that cannot be made (it exists, or its folder does not) is refused before anything is read.
-      if (opts.out !== undefined) await once(file, 'open');
-      // Waits for the file to take each line that filled its buffer: a large store is never held in memory.
-      const write = (text: string) => (file.write(`${text}\n`) ? undefined : once(file, 'drain').then(() => undefined));
-      const { events, seals } = await exportStore(db, write);
-      if (opts.out !== undefined) {
-        await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
-        out(`exported ${events} events and ${seals} sealed ranges to ${opts.out}`);
-      }
-      return 0;
-    }
-    default:
-      return usage(`unknown verb "${verb}"`);
-  }
-}
-
-function printReport(report: VerifyReport, json: boolean): number {
-  const out = (text: string) => process.stdout.write(`${text}\n`);
-  if (json) out(JSON.stringify(report));
-  else if (report.ok) out(`ok: ${report.eventsChecked} events in ${report.streamsChecked} streams, ${report.sealsChecked} sealed ranges verified`);
-  else {
-    out(`TAMPERED: first bad position ${report.firstBadPosition ?? 'unknown'}`);
-    for (const p of report.problems) out(`  position ${p.position ?? '-'}: ${p.kind}: ${p.detail}`);
-  }
-  return report.ok ? 0 : 1;
-}
-
-async function* readLines(file: string): AsyncGenerator<string> {
-  yield* createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-}
-
-/**
- * After a verb that wrote, tells running services so (the append signal, on NATS_URL with
- * VOLT_NATS_PREFIX), so that they look now rather than at their next poll. Best effort: with
- * NATS out of reach (within a second) they find the writes at that poll.
- */
-async function announced(verb: Promise<number>): Promise<number> {
-  const code = await verb;
-  if (code !== 0) return code;
-  const nc = await connectNats(process.env.NATS_URL ?? 'nats://127.0.0.1:4222', 'volt-admin', { timeout: 1_000, reconnect: false }).catch(() => undefined);
-  if (nc) {
-    nc.publish(messagingNames(process.env.VOLT_NATS_PREFIX).appendedSubject);
-    await nc.drain().catch(() => undefined);
-  }
-  return code;
-}
-
-function usage(message: string): number {
-  process.stderr.write(`volt-admin: ${message}\n\n${HELP}`);
-  return 2;
+  return verbs().databaseVerb({ verb, positionals, values, limit });
 }
 
 main(process.argv.slice(2)).then(

@@ -4,17 +4,8 @@ import { organizationStream } from '@volt/identity-contracts';
 import { orgIdForSlug } from '@volt/identity-infra';
 import { SYSTEM_ACCOUNTS, customerAccount, microsToUsd, usdToMicros } from '@volt/ledger-contracts';
 import { Ledger, auditBalance, createVoucher, ledgerBalancesProjection, type Money } from '@volt/ledger-infra';
+import { MONEY_HELP } from './help';
 
-export const MONEY_HELP = `  balance <org-id|slug> [--as-of ISO-TIME]
-                               an organization's balance replayed from the store's ledger
-                               events; for the present, also checks the ledger's account rows
-                               and the balance read model against it (exit 1 if either differs)
-  credit add --org <org-id|slug> --usd AMOUNT [--id ID]
-                               add prepaid credit (a ledger transfer from sys:deposits);
-                               the same --id twice credits once
-  voucher create --usd AMOUNT [--code CODE] [--max-redemptions N] [--expires ISO-TIME]
-                               make a voucher code (each organization redeems it once)
-`;
 
 export interface MoneyOptions {
   org?: string;

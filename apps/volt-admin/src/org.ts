@@ -3,19 +3,12 @@ import type { Database, EventStore } from '@volt/event-store';
 import { createOrganization, decideForOrganization, findOrganization, isWellFormedApiKey } from '@volt/identity-infra';
 import { usdToMicros } from '@volt/ledger-contracts';
 import { addCredit } from './money';
+import { ORG_HELP } from './help';
 
 function positiveUsd(usd: string): void {
   if (!(usdToMicros(usd) > 0)) throw new Error('--credit must be more than zero');
 }
 
-export const ORG_HELP = `  org create --name NAME [--slug SLUG] [--email OWNER] [--api-key KEY] [--if-exists reuse] [--credit USD] [--json]
-                               create an organization and print its first (owner) API key;
-                               --credit adds prepaid credit (once, even if run again);
-                               --json prints {"org_id","slug","api_key"}
-  org show <org-id|slug>       print an organization
-  org set-limits <org-id|slug> [--requests-per-hour N|default] [--pod-creates N|default]
-                               per-organization limits (pod creates are per 15 minutes)
-`;
 
 export interface OrgOptions {
   name?: string;
