@@ -26,8 +26,21 @@ export interface DeadLetter {
   data: string;
 }
 
-/** Errors of the NATS client and of Volt's command bus that mean NATS or another service was away. */
-const AWAY_ERROR_NAMES = new Set(['TimeoutError', 'ClosedConnectionError', 'ConnectionError', 'NoRespondersError', 'DrainingConnectionError', 'CommandTimeoutError', 'MessagingUnavailableError']);
+/**
+ * Errors of the NATS client, of Volt's command bus and of its read models' wait that mean NATS,
+ * another service or the read models were behind or away (matched by name: the projections
+ * library is not this one's to import).
+ */
+const AWAY_ERROR_NAMES = new Set([
+  'TimeoutError',
+  'ClosedConnectionError',
+  'ConnectionError',
+  'NoRespondersError',
+  'DrainingConnectionError',
+  'CommandTimeoutError',
+  'MessagingUnavailableError',
+  'ProjectionWaitTimeoutError',
+]);
 /** PostgreSQL's codes for a transaction that may succeed as it is when run again (serialization, deadlock, lock wait). */
 const RETRY_AS_IS_CODE = new Set(['40001', '40P01', '55P03']);
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ProjectionWaitTimeoutError } from '@volt/projections';
 import { CommandTimeoutError, MessagingUnavailableError } from './command-bus';
 import { isTransientFailure } from './dead-letters';
 
@@ -18,6 +19,7 @@ describe('isTransientFailure', () => {
       new CommandTimeoutError('c1', 5_000),
       new MessagingUnavailableError(1_000),
       Object.assign(new Error('timeout'), { name: 'TimeoutError' }),
+      new ProjectionWaitTimeoutError('42', 10_000),
     ])
       expect(isTransientFailure(error), String(error)).toBe(true);
   });

@@ -31,6 +31,14 @@ interface Waiter {
   resolve: () => void;
 }
 
+/** The read models did not catch up in time: they lag (a slow or absent database), the write stands. */
+export class ProjectionWaitTimeoutError extends Error {
+  override readonly name = 'ProjectionWaitTimeoutError';
+  constructor(position: string, timeoutMs: number) {
+    super(`projections did not reach position ${position} within ${timeoutMs} ms`);
+  }
+}
+
 /**
  * Keeps projections up to date by tailing the event store. Any number of
  * instances may run the same projection: each batch takes the checkpoint row's
@@ -107,7 +115,7 @@ export class ProjectionRunner {
       };
       const timer = setTimeout(() => {
         this.waiters.delete(waiter);
-        reject(new Error(`projections did not reach position ${checkpoint.position} within ${timeoutMs} ms`));
+        reject(new ProjectionWaitTimeoutError(checkpoint.position, timeoutMs));
       }, timeoutMs);
       this.waiters.add(waiter);
       this.idle.wake();
