@@ -6,7 +6,6 @@ import { SYSTEM_ACCOUNTS, customerAccount, microsToUsd, usdToMicros } from '@vol
 import { Ledger, auditBalance, createVoucher, ledgerBalancesProjection, type Money } from '@volt/ledger-infra';
 import { MONEY_HELP } from './help';
 
-
 export interface MoneyOptions {
   org?: string;
   usd?: string;

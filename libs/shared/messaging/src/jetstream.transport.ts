@@ -207,7 +207,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     if (!handler) {
       // Nothing here handles it (a newer message type?): leave it for an instance that does, and
       // set it aside once no instance has taken it in all its deliveries (a misrouted command).
-      if (msg.info.deliveryCount >= this.maxDeliveries) await this.setAside(msg, durable, pattern, false, new Error(`no handler for ${pattern} in service ${this.options.service}`));
+      if (msg.info.deliveryCount >= this.maxDeliveries) await this.deadLetter(msg, durable, pattern, false, new Error(`no handler for ${pattern} in service ${this.options.service}`));
       else msg.nak(5_000);
       return;
     }
@@ -238,7 +238,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       msg.ack();
       handledTotal.inc({ pattern, outcome: 'ok' });
     } catch (error) {
-      if (msg.info.deliveryCount >= this.maxDeliveries && !isTransientFailure(error)) await this.setAside(msg, durable, pattern, Boolean(handler.isEventHandler), error);
+      if (msg.info.deliveryCount >= this.maxDeliveries && !isTransientFailure(error)) await this.deadLetter(msg, durable, pattern, Boolean(handler.isEventHandler), error);
       else {
         handledTotal.inc({ pattern, outcome: 'retry' });
         this.options.logger?.error({ err: error, pattern, redeliveries: ctx.getRedeliveries() }, 'message handler failed; will be redelivered');
@@ -249,7 +249,8 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     }
   }
 
-  private async setAside(msg: JsMsg, durable: string, pattern: string, isEvent: boolean, error: unknown): Promise<void> {
+  /** Sets a message aside (dead-letters.ts), counts and logs it, and tells a waiting caller. */
+  private async deadLetter(msg: JsMsg, durable: string, pattern: string, isEvent: boolean, error: unknown): Promise<void> {
     const deliveries = msg.info.deliveryCount;
     try {
       await setAside(this.js, this.options.names, msg, durable, error);
