@@ -3,7 +3,7 @@ import { discardDeadLetter, listDeadLetters, redriveDeadLetter, type DeadLetter 
 
 function line(letter: DeadLetter, json: boolean): string {
   if (json) return JSON.stringify(letter);
-  return `${String(letter.seq).padStart(6)}  ${letter.failedAt}  ${letter.pattern}  consumer ${letter.consumer}  after ${letter.deliveries} deliveries  id ${letter.messageId ?? '-'}\n        ${letter.error}`;
+  return `${String(letter.seq).padStart(6)}  ${letter.failedAt}  ${letter.pattern}  consumer ${letter.consumer}  after ${letter.deliveries} deliveries  stream seq ${letter.streamSequence ?? '-'}  id ${letter.messageId ?? '-'}\n        ${letter.error}`;
 }
 
 function sequences(args: string[]): number[] {

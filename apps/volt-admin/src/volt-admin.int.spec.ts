@@ -219,12 +219,12 @@ describe('volt-admin', () => {
       await ensureConsumer(m.nc, m.names.commandStream, { durable_name: 'admin-test', filter_subject: m.names.commandFilter('test') });
       const consumer = await js.consumers.get(m.names.commandStream, 'admin-test');
       // A real delivery, set aside the way the transport does after its last failure.
-      await js.publish(m.names.commandSubject('test', 'Broken'), JSON.stringify({ id: 'cmd-1' }), { msgID: 'cmd-1' });
+      const published = await js.publish(m.names.commandSubject('test', 'Broken'), JSON.stringify({ id: 'cmd-1' }), { msgID: 'cmd-1' });
       await setAside(js, m.names, (await consumer.next({ expires: 5_000 }))!, 'admin-test', new Error('boom'));
-      expect((await cli('dead-letters')).stdout).not.toContain('no dead letters');
+      expect((await cli('dead-letters')).stdout).toMatch(new RegExp(`volt\\.cmd\\.test\\.Broken  consumer admin-test  after 1 deliveries  stream seq ${published.seq}  id cmd-1\n +Error: boom\n$`));
       const listed = await cli('dead-letters', '--json');
       const letters = listed.stdout.trim().split('\n').map((l) => JSON.parse(l));
-      expect(letters).toEqual([expect.objectContaining({ pattern: 'volt.cmd.test.Broken', consumer: 'admin-test', deliveries: 1, error: 'Error: boom', messageId: 'cmd-1', data: '{"id":"cmd-1"}' })]);
+      expect(letters).toEqual([expect.objectContaining({ pattern: 'volt.cmd.test.Broken', consumer: 'admin-test', streamSequence: published.seq, deliveries: 1, error: 'Error: boom', messageId: 'cmd-1', data: '{"id":"cmd-1"}' })]);
       const [{ seq }] = letters;
 
       expect(await cli('redrive')).toMatchObject({ code: 1, stderr: 'volt-admin: redrive needs the seq of one or more dead letters, or --all\n' });

@@ -3,6 +3,7 @@ import { Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { headers } from '@nats-io/transport-node';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandEnvelope } from '@volt/contracts';
@@ -211,5 +212,27 @@ describe('dead letters', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(done[`cmd:${cmd.id}`]).toBeUndefined();
     bus.stop();
+  });
+
+  it('lists the letters left after some were taken from the middle, oldest first, up to a limit', async () => {
+    const js = jetstream(m.nc);
+    const seqs: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const h = headers();
+      h.set('Volt-Dead-Subject', 'volt.cmd.test.Listed');
+      h.set('Volt-Dead-Consumer', 'listed-svc-cmd-test');
+      h.set('Volt-Dead-Sequence', String(100 + i));
+      h.set('Volt-Dead-Deliveries', '3');
+      h.set('Volt-Dead-Error', `Error: number ${i}`);
+      h.set('Volt-Dead-Message-Id', `listed-${i}`);
+      seqs.push((await js.publish(m.names.deadLetterSubject('volt.cmd.test.Listed'), JSON.stringify({ i }), { headers: h })).seq);
+    }
+    for (const i of [1, 2, 4]) await discardDeadLetter(m.nc, m.names, seqs[i]);
+    const listed = await listDeadLetters(m.nc, m.names);
+    expect(listed.map((l) => l.messageId)).toEqual(['listed-0', 'listed-3', 'listed-5', 'listed-6']);
+    expect(listed[1]).toMatchObject({ seq: seqs[3], pattern: 'volt.cmd.test.Listed', consumer: 'listed-svc-cmd-test', streamSequence: 103, deliveries: 3, error: 'Error: number 3', data: '{"i":3}' });
+    expect((await listDeadLetters(m.nc, m.names, 2)).map((l) => l.messageId)).toEqual(['listed-0', 'listed-3']);
+    for (const letter of listed) await discardDeadLetter(m.nc, m.names, letter.seq);
+    expect(await listDeadLetters(m.nc, m.names)).toEqual([]);
   });
 });

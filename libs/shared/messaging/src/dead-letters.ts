@@ -18,6 +18,8 @@ export interface DeadLetter {
   pattern: string;
   /** The durable consumer whose handler failed it. */
   consumer: string;
+  /** Its sequence on the stream it failed on (the commands' or the events'). */
+  streamSequence: number | null;
   deliveries: number;
   error: string;
   failedAt: string;
@@ -55,6 +57,10 @@ export function isTransientFailure(error: unknown): boolean {
   return (typeof name === 'string' && AWAY_ERROR_NAMES.has(name)) || (typeof code === 'string' && RETRY_AS_IS_CODE.has(code));
 }
 
+/** JetStream's header for a message's id (its duplicate window's key). */
+const MSG_ID = 'Nats-Msg-Id';
+const isMessageId = (key: string) => key.toLowerCase() === MSG_ID.toLowerCase();
+
 /** Longest error text kept on a dead letter (a header, so kept short). */
 const MAX_ERROR_CHARS = 500;
 
@@ -66,7 +72,7 @@ const MAX_ERROR_CHARS = 500;
 export async function setAside(js: JetStreamClient, names: MessagingNames, msg: JsMsg, consumer: string, error: unknown): Promise<void> {
   const h = natsHeaders();
   for (const [key, values] of headerEntries(msg.headers)) {
-    if (key === Headers.replyTo || key.toLowerCase() === 'nats-msg-id') continue;
+    if (key === Headers.replyTo || isMessageId(key)) continue;
     for (const value of values) h.append(key, value);
   }
   h.set(Headers.deadSubject, names.pattern(msg.subject));
@@ -75,13 +81,16 @@ export async function setAside(js: JetStreamClient, names: MessagingNames, msg: 
   h.set(Headers.deadDeliveries, String(msg.info.deliveryCount));
   h.set(Headers.deadError, oneLine(error).slice(0, MAX_ERROR_CHARS));
   h.set(Headers.deadAt, new Date().toISOString());
-  const messageId = msg.headers?.get('Nats-Msg-Id');
+  const messageId = msg.headers?.get(MSG_ID);
   if (messageId) h.set(Headers.deadMessageId, messageId);
   await js.publish(names.deadLetterSubject(names.pattern(msg.subject)), msg.data, { headers: h, msgID: `dead:${msg.info.stream}:${msg.info.streamSequence}` });
   msg.term();
 }
 
-/** The dead letters now kept, oldest first (at most `limit`). */
+/**
+ * The dead letters now kept, oldest first (at most `limit`). Read through an ordered consumer
+ * in batches, so that letters redriven or discarded from the middle of the stream cost nothing.
+ */
 export async function listDeadLetters(nc: NatsConnection, names: MessagingNames, limit = 1_000): Promise<DeadLetter[]> {
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   const state = await jsm.streams
@@ -93,10 +102,21 @@ export async function listDeadLetters(nc: NatsConnection, names: MessagingNames,
     });
   const letters: DeadLetter[] = [];
   if (!state || state.messages === 0) return letters;
-  for (let seq = state.first_seq; seq <= state.last_seq && letters.length < limit; seq++) {
-    const stored = await jsm.streams.getMessage(names.deadLetterStream, { seq });
-    if (stored) letters.push(deadLetterOf(stored));
+  // No more than the stream held a moment ago, so that a fetch ends on its count, not on its
+  // expiry; a letter deleted meanwhile only makes the last fetch wait out its second.
+  const wanted = Math.min(limit, state.messages);
+  const consumer = await jetstream(nc, { checkAPI: false }).consumers.get(names.deadLetterStream);
+  for (let more = true; more && letters.length < wanted; ) {
+    const batch = await consumer.fetch({ max_messages: Math.min(wanted - letters.length, 256), expires: 1_000 });
+    more = false;
+    for await (const m of batch) {
+      letters.push(deadLetterOf(m.seq, m.headers, m.data, m.time));
+      // The last letter there is: nothing more to wait for.
+      if (m.info.pending === 0 || letters.length >= wanted) break;
+      more = true;
+    }
   }
+  await consumer.delete().catch(() => undefined);
   return letters;
 }
 
@@ -110,10 +130,10 @@ export async function redriveDeadLetter(nc: NatsConnection, names: MessagingName
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   const stored = await getStored(jsm, names, seq);
   if (!stored) return null;
-  const letter = deadLetterOf(stored);
+  const letter = deadLetterOfStored(stored);
   const h = natsHeaders();
   for (const [key, values] of headerEntries(stored.header)) {
-    if (key.startsWith('Volt-Dead-') || key === Headers.redriveFor || key.toLowerCase() === 'nats-msg-id') continue;
+    if (key.startsWith('Volt-Dead-') || key === Headers.redriveFor || isMessageId(key)) continue;
     for (const value of values) h.append(key, value);
   }
   h.set(Headers.redriveFor, letter.consumer);
@@ -143,7 +163,7 @@ export async function discardDeadLetter(nc: NatsConnection, names: MessagingName
   const stored = await getStored(jsm, names, seq);
   if (!stored) return null;
   await jsm.streams.deleteMessage(names.deadLetterStream, seq);
-  return deadLetterOf(stored);
+  return deadLetterOfStored(stored);
 }
 
 async function getStored(jsm: Awaited<ReturnType<typeof jetstreamManager>>, names: MessagingNames, seq: number): Promise<StoredMsg | null> {
@@ -153,18 +173,23 @@ async function getStored(jsm: Awaited<ReturnType<typeof jetstreamManager>>, name
   });
 }
 
-function deadLetterOf(stored: StoredMsg): DeadLetter {
-  const h = stored.header;
+function deadLetterOfStored(stored: StoredMsg): DeadLetter {
+  return deadLetterOf(stored.seq, stored.header, stored.data, stored.time);
+}
+
+function deadLetterOf(seq: number, h: MsgHdrs | undefined, data: Uint8Array, storedAt: Date): DeadLetter {
+  const streamSequence = Number(h?.get(Headers.deadSequence) || NaN);
   return {
-    seq: stored.seq,
+    seq,
     // A header that is not there reads as an empty string.
     pattern: h?.get(Headers.deadSubject) || '',
     consumer: h?.get(Headers.deadConsumer) || '',
+    streamSequence: Number.isSafeInteger(streamSequence) ? streamSequence : null,
     deliveries: Number(h?.get(Headers.deadDeliveries) || 0),
     error: h?.get(Headers.deadError) || '',
-    failedAt: h?.get(Headers.deadAt) || stored.time.toISOString(),
+    failedAt: h?.get(Headers.deadAt) || storedAt.toISOString(),
     messageId: h?.get(Headers.deadMessageId) || null,
-    data: new TextDecoder().decode(stored.data),
+    data: new TextDecoder().decode(data),
   };
 }
 
