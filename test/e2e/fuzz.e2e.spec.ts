@@ -49,7 +49,7 @@ describe('property-based fuzzing of every POST and PUT route: no 5xx', () => {
         const leak = /at .*\.(js|ts):\d+|SELECT |INSERT |es_events|node_modules/;
         if (!leak.test(JSON.stringify(body))) expect(JSON.stringify(r.body)).not.toMatch(leak);
       }),
-      { numRuns: 40 },
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 40) },
     );
   });
 

@@ -152,3 +152,80 @@ SELECT q.request_index,
 FROM req q JOIN head h USING (request_index)
 LEFT JOIN seen s USING (request_index)
 LEFT JOIN go g USING (request_index)`;
+
+/**
+ * A group-committed batch in which each request names a stream no other request in it names,
+ * with any number of events (concurrent decisions on different streams), as one statement:
+ * APPEND_EACH_SQL's checks for every request at once, and each request's events chained to its
+ * stream's head by a recursion over their index within the request. $1 the requests (stream,
+ * expected version, whether its ids are the caller's, its number of events, and the tenant,
+ * metadata and time its events share unless one carries its own), $2 the events (request index,
+ * index within it from 1, fields). Positions are taken request by request, in the events' order.
+ * As with APPEND_EACH_SQL, a writer that raced it on a stream makes it fail on the (stream,
+ * version) unique index, and the caller then appends each request alone. Its events and hashes
+ * are those es_append makes.
+ */
+export const APPEND_CHAINED_EACH_SQL = `
+WITH RECURSIVE req AS MATERIALIZED (
+  SELECT (r.o - 1)::integer AS request_index, r.stream_id, r.expected_version, r.check_ids, r.n, r.tenant_id, r.metadata, r.at
+  FROM ROWS FROM (json_to_recordset($1::json) AS (stream_id text, expected_version integer, check_ids boolean, n integer, tenant_id text,
+                                                  metadata json, at timestamptz))
+       WITH ORDINALITY AS r(stream_id, expected_version, check_ids, n, tenant_id, metadata, at, o)
+), ev AS MATERIALIZED (
+  SELECT e.r AS request_index, e.k, e.id, e.type, e.schema_version, e.tenant_id, e.data, e.metadata, e.at
+  FROM json_to_recordset($2::json) AS e(r integer, k integer, id uuid, type text, schema_version integer, tenant_id text, data json,
+                                        metadata json, at timestamptz)
+), seen AS MATERIALIZED (
+  SELECT e.request_index, count(*)::integer AS found, bool_and(x.stream_id = q.stream_id) AS same_stream,
+         max(x.stream_version) AS stream_version, string_agg(x.position::text, ',' ORDER BY x.stream_version) AS positions,
+         (array_agg(x.transaction_id))[1] AS transaction_id
+  FROM ev e JOIN req q USING (request_index)
+  CROSS JOIN LATERAL (SELECT x.stream_id, x.stream_version, x.position, x.transaction_id FROM es_events x
+                      WHERE q.check_ids AND x.event_id = e.id LIMIT 1) x
+  GROUP BY e.request_index
+), head AS MATERIALIZED (
+  SELECT q.request_index, coalesce(last.stream_version, 0) AS version, coalesce(last.hash, ${GENESIS_HASH_SQL}) AS hash
+  FROM req q ${lastEventOf('q.stream_id')}
+), go AS MATERIALIZED (
+  SELECT q.request_index, q.stream_id, q.tenant_id, q.metadata, q.at, h.version, h.hash
+  FROM req q JOIN head h USING (request_index)
+  WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.request_index = q.request_index)
+    AND (q.expected_version IS NULL OR q.expected_version = h.version)
+), pos AS MATERIALIZED (
+  -- Each event as stored, with its position; nextval is evaluated after the sort (a volatile
+  -- output is), so positions follow the order.
+  SELECT e.request_index, e.k, g.stream_id, e.id, e.type, e.schema_version, coalesce(e.tenant_id, g.tenant_id) AS tenant_id, e.data,
+         coalesce(e.metadata, g.metadata) AS metadata, coalesce(e.at, g.at) AS at, nextval('es_position_seq') AS position
+  FROM ev e JOIN go g USING (request_index) ORDER BY e.request_index, e.k
+), chain (request_index, k, version, hash, position, stream_id, id, type, schema_version, tenant_id, data, metadata, at) AS (
+  -- Row k of a request is its k-th event, chained to row k-1 (row 0 is the stream's head) and
+  -- carrying every field it is stored with, so that the insert needs no join.
+  SELECT g.request_index, 0, g.version, g.hash, NULL::bigint, g.stream_id, NULL::uuid, NULL::text, NULL::integer, NULL::text, NULL::json,
+         NULL::json, NULL::timestamptz
+  FROM go g
+  UNION ALL
+  SELECT c.request_index, c.k + 1, c.version + 1,
+         es_event_hash(c.hash, p.position, pg_current_xact_id(), c.stream_id, c.version + 1, p.id, p.type, p.schema_version, p.data,
+                       p.metadata, p.at),
+         p.position, c.stream_id, p.id, p.type, p.schema_version, p.tenant_id, p.data, p.metadata, p.at
+  FROM chain c JOIN pos p ON p.request_index = c.request_index AND p.k = c.k + 1
+), inserted AS (
+  INSERT INTO es_events (position, transaction_id, stream_id, stream_version, event_id, type, schema_version,
+                         tenant_id, data, metadata, occurred_at, hash)
+  SELECT c.position, pg_current_xact_id(), c.stream_id, c.version, c.id, c.type, c.schema_version, c.tenant_id, c.data, c.metadata, c.at, c.hash
+  FROM chain c WHERE c.k > 0
+  RETURNING 1
+), written AS MATERIALIZED (
+  SELECT p.request_index, string_agg(p.position::text, ',' ORDER BY p.k) AS positions FROM pos p GROUP BY p.request_index
+)
+SELECT q.request_index,
+       CASE WHEN s.request_index IS NOT NULL THEN CASE WHEN s.found = q.n AND s.same_stream THEN 'duplicate' ELSE 'event_id_reused' END
+            WHEN g.request_index IS NULL THEN 'conflict' ELSE 'appended' END AS outcome,
+       coalesce(s.stream_version, g.version + q.n, h.version) AS stream_version,
+       coalesce(s.positions, w.positions) AS positions,
+       (CASE WHEN s.request_index IS NOT NULL THEN s.transaction_id WHEN g.request_index IS NOT NULL THEN pg_current_xact_id() END)::text
+         AS transaction_id
+FROM req q JOIN head h USING (request_index)
+LEFT JOIN seen s USING (request_index)
+LEFT JOIN go g USING (request_index)
+LEFT JOIN written w USING (request_index)`;

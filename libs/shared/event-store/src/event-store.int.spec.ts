@@ -265,6 +265,57 @@ describe('append and read a stream', () => {
     expect((await verifyStore(t.db)).ok).toBe(true);
   });
 
+  it('decides each append of a batch of multi-event appends to different streams on its own', async () => {
+    const pair = () => [testEvent('A', {}, newId()), testEvent('B', {}, newId())];
+    const kept = pair();
+    const original = await store.append('s-multi-dup', kept, { expectedVersion: 0 });
+    await store.append('s-multi-conflict', [testEvent('A'), testEvent('B')], { expectedVersion: 0 });
+    const mixed = [
+      { ...testEvent('E'), metadata: { ...testEvent('E').metadata, correlationId: 'c-e' }, occurredAt: '2026-12-03T10:00:00.001Z' },
+      { ...testEvent('F'), metadata: { ...testEvent('F').metadata, correlationId: 'c-f' }, occurredAt: '2026-12-03T10:00:00.002Z' },
+    ];
+    // The first append goes alone; the rest queue meanwhile and go together as one statement.
+    const results = await Promise.allSettled([
+      store.append('s-multi-first', pair(), { expectedVersion: 0 }),
+      store.append('s-multi-new', [testEvent('A'), testEvent('B'), testEvent('C')], { expectedVersion: 0 }),
+      store.append('s-multi-any', pair(), { expectedVersion: 'any' }),
+      store.append('s-multi-dup', kept, { expectedVersion: 0 }),
+      store.append('s-multi-reused', kept, { expectedVersion: 0 }),
+      store.append('s-multi-half', [kept[0], testEvent('C', {}, newId())], { expectedVersion: 0 }),
+      store.append('s-multi-conflict', pair(), { expectedVersion: 0 }),
+      store.append('s-multi-mixed', mixed, { expectedVersion: 0 }),
+      store.append('s-multi-one', [testEvent('A')], { expectedVersion: 0 }),
+    ]);
+    const [first, fresh, any, dup, reused, half, conflict, mixedResult, one] = results;
+    for (const r of [first, any, mixedResult]) expect(r).toMatchObject({ status: 'fulfilled', value: { streamVersion: 2, duplicate: false } });
+    expect(fresh).toMatchObject({ status: 'fulfilled', value: { streamVersion: 3, duplicate: false } });
+    expect(one).toMatchObject({ status: 'fulfilled', value: { streamVersion: 1, duplicate: false } });
+    expect(dup).toEqual({ status: 'fulfilled', value: { ...original, duplicate: true } });
+    for (const r of [reused, half]) expect(r).toMatchObject({ status: 'rejected', reason: expect.any(EventIdReusedError) });
+    expect(conflict).toMatchObject({ status: 'rejected', reason: expect.any(ConcurrencyConflictError) });
+    expect((conflict as PromiseRejectedResult).reason.actualVersion).toBe(2);
+    // One transaction for the batch; each append's positions its own, rising with its versions.
+    const batched = [fresh, any, mixedResult, one].map((r) => (r as PromiseFulfilledResult<{ transactionId: string; positions: string[] }>).value);
+    expect(new Set(batched.map((r) => r.transactionId)).size).toBe(1);
+    expect(new Set(batched.flatMap((r) => r.positions)).size).toBe(3 + 2 + 2 + 1);
+    const fetched = await store.readStream('s-multi-new');
+    expect(fetched.map((e) => [e.type, e.position])).toEqual([
+      ['A', batched[0].positions[0]],
+      ['B', batched[0].positions[1]],
+      ['C', batched[0].positions[2]],
+    ]);
+    expect(BigInt(batched[0].positions[0]) < BigInt(batched[0].positions[2])).toBe(true);
+    expect((await store.readStream('s-multi-mixed')).map((e) => [e.type, e.correlationId, e.occurredAt])).toEqual([
+      ['E', 'c-e', '2026-12-03T10:00:00.001Z'],
+      ['F', 'c-f', '2026-12-03T10:00:00.002Z'],
+    ]);
+    for (const stream of ['s-multi-reused', 's-multi-half']) expect(await store.readStream(stream)).toHaveLength(0);
+    expect(await store.readStream('s-multi-conflict')).toHaveLength(2);
+    const tenants = await sql<{ tenant_id: string | null }>`SELECT DISTINCT tenant_id FROM es_events WHERE stream_id LIKE 's-multi-%'`.execute(t.db);
+    expect(tenants.rows).toEqual([{ tenant_id: 'org_test' }]);
+    expect((await verifyStore(t.db)).ok).toBe(true);
+  });
+
   it('tells its listeners after each append that stored something, not after a repeat', async () => {
     const local = new EventStore(t.db);
     let told = 0;

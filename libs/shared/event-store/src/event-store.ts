@@ -2,7 +2,7 @@ import { START_OF_STORE, currentSchemaVersion, type EventEnvelope, type GlobalCh
 import type { Pool } from 'pg';
 import { poolOf, type Database } from './database';
 import { EVENT_COLUMNS, EVENT_TYPES, toEnvelopes, type EventRow } from './event-rows';
-import { APPEND_EACH_SQL, APPEND_NEXT_EVENT_SQL, APPEND_NEXT_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
+import { APPEND_CHAINED_EACH_SQL, APPEND_EACH_SQL, APPEND_NEXT_EVENT_SQL, APPEND_NEXT_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } from './append-one.sql';
 import { READ_HORIZON_SQL } from './read-horizon.sql';
 import { ConcurrencyConflictError, EventIdReusedError, EventTooLargeError, MAX_EVENT_BYTES, UnstorableEventError, unstorableText, type UnstorableRule } from './errors';
 import { newId } from './ids';
@@ -269,9 +269,14 @@ export class EventStore {
     return true;
   }
 
-  /** A batch in stream order: one statement when each request is one event on its own stream, else es_append. */
+  /**
+   * A batch in stream order, as one statement when each request names its own stream (the
+   * usual: concurrent appends to different streams), with one for one-event requests only; else
+   * (one stream twice, each request to chain from the one before) es_append.
+   */
   private async callAppend(batch: PendingAppend[]): Promise<AppendRow[]> {
-    if (batch.every((p, i) => p.events.length === 1 && (i === 0 || p.streamId !== batch[i - 1].streamId))) {
+    const distinct = batch.every((p, i) => i === 0 || p.streamId !== batch[i - 1].streamId);
+    if (distinct && batch.every((p) => p.events.length === 1)) {
       const each = batch.map(({ streamId, expected, checkIds, events: [e] }) => ({
         stream_id: streamId,
         expected_version: expected,
@@ -286,6 +291,7 @@ export class EventStore {
       }));
       return this.query<AppendRow>('volt_es_append_each', APPEND_EACH_SQL, [JSON.stringify(each)]);
     }
+    if (distinct) return this.query<AppendRow>('volt_es_append_chained_each', APPEND_CHAINED_EACH_SQL, chainedEachValues(batch));
     const payload = batch.map((p) => {
       const shared = sharedBy(p.events);
       return {
@@ -397,6 +403,41 @@ function sharedBy(events: NewEvent[]): { metadata: boolean; time: boolean } {
   let text: string | undefined;
   const sameMetadata = (e: NewEvent) => e.metadata === first.metadata || JSON.stringify(e.metadata) === (text ??= JSON.stringify(first.metadata));
   return { metadata: events.every(sameMetadata), time: events.every((e) => e.occurredAt === first.occurredAt) };
+}
+
+/**
+ * APPEND_CHAINED_EACH_SQL's two JSON parameters: the requests, each with the metadata and time
+ * its events share (sent once), and the events, each with its own only where they differ.
+ */
+function chainedEachValues(batch: PendingAppend[]): [string, string] {
+  const requests = [];
+  const events = [];
+  for (const [r, p] of batch.entries()) {
+    const shared = sharedBy(p.events);
+    const [first] = p.events;
+    requests.push({
+      stream_id: p.streamId,
+      expected_version: p.expected,
+      check_ids: p.checkIds,
+      n: p.events.length,
+      tenant_id: shared.metadata ? (first.metadata.tenantId ?? null) : null,
+      metadata: shared.metadata ? first.metadata : null,
+      at: shared.time ? first.occurredAt : null,
+    });
+    for (const [i, e] of p.events.entries()) {
+      events.push({
+        r,
+        k: i + 1,
+        id: e.id,
+        type: e.type,
+        schema_version: e.schemaVersion ?? 1,
+        data: e.data,
+        ...(shared.metadata ? {} : { tenant_id: e.metadata.tenantId ?? null, metadata: e.metadata }),
+        ...(shared.time ? {} : { at: e.occurredAt }),
+      });
+    }
+  }
+  return [JSON.stringify(requests), JSON.stringify(events)];
 }
 
 function settle(pending: PendingAppend, row: AppendRow): void {
