@@ -167,8 +167,14 @@ export class EventStore {
       rows = await this.callAppend(ordered);
     } catch {
       // One bad request (a racing duplicate event id, a lone writer that won a stream) must
-      // not fail its neighbours: each goes again on its own.
-      await Promise.all(ordered.map((p) => this.writeOne(p)));
+      // not fail its neighbours: each goes again on its own, one stream's in their order, one
+      // after another (all at once, they would race each other for every version of the stream
+      // and some would run out of retries), different streams' side by side.
+      const byStream = new Map<string, PendingAppend[]>();
+      for (const p of ordered) byStream.set(p.streamId, [...(byStream.get(p.streamId) ?? []), p]);
+      await Promise.all([...byStream.values()].map(async (same) => {
+        for (const p of same) await this.writeOne(p);
+      }));
       return;
     }
     for (const row of rows) settle(ordered[row.request_index], row);
