@@ -171,7 +171,11 @@ export class EventStore {
       // after another (all at once, they would race each other for every version of the stream
       // and some would run out of retries), different streams' side by side.
       const byStream = new Map<string, PendingAppend[]>();
-      for (const p of ordered) byStream.set(p.streamId, [...(byStream.get(p.streamId) ?? []), p]);
+      for (const p of ordered) {
+        const same = byStream.get(p.streamId);
+        if (same) same.push(p);
+        else byStream.set(p.streamId, [p]);
+      }
       await Promise.all([...byStream.values()].map(async (same) => {
         for (const p of same) await this.writeOne(p);
       }));
