@@ -9,7 +9,6 @@ function positiveUsd(usd: string): void {
   if (!(usdToMicros(usd) > 0)) throw new Error('--credit must be more than zero');
 }
 
-
 export interface OrgOptions {
   name?: string;
   slug?: string;
