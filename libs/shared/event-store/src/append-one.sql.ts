@@ -1,7 +1,14 @@
 import { GENESIS_HASH_SQL } from './migrations';
 
-/** The stream's last event (its version and hash), as `last`: no row when the stream is new. */
-const lastEventOf = (stream: string) => `LEFT JOIN LATERAL (SELECT ev.stream_version, ev.hash FROM es_events ev WHERE ev.stream_id = ${stream}
+/**
+ * The head (`version` and `hash`; 0 and the genesis hash for a new stream) of the stream `stream`
+ * names, for each row of `from`, with `columns` of that row before them. The last event is
+ * looked up LATERAL … LIMIT 1 so that it stays an index scan whatever the table's size was
+ * when the statement was planned.
+ */
+const headOf = (stream: string, from: string, columns = '') => `SELECT ${columns}coalesce(last.stream_version, 0) AS version,
+  coalesce(last.hash, ${GENESIS_HASH_SQL}) AS hash
+  FROM ${from} LEFT JOIN LATERAL (SELECT ev.stream_version, ev.hash FROM es_events ev WHERE ev.stream_id = ${stream}
   ORDER BY ev.stream_version DESC LIMIT 1) last ON true`;
 
 /**
@@ -26,10 +33,7 @@ const lastEventOf = (stream: string) => `LEFT JOIN LATERAL (SELECT ev.stream_ver
  * instead of escaped into an array for each event (6% less per 10-event append, measured;
  * the tenant is then read out of it once, not once per event: 1.5% less, measured).
  */
-export const APPEND_ONE_SQL = chainedAppend(`(
-  SELECT coalesce(last.stream_version, 0) AS version, coalesce(last.hash, ${GENESIS_HASH_SQL}) AS hash
-  FROM (SELECT 1) one
-  ${lastEventOf('$1')})`);
+export const APPEND_ONE_SQL = chainedAppend(`(${headOf('$1', '(SELECT 1) one')})`);
 
 /**
  * APPEND_ONE_SQL after a head the caller knows, because it wrote it ($2 its version, $11 its
@@ -75,9 +79,7 @@ SELECT p.position, pg_current_xact_id(), $1, h.version + 1, $3::uuid, $4, $5::in
        $7::json, $8::timestamptz,
        es_event_hash(h.hash, p.position, pg_current_xact_id(), $1, h.version + 1, $3::uuid, $4, $5::int, $6::json,
                      $7::json, $8::timestamptz)
-FROM (SELECT coalesce(last.stream_version, 0) AS version, coalesce(last.hash, ${GENESIS_HASH_SQL}) AS hash
-      FROM (SELECT 1) one
-      ${lastEventOf('$1')}) h,
+FROM (${headOf('$1', '(SELECT 1) one')}) h,
      LATERAL (SELECT nextval('es_position_seq') AS position) p
 WHERE $2::int IS NULL OR h.version = $2::int
 ON CONFLICT (event_id) DO NOTHING
@@ -110,8 +112,9 @@ RETURNING position::text AS positions, stream_version, transaction_id::text AS t
  * PL/pgSQL and its locks it costs 10–30% less per batch (measured, 16 and 64 requests); a
  * writer that raced it on a stream makes it fail on the (stream, version) unique index, and
  * the caller then appends each request alone. Its events and hashes are those es_append
- * makes. The lookups are LATERAL … LIMIT 1 so that they stay index scans: a plan made on a
- * small table would otherwise hash-join a sequential scan of es_events and keep doing so.
+ * makes. The event-id lookups are LATERAL … LIMIT 1, as the head's is, so that they stay index
+ * scans: a plan made on a small table would otherwise hash-join a sequential scan of es_events
+ * and keep doing so.
  */
 export const APPEND_EACH_SQL = `
 WITH req AS MATERIALIZED (
@@ -125,8 +128,7 @@ WITH req AS MATERIALIZED (
   FROM req q CROSS JOIN LATERAL (SELECT e.stream_id, e.stream_version, e.position, e.transaction_id FROM es_events e
                                  WHERE q.check_ids AND e.event_id = q.id LIMIT 1) ev
 ), head AS MATERIALIZED (
-  SELECT q.request_index, coalesce(last.stream_version, 0) AS version, coalesce(last.hash, ${GENESIS_HASH_SQL}) AS hash
-  FROM req q ${lastEventOf('q.stream_id')}
+  ${headOf('q.stream_id', 'req q', 'q.request_index, ')}
 ), go AS MATERIALIZED (
   SELECT q.*, h.version + 1 AS version, h.hash AS prev, nextval('es_position_seq') AS position
   FROM req q JOIN head h USING (request_index)
@@ -184,8 +186,7 @@ WITH RECURSIVE req AS MATERIALIZED (
                       WHERE q.check_ids AND x.event_id = e.id LIMIT 1) x
   GROUP BY e.request_index
 ), head AS MATERIALIZED (
-  SELECT q.request_index, coalesce(last.stream_version, 0) AS version, coalesce(last.hash, ${GENESIS_HASH_SQL}) AS hash
-  FROM req q ${lastEventOf('q.stream_id')}
+  ${headOf('q.stream_id', 'req q', 'q.request_index, ')}
 ), go AS MATERIALIZED (
   SELECT q.request_index, q.stream_id, q.tenant_id, q.metadata, q.at, h.version, h.hash
   FROM req q JOIN head h USING (request_index)
