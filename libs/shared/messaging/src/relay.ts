@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt/contracts';
-import { checkpointOf, compareCheckpoints, sealNextRange, Wakeable, withSessionLock, type Database, type EventStore } from '@volt/event-store';
+import { checkpointOf, compareCheckpoints, MAX_EVENT_BYTES, sealNextRange, Wakeable, withSessionLock, type Database, type EventStore } from '@volt/event-store';
 import { counter, gauge, type Logger } from '@volt/telemetry';
 import { Headers, contextOfStream, type MessagingNames } from './names';
 
@@ -31,6 +31,28 @@ export interface RelayOptions {
   logger?: Logger;
   /** Called once JetStream has acknowledged a batch, before the checkpoint is saved. */
   afterPublish?: (events: EventEnvelope[]) => void | Promise<void>;
+}
+
+/**
+ * The most bytes the relay may need to publish as one message: an event's data and metadata (at
+ * most MAX_EVENT_BYTES of JSON, which the store checks on append) with the envelope and headers
+ * around them (ids, stream, times, trace context: a few hundred bytes; 16 KiB is ample).
+ */
+export const EVENT_MESSAGE_BYTES = MAX_EVENT_BYTES + 16 * 1024;
+
+/**
+ * Refuses a NATS server that could not take every event the store accepts. Its max_payload is
+ * 1 MiB unless configured lower; below EVENT_MESSAGE_BYTES the relay would stop for good at the
+ * first large event, and every event after it would wait behind it. Better not to start.
+ */
+export function requireRoomForEvents(nc: NatsConnection): void {
+  const max = nc.info?.max_payload;
+  if (max !== undefined && max < EVENT_MESSAGE_BYTES) {
+    throw new Error(
+      `nats-server takes messages of at most ${max} bytes (max_payload), and Volt publishes events of up to ${EVENT_MESSAGE_BYTES}: ` +
+        `set max_payload to ${EVENT_MESSAGE_BYTES} or more in nats-server's configuration (its default, 1 MB, is enough)`,
+    );
+  }
 }
 
 /** A batch smaller than this is followed by the linger (see `lingerMs`). */

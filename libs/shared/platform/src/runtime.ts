@@ -1,6 +1,6 @@
 import type { Migration } from 'kysely/migration';
 import { createDatabase, EventStore, migrateToLatest, type Database } from '@volt/event-store';
-import { CommandBus, ConnectionWatch, connectNats, ensureStreams, messagingNames, OutboxRelay, type MessagingNames, type NatsConnection } from '@volt/messaging';
+import { CommandBus, ConnectionWatch, connectNats, ensureStreams, messagingNames, OutboxRelay, requireRoomForEvents, type MessagingNames, type NatsConnection } from '@volt/messaging';
 import { ProjectionRunner, type Projection } from '@volt/projections';
 import { createLogger, type Logger } from '@volt/telemetry';
 import { AppendSignal } from './append-signal';
@@ -57,6 +57,13 @@ export class VoltRuntime {
     await migrateToLatest(db, ...options.migrations);
     const store = new EventStore(db);
     const nc = await connectNats(config.NATS_URL, service);
+    try {
+      requireRoomForEvents(nc);
+    } catch (error) {
+      await nc.close();
+      await db.destroy();
+      throw error;
+    }
     const natsLink = new ConnectionWatch(nc);
     const names = messagingNames(config.VOLT_NATS_PREFIX);
     await ensureStreams(nc, names, { replicas: config.VOLT_NATS_REPLICAS });
