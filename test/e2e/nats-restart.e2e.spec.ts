@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats } from '@volt/messaging';
 import { eventually, podReaches } from '../support/pods';
-import { freePort } from '../support/process';
+import { answers, freePort } from '../support/process';
 import { startStack, type TestStack } from '../support/stack';
 
 // A nats-server of this file's own (the machine's real binary, JetStream on disk), so that it can
@@ -19,13 +18,7 @@ let stack: TestStack;
 
 async function startNats(): Promise<void> {
   server = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], { stdio: 'ignore' });
-  await eventually('nats-server to listen', async () => {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => (s.end(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    return up || undefined;
-  });
+  await eventually('nats-server to listen', async () => (await answers(port)) || undefined);
 }
 
 async function killNats(): Promise<void> {

@@ -44,7 +44,7 @@ export function startApp(app: string, env: Record<string, string>): Promise<AppP
 }
 
 /** A TCP port nothing listens on now, for a server a test starts itself. */
-export { freePort } from '../../tools/ports';
+export { answers, freePort } from '../../tools/ports';
 
 export interface AppsFixture {
   db: TestDatabase;
