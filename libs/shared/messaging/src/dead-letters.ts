@@ -57,9 +57,8 @@ export function isTransientFailure(error: unknown): boolean {
   return (typeof name === 'string' && AWAY_ERROR_NAMES.has(name)) || (typeof code === 'string' && RETRY_AS_IS_CODE.has(code));
 }
 
-/** JetStream's header for a message's id (its duplicate window's key). */
-const MSG_ID = 'Nats-Msg-Id';
-const isMessageId = (key: string) => key.toLowerCase() === MSG_ID.toLowerCase();
+/** Header names are matched without case, as NATS does. */
+const isMessageId = (key: string) => key.toLowerCase() === Headers.messageId.toLowerCase();
 
 /** Longest error text kept on a dead letter (a header, so kept short). */
 const MAX_ERROR_CHARS = 500;
@@ -81,7 +80,7 @@ export async function setAside(js: JetStreamClient, names: MessagingNames, msg: 
   h.set(Headers.deadDeliveries, String(msg.info.deliveryCount));
   h.set(Headers.deadError, oneLine(error).slice(0, MAX_ERROR_CHARS));
   h.set(Headers.deadAt, new Date().toISOString());
-  const messageId = msg.headers?.get(MSG_ID);
+  const messageId = msg.headers?.get(Headers.messageId);
   if (messageId) h.set(Headers.deadMessageId, messageId);
   await js.publish(names.deadLetterSubject(names.pattern(msg.subject)), msg.data, { headers: h, msgID: `dead:${msg.info.stream}:${msg.info.streamSequence}` });
   msg.term();

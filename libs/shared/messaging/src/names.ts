@@ -47,8 +47,10 @@ export function messagingNames(prefix = ''): MessagingNames {
   };
 }
 
-/** Header names Volt sets on its messages (besides Nats-Msg-Id and W3C trace context). */
+/** Header names on Volt's messages: JetStream's message id, W3C trace context and Volt's own. */
 export const Headers = {
+  /** JetStream's: a message's id, the key of its stream's duplicate window. */
+  messageId: 'Nats-Msg-Id',
   replyTo: 'Volt-Reply-To',
   eventId: 'Volt-Event-Id',
   position: 'Volt-Position',

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connectNats, ensureStreams, messagingNames, type MessagingNames, type NatsConnection, type StreamOptions } from '@volt/messaging';
+import { Headers, connectNats, ensureStreams, messagingNames, type MessagingNames, type NatsConnection, type StreamOptions } from '@volt/messaging';
 
 export const TEST_NATS_URL = process.env.VOLT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
@@ -40,7 +40,7 @@ export async function readWholeStream(nc: NatsConnection, stream: string): Promi
   const out: Array<{ subject: string; msgId: string | undefined; data: any }> = [];
   for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
     const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-    if (m) out.push({ subject: m.subject, msgId: m.header?.get('Nats-Msg-Id') || undefined, data: m.json() });
+    if (m) out.push({ subject: m.subject, msgId: m.header?.get(Headers.messageId) || undefined, data: m.json() });
   }
   return out;
 }
