@@ -170,12 +170,7 @@ export class EventStore {
       // not fail its neighbours: each goes again on its own, one stream's in their order, one
       // after another (all at once, they would race each other for every version of the stream
       // and some would run out of retries), different streams' side by side.
-      const byStream = new Map<string, PendingAppend[]>();
-      for (const p of ordered) {
-        const same = byStream.get(p.streamId);
-        if (same) same.push(p);
-        else byStream.set(p.streamId, [p]);
-      }
+      const byStream = Map.groupBy(ordered, (p) => p.streamId);
       await Promise.all([...byStream.values()].map(async (same) => {
         for (const p of same) await this.writeOne(p);
       }));
