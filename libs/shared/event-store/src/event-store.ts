@@ -203,7 +203,8 @@ export class EventStore {
       return settle(pending, { ...appended, request_index: 0, outcome: 'appended' });
     }
     this.heads.delete(pending.streamId);
-    // Nothing was written: the ids are stored already, or the expected version did not hold.
+    // Nothing was written: the expected version did not hold, perhaps because this very append
+    // is stored already (a repeat of it), which the ids tell.
     if (pending.checkIds && (await this.settledAsRepeat(pending))) return;
     const version = await this.streamVersion(pending.streamId);
     pending.reject(new ConcurrencyConflictError(pending.streamId, pending.expected ?? -1, version));
@@ -218,7 +219,8 @@ export class EventStore {
   /**
    * Appends one request alone: its one event with a plain INSERT, more events with the chained
    * statement; either after the head this store remembers when the expected version is that
-   * head's (or any). Nothing back when the version did not hold (or a lone event's id is stored).
+   * head's (or any). Nothing back when the version did not hold; an event id already stored
+   * fails the statement on its unique index.
    */
   private async appendOne(pending: PendingAppend): Promise<Inserted | undefined> {
     const e = pending.events;
