@@ -69,7 +69,7 @@ RETURNING position::text AS positions, stream_version, transaction_id::text AS t
  * The commonest append of all, one event alone, as a plain INSERT … SELECT. Returns no
  * row when the expected version did not hold; an event id already stored fails it on the
  * event-id unique index, as the multi-event statements do (the caller then looks whether it
- * is a repeat). No ON CONFLICT: its speculative insertion cost 2–3% of the statement
+ * is a repeat). No ON CONFLICT: its speculative insertion cost 2% of the statement
  * (`bench:event-store:statements`). $1 stream, $2 expected version (null: any), $3 id, $4 type,
  * $5 schema version, $6 data, $7 metadata, $8 occurred-at. Returns the event's hash too, so
  * that the next append to the stream can chain to it without looking it up.
