@@ -43,7 +43,7 @@ export function startApp(app: string, env: Record<string, string>): Promise<AppP
   });
 }
 
-/** A TCP port nothing listens on now, for a server a test starts itself. */
+/** For a server a test starts itself: a TCP port nothing listens on now, and whether a port answers yet. */
 export { answers, freePort } from '../../tools/ports';
 
 export interface AppsFixture {
