@@ -2,7 +2,9 @@
 // npm run bench:gateway — authenticated GET /api/volt/ssh-keys through the real gateway
 // (API key, rate limit, scope check, audit, read model in PostgreSQL) against a bare
 // Fastify route answering the same JSON, each in its own process, driven by autocannon
-// at 64 connections in alternating order. BENCH_ROUNDS (default 3) and BENCH_SECONDS
+// at 64 connections in alternating order; besides throughput and latency it prints the CPU
+// time per request of each answering process (and of PostgreSQL, for the gateway's requests,
+// the only ones that reach it). BENCH_ROUNDS (default 3) and BENCH_SECONDS
 // (default 10) adjust it; BENCH_PROFILE_DIR=<dir> writes the gateway's CPU profile there.
 const { execFileSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
@@ -10,21 +12,32 @@ const path = require('node:path');
 const { median } = require('../stats');
 const autocannon = require('autocannon');
 const { freshDatabase } = require('../event-store/common');
-const { serviceEnv, start, stopAll } = require('../processes');
+const { cpuByProcess, cpuSeconds, serviceEnv, start, stopAll } = require('../processes');
 
 const root = path.resolve(__dirname, '../..');
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const tracing = process.env.BENCH_TRACING !== '0';
 
-/** Starts a node process and resolves with the first line matching `ready`. */
-function load(url, key) {
+/**
+ * Drives `url` for `seconds` and resolves with its throughput, latency and the CPU time per
+ * request of the answering process (`pid`) and, for the gateway (called with a `key`), of
+ * PostgreSQL: a second view beside throughput, which depends on everything else this shared
+ * machine runs meanwhile.
+ */
+function load(url, pid, key) {
+  const cpu0 = cpuSeconds(pid);
+  const pg0 = key ? cpuByProcess().postgresql ?? 0 : 0;
   return new Promise((resolve, reject) => {
     autocannon({ url: `${url}/api/volt/ssh-keys`, connections: 64, duration: seconds, headers: key ? { 'x-api-key': key } : {} }, (error, result) => {
       if (error) return reject(error);
       const bad = result.non2xx + result.errors + result.timeouts;
       if (bad > 0) return reject(new Error(`${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`));
-      resolve({ rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, total: result.requests.total });
+      const micros = (s) => (s * 1e6) / result.requests.total;
+      resolve({
+        rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, total: result.requests.total,
+        cpu: micros(cpuSeconds(pid) - cpu0), pgCpu: key ? micros((cpuByProcess().postgresql ?? 0) - pg0) : 0,
+      });
     });
   });
 }
@@ -43,7 +56,7 @@ async function main() {
     const node = tracing ? ['--require', '@volt/telemetry/register'] : [];
     const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
     await start([...node, 'apps/pods/dist/main.js'], env, ready('pods'));
-    const gateway = (await start([...node, ...profile, 'apps/gateway/dist/main.js'], env, ready('gateway'))).url;
+    const { url: gateway, pid: gatewayPid } = await start([...node, ...profile, 'apps/gateway/dist/main.js'], env, ready('gateway'));
     // A realistic list: five keys.
     for (let i = 0; i < 5; i++) {
       const key = execFileSync('bash', ['-c', `d=$(mktemp -d) && ssh-keygen -q -t ed25519 -N '' -C bench -f $d/k && cat $d/k.pub && rm -r $d`], { encoding: 'utf8' }).trim();
@@ -51,18 +64,18 @@ async function main() {
       if (r.status !== 201) throw new Error(`could not add an SSH key: ${r.status} ${await r.text()}`);
     }
     const body = await (await fetch(`${gateway}/api/volt/ssh-keys`, { headers: { 'x-api-key': org.api_key } })).text();
-    const bare = (await start([...profile, path.join(__dirname, 'bare.js')], { BENCH_BODY: body }, /^(http:\/\/\S+)\n/m)).url;
+    const { url: bare, pid: barePid } = await start([...profile, path.join(__dirname, 'bare.js')], { BENCH_BODY: body }, /^(http:\/\/\S+)\n/m);
     const checked = await (await fetch(`${bare}/api/volt/ssh-keys`)).text();
     if (checked !== body) throw new Error('the bare route does not answer the same body');
 
-    await load(gateway, org.api_key); // warm-up: JIT, pools, caches
-    await load(bare);
+    await load(gateway, gatewayPid, org.api_key); // warm-up: JIT, pools, caches
+    await load(bare, barePid);
     const results = { volt: [], bare: [] };
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? ['volt', 'bare'] : ['bare', 'volt'];
       for (const which of order) {
         process.stderr.write(`round ${r + 1}/${rounds}: ${which}…\n`);
-        results[which].push(which === 'volt' ? await load(gateway, org.api_key) : await load(bare));
+        results[which].push(which === 'volt' ? await load(gateway, gatewayPid, org.api_key) : await load(bare, barePid));
       }
     }
     const m = (which, key) => median(results[which].map((x) => x[key]));
@@ -73,7 +86,10 @@ async function main() {
     console.log(`| requests/s | ${fmt(m('volt', 'rps'))} | ${fmt(m('bare', 'rps'))} | ${(m('volt', 'rps') / m('bare', 'rps')).toFixed(2)}× | ≥ 0.5× |`);
     console.log(`| p50 latency (ms) | ${fmt(m('volt', 'p50'))} | ${fmt(m('bare', 'p50'))} | | |`);
     console.log(`| p99 latency (ms) | ${fmt(m('volt', 'p99'))} | ${fmt(m('bare', 'p99'))} | | < 25 ms |`);
+    console.log(`| CPU per request, the answering process (µs) | ${fmt(m('volt', 'cpu'))} | ${fmt(m('bare', 'cpu'))} | ${(m('volt', 'cpu') / m('bare', 'cpu')).toFixed(2)}× | |`);
+    console.log(`| CPU per request, PostgreSQL (µs) | ${fmt(m('volt', 'pgCpu'))} | none | | |`);
     console.log(`\nper-round throughput ratios: ${results.volt.map((v, i) => (v.rps / results.bare[i].rps).toFixed(2)).join(' ')}`);
+    console.log(`per-round CPU µs per request, gateway: ${results.volt.map((v) => v.cpu.toFixed(1)).join(' ')}; bare: ${results.bare.map((v) => v.cpu.toFixed(1)).join(' ')}`);
   } finally {
     await stopAll();
     await database.drop();
