@@ -3,8 +3,9 @@
 // (API key, rate limit, scope check, audit, read model in PostgreSQL) against a bare
 // Fastify route answering the same JSON, each in its own process, driven by autocannon
 // at 64 connections in alternating order; besides throughput and latency it prints the CPU
-// time per request of each answering process (and of PostgreSQL, for the gateway's requests,
-// the only ones that reach it). BENCH_ROUNDS (default 3) and BENCH_SECONDS
+// time per request of each answering process, of autocannon, which shares the cores, and of
+// PostgreSQL for the gateway's requests (the only ones that reach it; a PostgreSQL process that
+// ends during a run takes its time with it, so that figure can only be low). BENCH_ROUNDS (default 3) and BENCH_SECONDS
 // (default 10) adjust it; BENCH_PROFILE_DIR=<dir> writes the gateway's CPU profile there.
 const { execFileSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
@@ -21,12 +22,13 @@ const tracing = process.env.BENCH_TRACING !== '0';
 
 /**
  * Drives `url` for `seconds` and resolves with its throughput, latency and the CPU time per
- * request of the answering process (`pid`) and, for the gateway (called with a `key`), of
- * PostgreSQL: a second view beside throughput, which depends on everything else this shared
- * machine runs meanwhile.
+ * request of the answering process (`pid`), of this one (autocannon runs in it) and, for the
+ * gateway (called with a `key`), of PostgreSQL: a second view beside throughput, which depends
+ * on everything else this shared machine runs meanwhile.
  */
 function load(url, pid, key) {
   const cpu0 = cpuSeconds(pid);
+  const client0 = cpuSeconds(process.pid);
   const pg0 = key ? cpuByProcess().postgresql ?? 0 : 0;
   return new Promise((resolve, reject) => {
     autocannon({ url: `${url}/api/volt/ssh-keys`, connections: 64, duration: seconds, headers: key ? { 'x-api-key': key } : {} }, (error, result) => {
@@ -36,7 +38,7 @@ function load(url, pid, key) {
       const micros = (s) => (s * 1e6) / result.requests.total;
       resolve({
         rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, total: result.requests.total,
-        cpu: micros(cpuSeconds(pid) - cpu0), pgCpu: key ? micros((cpuByProcess().postgresql ?? 0) - pg0) : 0,
+        cpu: micros(cpuSeconds(pid) - cpu0), clientCpu: micros(cpuSeconds(process.pid) - client0), pgCpu: key ? micros((cpuByProcess().postgresql ?? 0) - pg0) : 0,
       });
     });
   });
@@ -87,6 +89,7 @@ async function main() {
     console.log(`| p50 latency (ms) | ${fmt(m('volt', 'p50'))} | ${fmt(m('bare', 'p50'))} | | |`);
     console.log(`| p99 latency (ms) | ${fmt(m('volt', 'p99'))} | ${fmt(m('bare', 'p99'))} | | < 25 ms |`);
     console.log(`| CPU per request, the answering process (µs) | ${fmt(m('volt', 'cpu'))} | ${fmt(m('bare', 'cpu'))} | ${(m('volt', 'cpu') / m('bare', 'cpu')).toFixed(2)}× | |`);
+    console.log(`| CPU per request, autocannon (µs) | ${fmt(m('volt', 'clientCpu'))} | ${fmt(m('bare', 'clientCpu'))} | | |`);
     console.log(`| CPU per request, PostgreSQL (µs) | ${fmt(m('volt', 'pgCpu'))} | none | | |`);
     console.log(`\nper-round throughput ratios: ${results.volt.map((v, i) => (v.rps / results.bare[i].rps).toFixed(2)).join(' ')}`);
     console.log(`per-round CPU µs per request, gateway: ${results.volt.map((v) => v.cpu.toFixed(1)).join(' ')}; bare: ${results.bare.map((v) => v.cpu.toFixed(1)).join(' ')}`);
