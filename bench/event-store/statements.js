@@ -5,8 +5,11 @@
 // same rows into es_events, a constant hash), hashed (bare with each event's real hash, no head
 // lookup or checks), statement (the store's own statement, looking the stream's head up, sent
 // directly), next (its statement after a head it knows, as the store sends it when it wrote the
-// stream's last event), store (EventStore.append).
+// stream's last event), store (EventStore.append). Beside each variant's time it prints the CPU
+// time an append takes in this process (the driver, and the store's own work for `store`) and in
+// its PostgreSQL backend (from /proc/<pid>/schedstat, read outside the timed call).
 const { randomUUID } = require('node:crypto');
+const { readFileSync } = require('node:fs');
 const { createDatabase, eventStoreMigrations, migrateToLatest, EventStore, poolOf } = require('@volt/event-store');
 const { APPEND_NEXT_EVENT_SQL, APPEND_NEXT_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } = require('../../libs/shared/event-store/dist/append-one.sql.js');
 const { freshDatabase } = require('./common');
@@ -22,7 +25,8 @@ const GENESIS = Buffer.alloc(32);
 
 async function main() {
   const database = await freshDatabase('statements');
-  const db = createDatabase(database.url, { max: 1 });
+  // One connection for the whole run, so one backend process to read the CPU time of.
+  const db = createDatabase(database.url, { max: 1, maxLifetimeSeconds: 0 });
   await migrateToLatest(db, eventStoreMigrations);
   const store = new EventStore(db);
   // Every variant on the store's one connection: alternating between two server processes
@@ -52,20 +56,39 @@ async function main() {
         : pool.query({ name: 'next', text: APPEND_NEXT_SQL, values: [s, v, many(() => randomUUID()), many(() => 'BenchEvent'), many(() => 1), many((j) => JSON.stringify(payload(v + j))), null, null, metadata, new Date().toISOString(), heads.get(s) ?? GENESIS] }),
     store: (s, v) => store.append(s, many((j) => ({ type: 'BenchEvent', data: payload(v + j), metadata: meta, occurredAt: new Date().toISOString() })), { expectedVersion: v }),
   };
+  const backend = (await pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+  /** The backend's CPU time so far, in µs (schedstat counts nanoseconds on the CPU); NaN for a server on another machine. */
+  const serverMicros = () => {
+    try {
+      return Number(readFileSync(`/proc/${backend}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+    } catch {
+      return Number.NaN;
+    }
+  };
   const heads = new Map();
   const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  const cpu = Object.fromEntries(Object.keys(variants).map((k) => [k, { client: 0, server: 0 }]));
   for (let r = 0; r < rounds; r++) {
     for (const [name, append] of Object.entries(variants)) {
+      const server0 = serverMicros();
+      const client0 = process.cpuUsage();
       const started = performance.now();
       const result = await append(`${name}-stream`, r * batch);
+      const elapsed = performance.now() - started;
+      const client = process.cpuUsage(client0);
+      cpu[name].client += client.user + client.system;
+      cpu[name].server += serverMicros() - server0;
       // The head the next call of `next` chains to: its last row's hash.
       if (name === 'next') heads.set(`${name}-stream`, result.rows[result.rows.length - 1].hash);
-      times[name].push(performance.now() - started);
+      times[name].push(elapsed);
     }
   }
-  console.log(`${batch}-event appends, one connection, ${rounds} alternating rounds (ms per append)`);
+  console.log(`${batch}-event appends, one connection, ${rounds} alternating rounds (ms per append; CPU µs per append, mean)`);
   const floor = median(times.floor);
-  for (const [name, t] of Object.entries(times)) console.log(`${name.padEnd(10)} median ${median(t).toFixed(3)}  (${(median(t) / floor).toFixed(2)}× the floor)`);
+  for (const [name, t] of Object.entries(times)) {
+    const { client, server } = cpu[name];
+    console.log(`${name.padEnd(10)} median ${median(t).toFixed(3)}  (${(median(t) / floor).toFixed(2)}× the floor)  CPU here ${(client / rounds).toFixed(1)}, in PostgreSQL ${(server / rounds).toFixed(1)}`);
+  }
   await db.destroy();
   await database.drop();
 }

@@ -368,6 +368,15 @@ describe('what an event may hold', () => {
     const texts = await sql<{ v: string }>`SELECT j.value AS v FROM es_events e, json_each_text(e.data) j WHERE e.stream_id = 's-fine'`.execute(t.db);
     expect(texts.rows.map((r) => r.v).sort()).toEqual(Object.values(fine).sort());
   });
+
+  it('checks every event of an append, those sharing one metadata object too', async () => {
+    const shared = { ...testEvent('Odd').metadata, causationId: 'cause \u0000' };
+    const two = [testEvent('Odd'), testEvent('Odd')].map((e) => ({ ...e, metadata: shared }));
+    await expect(store.append('s-odd-shared', two, { expectedVersion: 0 })).rejects.toMatchObject({ name: 'UnstorableEventError', field: 'metadata.causationId' });
+    const secondBad = [testEvent('Odd', { fine: true }), testEvent('Odd', { list: [{ deep: 'x\udbff' }] })];
+    await expect(store.append('s-odd-shared', secondBad, { expectedVersion: 0 })).rejects.toMatchObject({ name: 'UnstorableEventError', field: 'data.list.0.deep' });
+    expect(await store.readStream('s-odd-shared')).toEqual([]);
+  });
 });
 
 describe('how large an event may be', () => {
