@@ -49,6 +49,19 @@ const cpuSeconds = (pid) => {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 };
 
+/**
+ * CPU time in µs a single-threaded process (a PostgreSQL backend) has used so far, to the
+ * nanosecond (/proc/<pid>/schedstat counts its main thread's time on a CPU; /proc/<pid>/stat counts
+ * clock ticks, too coarse for one statement); NaN when it cannot be read (a server on another machine).
+ */
+const threadCpuMicros = (pid) => {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return Number.NaN;
+  }
+};
+
 /** CPU seconds so far of every process on the machine, summed by what it is (a service, PostgreSQL, NATS, this benchmark). */
 function cpuByProcess() {
   const by = {};
@@ -68,4 +81,4 @@ function cpuByProcess() {
   return by;
 }
 
-module.exports = { start, stopAll, serviceEnv, cpuSeconds, cpuByProcess };
+module.exports = { start, stopAll, serviceEnv, cpuSeconds, cpuByProcess, threadCpuMicros };

@@ -9,10 +9,10 @@
 // time an append takes in this process (the driver, and the store's own work for `store`) and in
 // its PostgreSQL backend (from /proc/<pid>/schedstat, read outside the timed call).
 const { randomUUID } = require('node:crypto');
-const { readFileSync } = require('node:fs');
 const { createDatabase, eventStoreMigrations, migrateToLatest, EventStore, poolOf } = require('@volt/event-store');
 const { APPEND_NEXT_EVENT_SQL, APPEND_NEXT_SQL, APPEND_ONE_EVENT_SQL, APPEND_ONE_SQL } = require('../../libs/shared/event-store/dist/append-one.sql.js');
 const { freshDatabase } = require('./common');
+const { threadCpuMicros } = require('../processes');
 
 const batch = Number(process.env.BENCH_BATCH ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 1000);
@@ -57,14 +57,7 @@ async function main() {
     store: (s, v) => store.append(s, many((j) => ({ type: 'BenchEvent', data: payload(v + j), metadata: meta, occurredAt: new Date().toISOString() })), { expectedVersion: v }),
   };
   const backend = (await pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
-  /** The backend's CPU time so far, in µs (schedstat counts nanoseconds on the CPU); NaN for a server on another machine. */
-  const serverMicros = () => {
-    try {
-      return Number(readFileSync(`/proc/${backend}/schedstat`, 'utf8').split(' ')[0]) / 1000;
-    } catch {
-      return Number.NaN;
-    }
-  };
+  const serverMicros = () => threadCpuMicros(backend);
   const heads = new Map();
   const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
   const cpu = Object.fromEntries(Object.keys(variants).map((k) => [k, { client: 0, server: 0 }]));

@@ -5,8 +5,9 @@
 // at 64 connections in alternating order; besides throughput and latency it prints the CPU
 // time per request of each answering process, of autocannon, which shares the cores, and of
 // PostgreSQL for the gateway's requests (the only ones that reach it; a PostgreSQL process that
-// ends during a run takes its time with it, so that figure can only be low). BENCH_ROUNDS (default 3) and BENCH_SECONDS
-// (default 10) adjust it; BENCH_PROFILE_DIR=<dir> writes the gateway's CPU profile there.
+// ends during a run takes its time with it, so that figure can only be low). BENCH_ROUNDS
+// (default 3) and BENCH_SECONDS (default 10) adjust it; BENCH_PROFILE_DIR=<dir> writes the
+// gateway's CPU profile there.
 const { execFileSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const path = require('node:path');
