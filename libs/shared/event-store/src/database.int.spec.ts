@@ -69,3 +69,26 @@ describe('a statement prepared while its table was small', () => {
     }
   });
 });
+
+describe('connections opened for a burst', () => {
+  it('are all closed once their lifetime is over, though nothing times out their idleness', async () => {
+    const db = createDatabase(t.url, { max: 3, maxLifetimeSeconds: 2 });
+    try {
+      const pool = poolOf(db)!;
+      const backends = async () =>
+        Number((await sql<{ n: string }>`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'burst'`.execute(t.db)).rows[0].n);
+      await Promise.all([1, 2, 3].map(() => sql`SET application_name = 'burst'; SELECT pg_sleep(0.2)`.execute(db)));
+      expect(pool.totalCount).toBe(3);
+      expect(await backends()).toBe(3);
+      // Idle, they stay open while they are young…
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(pool.idleCount).toBe(3);
+      // …and close at the end of their lifetime, on the server too.
+      await new Promise((r) => setTimeout(r, 1_600));
+      expect(pool.totalCount).toBe(0);
+      expect(await backends()).toBe(0);
+    } finally {
+      await db.destroy();
+    }
+  });
+});

@@ -58,7 +58,18 @@ export function createDatabase(connectionString: string, options: Omit<PoolConfi
   // OLTP statements down. ISO dates and UTC whatever the server's defaults: pg's parsers and the
   // event store's timestamp text depend on the first, and day arithmetic (usage per day, a day's
   // journal) on the second — '1 day' added in a zone with summer time is sometimes 23 hours.
-  const pool = new Pool({ connectionString, max: 10, maxLifetimeSeconds: CONNECTION_LIFETIME_S, Client: NamingClient, options: '-c plan_cache_mode=force_generic_plan -c jit=off -c DateStyle=ISO -c TimeZone=UTC', ...options });
+  // No idle timeout: pg-pool arms a timer on every release and clears it on the next checkout,
+  // 10–20 µs of CPU per statement here (8% of a sequential append's client CPU, measured); an
+  // idle connection still closes when its lifetime ends, CONNECTION_LIFETIME_S after it opened.
+  const pool = new Pool({
+    connectionString,
+    max: 10,
+    maxLifetimeSeconds: CONNECTION_LIFETIME_S,
+    idleTimeoutMillis: 0,
+    Client: NamingClient,
+    options: '-c plan_cache_mode=force_generic_plan -c jit=off -c DateStyle=ISO -c TimeZone=UTC',
+    ...options,
+  });
   // An idle connection the server closed (restart, failover) is dropped by the pool and
   // replaced on next use; without a listener the event would crash the process.
   pool.on('error', () => undefined);
