@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, type TestDatabase } from '@volt/testing';
 import { CONNECTION_LIFETIME_S, createDatabase, MAX_NAMED_PER_CONNECTION, poolOf, statementName } from './database';
@@ -72,21 +72,21 @@ describe('a statement prepared while its table was small', () => {
 
 describe('connections opened for a burst', () => {
   it('are all closed once their lifetime is over, though nothing times out their idleness', async () => {
-    const db = createDatabase(t.url, { max: 3, maxLifetimeSeconds: 2 });
+    const lifetimeS = 2;
+    const opened = Date.now();
+    const db = createDatabase(t.url, { max: 3, maxLifetimeSeconds: lifetimeS });
     try {
       const pool = poolOf(db)!;
       const backends = async () =>
         Number((await sql<{ n: string }>`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'burst'`.execute(t.db)).rows[0].n);
       await Promise.all([1, 2, 3].map(() => sql`SET application_name = 'burst'; SELECT pg_sleep(0.2)`.execute(db)));
       expect(pool.totalCount).toBe(3);
-      expect(await backends()).toBe(3);
-      // Idle, they stay open while they are young…
-      await new Promise((r) => setTimeout(r, 1_000));
       expect(pool.idleCount).toBe(3);
-      // …and close at the end of their lifetime, on the server too.
-      await new Promise((r) => setTimeout(r, 1_600));
-      expect(pool.totalCount).toBe(0);
-      expect(await backends()).toBe(0);
+      expect(await backends()).toBe(3);
+      // Idle, they close when their lifetime ends (not before), on the server too.
+      await vi.waitFor(() => expect(pool.totalCount).toBe(0), { timeout: 15_000, interval: 50 });
+      expect(Date.now() - opened).toBeGreaterThanOrEqual(lifetimeS * 1000);
+      await vi.waitFor(async () => expect(await backends()).toBe(0), { timeout: 5_000, interval: 50 });
     } finally {
       await db.destroy();
     }
