@@ -14,6 +14,7 @@ const path = require('node:path');
 const { median } = require('../stats');
 const autocannon = require('autocannon');
 const { freshDatabase } = require('../event-store/common');
+const { request } = require('../http');
 const { cpuByProcess, cpuSeconds, serviceEnv, start, stopAll } = require('../processes');
 
 const root = path.resolve(__dirname, '../..');
@@ -63,12 +64,12 @@ async function main() {
     // A realistic list: five keys.
     for (let i = 0; i < 5; i++) {
       const key = execFileSync('bash', ['-c', `d=$(mktemp -d) && ssh-keygen -q -t ed25519 -N '' -C bench -f $d/k && cat $d/k.pub && rm -r $d`], { encoding: 'utf8' }).trim();
-      const r = await fetch(`${gateway}/api/volt/ssh-keys`, { method: 'POST', headers: { 'x-api-key': org.api_key, 'content-type': 'application/json' }, body: JSON.stringify({ name: `key ${i}`, public_key: key }) });
-      if (r.status !== 201) throw new Error(`could not add an SSH key: ${r.status} ${await r.text()}`);
+      const r = await request(`${gateway}/api/volt/ssh-keys`, { method: 'POST', headers: { 'x-api-key': org.api_key }, body: { name: `key ${i}`, public_key: key } });
+      if (r.status !== 201) throw new Error(`could not add an SSH key: ${r.status} ${r.text}`);
     }
-    const body = await (await fetch(`${gateway}/api/volt/ssh-keys`, { headers: { 'x-api-key': org.api_key } })).text();
+    const { text: body } = await request(`${gateway}/api/volt/ssh-keys`, { headers: { 'x-api-key': org.api_key } });
     const { url: bare, pid: barePid } = await start([...profile, path.join(__dirname, 'bare.js')], { BENCH_BODY: body }, /^(http:\/\/\S+)\n/m);
-    const checked = await (await fetch(`${bare}/api/volt/ssh-keys`)).text();
+    const { text: checked } = await request(`${bare}/api/volt/ssh-keys`);
     if (checked !== body) throw new Error('the bare route does not answer the same body');
 
     await load(gateway, gatewayPid, org.api_key); // warm-up: JIT, pools, caches

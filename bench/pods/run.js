@@ -15,6 +15,7 @@ const path = require('node:path');
 const { median, percentile } = require('../stats');
 const { Client } = require('pg');
 const { freshDatabase } = require('../event-store/common');
+const { request, requestJson } = require('../http');
 const { cpuByProcess, cpuSeconds, serviceEnv, start, stopAll } = require('../processes');
 
 const root = path.resolve(__dirname, '../..');
@@ -60,10 +61,10 @@ async function pool(jobs) {
 async function waitForCount(gateway, key, status, n, timeoutMs = 120_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await (await fetch(`${gateway}/api/volt/pods?status=${status}&limit=1`, { headers: { 'x-api-key': key } })).json();
+    const r = await requestJson(`${gateway}/api/volt/pods?status=${status}&limit=1`, { headers: { 'x-api-key': key } });
     if (r.total >= n) return;
     if (Date.now() > deadline) {
-      const all = await (await fetch(`${gateway}/api/volt/pods?status=inactive&limit=5`, { headers: { 'x-api-key': key } })).json();
+      const all = await requestJson(`${gateway}/api/volt/pods?status=inactive&limit=5`, { headers: { 'x-api-key': key } });
       throw new Error(`only ${r.total} of ${n} pods ${status} after ${timeoutMs / 1000} s; ended pods: ${JSON.stringify(all)}`);
     }
     await new Promise((res) => setTimeout(res, 100));
@@ -84,11 +85,8 @@ async function waitForFreeGpus(gateway, key, slots, timeoutMs = 60_000) {
   }
 }
 
-async function call(gateway, key, method, url, body) {
-  const r = await fetch(`${gateway}${url}`, { method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const text = await r.text();
-  if (r.status >= 300) throw new Error(`${method} ${url} answered ${r.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text);
+function call(gateway, key, method, url, body) {
+  return requestJson(`${gateway}${url}`, { method, headers: { 'x-api-key': key }, body });
 }
 
 async function round(ctx, r) {
@@ -104,11 +102,11 @@ async function round(ctx, r) {
   const refIds = [];
   const refLatency = await pool(
     slots.slice(0, PODS).map((m, i) => async () => {
-      const answer = await fetch(`${ctx.sim}/lium/v1/pods`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ executor_id: m.slice(5), gpu_count: 1, image: 'x', tag: `ref-${r}-${i}` }) });
-      refIds.push((await answer.json()).id);
+      const answer = await requestJson(`${ctx.sim}/lium/v1/pods`, { method: 'POST', body: { executor_id: m.slice(5), gpu_count: 1, image: 'x', tag: `ref-${r}-${i}` } });
+      refIds.push(answer.id);
     }),
   );
-  await pool(refIds.map((id) => () => fetch(`${ctx.sim}/lium/v1/pods/${id}`, { method: 'DELETE' })));
+  await pool(refIds.map((id) => () => request(`${ctx.sim}/lium/v1/pods/${id}`, { method: 'DELETE' })));
   await new Promise((res) => setTimeout(res, 1500)); // the reconciler sees none of these as Volt's (tagged, unknown pods are orphans only after a grace)
   // Creates are checked against the catalogue: on a slow machine its refresh can lag the cleanup.
   await waitForFreeGpus(ctx.gateway, key, slots.slice(0, PODS));
