@@ -61,10 +61,10 @@ async function pool(jobs) {
 async function waitForCount(gateway, key, status, n, timeoutMs = 120_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await requestJson(`${gateway}/api/volt/pods?status=${status}&limit=1`, { headers: { 'x-api-key': key } });
+    const r = await call(gateway, key, 'GET', `/api/volt/pods?status=${status}&limit=1`);
     if (r.total >= n) return;
     if (Date.now() > deadline) {
-      const all = await requestJson(`${gateway}/api/volt/pods?status=inactive&limit=5`, { headers: { 'x-api-key': key } });
+      const all = await call(gateway, key, 'GET', '/api/volt/pods?status=inactive&limit=5');
       throw new Error(`only ${r.total} of ${n} pods ${status} after ${timeoutMs / 1000} s; ended pods: ${JSON.stringify(all)}`);
     }
     await new Promise((res) => setTimeout(res, 100));
