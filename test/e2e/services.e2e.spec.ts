@@ -45,6 +45,25 @@ describe('billing, ledger, fine-tune and attestation', () => {
     }
   });
 
+  it('show on /metrics how far behind the leading outbox relay and each running projection are, under a second while they keep up', async () => {
+    const behind = async () => {
+      const text = await (await fetch(`${running[1].url}/metrics`)).text();
+      const seconds = (pattern: RegExp) => [...text.matchAll(pattern)].map((m) => ({ name: m[1], seconds: Number(m[2]) }));
+      return { relays: seconds(/^volt_relay_behind_seconds\{relay="([^"]+)"\} (\S+)$/gm), projections: seconds(/^volt_projection_behind_seconds\{projection="([^"]+)"\} (\S+)$/gm) };
+    };
+    const deadline = Date.now() + 10_000;
+    let seen = await behind();
+    // One of the four services' relays leads; each service's runner follows its own projections.
+    while ((seen.relays.length === 0 || seen.relays.some((r) => r.seconds >= 1)) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = await behind();
+    }
+    expect(seen.relays.map((r) => r.name)).toEqual(['outbox']);
+    expect(seen.relays[0].seconds).toBeLessThan(1);
+    expect(seen.projections.map((p) => p.name)).toEqual(expect.arrayContaining(['ledger.balances']));
+    for (const p of seen.projections) expect(p.seconds).toBeLessThan(1);
+  });
+
   it('answers /ready and /health with 503 while the service is not ready', async () => {
     const service = running[0];
     service.runtime.ready = false;

@@ -3,8 +3,10 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore, EventTooLargeError, MAX_EVENT_BYTES, eventStoreMigrations, type Database } from '@volt/event-store';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { metricsRegistry } from '@volt/telemetry';
 import { TEST_NATS_URL, createTestDatabase, terminateLockHolder, createTestMessaging, readWholeStream, testEvent, type TestDatabase, type TestMessaging } from '@volt/testing';
-import { OutboxRelay, messagingMigrations } from './index';
+import { OutboxRelay, ensureStreams, messagingMigrations } from './index';
 
 const RELAY_PROCESS = path.resolve(__dirname, '../../../../test/fixtures/relay-process.js');
 
@@ -126,6 +128,38 @@ describe('outbox relay', () => {
     await until(async () => (await readWholeStream(m.nc, m.names.eventStream)).length === ids.length);
     await a.stop();
     await b.stop();
+  });
+
+  it('while it cannot publish, counts its failures and shows itself further and further behind; once it can, it catches up', async () => {
+    const sample = async (name: string, label: string, value: string) =>
+      (await metricsRegistry().getSingleMetric(name)!.get()).values.find((v) => v.labels[label] === value)?.value;
+    const behind = () => sample('volt_relay_behind_seconds', 'relay', 'cut-off');
+    const failures = async () => (await sample('volt_relay_failures_total', 'relay', 'cut-off')) ?? 0;
+    // Its own subjects, with no event stream: the relay cannot even find where it left off.
+    const cut = await createTestMessaging();
+    await (await jetstreamManager(cut.nc)).streams.delete(cut.names.eventStream);
+    await store.append('pods:while-cut-off', [testEvent('Waiting')], { expectedVersion: 'any' });
+    const relay = new OutboxRelay(t.db, store, cut.nc, cut.names, { name: 'cut-off', idleMs: 5 });
+    expect(await behind()).toBeUndefined();
+    relay.start();
+    await until(async () => (await failures()) >= 2);
+    const first = (await behind())!;
+    expect(first).toBeGreaterThanOrEqual(0.5);
+    await new Promise((r) => setTimeout(r, 600));
+    // Scraped again while still failing: further behind, not the value of its last success.
+    expect((await behind())!).toBeGreaterThanOrEqual(first + 0.5);
+
+    await ensureStreams(cut.nc, cut.names, { storage: 'file' });
+    const ids = await eventIds(t.db);
+    await until(async () => (await readWholeStream(cut.nc, cut.names.eventStream)).length === ids.length);
+    await until(async () => (await behind())! < 0.5);
+    const failed = await failures();
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await failures()).toBe(failed);
+    await relay.stop();
+    // Stopped, it follows nothing and shows nothing.
+    expect(await behind()).toBeUndefined();
+    await cut.cleanup();
   });
 });
 

@@ -3,7 +3,7 @@ import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-
 import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt/contracts';
 import { checkpointOf, compareCheckpoints, MAX_EVENT_BYTES, sealNextRange, Wakeable, withSessionLock, type Database, type EventStore } from '@volt/event-store';
-import { counter, gauge, type Logger } from '@volt/telemetry';
+import { BehindGauge, counter, gauge, type Logger } from '@volt/telemetry';
 import { Headers, contextOfStream, type MessagingNames } from './names';
 
 export interface RelayOptions {
@@ -60,6 +60,8 @@ const SMALL_BATCH = 32;
 
 const published = counter('volt_relay_published_total', 'Events published to JetStream by the outbox relay');
 const lagSeconds = gauge('volt_relay_lag_seconds', 'Age of the newest event the relay has published, at publish time');
+const failures = counter('volt_relay_failures_total', 'Times an outbox relay stopped on an error and started again', ['relay']);
+const behind = new BehindGauge('volt_relay_behind_seconds', 'Seconds since the leading outbox relay last had published every event it could read', 'relay');
 
 /**
  * The outbox relay: tails the event store in its global order and publishes each
@@ -107,13 +109,20 @@ export class OutboxRelay {
     this.stopped = true;
     this.idle.wake();
     await this.running;
+    behind.forget(this);
   }
 
+  /**
+   * A relay that led and failed (NATS or PostgreSQL gone, a publish refused) is still the one
+   * that should be publishing, so it stays behind (volt_relay_behind_seconds grows) until it
+   * leads again and catches up, or finds another relay leading.
+   */
   private async loop(): Promise<void> {
     while (!this.stopped) {
       try {
-        await this.leadWhileLocked();
+        if (!(await this.leadWhileLocked()).held) behind.forget(this);
       } catch (error) {
+        failures.inc({ relay: this.name });
         this.options.logger?.error({ err: error }, 'outbox relay failed; retrying');
       }
       if (!this.stopped) await this.idle.sleep(500);
@@ -125,8 +134,8 @@ export class OutboxRelay {
    * connection is lost, PostgreSQL frees the lock for another relay, so this one stops before its
    * next batch rather than lead beside it.
    */
-  private async leadWhileLocked(): Promise<void> {
-    await withSessionLock(
+  private leadWhileLocked(): Promise<{ held: boolean }> {
+    return withSessionLock(
       this.db,
       this.lockKey,
       async (lost) => {
@@ -144,6 +153,7 @@ export class OutboxRelay {
   private async lead(lockLost: () => Error | undefined): Promise<void> {
     const js = jetstream(this.nc);
     const batchSize = this.options.batchSize ?? 1000;
+    behind.follow(this, this.name);
     let checkpoint = await this.startingCheckpoint();
     let saved = checkpoint;
     let savedAt = Date.now();
@@ -157,6 +167,7 @@ export class OutboxRelay {
     while (!this.stopped) {
       const lost = lockLost();
       if (lost) throw new Error(`lost the relay lock's connection (${lost.message}); no longer leading`);
+      const readAt = performance.now();
       const events = await this.store.readAll(checkpoint, batchSize);
       if (events.length > 0) {
         await Promise.all(events.map((e) => js.publish(this.subjectOf(e), JSON.stringify(e), { msgID: e.id, headers: this.headersOf(e) })));
@@ -166,6 +177,7 @@ export class OutboxRelay {
         published.inc(events.length);
         lagSeconds.set((Date.now() - Date.parse(events[events.length - 1].occurredAt)) / 1000);
       }
+      if (events.length < batchSize) behind.reached(this, this.name, readAt);
       if (Date.now() - lastSeal >= (this.options.sealIntervalMs ?? 1000)) {
         lastSeal = Date.now();
         while (!this.stopped && (await sealNextRange(this.db))) {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { EventStore, eventStoreMigrations } from '@volt/event-store';
 import { START_OF_STORE } from '@volt/contracts';
+import { metricsRegistry } from '@volt/telemetry';
 import { createTestDatabase, failingAfter, pausedAt, testEvent, type TestDatabase } from '@volt/testing';
 import { ProjectionRunner, projectionMigrations, type Projection } from './index';
 
@@ -114,6 +115,47 @@ describe('projection runner', () => {
     await runner.catchUp();
     expect(await seen()).toEqual({ 'test.healthy': all, 'test.picky': all });
     await runner.waitFor(head);
+  });
+
+  it('shows a projection that cannot apply its batch further and further behind and counts its failures, while the others keep up', async () => {
+    const sample = async (name: string, projection: string) =>
+      (await metricsRegistry().getSingleMetric(name)!.get()).values.find((v) => v.labels.projection === projection)?.value;
+    const behind = (projection: string) => sample('volt_projection_behind_seconds', projection);
+    let refusing = true;
+    const steady: Projection = { name: 'test.steady', handles: ['Blocking'], tables: [], apply: async () => undefined };
+    const stalled: Projection = {
+      name: 'test.stalled',
+      handles: ['Blocking'],
+      tables: [],
+      apply: async () => {
+        if (refusing) throw new Error('cannot apply Blocking yet');
+      },
+    };
+    const runner = new ProjectionRunner(t.db, store, [steady, stalled], { idleMs: 5 });
+    expect(await behind('test.stalled')).toBeUndefined();
+    runner.start();
+    await store.append('blocking-1', [testEvent('Blocking')], { expectedVersion: 0 });
+    const until = async (check: () => Promise<boolean>) => {
+      const deadline = Date.now() + 10_000;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error('condition not met in time');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    await until(async () => ((await sample('volt_projection_failures_total', 'test.stalled')) ?? 0) >= 2);
+    const first = (await behind('test.stalled'))!;
+    expect(first).toBeGreaterThanOrEqual(0.5);
+    await new Promise((r) => setTimeout(r, 600));
+    expect((await behind('test.stalled'))!).toBeGreaterThanOrEqual(first + 0.5);
+    expect((await behind('test.steady'))!).toBeLessThan(0.5);
+    expect(await sample('volt_projection_failures_total', 'test.steady')).toBeUndefined();
+
+    refusing = false;
+    await runner.waitForHead();
+    await until(async () => (await behind('test.stalled'))! < 0.5);
+    await runner.stop();
+    expect(await behind('test.stalled')).toBeUndefined();
+    expect(await behind('test.steady')).toBeUndefined();
   });
 
   it('stores its checkpoint past long runs of events it does not handle, so a restart does not read them again', async () => {

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt/contracts';
 import { checkpointOf, compareCheckpoints, Wakeable, type Database, type EventStore } from '@volt/event-store';
-import { counter, type Logger } from '@volt/telemetry';
+import { BehindGauge, counter, type Logger } from '@volt/telemetry';
 import type { Projection, StatementProjection } from './projection';
 import { createCheckpoint } from './checkpoints';
 import { rebuildBeside } from './rebuild';
@@ -15,6 +15,8 @@ export interface ProjectionRunnerOptions {
 }
 
 const applied = counter('volt_projection_events_total', 'Events read by projections', ['projection']);
+const failures = counter('volt_projection_failures_total', 'Batches a projection failed to apply (the runner tries them again)', ['projection']);
+const behind = new BehindGauge('volt_projection_behind_seconds', 'Seconds since a running projection last had applied every event it could read', 'projection');
 
 /**
  * Events of other types a projection may pass over before its stored checkpoint is moved past
@@ -77,6 +79,7 @@ export class ProjectionRunner {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    for (const p of this.projections) behind.follow(this, p.name);
     this.loop = this.run();
   }
 
@@ -86,6 +89,7 @@ export class ProjectionRunner {
     this.lingering = undefined;
     this.idle.wake();
     await this.loop;
+    behind.forget(this);
   }
 
   /**
@@ -158,11 +162,16 @@ export class ProjectionRunner {
     let read = 0;
     await Promise.all(
       [...groups.values()].map(async ({ from, projections }) => {
+        const readAt = performance.now();
         const events = await this.store.readAll(from, this.batchSize);
         read = Math.max(read, events.length);
-        if (events.length === 0) return;
         // Each in its own transaction: one that fails leaves the others' batches applied.
-        const failed = (await Promise.allSettled(projections.map((p) => this.apply(p, from, events)))).flatMap((r, i) => (r.status === 'rejected' ? [{ name: projections[i].name, error: r.reason as unknown }] : []));
+        const settled = events.length === 0 ? [] : await Promise.allSettled(projections.map((p) => this.apply(p, from, events)));
+        const failed = settled.flatMap((r, i) => (r.status === 'rejected' ? [{ name: projections[i].name, error: r.reason as unknown }] : []));
+        if (events.length < this.batchSize) {
+          for (const [i, p] of projections.entries()) if (settled[i]?.status !== 'rejected') behind.reached(this, p.name, readAt);
+        }
+        for (const f of failed) failures.inc({ projection: f.name });
         if (failed.length > 0) {
           const first = failed[0].error instanceof Error ? failed[0].error.message : String(failed[0].error);
           throw new Error(`projection ${failed.map((f) => f.name).join(', ')} failed on the events after position ${from.position}: ${first}`, { cause: failed[0].error });

@@ -3,3 +3,4 @@ export * from './metrics';
 export * from './sdk';
 export * from './tracing';
 export * from './http';
+export * from './behind';
