@@ -36,7 +36,9 @@ Verbs:
   tail [--follow] [--limit N]  print the global order from the start (or follow it)
   rebuild <projection>         rebuild a read model from position 0 beside the one in use,
                                then swap it in (reads see the old model until then)
-  projections                  list the projections and their checkpoints
+  projections [--json]         list the projections and the outbox relays: each one's stored
+                               checkpoint, when it last moved, and how many events after it
+                               are its to apply or publish
   verify [--file FILE]         check hash chains and sealed ranges; exit 1 naming the
                                first bad position when a row was altered, removed or reordered;
                                with --file, check an export instead (no database needed)

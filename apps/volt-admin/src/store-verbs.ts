@@ -1,12 +1,12 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope } from '@volt/contracts';
 import { checkpointOf, createDatabase, EventStore, exportStore, migrateToLatest, sealNextRange, verifyExport, verifyStore, type Database, type VerifyReport } from '@volt/event-store';
 import { connectNats, messagingNames } from '@volt/messaging/base';
 import { ProjectionRunner } from '@volt/projections';
 import { allMigrations, allProjections } from '@volt/schema';
+import { followerLine, followers } from './followers';
 import { HELP } from './help';
 import { moneyVerb } from './money';
 import { orgVerb } from './org';
@@ -104,12 +104,9 @@ async function run(db: Database, verb: string, arg: string | undefined, opts: { 
         else await new Promise((r) => setTimeout(r, 200));
       }
     }
-    case 'projections': {
-      const rows = await sql<{ name: string; position: string; updated_at: Date }>`SELECT name, position::text, updated_at FROM proj_checkpoints`.execute(db);
-      const at = new Map(rows.rows.map((r) => [r.name, r]));
-      for (const p of allProjections) out(`${p.name}  position ${at.get(p.name)?.position ?? 0}  tables ${p.tables.join(', ')}`);
+    case 'projections':
+      for (const f of await followers(db, allProjections)) out(opts.json ? JSON.stringify(f) : followerLine(f));
       return 0;
-    }
     case 'rebuild': {
       if (!arg) return usage(`rebuild needs a projection: ${allProjections.map((p) => p.name).join(', ')}`);
       if (!allProjections.some((p) => p.name === arg)) return usage(`no projection named ${arg}; known: ${allProjections.map((p) => p.name).join(', ')}`);

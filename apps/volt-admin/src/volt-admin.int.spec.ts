@@ -244,4 +244,27 @@ describe('volt-admin', () => {
       databaseUrl = undefined;
     }
   });
+
+  it('lists each projection and relay with its checkpoint and the events after it that are its to apply or publish', async () => {
+    const list = async () => (await cli('projections', '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const find = (all: any[], kind: string, name: string) => all.find((f) => f.kind === kind && f.name === name);
+    const store = new EventStore(t.db);
+    // Rebuilt earlier in this file: its checkpoint stands at the end of the store as it was then.
+    const before = find(await list(), 'projection', 'pods.ssh-key-list');
+    expect(before).toMatchObject({ pending: 0, tables: ['pods_ssh_keys'], updatedAt: expect.any(String) });
+    expect(Number(before.position)).toBeGreaterThan(0);
+    const last = await store.append('pods:ssh-keys-admin', [testEvent('Noted')], { expectedVersion: 'any' });
+    await sql`INSERT INTO msg_relay_checkpoints (name, transaction_id, position) VALUES ('outbox', ${last.transactionId}::xid8, ${last.positions[0]}::bigint)`.execute(t.db);
+    // Two events the list projection handles, one it does not; the relay publishes all three.
+    await store.append('pods:ssh-keys-admin', [testEvent('SshKeyAdded'), testEvent('Noted'), testEvent('SshKeyRemoved')], { expectedVersion: 'any' });
+    const after = await list();
+    expect(find(after, 'projection', 'pods.ssh-key-list')).toMatchObject({ position: before.position, pending: 2 });
+    expect(find(after, 'relay', 'outbox')).toMatchObject({ position: last.positions[0], pending: 3 });
+    // A projection that has never run counts from the start of the store.
+    const never = after.find((f) => f.kind === 'projection' && f.updatedAt === null);
+    expect(never).toMatchObject({ position: '0' });
+    const text = await cli('projections');
+    expect(text.stdout).toContain(`projection pods.ssh-key-list  position ${before.position}  to apply 2  moved ${before.updatedAt}  tables pods_ssh_keys\n`);
+    expect(text.stdout).toMatch(new RegExp(`^relay outbox  position ${last.positions[0]}  to publish 3  moved \\S+$`, 'm'));
+  });
 });
