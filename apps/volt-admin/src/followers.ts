@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
-import { START_OF_STORE, type GlobalCheckpoint } from '@volt/contracts';
-import type { Database } from '@volt/event-store';
-import type { Projection } from '@volt/projections';
+import { START_OF_STORE } from '@volt/contracts';
+import type { Database, EventStore } from '@volt/event-store';
+import { relayCheckpoints } from '@volt/messaging/base';
+import { projectionCheckpoints, type Projection } from '@volt/projections';
 
 /** A projection or an outbox relay as the database holds it. */
 export interface Follower {
@@ -16,13 +16,6 @@ export interface Follower {
   tables?: readonly string[];
 }
 
-interface CheckpointRow {
-  name: string;
-  transaction_id: string;
-  position: string;
-  updated_at: Date;
-}
-
 /**
  * Every projection and every relay that has stored a checkpoint, with how much is waiting for it
  * in the store: what `volt_projection_behind_seconds` and `volt_relay_behind_seconds` tell in
@@ -30,29 +23,18 @@ interface CheckpointRow {
  * 250 ms at most, so a few of its pending events may be published already; a projection stores
  * its own with each batch it applies, so its count is exact.
  */
-export async function followers(db: Database, projections: Projection[]): Promise<Follower[]> {
-  const stored = await sql<CheckpointRow>`SELECT name, transaction_id::text, position::text, updated_at FROM proj_checkpoints`.execute(db);
-  const byName = new Map(stored.rows.map((r) => [r.name, r]));
-  const relays = await sql<CheckpointRow>`SELECT name, transaction_id::text, position::text, updated_at FROM msg_relay_checkpoints ORDER BY name`.execute(db);
+export async function followers(db: Database, store: EventStore, projections: Projection[]): Promise<Follower[]> {
+  const stored = await projectionCheckpoints(db);
   const list: Follower[] = [];
   for (const p of projections) {
-    const row = byName.get(p.name);
-    const from = row ? { transactionId: row.transaction_id, position: row.position } : START_OF_STORE;
-    list.push({ kind: 'projection', name: p.name, position: from.position, pending: await eventsAfter(db, from, p.handles), updatedAt: row?.updated_at.toISOString() ?? null, tables: p.tables });
+    const row = stored.get(p.name);
+    const from = row?.checkpoint ?? START_OF_STORE;
+    list.push({ kind: 'projection', name: p.name, position: from.position, pending: await store.countAfter(from, p.handles), updatedAt: row?.updatedAt.toISOString() ?? null, tables: p.tables });
   }
-  for (const r of relays.rows) {
-    const from = { transactionId: r.transaction_id, position: r.position };
-    list.push({ kind: 'relay', name: r.name, position: r.position, pending: await eventsAfter(db, from), updatedAt: r.updated_at.toISOString() });
+  for (const [name, r] of await relayCheckpoints(db)) {
+    list.push({ kind: 'relay', name, position: r.checkpoint.position, pending: await store.countAfter(r.checkpoint), updatedAt: r.updatedAt.toISOString() });
   }
   return list;
-}
-
-/** Events committed after `from` in the global order (of `types` only, when given). */
-async function eventsAfter(db: Database, from: GlobalCheckpoint, types?: readonly string[]): Promise<number> {
-  const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM es_events e
-    WHERE (e.transaction_id, e.position) > (${from.transactionId}::xid8, ${from.position}::bigint)
-    ${types ? sql`AND e.type = ANY(${[...types]}::text[])` : sql``}`.execute(db);
-  return Number(rows[0].n);
 }
 
 export function followerLine(f: Follower): string {

@@ -105,7 +105,7 @@ async function run(db: Database, verb: string, arg: string | undefined, opts: { 
       }
     }
     case 'projections':
-      for (const f of await followers(db, allProjections)) out(opts.json ? JSON.stringify(f) : followerLine(f));
+      for (const f of await followers(db, store, allProjections)) out(opts.json ? JSON.stringify(f) : followerLine(f));
       return 0;
     case 'rebuild': {
       if (!arg) return usage(`rebuild needs a projection: ${allProjections.map((p) => p.name).join(', ')}`);

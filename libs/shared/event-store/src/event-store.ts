@@ -390,6 +390,20 @@ export class EventStore {
     return rows[0]?.version ?? 0;
   }
 
+  /**
+   * How many events are stored after `from` in the global order (of `types` only, when given):
+   * what a reader at that checkpoint still has to read, for operators (`volt-admin projections`).
+   */
+  async countAfter(from: GlobalCheckpoint, types?: readonly string[]): Promise<number> {
+    const [row] = await this.query<{ n: string }>(
+      'volt_es_count_after',
+      `SELECT count(*)::text AS n FROM es_events e
+       WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint) AND ($3::text[] IS NULL OR e.type = ANY($3::text[]))`,
+      [from.transactionId, from.position, types ? [...types] : null],
+    );
+    return Number(row.n);
+  }
+
   /** Events by id, in the order of their global positions. */
   async readEvents(eventIds: string[]): Promise<EventEnvelope[]> {
     if (eventIds.length === 0) return [];

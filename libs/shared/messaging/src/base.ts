@@ -4,3 +4,4 @@
 export * from './connect';
 export * from './migrations';
 export * from './names';
+export * from './relay-checkpoints';

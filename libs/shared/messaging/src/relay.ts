@@ -1,10 +1,10 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { sql } from 'kysely';
 import { START_OF_STORE, type EventEnvelope, type GlobalCheckpoint } from '@volt/contracts';
 import { checkpointOf, compareCheckpoints, MAX_EVENT_BYTES, sealNextRange, Wakeable, withSessionLock, type Database, type EventStore } from '@volt/event-store';
 import { BehindGauge, counter, gauge, type Logger } from '@volt/telemetry';
 import { Headers, contextOfStream, type MessagingNames } from './names';
+import { relayCheckpoint, saveRelayCheckpoint } from './relay-checkpoints';
 
 export interface RelayOptions {
   name?: string;
@@ -159,7 +159,7 @@ export class OutboxRelay {
     let savedAt = Date.now();
     const save = async () => {
       if (compareCheckpoints(checkpoint, saved) === 0) return;
-      await this.saveCheckpoint(checkpoint);
+      await saveRelayCheckpoint(this.db, this.name, checkpoint);
       saved = checkpoint;
       savedAt = Date.now();
     };
@@ -210,11 +210,7 @@ export class OutboxRelay {
   }
 
   private async startingCheckpoint(): Promise<GlobalCheckpoint> {
-    const saved = await sql<{ transaction_id: string; position: string }>`SELECT transaction_id::text, position::text
-      FROM msg_relay_checkpoints WHERE name = ${this.name}`.execute(this.db);
-    const stored: GlobalCheckpoint = saved.rows[0]
-      ? { transactionId: saved.rows[0].transaction_id, position: saved.rows[0].position }
-      : START_OF_STORE;
+    const stored = (await relayCheckpoint(this.db, this.name)) ?? START_OF_STORE;
     const onStream = await this.lastPublished();
     return onStream && compareCheckpoints(onStream, stored) > 0 ? onStream : stored;
   }
@@ -229,10 +225,5 @@ export class OutboxRelay {
     if (!eventId) return null;
     const [event] = await this.store.readEvents([eventId]);
     return event ? checkpointOf(event) : null;
-  }
-
-  private async saveCheckpoint(cp: GlobalCheckpoint): Promise<void> {
-    await sql`INSERT INTO msg_relay_checkpoints (name, transaction_id, position) VALUES (${this.name}, ${cp.transactionId}::xid8, ${cp.position}::bigint)
-      ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()`.execute(this.db);
   }
 }
